@@ -1,0 +1,84 @@
+//! What the supervisor knows, shared read-only with the endpoint and the metrics.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::supervise::status::Exit;
+
+/// Where the worker's life stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Starting,
+    Running,
+    BackingOff,
+    Stopping,
+    Exited,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Running => "running",
+            Phase::BackingOff => "backing-off",
+            Phase::Stopping => "stopping",
+            Phase::Exited => "exited",
+        }
+    }
+}
+
+/// A snapshot of the supervisor's state.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub phase: Phase,
+    pub worker_pid: Option<i32>,
+    pub restarts: u64,
+    pub last_exit: Option<Exit>,
+    pub orphans_reaped: u64,
+}
+
+/// The supervisor writes, everybody else reads.
+#[derive(Debug)]
+pub struct Shared {
+    started: Instant,
+    state: Mutex<State>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            started: Instant::now(),
+            state: Mutex::new(State {
+                phase: Phase::Starting,
+                worker_pid: None,
+                restarts: 0,
+                last_exit: None,
+                orphans_reaped: 0,
+            }),
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn snapshot(&self) -> State {
+        self.lock().clone()
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.lock());
+    }
+
+    /// When bosun started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Stopping (or stopped): readiness must say no.
+    pub fn stopping(&self) -> bool {
+        matches!(self.lock().phase, Phase::Stopping | Phase::Exited)
+    }
+}

@@ -1,0 +1,409 @@
+//! The supervisor: starts the worker, forwards signals, reaps, restarts, and runs the
+//! stop sequence (pre-stop hook, stop signal to the worker's group, grace, SIGKILL of
+//! every remaining descendant). Everything happens on one thread, in one loop over
+//! [`events::Events`]; that thread is the only caller of `waitpid`.
+
+pub mod events;
+pub mod reaper;
+pub mod restart;
+pub mod signals;
+pub mod spawn;
+pub mod status;
+pub mod tree;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signalfd::SignalFd;
+use nix::unistd::Pid;
+use tracing::{debug, info, warn};
+
+use crate::config::SuperviseOptions;
+use crate::state::{Phase, Shared};
+use events::{Event, Events, Request, Requests};
+use reaper::{Children, Reaper, Watches};
+use restart::Backoff;
+use spawn::SpawnError;
+use status::Exit;
+
+/// How long bosun keeps killing and reaping after the grace before it gives up on
+/// processes that will not die (stuck in uninterruptible sleep).
+const KILL_PATIENCE: Duration = Duration::from_secs(5);
+
+/// The running worker.
+#[derive(Debug, Clone, Copy)]
+pub struct Worker {
+    pub pid: Pid,
+    started: Instant,
+    exit: Option<Exit>,
+}
+
+/// How watching the worker ended.
+enum Watch {
+    Exited(Exit),
+    Stop { reason: String, code: Option<u8> },
+    Restart { reason: String },
+}
+
+/// How waiting for descendants to leave ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Wait {
+    AllGone,
+    Deadline,
+    /// A second TERM/INT: kill now. `stop_requested` tells the caller a stop was asked.
+    CutShort,
+}
+
+/// See the module documentation.
+pub struct Supervisor {
+    opts: SuperviseOptions,
+    argv: Vec<String>,
+    events: Events,
+    reaper: Reaper,
+    watches: Watches,
+    shared: Arc<Shared>,
+    me: Pid,
+    is_init: bool,
+    stop_requested: bool,
+}
+
+impl Supervisor {
+    /// Take over the signals in `signals` and become a child subreaper unless PID 1.
+    pub fn new(
+        signals: SignalFd,
+        opts: SuperviseOptions,
+        argv: Vec<String>,
+        shared: Arc<Shared>,
+    ) -> nix::Result<(Supervisor, Requests)> {
+        let me = nix::unistd::getpid();
+        let is_init = me.as_raw() == 1;
+        if !is_init {
+            nix::sys::prctl::set_child_subreaper(true)?;
+        }
+        let (events, requests) = Events::new(signals)?;
+        let watches = Watches::default();
+        let sup = Supervisor {
+            opts,
+            argv,
+            events,
+            reaper: Reaper::new(watches.clone()),
+            watches,
+            shared,
+            me,
+            is_init,
+            stop_requested: false,
+        };
+        Ok((sup, requests))
+    }
+
+    /// For threads that start processes of their own (health checks).
+    pub fn watches(&self) -> Watches {
+        self.watches.clone()
+    }
+
+    /// Start the worker.
+    pub fn start(&mut self) -> Result<Worker, SpawnError> {
+        let pid = spawn::worker(&self.argv)?;
+        info!(pid = pid.as_raw(), command = ?self.argv, "worker started");
+        self.shared.update(|s| {
+            s.phase = Phase::Running;
+            s.worker_pid = Some(pid.as_raw());
+        });
+        Ok(Worker { pid, started: Instant::now(), exit: None })
+    }
+
+    /// Supervise `worker` until bosun should exit; returns bosun's exit code.
+    pub fn run(mut self, mut worker: Worker) -> u8 {
+        let mut backoff = Backoff::default();
+        loop {
+            let code = match self.watch(&mut worker) {
+                Watch::Stop { reason, code } => {
+                    let exit = self.stop(&mut worker, &reason);
+                    code.unwrap_or_else(|| exit.map_or(0, Exit::code))
+                }
+                Watch::Restart { reason } => {
+                    self.stop(&mut worker, &reason);
+                    if self.stop_requested {
+                        worker.exit.map_or(0, Exit::code)
+                    } else {
+                        match self.restart(Duration::ZERO) {
+                            Ok(Some(w)) => {
+                                worker = w;
+                                continue;
+                            }
+                            Ok(None) => worker.exit.map_or(0, Exit::code),
+                            Err(e) => e.exit_code(),
+                        }
+                    }
+                }
+                Watch::Exited(exit) => {
+                    self.clean_up_after(exit);
+                    if self.stop_requested || !restart::wanted(self.opts.restart, exit) {
+                        exit.code()
+                    } else {
+                        let delay = backoff.delay(worker.started.elapsed());
+                        match self.restart(delay) {
+                            Ok(Some(w)) => {
+                                worker = w;
+                                continue;
+                            }
+                            Ok(None) => exit.code(),
+                            Err(e) => e.exit_code(),
+                        }
+                    }
+                }
+            };
+            self.shared.update(|s| s.phase = Phase::Exited);
+            info!(code, orphans_reaped = self.reaper.orphans_reaped(), "bosun exiting");
+            return code;
+        }
+    }
+
+    /// Wait for the worker to end or for a stop or restart request, forwarding signals.
+    fn watch(&mut self, worker: &mut Worker) -> Watch {
+        loop {
+            match self.events.next(None) {
+                Event::Signal { signo: libc::SIGCHLD, .. } => {
+                    self.reap(Some(worker), None);
+                    if let Some(exit) = worker.exit {
+                        info!(pid = worker.pid.as_raw(), %exit, "worker exited");
+                        return Watch::Exited(exit);
+                    }
+                }
+                Event::Signal { signo, sender } if is_stop_signal(signo) => {
+                    self.stop_requested = true;
+                    let reason = format!("received {}", signals::name(signo));
+                    debug!(sender, "{reason}");
+                    return Watch::Stop { reason, code: None };
+                }
+                Event::Signal { signo, sender } => self.forward(Some(worker), signo, sender),
+                Event::Request(Request::Stop { reason, code }) => {
+                    self.stop_requested = true;
+                    return Watch::Stop { reason, code };
+                }
+                Event::Request(Request::Restart { reason }) => return Watch::Restart { reason },
+                Event::Timeout => {}
+            }
+        }
+    }
+
+    /// The stop sequence; returns how the worker ended.
+    fn stop(&mut self, worker: &mut Worker, reason: &str) -> Option<Exit> {
+        let grace = self.opts.stop_timeout;
+        let deadline = Instant::now() + grace;
+        self.shared.update(|s| s.phase = Phase::Stopping);
+        info!(reason, grace_secs = grace.as_secs_f64(), "stop begun");
+
+        let mut cut_short = false;
+        if let Some(script) = self.opts.pre_stop.clone() {
+            cut_short = self.pre_stop(&script, worker, deadline);
+        }
+        if !cut_short && worker.exit.is_none() {
+            let sig = self.opts.stop_signal;
+            if tree::signal_group(worker.pid, sig) {
+                info!(pgid = worker.pid.as_raw(), signal = signals::name(sig), "stop signal sent to the worker's process group");
+                if sig != libc::SIGCONT && sig != libc::SIGKILL {
+                    // A stopped worker could not act on the stop signal.
+                    tree::signal_group(worker.pid, libc::SIGCONT);
+                }
+            }
+            if self.wait_for_descendants(Some(worker), deadline) == Wait::CutShort {
+                cut_short = true;
+            }
+        } else if !cut_short {
+            self.wait_for_descendants(Some(worker), deadline);
+        }
+        if cut_short {
+            info!("second stop request: grace cut short");
+        }
+        self.kill_all(Some(worker));
+        worker.exit
+    }
+
+    /// Run the pre-stop hook until it ends or the grace does. True when a second stop
+    /// request cut the grace short.
+    fn pre_stop(&mut self, script: &str, worker: &mut Worker, deadline: Instant) -> bool {
+        let pid = match spawn::shell(script) {
+            Ok(pid) => pid,
+            Err(e) => {
+                warn!(error = %e, "pre-stop hook not run");
+                return false;
+            }
+        };
+        info!(pid = pid.as_raw(), script, "pre-stop hook started");
+        let mut hook_exit = None;
+        loop {
+            match self.events.next(Some(deadline)) {
+                Event::Signal { signo: libc::SIGCHLD, .. } => {
+                    self.reap(Some(worker), Some((pid, &mut hook_exit)));
+                    if let Some(exit) = hook_exit {
+                        info!(%exit, "pre-stop hook finished");
+                        return false;
+                    }
+                }
+                Event::Signal { signo, .. } if is_stop_signal(signo) => {
+                    tree::signal_group(pid, libc::SIGKILL);
+                    return true;
+                }
+                Event::Signal { signo, sender } => self.forward(Some(worker), signo, sender),
+                Event::Request(_) => {}
+                Event::Timeout => {
+                    warn!("pre-stop hook still running when the grace ended: killed");
+                    tree::signal_group(pid, libc::SIGKILL);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// After the worker exited on its own: stop whatever it left behind, the same way.
+    fn clean_up_after(&mut self, exit: Exit) {
+        if self.reaper.reap(|_, _| false) == Children::None {
+            return;
+        }
+        let deadline = Instant::now() + self.opts.stop_timeout;
+        let left = self.descendants();
+        let sent = tree::signal_each(&left, self.opts.stop_signal);
+        info!(%exit, processes = sent, signal = signals::name(self.opts.stop_signal), "worker exited; stopping what it left behind");
+        self.wait_for_descendants(None, deadline);
+        self.kill_all(None);
+    }
+
+    /// Wait until no descendant is left or `deadline`. When the worker has ended but
+    /// others remain (they left its process group), they get the stop signal too.
+    fn wait_for_descendants(&mut self, mut worker: Option<&mut Worker>, deadline: Instant) -> Wait {
+        let mut others_signalled = worker.as_ref().is_some_and(|w| w.exit.is_some());
+        loop {
+            if self.reap(worker.as_deref_mut(), None) == Children::None {
+                return Wait::AllGone;
+            }
+            if !others_signalled && worker.as_ref().is_some_and(|w| w.exit.is_some()) {
+                others_signalled = true;
+                let left = self.descendants();
+                let sent = tree::signal_each(&left, self.opts.stop_signal);
+                debug!(processes = sent, "stop signal sent to processes outside the worker's group");
+            }
+            match self.events.next(Some(deadline)) {
+                Event::Timeout => return Wait::Deadline,
+                Event::Signal { signo: libc::SIGCHLD, .. } => {}
+                Event::Signal { signo, .. } if is_stop_signal(signo) => {
+                    self.stop_requested = true;
+                    return Wait::CutShort;
+                }
+                Event::Signal { signo, sender } => self.forward(worker.as_deref(), signo, sender),
+                Event::Request(Request::Stop { .. }) => self.stop_requested = true,
+                Event::Request(_) => {}
+            }
+        }
+    }
+
+    /// SIGKILL every remaining descendant and reap them all (bounded).
+    fn kill_all(&mut self, mut worker: Option<&mut Worker>) {
+        let give_up = Instant::now() + KILL_PATIENCE;
+        let mut total = 0;
+        loop {
+            if self.reap(worker.as_deref_mut(), None) == Children::None {
+                break;
+            }
+            match tree::descendants(self.me) {
+                Ok(left) => total += tree::signal_each(&left, libc::SIGKILL),
+                Err(e) => {
+                    warn!(error = %e, "cannot read /proc; killing the worker's group only");
+                    tree::kill_without_proc(worker.as_ref().map(|w| w.pid), self.is_init);
+                }
+            }
+            let now = Instant::now();
+            if now >= give_up {
+                warn!("descendants still alive after SIGKILL; exiting anyway");
+                break;
+            }
+            // Wait for their SIGCHLD (or poll again shortly: a zombie's parent may be
+            // reparenting it to us right now).
+            let _ = self.events.next(Some((now + Duration::from_millis(20)).min(give_up)));
+        }
+        if total > 0 {
+            info!(processes = total, "SIGKILL sent to remaining processes");
+        }
+    }
+
+    /// Wait out the restart back-off (a stop request ends it at once) and start again.
+    /// `Ok(None)` when a stop was asked for instead.
+    fn restart(&mut self, delay: Duration) -> Result<Option<Worker>, SpawnError> {
+        self.shared.update(|s| {
+            s.phase = Phase::BackingOff;
+            s.worker_pid = None;
+        });
+        info!(delay_secs = delay.as_secs_f64(), "restarting the worker");
+        let until = Instant::now() + delay;
+        loop {
+            match self.events.next(Some(until)) {
+                Event::Timeout => break,
+                Event::Signal { signo: libc::SIGCHLD, .. } => {
+                    self.reap(None, None);
+                }
+                Event::Signal { signo, .. } if is_stop_signal(signo) => {
+                    info!("stop requested during restart back-off");
+                    return Ok(None);
+                }
+                Event::Request(Request::Stop { .. }) => return Ok(None),
+                Event::Signal { signo, .. } => {
+                    debug!(signal = signals::name(signo), "no worker to forward to");
+                }
+                Event::Request(_) => {}
+            }
+        }
+        let worker = self.start()?;
+        self.shared.update(|s| s.restarts += 1);
+        Ok(Some(worker))
+    }
+
+    /// Forward `signo` to the worker.
+    fn forward(&self, worker: Option<&Worker>, signo: i32, sender: i32) {
+        match worker.filter(|w| w.exit.is_none()) {
+            Some(w) => {
+                if tree::signal_one(w.pid, signo) {
+                    info!(signal = signals::name(signo), sender, pid = w.pid.as_raw(), "signal forwarded");
+                }
+            }
+            None => debug!(signal = signals::name(signo), "no worker to forward to"),
+        }
+    }
+
+    /// One reaping pass, recording the worker's and the hook's ends.
+    fn reap(&mut self, worker: Option<&mut Worker>, hook: Option<(Pid, &mut Option<Exit>)>) -> Children {
+        let worker_pid = worker.as_ref().map(|w| w.pid);
+        let mut worker_exit = None;
+        let mut hook = hook;
+        let children = self.reaper.reap(|pid, exit| {
+            if Some(pid) == worker_pid {
+                worker_exit = Some(exit);
+                true
+            } else if let Some((hook_pid, hook_exit)) = hook.as_mut().filter(|(p, _)| *p == pid) {
+                let _ = hook_pid;
+                **hook_exit = Some(exit);
+                true
+            } else {
+                false
+            }
+        });
+        if let (Some(w), Some(exit)) = (worker, worker_exit) {
+            w.exit = Some(exit);
+            self.shared.update(|s| {
+                s.last_exit = Some(exit);
+                s.worker_pid = None;
+            });
+        }
+        let orphans = self.reaper.orphans_reaped();
+        self.shared.update(|s| s.orphans_reaped = orphans);
+        children
+    }
+
+    fn descendants(&self) -> Vec<Pid> {
+        tree::descendants(self.me).unwrap_or_default()
+    }
+}
+
+/// TERM and INT start the stop sequence (and, once it runs, cut its grace short).
+fn is_stop_signal(signo: i32) -> bool {
+    signo == libc::SIGTERM || signo == libc::SIGINT
+}

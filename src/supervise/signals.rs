@@ -1,0 +1,139 @@
+//! Signals: which ones bosun takes over, how it receives them (a `signalfd` read by the
+//! supervisor loop, never a handler doing work) and how names like `TERM` are parsed.
+
+use std::str::FromStr;
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+/// Signals that are never blocked: faults raised by bosun's own code must kill it as
+/// usual, and a SIGPIPE from writing to a closed log stream must stay ignored (a
+/// blocked SIGPIPE would queue and be mistaken for one to forward).
+const NOT_TAKEN: [Signal; 7] = [
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
+    Signal::SIGILL,
+    Signal::SIGTRAP,
+    Signal::SIGSYS,
+    Signal::SIGPIPE,
+];
+
+/// Every signal bosun receives through its `signalfd`: all catchable ones, real-time
+/// signals included, but the synchronous faults and SIGPIPE.
+pub fn taken() -> SigSet {
+    let mut set = SigSet::all();
+    for sig in NOT_TAKEN {
+        set.remove(sig);
+    }
+    set
+}
+
+/// Block every taken signal in the calling thread (and so in every thread it starts
+/// later) and reset their dispositions to the default, so nothing that bosun itself
+/// inherited as ignored reaches the worker. Call first thing in `main`, before any
+/// thread or child exists: a TERM that arrives before the supervisor loop runs then
+/// waits, queued, instead of killing bosun and orphaning the worker.
+pub fn take_over() -> nix::Result<SignalFd> {
+    let set = taken();
+    set.thread_set_mask()?;
+    let rtmax = libc::SIGRTMAX();
+    for signo in 1..=rtmax {
+        let Some(sig) = signal_from_number(signo) else {
+            // Real-time signals (and glibc's reserved 32/33, where this fails harmlessly).
+            // SAFETY: SIG_DFL is always a valid disposition; no handler code is installed.
+            unsafe { libc::signal(signo, libc::SIG_DFL) };
+            continue;
+        };
+        if sig == Signal::SIGKILL || sig == Signal::SIGSTOP || NOT_TAKEN.contains(&sig) {
+            continue;
+        }
+        // SAFETY: as above, SIG_DFL installs no handler code.
+        unsafe { libc::signal(signo, libc::SIG_DFL) };
+    }
+    let mut unblock = SigSet::empty();
+    unblock.add(Signal::SIGPIPE);
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&unblock), None)?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+}
+
+fn signal_from_number(signo: i32) -> Option<Signal> {
+    Signal::try_from(signo).ok()
+}
+
+/// A signal's name for log lines: `SIGTERM`, `SIGRTMIN+3`, or the number.
+pub fn name(signo: i32) -> String {
+    if let Some(sig) = signal_from_number(signo) {
+        return sig.as_str().to_owned();
+    }
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    if (min..=max).contains(&signo) {
+        return format!("SIGRTMIN+{}", signo - min);
+    }
+    signo.to_string()
+}
+
+/// Parse `TERM`, `SIGTERM`, `sigterm`, `15` or `RTMIN+2` into a signal number that can
+/// be sent (1..=SIGRTMAX).
+pub fn parse_signal(s: &str) -> Result<i32, String> {
+    let t = s.trim();
+    let max = libc::SIGRTMAX();
+    if let Ok(n) = t.parse::<i32>() {
+        if (1..=max).contains(&n) {
+            return Ok(n);
+        }
+        return Err(format!("signal number {n} is out of range: allowed 1..={max}"));
+    }
+    let upper = t.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(off) = bare.strip_prefix("RTMIN+") {
+        if let Ok(k) = off.parse::<i32>() {
+            let n = libc::SIGRTMIN() + k;
+            if k >= 0 && n <= max {
+                return Ok(n);
+            }
+        }
+    }
+    if bare == "RTMIN" {
+        return Ok(libc::SIGRTMIN());
+    }
+    if bare == "RTMAX" {
+        return Ok(max);
+    }
+    Signal::from_str(&format!("SIG{bare}"))
+        .map(|sig| sig as i32)
+        .map_err(|_| format!("'{s}' is not a signal name or number (for example TERM, SIGQUIT, 15)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_and_numbers() {
+        assert_eq!(parse_signal("TERM"), Ok(libc::SIGTERM));
+        assert_eq!(parse_signal("sigquit"), Ok(libc::SIGQUIT));
+        assert_eq!(parse_signal("SIGUSR1"), Ok(libc::SIGUSR1));
+        assert_eq!(parse_signal("9"), Ok(libc::SIGKILL));
+        assert_eq!(parse_signal("RTMIN+1"), Ok(libc::SIGRTMIN() + 1));
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("65").unwrap_err().contains("1..="));
+        assert!(parse_signal("BOGUS").unwrap_err().contains("'BOGUS'"));
+    }
+
+    #[test]
+    fn names_for_logs() {
+        assert_eq!(name(libc::SIGHUP), "SIGHUP");
+        assert_eq!(name(libc::SIGRTMIN() + 2), "SIGRTMIN+2");
+    }
+
+    #[test]
+    fn faults_and_pipe_are_not_taken() {
+        let set = taken();
+        assert!(set.contains(Signal::SIGTERM));
+        assert!(set.contains(Signal::SIGWINCH));
+        assert!(set.contains(Signal::SIGCHLD));
+        assert!(!set.contains(Signal::SIGSEGV));
+        assert!(!set.contains(Signal::SIGPIPE));
+    }
+}
