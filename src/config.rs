@@ -37,6 +37,48 @@ pub enum Command {
     Protect(ProtectArgs),
 }
 
+/// `bosun [OPTIONS] -- CMD`: the same options as [`Cli`] without the subcommands, so
+/// the common case (every container start) does not build the whole command tree.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bosun",
+    version,
+    about = "A small PID-1 supervisor for background workers"
+)]
+struct RunOnly {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Parse bosun's command line (and `BOSUN_*` variables); exits 2 on a usage error.
+pub fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let first = args.get(1).and_then(|a| a.to_str());
+    let needs_tree = match first {
+        None => true,
+        Some(a) => [
+            "run",
+            "probe",
+            "sidecar",
+            "protect",
+            "help",
+            "-h",
+            "--help",
+            "-V",
+            "--version",
+        ]
+        .contains(&a),
+    };
+    if needs_tree {
+        Cli::parse_from(args)
+    } else {
+        Cli {
+            command: None,
+            run: RunOnly::parse_from(args).run,
+        }
+    }
+}
+
 /// Options of `bosun run` (and of plain `bosun -- CMD`).
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
@@ -78,11 +120,21 @@ pub struct SuperviseOptions {
     pub pre_stop: Option<String>,
 
     /// When to restart the worker: never, on-failure, always
-    #[arg(long, env = "BOSUN_RESTART", value_name = "POLICY", default_value = "never")]
+    #[arg(
+        long,
+        env = "BOSUN_RESTART",
+        value_name = "POLICY",
+        default_value = "never"
+    )]
     pub restart: RestartPolicy,
 
     /// bosun's own log lines: text or json
-    #[arg(long, env = "BOSUN_LOG_FORMAT", value_name = "FMT", default_value = "text")]
+    #[arg(
+        long,
+        env = "BOSUN_LOG_FORMAT",
+        value_name = "FMT",
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
 }
 
@@ -124,7 +176,12 @@ pub struct HealthOptions {
     pub health_retries: u32,
 
     /// What to do when the worker turns unhealthy: exit, restart, ignore
-    #[arg(long, env = "BOSUN_ON_UNHEALTHY", value_name = "ACTION", default_value = "exit")]
+    #[arg(
+        long,
+        env = "BOSUN_ON_UNHEALTHY",
+        value_name = "ACTION",
+        default_value = "exit"
+    )]
     pub on_unhealthy: OnUnhealthy,
 }
 
@@ -137,8 +194,13 @@ pub struct ServiceOptions {
     pub listen: Listen,
 
     /// Comma list of metric sinks: prometheus, emf, cloudwatch (or off)
-    #[arg(long, env = "BOSUN_METRICS", value_name = "SINK", default_value = "off",
-          value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "BOSUN_METRICS",
+        value_name = "SINK",
+        default_value = "off",
+        value_delimiter = ','
+    )]
     pub metrics: Vec<MetricsSink>,
 
     /// Sampling and publishing period (1..=3600 s)
@@ -147,7 +209,12 @@ pub struct ServiceOptions {
     pub metrics_interval: Duration,
 
     /// CloudWatch namespace
-    #[arg(long, env = "BOSUN_METRICS_NAMESPACE", value_name = "NS", default_value = "Bosun")]
+    #[arg(
+        long,
+        env = "BOSUN_METRICS_NAMESPACE",
+        value_name = "NS",
+        default_value = "Bosun"
+    )]
     pub metrics_namespace: String,
 
     /// SQS queue whose depth is published
@@ -182,7 +249,12 @@ pub struct SidecarArgs {
     pub service: ServiceOptions,
 
     /// bosun's own log lines: text or json
-    #[arg(long, env = "BOSUN_LOG_FORMAT", value_name = "FMT", default_value = "text")]
+    #[arg(
+        long,
+        env = "BOSUN_LOG_FORMAT",
+        value_name = "FMT",
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
 }
 
@@ -242,9 +314,9 @@ fn parse_listen(s: &str) -> Result<Listen, String> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(Listen::Off);
     }
-    s.parse::<SocketAddr>()
-        .map(Listen::On)
-        .map_err(|_| format!("'{s}' is not an IP:PORT address (for example 127.0.0.1:9901) or 'off'"))
+    s.parse::<SocketAddr>().map(Listen::On).map_err(|_| {
+        format!("'{s}' is not an IP:PORT address (for example 127.0.0.1:9901) or 'off'")
+    })
 }
 
 fn parse_http_url(s: &str) -> Result<String, String> {
@@ -277,7 +349,9 @@ pub fn parse_secs(s: &str, min: f64, max: f64) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
     if !secs.is_finite() || secs < min || secs > max {
-        return Err(format!("{s} is out of range: allowed {min}..={max} seconds"));
+        return Err(format!(
+            "{s} is out of range: allowed {min}..={max} seconds"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -301,7 +375,10 @@ mod tests {
 
     #[test]
     fn seconds_accept_fractions_and_reject_out_of_range() {
-        assert_eq!(parse_secs("0.25", 0.0, 120.0), Ok(Duration::from_millis(250)));
+        assert_eq!(
+            parse_secs("0.25", 0.0, 120.0),
+            Ok(Duration::from_millis(250))
+        );
         assert_eq!(parse_secs("120", 0.0, 120.0), Ok(Duration::from_secs(120)));
         let err = parse_secs("121", 0.0, 120.0).unwrap_err();
         assert!(err.contains("0..=120"), "{err}");
@@ -322,7 +399,8 @@ mod tests {
 
     #[test]
     fn plain_and_run_forms_are_the_same() {
-        let a = Cli::try_parse_from(["bosun", "--stop-timeout", "1.5", "--", "sleep", "1"]).unwrap();
+        let a =
+            Cli::try_parse_from(["bosun", "--stop-timeout", "1.5", "--", "sleep", "1"]).unwrap();
         assert!(a.command.is_none());
         assert_eq!(a.run.command, ["sleep", "1"]);
         assert_eq!(a.run.supervise.stop_timeout, Duration::from_millis(1500));
@@ -344,6 +422,9 @@ mod tests {
     fn metrics_list_is_deduplicated() {
         let a = Cli::try_parse_from(["bosun", "--metrics", "emf,prometheus,emf", "--", "true"])
             .unwrap();
-        assert_eq!(a.run.service.sinks(), [MetricsSink::Emf, MetricsSink::Prometheus]);
+        assert_eq!(
+            a.run.service.sinks(),
+            [MetricsSink::Emf, MetricsSink::Prometheus]
+        );
     }
 }

@@ -13,9 +13,15 @@ pub fn init(format: LogFormat) {
     let (filter, bad) = match std::env::var(FILTER_ENV) {
         Ok(spec) if !spec.trim().is_empty() => match EnvFilter::builder().parse(&spec) {
             Ok(f) => (f, None),
-            Err(e) => (EnvFilter::default().add_directive(LevelFilter::INFO.into()), Some((spec, e))),
+            Err(e) => (
+                EnvFilter::default().add_directive(LevelFilter::INFO.into()),
+                Some((spec, e)),
+            ),
         },
-        _ => (EnvFilter::default().add_directive(LevelFilter::INFO.into()), None),
+        _ => (
+            EnvFilter::default().add_directive(LevelFilter::INFO.into()),
+            None,
+        ),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -3,12 +3,10 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
-
-use bosun::config::{Cli, Command, RunArgs};
+use bosun::config::{Command, RunArgs};
+use bosun::logging;
 use bosun::state::Shared;
 use bosun::supervise::{signals, Supervisor};
-use bosun::logging;
 
 /// Exit code for usage errors (clap uses the same).
 const USAGE: u8 = 2;
@@ -23,7 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let cli = Cli::parse();
+    let cli = bosun::config::parse();
     let code = match cli.command {
         None => run(signals, cli.run),
         Some(Command::Run(args)) => run(signals, args),
@@ -38,7 +36,8 @@ fn main() -> ExitCode {
 fn run(signals: nix::sys::signalfd::SignalFd, args: RunArgs) -> u8 {
     logging::init(args.supervise.log_format);
     let shared = Arc::new(Shared::default());
-    let (mut sup, _requests) = match Supervisor::new(signals, args.supervise, args.command, shared) {
+    let (mut sup, _requests) = match Supervisor::new(signals, args.supervise, args.command, shared)
+    {
         Ok(s) => s,
         Err(errno) => {
             tracing::error!(%errno, "cannot set up the supervisor");

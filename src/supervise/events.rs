@@ -56,9 +56,16 @@ pub struct Events {
 
 impl Events {
     pub fn new(signals: SignalFd) -> nix::Result<(Events, Requests)> {
-        let wake = Arc::new(EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?);
+        let wake = Arc::new(EventFd::from_flags(
+            EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK,
+        )?);
         let (tx, rx) = mpsc::channel();
-        let events = Events { signals, wake: wake.clone(), rx, pending: Vec::new() };
+        let events = Events {
+            signals,
+            wake: wake.clone(),
+            rx,
+            pending: Vec::new(),
+        };
         Ok((events, Requests { tx, wake }))
     }
 
@@ -66,7 +73,10 @@ impl Events {
     pub fn next(&mut self, deadline: Option<Instant>) -> Event {
         loop {
             if let Some(info) = self.pending.pop() {
-                return Event::Signal { signo: info.ssi_signo as i32, sender: info.ssi_pid as i32 };
+                return Event::Signal {
+                    signo: info.ssi_signo as i32,
+                    sender: info.ssi_pid as i32,
+                };
             }
             if let Ok(request) = self.rx.try_recv() {
                 return Event::Request(request);
@@ -100,7 +110,10 @@ impl Events {
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
             }
-            if fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+            if fds[1]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            {
                 let _ = self.wake.read();
             }
         }

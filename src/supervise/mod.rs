@@ -109,7 +109,11 @@ impl Supervisor {
             s.phase = Phase::Running;
             s.worker_pid = Some(pid.as_raw());
         });
-        Ok(Worker { pid, started: Instant::now(), exit: None })
+        Ok(Worker {
+            pid,
+            started: Instant::now(),
+            exit: None,
+        })
     }
 
     /// Supervise `worker` until bosun should exit; returns bosun's exit code.
@@ -154,7 +158,11 @@ impl Supervisor {
                 }
             };
             self.shared.update(|s| s.phase = Phase::Exited);
-            info!(code, orphans_reaped = self.reaper.orphans_reaped(), "bosun exiting");
+            info!(
+                code,
+                orphans_reaped = self.reaper.orphans_reaped(),
+                "bosun exiting"
+            );
             return code;
         }
     }
@@ -163,7 +171,10 @@ impl Supervisor {
     fn watch(&mut self, worker: &mut Worker) -> Watch {
         loop {
             match self.events.next(None) {
-                Event::Signal { signo: libc::SIGCHLD, .. } => {
+                Event::Signal {
+                    signo: libc::SIGCHLD,
+                    ..
+                } => {
                     self.reap(Some(worker), None);
                     if let Some(exit) = worker.exit {
                         info!(pid = worker.pid.as_raw(), %exit, "worker exited");
@@ -201,7 +212,11 @@ impl Supervisor {
         if !cut_short && worker.exit.is_none() {
             let sig = self.opts.stop_signal;
             if tree::signal_group(worker.pid, sig) {
-                info!(pgid = worker.pid.as_raw(), signal = signals::name(sig), "stop signal sent to the worker's process group");
+                info!(
+                    pgid = worker.pid.as_raw(),
+                    signal = signals::name(sig),
+                    "stop signal sent to the worker's process group"
+                );
                 if sig != libc::SIGCONT && sig != libc::SIGKILL {
                     // A stopped worker could not act on the stop signal.
                     tree::signal_group(worker.pid, libc::SIGCONT);
@@ -234,7 +249,10 @@ impl Supervisor {
         let mut hook_exit = None;
         loop {
             match self.events.next(Some(deadline)) {
-                Event::Signal { signo: libc::SIGCHLD, .. } => {
+                Event::Signal {
+                    signo: libc::SIGCHLD,
+                    ..
+                } => {
                     self.reap(Some(worker), Some((pid, &mut hook_exit)));
                     if let Some(exit) = hook_exit {
                         info!(%exit, "pre-stop hook finished");
@@ -281,11 +299,17 @@ impl Supervisor {
                 others_signalled = true;
                 let left = self.descendants();
                 let sent = tree::signal_each(&left, self.opts.stop_signal);
-                debug!(processes = sent, "stop signal sent to processes outside the worker's group");
+                debug!(
+                    processes = sent,
+                    "stop signal sent to processes outside the worker's group"
+                );
             }
             match self.events.next(Some(deadline)) {
                 Event::Timeout => return Wait::Deadline,
-                Event::Signal { signo: libc::SIGCHLD, .. } => {}
+                Event::Signal {
+                    signo: libc::SIGCHLD,
+                    ..
+                } => {}
                 Event::Signal { signo, .. } if is_stop_signal(signo) => {
                     self.stop_requested = true;
                     return Wait::CutShort;
@@ -319,7 +343,9 @@ impl Supervisor {
             }
             // Wait for their SIGCHLD (or poll again shortly: a zombie's parent may be
             // reparenting it to us right now).
-            let _ = self.events.next(Some((now + Duration::from_millis(20)).min(give_up)));
+            let _ = self
+                .events
+                .next(Some((now + Duration::from_millis(20)).min(give_up)));
         }
         if total > 0 {
             info!(processes = total, "SIGKILL sent to remaining processes");
@@ -338,7 +364,10 @@ impl Supervisor {
         loop {
             match self.events.next(Some(until)) {
                 Event::Timeout => break,
-                Event::Signal { signo: libc::SIGCHLD, .. } => {
+                Event::Signal {
+                    signo: libc::SIGCHLD,
+                    ..
+                } => {
                     self.reap(None, None);
                 }
                 Event::Signal { signo, .. } if is_stop_signal(signo) => {
@@ -362,7 +391,12 @@ impl Supervisor {
         match worker.filter(|w| w.exit.is_none()) {
             Some(w) => {
                 if tree::signal_one(w.pid, signo) {
-                    info!(signal = signals::name(signo), sender, pid = w.pid.as_raw(), "signal forwarded");
+                    info!(
+                        signal = signals::name(signo),
+                        sender,
+                        pid = w.pid.as_raw(),
+                        "signal forwarded"
+                    );
                 }
             }
             None => debug!(signal = signals::name(signo), "no worker to forward to"),
@@ -370,7 +404,11 @@ impl Supervisor {
     }
 
     /// One reaping pass, recording the worker's and the hook's ends.
-    fn reap(&mut self, worker: Option<&mut Worker>, hook: Option<(Pid, &mut Option<Exit>)>) -> Children {
+    fn reap(
+        &mut self,
+        worker: Option<&mut Worker>,
+        hook: Option<(Pid, &mut Option<Exit>)>,
+    ) -> Children {
         let worker_pid = worker.as_ref().map(|w| w.pid);
         let mut worker_exit = None;
         let mut hook = hook;

@@ -23,7 +23,9 @@ pub struct Watches(Arc<Mutex<HashMap<i32, OnExit>>>);
 
 impl Watches {
     fn lock(&self) -> MutexGuard<'_, HashMap<i32, OnExit>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Spawn `cmd` and have `on_exit` called when it ends. The lock is held across the
@@ -56,7 +58,10 @@ pub struct Reaper {
 
 impl Reaper {
     pub fn new(watches: Watches) -> Self {
-        Reaper { watches, orphans: 0 }
+        Reaper {
+            watches,
+            orphans: 0,
+        }
     }
 
     /// Orphans (processes neither bosun's own nor watched) reaped so far.

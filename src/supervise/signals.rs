@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 /// Signals that are never blocked: faults raised by bosun's own code must kill it as
@@ -30,30 +30,14 @@ pub fn taken() -> SigSet {
 }
 
 /// Block every taken signal in the calling thread (and so in every thread it starts
-/// later) and reset their dispositions to the default, so nothing that bosun itself
-/// inherited as ignored reaches the worker. Call first thing in `main`, before any
-/// thread or child exists: a TERM that arrives before the supervisor loop runs then
-/// waits, queued, instead of killing bosun and orphaning the worker.
+/// later) and open the `signalfd` that receives them. Call first thing in `main`,
+/// before any thread or child exists: a TERM that arrives before the supervisor loop
+/// runs then waits, queued, instead of killing bosun and orphaning the worker. Blocked
+/// signals are queued even where bosun inherited them as ignored; the worker's
+/// dispositions are reset when it is started (see `spawn`).
 pub fn take_over() -> nix::Result<SignalFd> {
     let set = taken();
     set.thread_set_mask()?;
-    let rtmax = libc::SIGRTMAX();
-    for signo in 1..=rtmax {
-        let Some(sig) = signal_from_number(signo) else {
-            // Real-time signals (and glibc's reserved 32/33, where this fails harmlessly).
-            // SAFETY: SIG_DFL is always a valid disposition; no handler code is installed.
-            unsafe { libc::signal(signo, libc::SIG_DFL) };
-            continue;
-        };
-        if sig == Signal::SIGKILL || sig == Signal::SIGSTOP || NOT_TAKEN.contains(&sig) {
-            continue;
-        }
-        // SAFETY: as above, SIG_DFL installs no handler code.
-        unsafe { libc::signal(signo, libc::SIG_DFL) };
-    }
-    let mut unblock = SigSet::empty();
-    unblock.add(Signal::SIGPIPE);
-    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&unblock), None)?;
     SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
 }
 
@@ -82,7 +66,9 @@ pub fn parse_signal(s: &str) -> Result<i32, String> {
         if (1..=max).contains(&n) {
             return Ok(n);
         }
-        return Err(format!("signal number {n} is out of range: allowed 1..={max}"));
+        return Err(format!(
+            "signal number {n} is out of range: allowed 1..={max}"
+        ));
     }
     let upper = t.to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -102,7 +88,9 @@ pub fn parse_signal(s: &str) -> Result<i32, String> {
     }
     Signal::from_str(&format!("SIG{bare}"))
         .map(|sig| sig as i32)
-        .map_err(|_| format!("'{s}' is not a signal name or number (for example TERM, SIGQUIT, 15)"))
+        .map_err(|_| {
+            format!("'{s}' is not a signal name or number (for example TERM, SIGQUIT, 15)")
+        })
 }
 
 #[cfg(test)]

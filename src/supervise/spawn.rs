@@ -62,33 +62,64 @@ pub fn shell(script: &str) -> Result<Pid, SpawnError> {
     let mut cmd = Command::new("/bin/sh");
     cmd.args(["-c", script]);
     in_own_group(&mut cmd);
-    let child = cmd
-        .spawn()
-        .map_err(|e| SpawnError::from_io("/bin/sh", e))?;
+    let child = cmd.spawn().map_err(|e| SpawnError::from_io("/bin/sh", e))?;
     Ok(Pid::from_raw(child.id() as i32))
 }
 
 /// Prepare `cmd` to start in a process group of its own, with a clean signal state:
-/// nothing blocked (bosun blocks every signal it takes) and SIGPIPE back to its default
-/// (the Rust runtime ignores it). Every process bosun starts goes through here.
+/// nothing blocked (bosun blocks every signal it takes) and nothing ignored (the Rust
+/// runtime ignores SIGPIPE). Every process bosun starts goes through here.
 pub fn in_own_group(cmd: &mut Command) -> &mut Command {
     cmd.process_group(0);
     // SAFETY: the closure runs in the child between fork and exec and calls only
-    // async-signal-safe functions (sigemptyset, sigprocmask, signal).
+    // async-signal-safe functions (rt_sigaction, sigemptyset, sigprocmask).
     unsafe { cmd.pre_exec(reset_signals) }
 }
 
-/// In the child: unblock every signal and undo bosun's one ignored signal.
+/// In the child: every signal back to its default disposition and nothing blocked, so
+/// the worker starts as if from a fresh shell, whatever bosun (or whoever started
+/// bosun) blocked or ignored. The raw system call reaches the signals glibc keeps for
+/// itself (32, 33), which its own posix_spawn leaves ignored.
 fn reset_signals() -> io::Result<()> {
-    // SAFETY: a local zero-initialised sigset_t emptied by sigemptyset; sigprocmask
-    // and signal are async-signal-safe and get valid arguments.
+    /// The kernel's `struct sigaction` for `rt_sigaction` (x86_64 and aarch64 layout).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for signo in 1..=64 {
+        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction with a valid pointer to a kernel sigaction installing
+        // SIG_DFL (no handler code), no old-action pointer, and the kernel's 8-byte
+        // sigset size; async-signal-safe. Failures (none expected) are harmless.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signo,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            );
+        }
+    }
+    // SAFETY: a local zero-initialised sigset_t emptied by sigemptyset; sigprocmask is
+    // async-signal-safe and gets valid arguments.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
             return Err(io::Error::last_os_error());
         }
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     Ok(())
 }

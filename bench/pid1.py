@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""PID-1 benchmarks: bosun side by side with tini, dumb-init and catatonit, in one run.
+
+Prints each figure and bosun's ratio to the peers. Never run by the tests: timings are
+reported here, not asserted. Usage: bench/pid1.py [--bosun PATH] [--lean PATH]
+"""
+import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
+
+PEERS = {
+    "tini": ["tini", "-s", "--"],
+    "dumb-init": ["dumb-init"],
+    "catatonit": ["catatonit", "--"],
+}
+
+
+def have(cmd):
+    return shutil.which(cmd[0]) is not None
+
+
+def hyperfine_median(commands, runs):
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run(
+            ["hyperfine", "-N", "--warmup", "50", "--runs", str(runs), "--export-json", out.name, *commands],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        data = json.load(open(out.name))
+    return {r["command"]: r["median"] for r in data["results"]}
+
+
+def startup(entries, runs):
+    print(f"\n== startup: ENTRY -- true (hyperfine, median of {runs}) ==")
+    cmds = {name: " ".join(argv + ["true"]) for name, argv in entries.items()}
+    med = hyperfine_median(list(cmds.values()), runs)
+    res = {name: med[c] * 1000 for name, c in cmds.items()}
+    for name, ms in res.items():
+        print(f"  {name:<22} {ms:7.3f} ms")
+    return res
+
+
+def peak_rss(entries):
+    print("\n== peak RSS (VmHWM) supervising `sleep 2` ==")
+    res = {}
+    for name, argv in entries.items():
+        p = subprocess.Popen(argv + ["sleep", "2"])
+        time.sleep(1.0)
+        with open(f"/proc/{p.pid}/status") as f:
+            hwm = next(l for l in f if l.startswith("VmHWM")).split()[1]
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+        res[name] = int(hwm) / 1024
+        print(f"  {name:<22} {res[name]:6.2f} MiB")
+    return res
+
+
+ORPHANS = r"""
+import os, signal, sys, time
+n = int(sys.argv[1])
+parent = os.getppid()
+me = str(os.getpid())
+r, w = os.pipe()
+if os.fork() == 0:
+    for _ in range(n):
+        if os.fork() == 0:
+            os.close(w); os.read(r, 1); os._exit(0)
+    os._exit(0)
+os.close(r); os.wait()
+time.sleep(0.5)
+# Freeze the supervisor, let every orphan exit, and time only the reaping.
+os.kill(parent, signal.SIGSTOP)
+os.close(w)
+def zombies():
+    kids = open(f"/proc/{parent}/task/{parent}/children").read().split()
+    z = 0
+    for k in kids:
+        try:
+            if open(f"/proc/{k}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
+                z += 1
+        except OSError:
+            pass
+    return z
+while zombies() < n:
+    time.sleep(0.01)
+t0 = time.monotonic()
+os.kill(parent, signal.SIGCONT)
+while open(f"/proc/{parent}/task/{parent}/children").read().split() != [me]:
+    time.sleep(0.0002)
+print(f"{time.monotonic() - t0:.4f}", flush=True)
+"""
+
+
+def reaping(entries, n):
+    print(f"\n== reaping: {n} zombie orphans waiting, from SIGCONT of the supervisor until all are reaped ==")
+    res = {}
+    for name, argv in entries.items():
+        out = subprocess.run(argv + [sys.executable, "-c", ORPHANS, str(n)], capture_output=True, text=True, timeout=300)
+        try:
+            res[name] = float(out.stdout.strip().splitlines()[-1]) * 1000
+            print(f"  {name:<22} {res[name]:8.1f} ms")
+        except (IndexError, ValueError):
+            print(f"  {name:<22} failed: {out.stderr[-300:]}")
+    return res
+
+
+def stop_overhead(entries, rounds):
+    print(f"\n== stop: TERM to the entrypoint, worker exits at once on TERM, until the entrypoint is gone (median of {rounds}) ==")
+    res = {}
+    for name, argv in entries.items():
+        samples = []
+        for _ in range(rounds):
+            p = subprocess.Popen(argv + ["sleep", "100"], stderr=subprocess.DEVNULL)
+            time.sleep(0.05)
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=10)
+            samples.append((time.monotonic() - t0) * 1000)
+        res[name] = statistics.median(samples)
+        print(f"  {name:<22} {res[name]:7.3f} ms")
+    return res
+
+
+def ratios(title, res, lower_is_better=True):
+    if "bosun" not in res:
+        return
+    b = res["bosun"]
+    parts = [f"{b / v:.2f}x {k}" for k, v in res.items() if k != "bosun" and not k.startswith("bosun") and v]
+    print(f"  ratio bosun/peer ({title}): " + ", ".join(parts))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bosun", default="target/release/bosun")
+    ap.add_argument("--lean", default=None, help="a lean (--no-default-features) bosun build")
+    ap.add_argument("--static", default=None, help="a static (crt-static) bosun build")
+    ap.add_argument("--runs", type=int, default=500)
+    ap.add_argument("--orphans", type=int, default=10000)
+    a = ap.parse_args()
+
+    entries = {"bosun": [a.bosun, "--listen", "off", "--"]}
+    entries_default = {"bosun (endpoint on)": [a.bosun, "--listen", "127.0.0.1:0", "--"]}
+    if a.static:
+        entries["bosun-static"] = [a.static, "--listen", "off", "--"]
+    for name, argv in PEERS.items():
+        if have(argv):
+            entries[name] = argv
+        else:
+            print(f"(peer {name} not installed: skipped)")
+
+    os.environ["BOSUN_LOG"] = "warn"
+    res = startup({**entries, **entries_default}, a.runs)
+    ratios("startup", res)
+    print("  target: <= 1.0x tini")
+    res = peak_rss(entries)
+    ratios("peak RSS", res)
+    print("  target: bosun <= 2 MiB")
+    print("\n== stripped binary size ==")
+    for name, path in [("full", a.bosun), ("lean", a.lean), ("static", a.static)]:
+        if path and os.path.exists(path):
+            print(f"  bosun {name:<8} {os.path.getsize(path) / 1048576:6.2f} MiB")
+    for peer in ["tini", "dumb-init", "catatonit"]:
+        p = shutil.which(peer)
+        if p:
+            print(f"  {peer:<14} {os.path.getsize(p) / 1048576:6.2f} MiB")
+    print("  targets: lean <= 2 MiB, full <= 8 MiB")
+    res = reaping(entries, a.orphans)
+    ratios("reaping", res)
+    print("  target: bosun < 1000 ms")
+    res = stop_overhead(entries, 30)
+    ratios("stop", res)
+    print("  target: bosun < 10 ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,315 @@
+//! Test harness: runs the real `bosun` binary, as PID 1 of a new PID namespace or as a
+//! plain child (a subreaper), and bounds every wait: a hang kills everything and fails.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const BOSUN: &str = env!("CARGO_BIN_EXE_bosun");
+
+/// The default bound for any wait in these tests.
+pub const BOUND: Duration = Duration::from_secs(20);
+
+/// How bosun runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// PID 1 of a new PID namespace: `unshare --pid --fork --kill-child --mount-proc`.
+    Init,
+    /// A plain child of the test: bosun makes itself a child subreaper.
+    Subreaper,
+}
+
+pub const MODES: [Mode; 2] = [Mode::Init, Mode::Subreaper];
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Modes this machine can run: PID namespaces need root.
+pub fn modes() -> Vec<Mode> {
+    if is_root() {
+        MODES.to_vec()
+    } else {
+        eprintln!("SKIP Init mode: not root, cannot unshare a PID namespace");
+        vec![Mode::Subreaper]
+    }
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("bosun-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A bosun run being observed.
+pub struct Run {
+    pub mode: Mode,
+    child: Child,
+    /// bosun's pid as seen from the test (outside any namespace).
+    pub pid: i32,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<thread::JoinHandle<()>>,
+    pub started: Instant,
+}
+
+/// How a bosun run ended.
+#[derive(Debug)]
+pub struct Ended {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// The command line that starts bosun in `mode`.
+pub fn command<S: AsRef<std::ffi::OsStr>>(mode: Mode, args: &[S]) -> Command {
+    let mut cmd = match mode {
+        Mode::Init => {
+            let mut c = Command::new("unshare");
+            c.args(["--pid", "--fork", "--kill-child", "--mount-proc", BOSUN]);
+            c
+        }
+        Mode::Subreaper => Command::new(BOSUN),
+    };
+    cmd.args(args);
+    cmd.env_remove("BOSUN_LOG").env_remove("BOSUN_LOG_FORMAT");
+    cmd
+}
+
+/// Start bosun with `args` (`--listen off` unless the test passes `--listen`).
+pub fn start(mode: Mode, args: &[&str]) -> Run {
+    let mut cmd = command(mode, &with_listen_off(args));
+    cmd.stdin(Stdio::null());
+    start_cmd(mode, cmd)
+}
+
+fn with_listen_off(args: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    let has_listen = args
+        .iter()
+        .take_while(|a| **a != "--")
+        .any(|a| a.starts_with("--listen"));
+    if !has_listen
+        && !args
+            .first()
+            .is_some_and(|a| ["probe", "sidecar", "protect"].contains(a))
+    {
+        let at = if args.first() == Some(&"run") { 1 } else { 0 };
+        v.extend(args[..at].iter().map(|s| s.to_string()));
+        v.push("--listen".into());
+        v.push("off".into());
+        v.extend(args[at..].iter().map(|s| s.to_string()));
+    } else {
+        v.extend(args.iter().map(|s| s.to_string()));
+    }
+    v
+}
+
+pub fn start_cmd(mode: Mode, mut cmd: Command) -> Run {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start bosun");
+    let stdout = Arc::new(Mutex::new(Vec::new()));
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(pump(out, stdout.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(pump(err, stderr.clone()));
+    }
+    let started = Instant::now();
+    let pid = match mode {
+        Mode::Subreaper => child.id() as i32,
+        Mode::Init => {
+            let unshare = child.id() as i32;
+            // A quick run may be over before it is seen: then there is no pid to signal.
+            wait_until(Duration::from_secs(10), "unshare to fork bosun", || {
+                children_of(unshare)
+                    .first()
+                    .copied()
+                    .or((!alive(unshare)).then_some(-1))
+            })
+        }
+    };
+    Run {
+        mode,
+        child,
+        pid,
+        stdout,
+        stderr,
+        readers,
+        started,
+    }
+}
+
+fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => into.lock().unwrap().extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+}
+
+/// The children of `pid`, from /proc.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// Poll `f` until it returns Some, or fail after `bound`.
+pub fn wait_until<T>(bound: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {bound:?} waiting for {what}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next());
+            state != Some("Z") && state != Some("X")
+        }
+        Err(_) => false,
+    }
+}
+
+/// The state letter of `pid` (R, S, T, Z, ...).
+pub fn state_of(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')
+        .and_then(|(_, r)| r.split_whitespace().next())
+        .map(str::to_owned)
+}
+
+pub fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, sig) };
+}
+
+impl Run {
+    pub fn signal(&self, sig: i32) {
+        assert!(self.pid > 0, "bosun exited before it could be signalled");
+        kill(self.pid, sig);
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Wait until stdout contains `needle`.
+    pub fn wait_stdout(&self, needle: &str) {
+        let what = format!("{needle:?} on stdout");
+        wait_until(BOUND, &what, || {
+            self.stdout().contains(needle).then_some(())
+        });
+    }
+
+    /// Wait until stderr (bosun's log) contains `needle`.
+    pub fn wait_stderr(&self, needle: &str) {
+        let what = format!("{needle:?} on stderr");
+        wait_until(BOUND, &what, || {
+            self.stderr().contains(needle).then_some(())
+        });
+    }
+
+    /// Wait for `path` to exist.
+    pub fn wait_file(&self, path: &Path) {
+        let what = format!("file {}", path.display());
+        wait_until(BOUND, &what, || path.exists().then_some(()));
+    }
+
+    /// Wait for bosun to exit (at most `bound`; past it, kill everything and fail).
+    pub fn wait(mut self, bound: Duration) -> Ended {
+        let deadline = Instant::now() + bound;
+        loop {
+            match self.child.try_wait().expect("try_wait") {
+                Some(status) => {
+                    let elapsed = self.started.elapsed();
+                    for r in self.readers.drain(..) {
+                        let _ = r.join();
+                    }
+                    return Ended {
+                        code: status.code(),
+                        stdout: self.stdout(),
+                        stderr: self.stderr(),
+                        elapsed,
+                    };
+                }
+                None if Instant::now() > deadline => {
+                    if self.pid > 0 {
+                        kill(self.pid, libc::SIGKILL);
+                    }
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "bosun did not exit within {bound:?}\nstdout:\n{}\nstderr:\n{}",
+                        self.stdout(),
+                        self.stderr()
+                    );
+                }
+                None => thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            if self.pid > 0 {
+                kill(self.pid, libc::SIGKILL);
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Run bosun to completion with `args`, bounded.
+pub fn run(mode: Mode, args: &[&str]) -> Ended {
+    start(mode, args).wait(BOUND)
+}
