@@ -243,19 +243,13 @@ pub struct ProbeArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SidecarArgs {
     #[command(flatten)]
+    pub supervise: SuperviseOptions,
+
+    #[command(flatten)]
     pub health: HealthOptions,
 
     #[command(flatten)]
     pub service: ServiceOptions,
-
-    /// bosun's own log lines: text or json
-    #[arg(
-        long,
-        env = "BOSUN_LOG_FORMAT",
-        value_name = "FMT",
-        default_value = "text"
-    )]
-    pub log_format: LogFormat,
 }
 
 /// `bosun protect on|off`
@@ -308,6 +302,21 @@ pub enum MetricsSink {
 pub enum Listen {
     Off,
     On(SocketAddr),
+}
+
+impl Listen {
+    /// The `/readyz` URL of an endpoint listening here (a wildcard address is reached
+    /// through loopback).
+    pub fn readyz_url(self) -> Option<String> {
+        let Listen::On(mut addr) = self else { return None };
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        Some(format!("http://{addr}/readyz"))
+    }
 }
 
 fn parse_listen(s: &str) -> Result<Listen, String> {

@@ -3,6 +3,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::health;
 use crate::supervise::status::Exit;
 
 /// Where the worker's life stands.
@@ -35,6 +36,10 @@ pub struct State {
     pub restarts: u64,
     pub last_exit: Option<Exit>,
     pub orphans_reaped: u64,
+    /// `None` when no health check is configured.
+    pub health: Option<health::Report>,
+    /// Whether there is a worker at all (`false` in sidecar mode).
+    pub has_worker: bool,
 }
 
 /// The supervisor writes, everybody else reads.
@@ -54,6 +59,8 @@ impl Default for Shared {
                 restarts: 0,
                 last_exit: None,
                 orphans_reaped: 0,
+                health: None,
+                has_worker: true,
             }),
         }
     }

@@ -3,15 +3,22 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use bosun::config::{Command, RunArgs};
-use bosun::logging;
+use bosun::config::{self, Command, HealthOptions, ProbeArgs, ServiceOptions, SuperviseOptions};
+use bosun::services::{self, Services};
 use bosun::state::Shared;
 use bosun::supervise::{signals, Supervisor};
+use bosun::{health, http, logging};
 
 /// Exit code for usage errors (clap uses the same).
 const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    // `bosun probe` runs every few seconds in every container: straight to it.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "probe") {
+        if let Some(Command::Probe(args)) = config::parse().command {
+            return ExitCode::from(probe(&args));
+        }
+    }
     // First of all: from here on a TERM waits for the supervisor loop instead of
     // killing bosun before it could pass it on.
     let signals = match signals::take_over() {
@@ -21,35 +28,94 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let cli = bosun::config::parse();
+    let cli = config::parse();
     let code = match cli.command {
-        None => run(signals, cli.run),
-        Some(Command::Run(args)) => run(signals, args),
-        Some(Command::Probe(_)) | Some(Command::Sidecar(_)) | Some(Command::Protect(_)) => {
-            eprintln!("bosun: this subcommand is not available yet");
+        None => supervise(signals, cli.run.supervise, cli.run.health, cli.run.service, Some(cli.run.command)),
+        Some(Command::Run(a)) => supervise(signals, a.supervise, a.health, a.service, Some(a.command)),
+        Some(Command::Sidecar(a)) => supervise(signals, a.supervise, a.health, a.service, None),
+        Some(Command::Probe(args)) => probe(&args),
+        Some(Command::Protect(_)) => {
+            eprintln!("bosun: `protect` is not available yet");
             USAGE
         }
     };
     ExitCode::from(code)
 }
 
-fn run(signals: nix::sys::signalfd::SignalFd, args: RunArgs) -> u8 {
-    logging::init(args.supervise.log_format);
+/// Run a worker (or, with no command, the sidecar) under supervision.
+fn supervise(
+    signals: nix::sys::signalfd::SignalFd,
+    opts: SuperviseOptions,
+    health_opts: HealthOptions,
+    service: ServiceOptions,
+    command: Option<Vec<String>>,
+) -> u8 {
+    logging::init(opts.log_format);
+    let listener = match services::bind(service.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("{e}");
+            return USAGE;
+        }
+    };
     let shared = Arc::new(Shared::default());
-    let (mut sup, _requests) = match Supervisor::new(signals, args.supervise, args.command, shared)
-    {
+    let sidecar = command.is_none();
+    let (mut sup, requests) = match Supervisor::new(signals, opts, command.unwrap_or_default(), shared.clone()) {
         Ok(s) => s,
         Err(errno) => {
             tracing::error!(%errno, "cannot set up the supervisor");
             return 1;
         }
     };
-    let worker = match sup.start() {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::error!("{e}");
-            return e.exit_code();
+    let worker = if sidecar {
+        None
+    } else {
+        match sup.start() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!("{e}");
+                return e.exit_code();
+            }
         }
     };
-    sup.run(worker)
+    let services = Services {
+        listener,
+        health: health::Config::from_options(&health_opts),
+        on_unhealthy: health_opts.on_unhealthy,
+        shared,
+        requests,
+        watches: sup.watches(),
+    };
+    if let Err(e) = services.start() {
+        tracing::error!(error = %e, "cannot start the endpoint and health checks");
+    }
+    match worker {
+        Some(w) => sup.run(w),
+        None => sup.run_without_worker(),
+    }
+}
+
+/// `bosun probe`: 0 when /readyz says ready, 1 otherwise (with the reason on stderr).
+fn probe(args: &ProbeArgs) -> u8 {
+    let url = match &args.url {
+        Some(u) => u.clone(),
+        None => match args.listen.readyz_url() {
+            Some(u) => u,
+            None => {
+                eprintln!("bosun probe: BOSUN_LISTEN is off and no --url was given");
+                return 1;
+            }
+        },
+    };
+    match http::get_status(&url, args.timeout) {
+        Ok(code) if (200..300).contains(&code) => 0,
+        Ok(code) => {
+            eprintln!("bosun probe: {url}: HTTP {code}: not ready");
+            1
+        }
+        Err(e) => {
+            eprintln!("bosun probe: {e}");
+            1
+        }
+    }
 }

@@ -167,6 +167,40 @@ impl Supervisor {
         }
     }
 
+    /// Sidecar mode: no worker. Reap the health checks' processes until TERM/INT (exit
+    /// 0) or a stop request (an unhealthy check with `--on-unhealthy exit`).
+    pub fn run_without_worker(mut self) -> u8 {
+        self.shared.update(|s| {
+            s.phase = Phase::Running;
+            s.has_worker = false;
+        });
+        let code = loop {
+            match self.events.next(None) {
+                Event::Signal { signo: libc::SIGCHLD, .. } => {
+                    self.reap(None, None);
+                }
+                Event::Signal { signo, .. } if is_stop_signal(signo) => {
+                    info!(signal = signals::name(signo), "sidecar stopping");
+                    break 0;
+                }
+                Event::Signal { signo, .. } => debug!(signal = signals::name(signo), "ignored: no worker"),
+                Event::Request(Request::Stop { reason, code }) => {
+                    info!(reason, "sidecar stopping");
+                    break code.unwrap_or(0);
+                }
+                Event::Request(Request::Restart { .. }) | Event::Timeout => {}
+            }
+        };
+        self.shared.update(|s| s.phase = Phase::Stopping);
+        let deadline = Instant::now() + self.opts.stop_timeout;
+        let left = self.descendants();
+        tree::signal_each(&left, self.opts.stop_signal);
+        self.wait_for_descendants(None, deadline);
+        self.kill_all(None);
+        self.shared.update(|s| s.phase = Phase::Exited);
+        code
+    }
+
     /// Wait for the worker to end or for a stop or restart request, forwarding signals.
     fn watch(&mut self, worker: &mut Worker) -> Watch {
         loop {

@@ -1,0 +1,97 @@
+//! The services that run beside the supervisor loop: the endpoint, the health checks
+//! (and the metrics). They live on one thread of their own with a current-thread tokio
+//! runtime, started after the worker, so they add nothing to the worker's start and
+//! can never delay signal handling or reaping.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use crate::config::{Listen, OnUnhealthy};
+use crate::endpoint;
+use crate::health;
+use crate::state::Shared;
+use crate::supervise::events::Requests;
+use crate::supervise::reaper::Watches;
+
+/// Stack size of the services thread and of the runtime's blocking threads.
+const STACK: usize = 256 * 1024;
+
+/// Why the endpoint cannot listen: a startup error (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} (--listen / BOSUN_LISTEN): {source}")]
+pub struct ListenError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
+/// Bind the endpoint's socket now, before the worker starts, so that a bad address is
+/// a usage error and not a worker running without an endpoint.
+pub fn bind(listen: Listen) -> Result<Option<TcpListener>, ListenError> {
+    match listen {
+        Listen::Off => Ok(None),
+        Listen::On(addr) => TcpListener::bind(addr).map(Some).map_err(|source| ListenError { addr, source }),
+    }
+}
+
+/// Everything the services thread needs.
+pub struct Services {
+    pub listener: Option<TcpListener>,
+    pub health: Option<health::Config>,
+    pub on_unhealthy: OnUnhealthy,
+    pub shared: Arc<Shared>,
+    pub requests: Requests,
+    pub watches: Watches,
+}
+
+impl Services {
+    /// Whether there is anything to run at all.
+    pub fn any(&self) -> bool {
+        self.listener.is_some() || self.health.is_some()
+    }
+
+    /// Start the services thread (nothing when there is nothing to run).
+    pub fn start(self) -> std::io::Result<()> {
+        if !self.any() {
+            return Ok(());
+        }
+        if self.health.is_some() {
+            // Before anyone can ask /readyz: "starting", not "no check configured".
+            let report = health::Machine::new(1, std::time::Duration::ZERO, self.shared.started()).report();
+            self.shared.update(|s| s.health = Some(report));
+        }
+        std::thread::Builder::new()
+            .name("bosun-services".into())
+            .stack_size(STACK)
+            .spawn(move || self.run())?;
+        Ok(())
+    }
+
+    fn run(self) {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_stack_size(STACK)
+            .max_blocking_threads(2)
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the services runtime");
+                return;
+            }
+        };
+        rt.block_on(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            if let Some(listener) = self.listener {
+                if let Ok(addr) = listener.local_addr() {
+                    tracing::info!(%addr, "endpoint listening");
+                }
+                tasks.spawn(endpoint::serve(listener, endpoint::router(self.shared.clone())));
+            }
+            if let Some(cfg) = self.health {
+                tracing::info!(check = ?cfg.check, interval_secs = cfg.interval.as_secs_f64(), "health checks on");
+                tasks.spawn(health::runner::run(cfg, self.on_unhealthy, self.shared, self.requests, self.watches));
+            }
+            while tasks.join_next().await.is_some() {}
+        });
+    }
+}
