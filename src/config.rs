@@ -308,7 +308,9 @@ impl Listen {
     /// The `/readyz` URL of an endpoint listening here (a wildcard address is reached
     /// through loopback).
     pub fn readyz_url(self) -> Option<String> {
-        let Listen::On(mut addr) = self else { return None };
+        let Listen::On(mut addr) = self else {
+            return None;
+        };
         if addr.ip().is_unspecified() {
             addr.set_ip(match addr {
                 SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),

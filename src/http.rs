@@ -31,8 +31,15 @@ impl HttpUrl {
             Some(i) => !authority[i..].contains(']'),
             None => false,
         };
-        let authority = if has_port { authority.to_owned() } else { format!("{authority}:80") };
-        Ok(HttpUrl { authority, path: path.to_owned() })
+        let authority = if has_port {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(HttpUrl {
+            authority,
+            path: path.to_owned(),
+        })
     }
 }
 
@@ -46,19 +53,29 @@ pub fn get_status(url: &str, timeout: Duration) -> Result<u16, String> {
         .map_err(|e| format!("{}: {e}", url.authority))?
         .next()
         .ok_or_else(|| format!("{}: no address", url.authority))?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
-    let left = |d: Instant| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-    stream.set_write_timeout(Some(left(deadline))).map_err(|e| e.to_string())?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
+    let left = |d: Instant| {
+        d.saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    stream
+        .set_write_timeout(Some(left(deadline)))
+        .map_err(|e| e.to_string())?;
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: bosun-probe\r\nConnection: close\r\n\r\n",
         url.path, url.authority
     );
-    stream.write_all(request.as_bytes()).map_err(|e| format!("{addr}: {e}"))?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("{addr}: {e}"))?;
     // Only the status line is needed: "HTTP/1.1 200 OK".
     let mut head = [0u8; 64];
     let mut got = 0;
     while got < 12 {
-        stream.set_read_timeout(Some(left(deadline))).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(left(deadline)))
+            .map_err(|e| e.to_string())?;
         match stream.read(&mut head[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
@@ -84,7 +101,10 @@ mod tests {
         let u = HttpUrl::parse("http://example").unwrap();
         assert_eq!((u.authority.as_str(), u.path.as_str()), ("example:80", "/"));
         let u = HttpUrl::parse("http://[::1]:80/x?y=1").unwrap();
-        assert_eq!((u.authority.as_str(), u.path.as_str()), ("[::1]:80", "/x?y=1"));
+        assert_eq!(
+            (u.authority.as_str(), u.path.as_str()),
+            ("[::1]:80", "/x?y=1")
+        );
         let u = HttpUrl::parse("http://[::1]/").unwrap();
         assert_eq!(u.authority, "[::1]:80");
         assert!(HttpUrl::parse("https://x").is_err());

@@ -29,7 +29,9 @@ pub struct ListenError {
 pub fn bind(listen: Listen) -> Result<Option<TcpListener>, ListenError> {
     match listen {
         Listen::Off => Ok(None),
-        Listen::On(addr) => TcpListener::bind(addr).map(Some).map_err(|source| ListenError { addr, source }),
+        Listen::On(addr) => TcpListener::bind(addr)
+            .map(Some)
+            .map_err(|source| ListenError { addr, source }),
     }
 }
 
@@ -56,7 +58,8 @@ impl Services {
         }
         if self.health.is_some() {
             // Before anyone can ask /readyz: "starting", not "no check configured".
-            let report = health::Machine::new(1, std::time::Duration::ZERO, self.shared.started()).report();
+            let report =
+                health::Machine::new(1, std::time::Duration::ZERO, self.shared.started()).report();
             self.shared.update(|s| s.health = Some(report));
         }
         std::thread::Builder::new()

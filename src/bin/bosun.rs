@@ -30,8 +30,16 @@ fn main() -> ExitCode {
     };
     let cli = config::parse();
     let code = match cli.command {
-        None => supervise(signals, cli.run.supervise, cli.run.health, cli.run.service, Some(cli.run.command)),
-        Some(Command::Run(a)) => supervise(signals, a.supervise, a.health, a.service, Some(a.command)),
+        None => supervise(
+            signals,
+            cli.run.supervise,
+            cli.run.health,
+            cli.run.service,
+            Some(cli.run.command),
+        ),
+        Some(Command::Run(a)) => {
+            supervise(signals, a.supervise, a.health, a.service, Some(a.command))
+        }
         Some(Command::Sidecar(a)) => supervise(signals, a.supervise, a.health, a.service, None),
         Some(Command::Probe(args)) => probe(&args),
         Some(Command::Protect(_)) => {
@@ -60,13 +68,14 @@ fn supervise(
     };
     let shared = Arc::new(Shared::default());
     let sidecar = command.is_none();
-    let (mut sup, requests) = match Supervisor::new(signals, opts, command.unwrap_or_default(), shared.clone()) {
-        Ok(s) => s,
-        Err(errno) => {
-            tracing::error!(%errno, "cannot set up the supervisor");
-            return 1;
-        }
-    };
+    let (mut sup, requests) =
+        match Supervisor::new(signals, opts, command.unwrap_or_default(), shared.clone()) {
+            Ok(s) => s,
+            Err(errno) => {
+                tracing::error!(%errno, "cannot set up the supervisor");
+                return 1;
+            }
+        };
     let worker = if sidecar {
         None
     } else {

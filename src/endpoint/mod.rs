@@ -80,7 +80,9 @@ pub async fn serve(listener: std::net::TcpListener, router: Router) {
 async fn livez(AxState(shared): AxState<Arc<Shared>>) -> Response {
     let st = shared.snapshot();
     match st.phase {
-        Phase::Starting | Phase::Running | Phase::Stopping => (StatusCode::OK, "ok\n").into_response(),
+        Phase::Starting | Phase::Running | Phase::Stopping => {
+            (StatusCode::OK, "ok\n").into_response()
+        }
         Phase::BackingOff | Phase::Exited => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "live": false, "reason": format!("worker {}", st.phase.as_str()) })),
@@ -110,10 +112,11 @@ async fn readyz(AxState(shared): AxState<Arc<Shared>>) -> Response {
     let st = shared.snapshot();
     match not_ready_reason(&st) {
         None => (StatusCode::OK, Json(json!({ "ready": true }))).into_response(),
-        Some(reason) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false, "reason": reason })))
-                .into_response()
-        }
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false, "reason": reason })),
+        )
+            .into_response(),
     }
 }
 

@@ -29,7 +29,11 @@ fn fmt_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{v}")
     }
@@ -38,10 +42,20 @@ fn fmt_value(v: f64) -> String {
 /// The supervisor's own metrics.
 pub fn render(st: &State, uptime: Duration) -> String {
     let mut p = Page::default();
-    p.metric("bosun_uptime_seconds", "gauge", "Seconds since bosun started.", uptime.as_secs_f64());
+    p.metric(
+        "bosun_uptime_seconds",
+        "gauge",
+        "Seconds since bosun started.",
+        uptime.as_secs_f64(),
+    );
     if st.has_worker {
         let up = matches!(st.phase, Phase::Running | Phase::Stopping) && st.worker_pid.is_some();
-        p.metric("bosun_worker_up", "gauge", "1 while the worker process runs.", f64::from(u8::from(up)));
+        p.metric(
+            "bosun_worker_up",
+            "gauge",
+            "1 while the worker process runs.",
+            f64::from(u8::from(up)),
+        );
         p.metric(
             "bosun_worker_restarts_total",
             "counter",
@@ -63,7 +77,12 @@ pub fn render(st: &State, uptime: Duration) -> String {
     );
     if let Some(h) = &st.health {
         let healthy = h.status == Health::Healthy;
-        p.metric("bosun_healthy", "gauge", "1 when the health check is healthy.", f64::from(u8::from(healthy)));
+        p.metric(
+            "bosun_healthy",
+            "gauge",
+            "1 when the health check is healthy.",
+            f64::from(u8::from(healthy)),
+        );
         p.metric(
             "bosun_health_checks_total",
             "counter",

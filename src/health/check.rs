@@ -42,15 +42,23 @@ impl Check {
 }
 
 fn failed(output: impl Into<String>) -> Outcome {
-    Outcome { ok: false, output: output.into() }
+    Outcome {
+        ok: false,
+        output: output.into(),
+    }
 }
 
 fn timed_out(timeout: Duration) -> Outcome {
-    failed(format!("health check exceeded timeout ({}s)", timeout.as_secs_f64()))
+    failed(format!(
+        "health check exceeded timeout ({}s)",
+        timeout.as_secs_f64()
+    ))
 }
 
 async fn bounded(timeout: Duration, check: impl std::future::Future<Output = Outcome>) -> Outcome {
-    tokio::time::timeout(timeout, check).await.unwrap_or_else(|_| timed_out(timeout))
+    tokio::time::timeout(timeout, check)
+        .await
+        .unwrap_or_else(|_| timed_out(timeout))
 }
 
 async fn command(script: &str, timeout: Duration, watches: &Watches) -> Outcome {
@@ -102,7 +110,11 @@ async fn command(script: &str, timeout: Duration, watches: &Watches) -> Outcome 
         _ => String::new(),
     };
     let ok = exit == Exit::Code(0);
-    let output = if ok || !output.is_empty() { output } else { format!("check failed: {exit}") };
+    let output = if ok || !output.is_empty() {
+        output
+    } else {
+        format!("check failed: {exit}")
+    };
     Outcome { ok, output }
 }
 
@@ -132,7 +144,10 @@ async fn read_bounded(fd: OwnedFd) -> String {
 
 async fn http(url: &str) -> Outcome {
     match http_status(url).await {
-        Ok(code) => Outcome { ok: (200..400).contains(&code), output: format!("HTTP {code} from {url}") },
+        Ok(code) => Outcome {
+            ok: (200..400).contains(&code),
+            output: format!("HTTP {code} from {url}"),
+        },
         Err(e) => failed(format!("GET {url}: {e}")),
     }
 }
@@ -154,12 +169,17 @@ pub async fn http_status(url: &str) -> Result<u16, String> {
         .map_err(|e| e.to_string())?;
     let result = sender.send_request(request).await;
     driver.abort();
-    result.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+    result
+        .map(|r| r.status().as_u16())
+        .map_err(|e| e.to_string())
 }
 
 async fn tcp(addr: &str) -> Outcome {
     match tokio::net::TcpStream::connect(addr).await {
-        Ok(_) => Outcome { ok: true, output: format!("connected to {addr}") },
+        Ok(_) => Outcome {
+            ok: true,
+            output: format!("connected to {addr}"),
+        },
         Err(e) => failed(format!("connect to {addr}: {e}")),
     }
 }

@@ -100,7 +100,11 @@ impl Machine {
             self.streak = 0;
             let was = self.status;
             self.status = Status::Healthy;
-            return if was == Status::Healthy { Transition::None } else { Transition::BecameHealthy };
+            return if was == Status::Healthy {
+                Transition::None
+            } else {
+                Transition::BecameHealthy
+            };
         }
         // Docker: failures during the start period don't count, until the first
         // success ends the start period early.
@@ -178,10 +182,16 @@ mod tests {
     use super::*;
 
     fn ok() -> Outcome {
-        Outcome { ok: true, output: "ok".into() }
+        Outcome {
+            ok: true,
+            output: "ok".into(),
+        }
     }
     fn bad() -> Outcome {
-        Outcome { ok: false, output: "bad".into() }
+        Outcome {
+            ok: false,
+            output: "bad".into(),
+        }
     }
 
     #[test]
@@ -203,21 +213,39 @@ mod tests {
         let t0 = Instant::now();
         let mut m = Machine::new(1, Duration::from_secs(10), t0);
         for _ in 0..5 {
-            assert_eq!(m.record(bad(), t0 + Duration::from_secs(1)), Transition::None);
+            assert_eq!(
+                m.record(bad(), t0 + Duration::from_secs(1)),
+                Transition::None
+            );
         }
         assert_eq!(m.status(), Status::Starting);
         // A success inside the start period makes it healthy, and then failures count.
-        assert_eq!(m.record(ok(), t0 + Duration::from_secs(2)), Transition::BecameHealthy);
-        assert_eq!(m.record(bad(), t0 + Duration::from_secs(3)), Transition::BecameUnhealthy);
+        assert_eq!(
+            m.record(ok(), t0 + Duration::from_secs(2)),
+            Transition::BecameHealthy
+        );
+        assert_eq!(
+            m.record(bad(), t0 + Duration::from_secs(3)),
+            Transition::BecameUnhealthy
+        );
     }
 
     #[test]
     fn failures_after_the_start_period_count() {
         let t0 = Instant::now();
         let mut m = Machine::new(2, Duration::from_secs(1), t0);
-        assert_eq!(m.record(bad(), t0 + Duration::from_millis(500)), Transition::None);
-        assert_eq!(m.record(bad(), t0 + Duration::from_secs(2)), Transition::None);
-        assert_eq!(m.record(bad(), t0 + Duration::from_secs(3)), Transition::BecameUnhealthy);
+        assert_eq!(
+            m.record(bad(), t0 + Duration::from_millis(500)),
+            Transition::None
+        );
+        assert_eq!(
+            m.record(bad(), t0 + Duration::from_secs(2)),
+            Transition::None
+        );
+        assert_eq!(
+            m.record(bad(), t0 + Duration::from_secs(3)),
+            Transition::BecameUnhealthy
+        );
     }
 
     #[test]

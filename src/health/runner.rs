@@ -14,7 +14,13 @@ use crate::supervise::events::{Request, Requests};
 use crate::supervise::reaper::Watches;
 
 /// Run checks until the supervisor stops.
-pub async fn run(cfg: Config, action: OnUnhealthy, shared: Arc<Shared>, requests: Requests, watches: Watches) {
+pub async fn run(
+    cfg: Config,
+    action: OnUnhealthy,
+    shared: Arc<Shared>,
+    requests: Requests,
+    watches: Watches,
+) {
     let mut machine = Machine::new(cfg.retries, cfg.start_period, shared.started());
     let mut restarts = shared.snapshot().restarts;
     shared.update(|s| s.health = Some(machine.report()));
@@ -46,7 +52,10 @@ pub async fn run(cfg: Config, action: OnUnhealthy, shared: Arc<Shared>, requests
                 let reason = format!("unhealthy: {output}");
                 match action {
                     OnUnhealthy::Exit => {
-                        requests.send(Request::Stop { reason, code: Some(1) });
+                        requests.send(Request::Stop {
+                            reason,
+                            code: Some(1),
+                        });
                     }
                     OnUnhealthy::Restart => {
                         requests.send(Request::Restart { reason });

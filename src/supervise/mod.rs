@@ -176,14 +176,19 @@ impl Supervisor {
         });
         let code = loop {
             match self.events.next(None) {
-                Event::Signal { signo: libc::SIGCHLD, .. } => {
+                Event::Signal {
+                    signo: libc::SIGCHLD,
+                    ..
+                } => {
                     self.reap(None, None);
                 }
                 Event::Signal { signo, .. } if is_stop_signal(signo) => {
                     info!(signal = signals::name(signo), "sidecar stopping");
                     break 0;
                 }
-                Event::Signal { signo, .. } => debug!(signal = signals::name(signo), "ignored: no worker"),
+                Event::Signal { signo, .. } => {
+                    debug!(signal = signals::name(signo), "ignored: no worker")
+                }
                 Event::Request(Request::Stop { reason, code }) => {
                     info!(reason, "sidecar stopping");
                     break code.unwrap_or(0);

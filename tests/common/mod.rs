@@ -313,3 +313,88 @@ impl Drop for Run {
 pub fn run(mode: Mode, args: &[&str]) -> Ended {
     start(mode, args).wait(BOUND)
 }
+
+/// Start bosun with its endpoint on an ephemeral loopback port; returns the run and
+/// the address it listens on (read from its log).
+pub fn start_with_endpoint(mode: Mode, args: &[&str]) -> (Run, std::net::SocketAddr) {
+    let mut all = vec!["--listen", "127.0.0.1:0"];
+    let at = if args.first() == Some(&"sidecar") || args.first() == Some(&"run") {
+        1
+    } else {
+        0
+    };
+    let mut v: Vec<&str> = args[..at].to_vec();
+    v.append(&mut all);
+    v.extend_from_slice(&args[at..]);
+    let mut cmd = command(mode, &v);
+    cmd.stdin(Stdio::null());
+    let run = start_cmd(mode, cmd);
+    let addr = wait_until(BOUND, "endpoint listening", || {
+        let err = run.stderr();
+        let line = err.lines().find(|l| l.contains("endpoint listening"))?;
+        line.split("addr=")
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    });
+    (run, addr)
+}
+
+/// A plain HTTP/1.1 GET with a blocking socket: (status, body). Bounded.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// Wait until GET `path` answers `code`; returns the body.
+pub fn wait_http(addr: std::net::SocketAddr, path: &str, code: u16) -> String {
+    let what = format!("GET {path} -> {code}");
+    wait_until(BOUND, &what, || match http_get(addr, path) {
+        Ok((c, body)) if c == code => Some(body),
+        _ => None,
+    })
+}
+
+/// A tiny HTTP server for checks to hit: answers every request with the status in
+/// `status` (and `Location: /elsewhere` on 3xx). Runs until the test process ends.
+pub fn status_server(status: Arc<std::sync::atomic::AtomicU16>) -> std::net::SocketAddr {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let code = status.load(std::sync::atomic::Ordering::SeqCst);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf);
+            let extra = if (300..400).contains(&code) {
+                "Location: /elsewhere\r\n"
+            } else {
+                ""
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code} X\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    addr
+}
