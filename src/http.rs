@@ -1,6 +1,6 @@
-//! The little HTTP that `bosun probe` needs: parse an `http://` URL and read the status
-//! of a GET with a plain blocking socket. The probe runs every few seconds in every
-//! container, so it starts no runtime and links no client library.
+//! Plain-HTTP GETs: [`get_status`] for `bosun probe` with a blocking socket (it runs
+//! every few seconds in every container, so it starts no runtime), and [`get`] on
+//! hyper for the health checks and the ECS metadata endpoint.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -87,6 +87,52 @@ pub fn get_status(url: &str, timeout: Duration) -> Result<u16, String> {
         .and_then(|r| r.get(2..5))
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| format!("{addr}: not an HTTP response"))
+}
+
+/// GET `url` on the tokio runtime: the status code and up to `body_limit` bytes of the
+/// body (0: the body is not read). Redirects are not followed. Not bounded in time:
+/// callers wrap it in a timeout.
+pub async fn get(url: &str, body_limit: usize) -> Result<(u16, Vec<u8>), String> {
+    use http_body_util::BodyExt;
+
+    let url = HttpUrl::parse(url)?;
+    let stream = tokio::net::TcpStream::connect(url.authority.as_str())
+        .await
+        .map_err(|e| format!("{}: {e}", url.authority))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(conn);
+    let request = hyper::Request::get(url.path.as_str())
+        .header(hyper::header::HOST, url.authority.as_str())
+        .header(hyper::header::USER_AGENT, "bosun")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let result = async {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let code = response.status().as_u16();
+        let mut body = Vec::new();
+        if body_limit > 0 {
+            let mut incoming = response.into_body();
+            while let Some(frame) = incoming.frame().await {
+                let frame = frame.map_err(|e| e.to_string())?;
+                if let Some(data) = frame.data_ref() {
+                    body.extend_from_slice(data);
+                    if body.len() > body_limit {
+                        return Err(format!("response body over {body_limit} bytes"));
+                    }
+                }
+            }
+        }
+        Ok((code, body))
+    }
+    .await;
+    driver.abort();
+    result
 }
 
 #[cfg(test)]

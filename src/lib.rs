@@ -4,13 +4,17 @@
 //! [`supervise`] (process, signals, reaping, stop sequence), [`health`] (checks and
 //! their state machine), [`endpoint`] (the HTTP endpoint), [`services`] (the thread
 //! that runs endpoint and checks beside the supervisor), [`state`] (what the
-//! supervisor shares with them), [`http`] (the probe's client) and [`logging`].
+//! supervisor shares with them), [`metrics`] (sampling and sinks), [`http`] (plain
+//! HTTP GETs) and [`logging`]; `aws` builds the AWS clients.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod config;
 pub mod endpoint;
 pub mod health;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod services;
 pub mod state;
 pub mod supervise;

@@ -6,9 +6,10 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use crate::config::{Listen, OnUnhealthy};
+use crate::config::{Listen, MetricsSink, OnUnhealthy};
 use crate::endpoint;
 use crate::health;
+use crate::metrics;
 use crate::state::Shared;
 use crate::supervise::events::Requests;
 use crate::supervise::reaper::Watches;
@@ -43,19 +44,47 @@ pub struct Services {
     pub shared: Arc<Shared>,
     pub requests: Requests,
     pub watches: Watches,
+    /// `None`: no sink and no endpoint, nothing to sample for.
+    pub metrics: Option<metrics::Config>,
+}
+
+/// Asks the services thread for a last metrics sample and a final flush.
+pub struct Flusher(tokio::sync::mpsc::UnboundedSender<metrics::Flush>);
+
+impl Flusher {
+    /// Flush, waiting at most until `deadline`.
+    pub fn flush(&self, deadline: std::time::Instant) {
+        let now = std::time::Instant::now();
+        if deadline <= now {
+            return;
+        }
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.0.send(metrics::Flush { deadline, done }).is_ok() {
+            let _ = wait.recv_timeout(deadline - now);
+        }
+    }
 }
 
 impl Services {
     /// Whether there is anything to run at all.
     pub fn any(&self) -> bool {
-        self.listener.is_some() || self.health.is_some()
+        self.listener.is_some() || self.health.is_some() || self.metrics.is_some()
     }
 
-    /// Start the services thread (nothing when there is nothing to run).
-    pub fn start(self) -> std::io::Result<()> {
+    /// Start the services thread (nothing when there is nothing to run). The flusher
+    /// is there when metrics are on.
+    pub fn start(self) -> std::io::Result<Option<Flusher>> {
         if !self.any() {
-            return Ok(());
+            return Ok(None);
         }
+        let (flush_tx, flush_rx) = tokio::sync::mpsc::unbounded_channel();
+        // A last sample is worth waiting for only where it goes somewhere that outlives
+        // bosun (stdout, CloudWatch), not for /metrics alone.
+        let flusher = self
+            .metrics
+            .as_ref()
+            .is_some_and(|m| m.sinks.iter().any(|s| *s != MetricsSink::Prometheus))
+            .then(|| Flusher(flush_tx));
         if self.health.is_some() {
             // Before anyone can ask /readyz: "starting", not "no check configured".
             let report =
@@ -65,11 +94,11 @@ impl Services {
         std::thread::Builder::new()
             .name("bosun-services".into())
             .stack_size(STACK)
-            .spawn(move || self.run())?;
-        Ok(())
+            .spawn(move || self.run(flush_rx))?;
+        Ok(flusher)
     }
 
-    fn run(self) {
+    fn run(self, flushes: tokio::sync::mpsc::UnboundedReceiver<metrics::Flush>) {
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_stack_size(STACK)
@@ -92,7 +121,16 @@ impl Services {
             }
             if let Some(cfg) = self.health {
                 tracing::info!(check = ?cfg.check, interval_secs = cfg.interval.as_secs_f64(), "health checks on");
-                tasks.spawn(health::runner::run(cfg, self.on_unhealthy, self.shared, self.requests, self.watches));
+                tasks.spawn(health::runner::run(
+                    cfg,
+                    self.on_unhealthy,
+                    self.shared.clone(),
+                    self.requests,
+                    self.watches,
+                ));
+            }
+            if let Some(cfg) = self.metrics {
+                tasks.spawn(metrics::run(cfg, self.shared, flushes));
             }
             while tasks.join_next().await.is_some() {}
         });

@@ -4,6 +4,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::health;
+use crate::metrics::sample::Sample;
 use crate::supervise::status::Exit;
 
 /// Where the worker's life stands.
@@ -40,6 +41,11 @@ pub struct State {
     pub health: Option<health::Report>,
     /// Whether there is a worker at all (`false` in sidecar mode).
     pub has_worker: bool,
+    /// The last metrics sample.
+    pub last_sample: Option<Sample>,
+    /// Samples published to CloudWatch, and dropped (unreachable or rejected).
+    pub metrics_published: u64,
+    pub metrics_dropped: u64,
 }
 
 /// The supervisor writes, everybody else reads.
@@ -61,6 +67,9 @@ impl Default for Shared {
                 orphans_reaped: 0,
                 health: None,
                 has_worker: true,
+                last_sample: None,
+                metrics_published: 0,
+                metrics_dropped: 0,
             }),
         }
     }

@@ -7,7 +7,7 @@ use bosun::config::{self, Command, HealthOptions, ProbeArgs, ServiceOptions, Sup
 use bosun::services::{self, Services};
 use bosun::state::Shared;
 use bosun::supervise::{signals, Supervisor};
-use bosun::{health, http, logging};
+use bosun::{health, http, logging, metrics};
 
 /// Exit code for usage errors (clap uses the same).
 const USAGE: u8 = 2;
@@ -59,6 +59,10 @@ fn supervise(
     command: Option<Vec<String>>,
 ) -> u8 {
     logging::init(opts.log_format);
+    if let Err(e) = needs_aws(&service) {
+        eprintln!("bosun: {e}");
+        return USAGE;
+    }
     let listener = match services::bind(service.listen) {
         Ok(l) => l,
         Err(e) => {
@@ -87,6 +91,13 @@ fn supervise(
             }
         }
     };
+    let sinks = service.sinks();
+    let metrics = (!sinks.is_empty() || listener.is_some()).then(|| metrics::Config {
+        sinks,
+        interval: service.metrics_interval,
+        namespace: service.metrics_namespace.clone(),
+        queue_url: service.queue_url.clone(),
+    });
     let services = Services {
         listener,
         health: health::Config::from_options(&health_opts),
@@ -94,14 +105,35 @@ fn supervise(
         shared,
         requests,
         watches: sup.watches(),
+        metrics,
     };
-    if let Err(e) = services.start() {
-        tracing::error!(error = %e, "cannot start the endpoint and health checks");
+    match services.start() {
+        Ok(Some(flusher)) => sup.before_exit(Box::new(move |deadline| flusher.flush(deadline))),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the endpoint, health checks and metrics")
+        }
     }
     match worker {
         Some(w) => sup.run(w),
         None => sup.run_without_worker(),
     }
+}
+
+/// A lean build (without the `aws` feature) cannot publish to CloudWatch or read SQS.
+fn needs_aws(service: &ServiceOptions) -> Result<(), String> {
+    if cfg!(feature = "aws") {
+        return Ok(());
+    }
+    if service.sinks().contains(&config::MetricsSink::Cloudwatch) {
+        return Err(
+            "--metrics cloudwatch: this bosun was built without AWS support (feature `aws`)".into(),
+        );
+    }
+    if service.queue_url.is_some() {
+        return Err("--queue-url: this bosun was built without AWS support (feature `aws`)".into());
+    }
+    Ok(())
 }
 
 /// `bosun probe`: 0 when /readyz says ready, 1 otherwise (with the reason on stderr).

@@ -149,6 +149,7 @@ async fn status(AxState(shared): AxState<Arc<Shared>>) -> Response {
         }),
         "uptime_secs": shared.started().elapsed().as_secs_f64(),
         "orphans_reaped": st.orphans_reaped,
+        "last_metrics": st.last_sample,
     });
     Json(body).into_response()
 }

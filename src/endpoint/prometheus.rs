@@ -75,6 +75,61 @@ pub fn render(st: &State, uptime: Duration) -> String {
         "1 when /readyz answers ready.",
         f64::from(u8::from(super::not_ready_reason(st).is_none())),
     );
+    if let Some(s) = &st.last_sample {
+        let mut opt = |name: &str, kind: &str, help: &str, v: Option<f64>| {
+            if let Some(v) = v {
+                p.metric(name, kind, help, v);
+            }
+        };
+        opt(
+            "bosun_cpu_utilization_percent",
+            "gauge",
+            "CPU used by the container against its limit (CloudWatch CPUUtilization).",
+            s.cpu_utilization,
+        );
+        opt(
+            "bosun_memory_utilization_percent",
+            "gauge",
+            "Memory used against the limit (CloudWatch MemoryUtilization).",
+            s.memory_utilization,
+        );
+        opt(
+            "bosun_memory_used_bytes",
+            "gauge",
+            "Memory used, inactive file cache excluded (CloudWatch MemoryUsed).",
+            s.memory_used_bytes.map(|b| b as f64),
+        );
+        opt(
+            "bosun_queue_messages_visible",
+            "gauge",
+            "Messages waiting in the queue (ApproximateNumberOfMessagesVisible).",
+            s.queue_visible.map(|n| n as f64),
+        );
+        opt(
+            "bosun_queue_messages_in_flight",
+            "gauge",
+            "Messages being processed (ApproximateNumberOfMessagesNotVisible).",
+            s.queue_in_flight.map(|n| n as f64),
+        );
+        opt(
+            "bosun_queue_backlog_per_task",
+            "gauge",
+            "Visible messages per running task (BacklogPerTask).",
+            s.backlog_per_task.map(|n| n as f64),
+        );
+    }
+    p.metric(
+        "bosun_metrics_published_total",
+        "counter",
+        "Metric samples published to CloudWatch.",
+        st.metrics_published as f64,
+    );
+    p.metric(
+        "bosun_metrics_dropped_total",
+        "counter",
+        "Metric samples dropped (CloudWatch unreachable or rejecting them).",
+        st.metrics_dropped as f64,
+    );
     if let Some(h) = &st.health {
         let healthy = h.status == Health::Healthy;
         p.metric(

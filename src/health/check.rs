@@ -7,13 +7,9 @@ use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt;
 
 use super::{truncate_keep_end, Outcome, OUTPUT_LIMIT};
-use crate::http::HttpUrl;
 use crate::supervise::reaper::Watches;
 use crate::supervise::spawn;
 use crate::supervise::status::Exit;
@@ -143,35 +139,13 @@ async fn read_bounded(fd: OwnedFd) -> String {
 }
 
 async fn http(url: &str) -> Outcome {
-    match http_status(url).await {
-        Ok(code) => Outcome {
+    match crate::http::get(url, 0).await {
+        Ok((code, _)) => Outcome {
             ok: (200..400).contains(&code),
             output: format!("HTTP {code} from {url}"),
         },
         Err(e) => failed(format!("GET {url}: {e}")),
     }
-}
-
-/// GET `url` and return the response's status code (redirects are not followed).
-pub async fn http_status(url: &str) -> Result<u16, String> {
-    let url = HttpUrl::parse(url)?;
-    let stream = tokio::net::TcpStream::connect(url.authority.as_str())
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(conn);
-    let request = hyper::Request::get(url.path.as_str())
-        .header(hyper::header::HOST, url.authority.as_str())
-        .header(hyper::header::USER_AGENT, "bosun-health")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let result = sender.send_request(request).await;
-    driver.abort();
-    result
-        .map(|r| r.status().as_u16())
-        .map_err(|e| e.to_string())
 }
 
 async fn tcp(addr: &str) -> Outcome {

@@ -65,6 +65,10 @@ pub struct Supervisor {
     me: Pid,
     is_init: bool,
     stop_requested: bool,
+    /// When the current stop's grace ends.
+    grace_ends: Option<Instant>,
+    /// Run just before bosun exits, with the end of the grace (the final metrics flush).
+    before_exit: Option<Box<dyn FnOnce(Instant) + Send>>,
 }
 
 impl Supervisor {
@@ -92,8 +96,24 @@ impl Supervisor {
             me,
             is_init,
             stop_requested: false,
+            grace_ends: None,
+            before_exit: None,
         };
         Ok((sup, requests))
+    }
+
+    /// Have `f` run just before bosun exits, given the end of the grace.
+    pub fn before_exit(&mut self, f: Box<dyn FnOnce(Instant) + Send>) {
+        self.before_exit = Some(f);
+    }
+
+    fn finish(&mut self) {
+        if let Some(f) = self.before_exit.take() {
+            let deadline = self
+                .grace_ends
+                .unwrap_or_else(|| Instant::now() + self.opts.stop_timeout);
+            f(deadline);
+        }
     }
 
     /// For threads that start processes of their own (health checks).
@@ -158,6 +178,7 @@ impl Supervisor {
                 }
             };
             self.shared.update(|s| s.phase = Phase::Exited);
+            self.finish();
             info!(
                 code,
                 orphans_reaped = self.reaper.orphans_reaped(),
@@ -203,6 +224,7 @@ impl Supervisor {
         self.wait_for_descendants(None, deadline);
         self.kill_all(None);
         self.shared.update(|s| s.phase = Phase::Exited);
+        self.finish();
         code
     }
 
@@ -241,6 +263,7 @@ impl Supervisor {
     fn stop(&mut self, worker: &mut Worker, reason: &str) -> Option<Exit> {
         let grace = self.opts.stop_timeout;
         let deadline = Instant::now() + grace;
+        self.grace_ends = Some(deadline);
         self.shared.update(|s| s.phase = Phase::Stopping);
         info!(reason, grace_secs = grace.as_secs_f64(), "stop begun");
 

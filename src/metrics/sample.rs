@@ -1,0 +1,219 @@
+//! One sample of what the worker uses, and how each figure is computed.
+//!
+//! - CPUUtilization: CPU time used by the container's cgroup since the previous
+//!   sample ÷ (wall time × the CPU limit in cores) × 100. The limit is the ECS task's
+//!   CPU (task metadata), else the cgroup quota, else the host's cores. With the task's
+//!   CPU as the limit this is the figure ECS reports as the service's CPUUtilization
+//!   (CPU used ÷ CPU reserved), so it can pass 100 % when an EC2 task without a hard
+//!   limit bursts. Without any cgroup, the host's CPU use (sysinfo).
+//! - MemoryUtilization / MemoryUsed: cgroup memory usage minus inactive file cache
+//!   (`docker stats` and ECS count it so) ÷ the ECS task memory, else the cgroup limit,
+//!   else host memory.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::cgroup::Cgroup;
+use super::ecs::Identity;
+
+/// One interval's figures (`None`: not available).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Sample {
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    pub cpu_utilization: Option<f64>,
+    pub memory_utilization: Option<f64>,
+    pub memory_used_bytes: Option<u64>,
+    pub queue_visible: Option<u64>,
+    pub queue_in_flight: Option<u64>,
+    pub queue_delayed: Option<u64>,
+    pub running_tasks: Option<u64>,
+    pub backlog_per_task: Option<u64>,
+    pub worker_restarts: u64,
+}
+
+/// CloudWatch units used by bosun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Percent,
+    Bytes,
+    Count,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Percent => "Percent",
+            Unit::Bytes => "Bytes",
+            Unit::Count => "Count",
+        }
+    }
+}
+
+impl Sample {
+    /// The CloudWatch metrics of this sample: (name, value, unit), only those present.
+    pub fn datums(&self) -> Vec<(&'static str, f64, Unit)> {
+        let mut v = Vec::with_capacity(7);
+        let mut put = |name, value: Option<f64>, unit| {
+            if let Some(x) = value {
+                v.push((name, x, unit));
+            }
+        };
+        put("CPUUtilization", self.cpu_utilization, Unit::Percent);
+        put("MemoryUtilization", self.memory_utilization, Unit::Percent);
+        put(
+            "MemoryUsed",
+            self.memory_used_bytes.map(|b| b as f64),
+            Unit::Bytes,
+        );
+        put(
+            "ApproximateNumberOfMessagesVisible",
+            self.queue_visible.map(|n| n as f64),
+            Unit::Count,
+        );
+        put(
+            "ApproximateNumberOfMessagesNotVisible",
+            self.queue_in_flight.map(|n| n as f64),
+            Unit::Count,
+        );
+        put(
+            "BacklogPerTask",
+            self.backlog_per_task.map(|n| n as f64),
+            Unit::Count,
+        );
+        put(
+            "WorkerRestarts",
+            Some(self.worker_restarts as f64),
+            Unit::Count,
+        );
+        v
+    }
+}
+
+/// `ceil(visible ÷ running)`, never dividing by zero (no running task counts as one:
+/// the backlog is still there to scale out for).
+pub fn backlog_per_task(visible: u64, running: u64) -> u64 {
+    visible.div_ceil(running.max(1))
+}
+
+/// Reads CPU and memory; keeps the previous CPU reading for the next delta.
+pub struct Sampler {
+    cgroup: Cgroup,
+    cpu_limit_cores: Option<f64>,
+    memory_limit_bytes: Option<u64>,
+    last_cpu: Option<(u64, Instant)>,
+    host: sysinfo::System,
+    host_cores: f64,
+    host_memory: u64,
+}
+
+impl Sampler {
+    pub fn new(cgroup: Cgroup, identity: &Identity) -> Sampler {
+        let mut host = sysinfo::System::new();
+        host.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
+        host.refresh_memory();
+        let host_cores = host.cpus().len().max(1) as f64;
+        let host_memory = host.total_memory();
+        let cpu_limit_cores = identity
+            .cpu_limit_cores
+            .or_else(|| cgroup.cpu_limit_cores());
+        let memory_limit_bytes = identity
+            .memory_limit_bytes
+            .or_else(|| cgroup.memory_limit_bytes());
+        let mut s = Sampler {
+            cgroup,
+            cpu_limit_cores,
+            memory_limit_bytes,
+            last_cpu: None,
+            host,
+            host_cores,
+            host_memory,
+        };
+        s.prime();
+        s
+    }
+
+    /// The limits in use: (cores, bytes).
+    pub fn limits(&self) -> (f64, u64) {
+        (
+            self.cpu_limit_cores.unwrap_or(self.host_cores),
+            self.memory_limit_bytes.unwrap_or(self.host_memory),
+        )
+    }
+
+    /// Take the first CPU reading, so the first sample has a delta.
+    fn prime(&mut self) {
+        match self.cgroup.cpu_usage_usec() {
+            Some(u) => self.last_cpu = Some((u, Instant::now())),
+            None => self.host.refresh_cpu_usage(),
+        }
+    }
+
+    /// CPU and memory now.
+    pub fn resources(&mut self, sample: &mut Sample) {
+        let (cores, mem_limit) = self.limits();
+        let now = Instant::now();
+        match self.cgroup.cpu_usage_usec() {
+            Some(usage) => {
+                if let Some((prev, at)) = self.last_cpu {
+                    let wall = now.duration_since(at).as_secs_f64();
+                    if wall > 0.0 {
+                        let used = usage.saturating_sub(prev) as f64 / 1e6;
+                        sample.cpu_utilization = Some(round2(used / (wall * cores) * 100.0));
+                    }
+                }
+                self.last_cpu = Some((usage, now));
+            }
+            None => {
+                self.host.refresh_cpu_usage();
+                sample.cpu_utilization = Some(round2(f64::from(self.host.global_cpu_usage())));
+            }
+        }
+        let used = self.cgroup.memory_used_bytes().or_else(|| {
+            self.host.refresh_memory();
+            Some(self.host.used_memory())
+        });
+        sample.memory_used_bytes = used;
+        if let Some(u) = used {
+            if mem_limit > 0 {
+                sample.memory_utilization = Some(round2(u as f64 / mem_limit as f64 * 100.0));
+            }
+        }
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backlog_never_divides_by_zero() {
+        assert_eq!(backlog_per_task(0, 0), 0);
+        assert_eq!(backlog_per_task(7, 0), 7);
+        assert_eq!(backlog_per_task(7, 2), 4);
+        assert_eq!(backlog_per_task(8, 2), 4);
+    }
+
+    #[test]
+    fn datums_carry_the_contract_names() {
+        let s = Sample {
+            cpu_utilization: Some(1.0),
+            queue_visible: Some(3),
+            ..Default::default()
+        };
+        let names: Vec<_> = s.datums().iter().map(|d| d.0).collect();
+        assert_eq!(
+            names,
+            [
+                "CPUUtilization",
+                "ApproximateNumberOfMessagesVisible",
+                "WorkerRestarts"
+            ]
+        );
+    }
+}
