@@ -14,8 +14,9 @@ use crate::state::Shared;
 use crate::supervise::events::Requests;
 use crate::supervise::reaper::Watches;
 
-/// Stack size of the services thread and of the runtime's blocking threads.
-const STACK: usize = 256 * 1024;
+/// Stack size of the services thread and of the runtime's blocking threads. The AWS
+/// SDK's futures are large (256 KiB overflowed); only the pages used count in RSS.
+const STACK: usize = 2 * 1024 * 1024;
 
 /// Why the endpoint cannot listen: a startup error (exit 2).
 #[derive(Debug, thiserror::Error)]

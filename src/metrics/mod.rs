@@ -193,7 +193,11 @@ pub async fn run(
 ) {
     let identity = Identity::discover().await;
     let dims = dimensions(&identity);
-    let mut sampler = Sampler::new(cgroup::Cgroup::detect(Path::new("/")), &identity);
+    let mut sampler = Sampler::new(
+        cgroup::Cgroup::detect(Path::new("/")),
+        &identity,
+        cfg.interval,
+    );
     let (cores, mem) = sampler.limits();
     tracing::info!(interval_secs = cfg.interval.as_secs_f64(), sinks = ?cfg.sinks, cpu_limit_cores = cores, memory_limit_bytes = mem, "metrics on");
     #[cfg(feature = "aws")]

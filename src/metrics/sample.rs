@@ -103,13 +103,17 @@ pub struct Sampler {
     cpu_limit_cores: Option<f64>,
     memory_limit_bytes: Option<u64>,
     last_cpu: Option<(u64, Instant)>,
+    last_cpu_percent: Option<f64>,
+    /// Windows shorter than this give no new CPU figure (a quota is enforced per
+    /// period, so a very short window can show a burst far above the limit).
+    min_window: f64,
     host: sysinfo::System,
     host_cores: f64,
     host_memory: u64,
 }
 
 impl Sampler {
-    pub fn new(cgroup: Cgroup, identity: &Identity) -> Sampler {
+    pub fn new(cgroup: Cgroup, identity: &Identity, interval: std::time::Duration) -> Sampler {
         let mut host = sysinfo::System::new();
         host.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
         host.refresh_memory();
@@ -126,6 +130,8 @@ impl Sampler {
             cpu_limit_cores,
             memory_limit_bytes,
             last_cpu: None,
+            last_cpu_percent: None,
+            min_window: (interval.as_secs_f64() / 2.0).min(0.5),
             host,
             host_cores,
             host_memory,
@@ -158,10 +164,16 @@ impl Sampler {
             Some(usage) => {
                 if let Some((prev, at)) = self.last_cpu {
                     let wall = now.duration_since(at).as_secs_f64();
-                    if wall > 0.0 {
-                        let used = usage.saturating_sub(prev) as f64 / 1e6;
-                        sample.cpu_utilization = Some(round2(used / (wall * cores) * 100.0));
+                    if wall < self.min_window {
+                        // Too short to measure (the final sample right after another):
+                        // repeat the last figure and keep measuring from the old start.
+                        sample.cpu_utilization = self.last_cpu_percent;
+                        return self.memory(sample, mem_limit);
                     }
+                    let used = usage.saturating_sub(prev) as f64 / 1e6;
+                    let pct = round2(used / (wall * cores) * 100.0);
+                    sample.cpu_utilization = Some(pct);
+                    self.last_cpu_percent = Some(pct);
                 }
                 self.last_cpu = Some((usage, now));
             }
@@ -170,6 +182,10 @@ impl Sampler {
                 sample.cpu_utilization = Some(round2(f64::from(self.host.global_cpu_usage())));
             }
         }
+        self.memory(sample, mem_limit);
+    }
+
+    fn memory(&mut self, sample: &mut Sample, mem_limit: u64) {
         let used = self.cgroup.memory_used_bytes().or_else(|| {
             self.host.refresh_memory();
             Some(self.host.used_memory())

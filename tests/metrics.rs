@@ -1,0 +1,716 @@
+//! Metrics against real peers: CloudWatch and SQS in `moto_server` through the real
+//! AWS SDK, real cgroups, a local ECS task metadata server, EMF checked against the
+//! specification's required fields.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+
+const SLEEPER: &str = "trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done";
+
+fn start_env(args: &[&str], env: &[(&str, String)]) -> Run {
+    let mut cmd = command(Mode::Subreaper, args);
+    cmd.stdin(Stdio::null())
+        .env_remove("ECS_CONTAINER_METADATA_URI_V4");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    start_cmd(Mode::Subreaper, cmd)
+}
+
+/// Check one EMF document against the specification's MUSTs.
+fn assert_valid_emf(doc: &serde_json::Value) {
+    let aws = doc["_aws"].as_object().expect("_aws object");
+    assert!(aws["Timestamp"].as_u64().is_some(), "Timestamp: {doc}");
+    let directives = aws["CloudWatchMetrics"]
+        .as_array()
+        .expect("CloudWatchMetrics array");
+    assert!(!directives.is_empty());
+    const UNITS: &[&str] = &[
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
+    ];
+    for d in directives {
+        let ns = d["Namespace"].as_str().expect("Namespace");
+        assert!(!ns.is_empty() && ns.len() <= 255);
+        for set in d["Dimensions"].as_array().expect("Dimensions") {
+            let set = set.as_array().expect("DimensionSet");
+            assert!(set.len() <= 30);
+            for key in set {
+                let key = key.as_str().unwrap();
+                assert!(
+                    doc[key].is_string(),
+                    "dimension {key} must be a string member: {doc}"
+                );
+            }
+        }
+        for m in d["Metrics"].as_array().expect("Metrics") {
+            let name = m["Name"].as_str().expect("Name");
+            assert!(
+                doc[name].is_number(),
+                "metric {name} must be a number member: {doc}"
+            );
+            if let Some(u) = m.get("Unit") {
+                assert!(UNITS.contains(&u.as_str().unwrap()), "unit {u}");
+            }
+            if let Some(r) = m.get("StorageResolution") {
+                assert!(r == 1 || r == 60, "StorageResolution {r}");
+            }
+        }
+    }
+}
+
+#[test]
+fn emf_lines_are_valid_and_one_per_interval() {
+    let run = start_env(
+        &[
+            "--listen",
+            "off",
+            "--metrics",
+            "emf",
+            "--metrics-interval",
+            "0.3",
+            "--",
+            "sh",
+            "-c",
+            SLEEPER,
+        ],
+        &[
+            ("BOSUN_SERVICE_NAME", "orders".into()),
+            ("BOSUN_CLUSTER_NAME", "prod".into()),
+        ],
+    );
+    wait_until(BOUND, "three EMF lines", || {
+        (emf_lines(&run.stdout()).len() >= 3).then_some(())
+    });
+    run.signal(libc::SIGTERM);
+    let end = run.wait(BOUND);
+    let docs = emf_lines(&end.stdout);
+    // Every line of stdout other than the worker's is a whole EMF document.
+    for line in end.stdout.lines().filter(|l| *l != "ready") {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "broken line: {line}"
+        );
+    }
+    for d in &docs {
+        assert_valid_emf(d);
+        assert_eq!(d["ServiceName"], "orders");
+        assert_eq!(d["ClusterName"], "prod");
+        assert_eq!(d["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Bosun");
+        let cpu = d["CPUUtilization"].as_f64().unwrap();
+        assert!((0.0..=400.0).contains(&cpu), "{cpu}");
+        assert!(d["MemoryUsed"].as_f64().unwrap() > 0.0);
+        assert_eq!(
+            d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"],
+            1
+        );
+    }
+    // The stop flushed one last sample.
+    assert!(end.stderr.contains("bosun exiting"), "{}", end.stderr);
+}
+
+#[test]
+fn cloudwatch_receives_what_bosun_publishes() {
+    let moto = Moto::start();
+    let mut env = moto.env();
+    env.push(("BOSUN_SERVICE_NAME", "orders".into()));
+    env.push(("BOSUN_CLUSTER_NAME", "prod".into()));
+    let run = start_env(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "cloudwatch,emf",
+            "--metrics-interval",
+            "0.5",
+            "--metrics-namespace",
+            "BosunTest",
+            "--",
+            "sh",
+            "-c",
+            SLEEPER,
+        ],
+        &env,
+    );
+    wait_until(BOUND, "three samples", || {
+        (emf_lines(&run.stdout()).len() >= 3).then_some(())
+    });
+    let rt = runtime();
+    let cw = aws_sdk_cloudwatch::Client::new(&moto.sdk_config(&rt));
+    let points = wait_until(BOUND, "CPUUtilization in CloudWatch", || {
+        rt.block_on(async {
+            let now = aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64,
+            );
+            let out = cw
+                .get_metric_statistics()
+                .namespace("BosunTest")
+                .metric_name("CPUUtilization")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("ServiceName")
+                        .value("orders")
+                        .build(),
+                )
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("ClusterName")
+                        .value("prod")
+                        .build(),
+                )
+                .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                    now.secs() - 600,
+                ))
+                .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                    now.secs() + 60,
+                ))
+                .period(60)
+                .statistics(aws_sdk_cloudwatch::types::Statistic::SampleCount)
+                .statistics(aws_sdk_cloudwatch::types::Statistic::Maximum)
+                .send()
+                .await
+                .ok()?;
+            let n: f64 = out
+                .datapoints()
+                .iter()
+                .filter_map(|d| d.sample_count())
+                .sum();
+            (n >= 2.0).then(|| out.datapoints().to_vec())
+        })
+    });
+    let max = points
+        .iter()
+        .filter_map(|d| d.maximum())
+        .fold(0.0, f64::max);
+    assert!((0.0..=400.0).contains(&max), "{max}");
+    // Every metric of the contract that applies here is there.
+    let listed = rt.block_on(async {
+        cw.list_metrics()
+            .namespace("BosunTest")
+            .send()
+            .await
+            .unwrap()
+    });
+    let names: Vec<&str> = listed
+        .metrics()
+        .iter()
+        .filter_map(|m| m.metric_name())
+        .collect();
+    for want in [
+        "CPUUtilization",
+        "MemoryUtilization",
+        "MemoryUsed",
+        "WorkerRestarts",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    run.signal(libc::SIGTERM);
+    let end = run.wait(BOUND);
+    assert_eq!(end.code, Some(0));
+    assert!(!end.stderr.contains("WARN"), "{}", end.stderr);
+}
+
+#[test]
+fn queue_depth_follows_messages_and_backlog_divides_by_running_tasks() {
+    let moto = Moto::start();
+    let rt = runtime();
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config(&rt));
+    let url = rt.block_on(async {
+        sqs.create_queue()
+            .queue_name("jobs")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap()
+    });
+    for i in 0..5 {
+        rt.block_on(async {
+            sqs.send_message()
+                .queue_url(&url)
+                .message_body(format!("m{i}"))
+                .send()
+                .await
+                .unwrap()
+        });
+    }
+    let mut env = moto.env();
+    env.push(("BOSUN_RUNNING_TASKS", "2".into()));
+    let (run, addr) = {
+        let mut cmd = command(
+            Mode::Subreaper,
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics",
+                "emf",
+                "--metrics-interval",
+                "0.3",
+                "--queue-url",
+                &url,
+                "--",
+                "sh",
+                "-c",
+                SLEEPER,
+            ],
+        );
+        cmd.stdin(Stdio::null());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let run = start_cmd(Mode::Subreaper, cmd);
+        let addr: std::net::SocketAddr = wait_until(BOUND, "endpoint", || {
+            run.stderr()
+                .lines()
+                .find(|l| l.contains("endpoint listening"))?
+                .split("addr=")
+                .nth(1)?
+                .trim()
+                .parse()
+                .ok()
+        });
+        (run, addr)
+    };
+    let latest = |run: &Run| emf_lines(&run.stdout()).last().cloned();
+    wait_until(BOUND, "5 visible", || {
+        latest(&run)
+            .filter(|d| d["ApproximateNumberOfMessagesVisible"] == 5.0)
+            .map(|_| ())
+    });
+    let d = latest(&run).unwrap();
+    assert_eq!(d["BacklogPerTask"], 3.0, "ceil(5/2): {d}");
+    assert_valid_emf(&d);
+    // Receive two: 3 visible, 2 in flight.
+    rt.block_on(async {
+        let mut got = 0;
+        while got < 2 {
+            let out = sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(2 - got)
+                .visibility_timeout(600)
+                .send()
+                .await
+                .unwrap();
+            got += out.messages().len() as i32;
+        }
+    });
+    wait_until(BOUND, "3 visible, 2 in flight", || {
+        latest(&run)
+            .filter(|d| {
+                d["ApproximateNumberOfMessagesVisible"] == 3.0
+                    && d["ApproximateNumberOfMessagesNotVisible"] == 2.0
+            })
+            .map(|_| ())
+    });
+    let (_, metrics) = http_get(addr, "/metrics").unwrap();
+    assert!(
+        metrics.contains("bosun_queue_messages_visible 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bosun_queue_messages_in_flight 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bosun_queue_backlog_per_task 2"),
+        "{metrics}"
+    );
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait(BOUND).code, Some(0));
+}
+
+#[test]
+fn a_bad_queue_url_is_one_warning_not_a_flood() {
+    let moto = Moto::start();
+    let url = format!("{}/123456789012/no-such-queue", moto.url());
+    let run = start_env(
+        &[
+            "--listen",
+            "off",
+            "--metrics",
+            "emf",
+            "--metrics-interval",
+            "0.1",
+            "--queue-url",
+            &url,
+            "--",
+            "sh",
+            "-c",
+            SLEEPER,
+        ],
+        &moto.env(),
+    );
+    wait_until(BOUND, "ten samples", || {
+        (emf_lines(&run.stdout()).len() >= 10).then_some(())
+    });
+    run.signal(libc::SIGTERM);
+    let end = run.wait(BOUND);
+    assert_eq!(end.code, Some(0));
+    let warnings = end
+        .stderr
+        .lines()
+        .filter(|l| l.contains("SQS GetQueueAttributes"))
+        .count();
+    assert_eq!(warnings, 1, "{}", end.stderr);
+    assert!(
+        end.stderr.contains("no-such-queue"),
+        "the warning names the queue: {}",
+        end.stderr
+    );
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn cloudwatch_outage_leaves_the_worker_alone_and_publishing_resumes() {
+    let mut moto = Moto::start();
+    let (run, addr) = {
+        let mut cmd = command(
+            Mode::Subreaper,
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics",
+                "cloudwatch",
+                "--metrics-interval",
+                "0.1",
+                "--",
+                "sh",
+                "-c",
+                "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done",
+            ],
+        );
+        cmd.stdin(Stdio::null());
+        for (k, v) in moto.env() {
+            cmd.env(k, v);
+        }
+        let run = start_cmd(Mode::Subreaper, cmd);
+        let addr: std::net::SocketAddr = wait_until(BOUND, "endpoint", || {
+            run.stderr()
+                .lines()
+                .find(|l| l.contains("endpoint listening"))?
+                .split("addr=")
+                .nth(1)?
+                .trim()
+                .parse()
+                .ok()
+        });
+        (run, addr)
+    };
+    let counter = |name: &str| -> u64 {
+        let (_, m) = http_get(addr, "/metrics").unwrap();
+        m.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    wait_until(BOUND, "first samples published", || {
+        (counter("bosun_metrics_published_total") >= 3).then_some(())
+    });
+    let rss_before = rss_kib(run.pid);
+    moto.kill();
+    // The buffer holds 60 samples: at 0.1 s, 100+ samples overflow it.
+    let ticks_at_kill = run.stdout().lines().count();
+    wait_until(Duration::from_secs(40), "samples dropped", || {
+        (counter("bosun_metrics_dropped_total") >= 20).then_some(())
+    });
+    let ticks_now = run.stdout().lines().count();
+    assert!(
+        ticks_now > ticks_at_kill + 50,
+        "the worker was held up: {ticks_at_kill} -> {ticks_now}"
+    );
+    let rss_after = rss_kib(run.pid);
+    assert!(
+        rss_after < rss_before + 4096,
+        "memory grew: {rss_before} KiB -> {rss_after} KiB"
+    );
+    moto.restart();
+    let published = counter("bosun_metrics_published_total");
+    wait_until(Duration::from_secs(90), "publishing resumed", || {
+        (counter("bosun_metrics_published_total") > published + 5).then_some(())
+    });
+    run.signal(libc::SIGTERM);
+    let end = run.wait(BOUND);
+    assert_eq!(end.code, Some(143), "the ticking shell dies of the TERM");
+    let warned = end
+        .stderr
+        .lines()
+        .filter(|l| l.contains("CloudWatch PutMetricData") && l.contains("WARN"))
+        .count();
+    assert!(
+        warned <= 2,
+        "a log flood: {warned} warnings\n{}",
+        end.stderr
+    );
+    assert!(end.stderr.contains("working again"), "{}", end.stderr);
+}
+
+/// A local ECS task metadata endpoint serving the documented `/task` shape.
+fn metadata_server(body: String) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let ok = req.starts_with("GET /v4/abc/task ");
+            let (status, payload) = if ok {
+                ("200 OK", body.as_str())
+            } else {
+                ("404 Not Found", "{}")
+            };
+            let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}", payload.len());
+        }
+    });
+    addr
+}
+
+#[test]
+fn ecs_task_metadata_gives_identity_and_limits() {
+    let body = serde_json::json!({
+        "Cluster": "arn:aws:ecs:us-west-2:111122223333:cluster/prod-cluster",
+        "ServiceName": "orders-worker",
+        "TaskARN": "arn:aws:ecs:us-west-2:111122223333:task/prod-cluster/158d1c8083dd49d6b527399fd6414f5c",
+        "Family": "orders", "Revision": "3", "DesiredStatus": "RUNNING", "KnownStatus": "RUNNING",
+        "Limits": { "CPU": 0.5, "Memory": 256 },
+        "LaunchType": "EC2", "Containers": []
+    })
+    .to_string();
+    let server = metadata_server(body);
+    let run = start_env(
+        &[
+            "--listen",
+            "off",
+            "--metrics",
+            "emf",
+            "--metrics-interval",
+            "0.3",
+            "--",
+            "sh",
+            "-c",
+            SLEEPER,
+        ],
+        &[(
+            "ECS_CONTAINER_METADATA_URI_V4",
+            format!("http://{server}/v4/abc"),
+        )],
+    );
+    wait_until(BOUND, "two EMF lines", || {
+        (emf_lines(&run.stdout()).len() >= 2).then_some(())
+    });
+    run.signal(libc::SIGTERM);
+    let end = run.wait(BOUND);
+    assert!(end.stderr.contains("cpu_limit_cores=0.5"), "{}", end.stderr);
+    assert!(
+        end.stderr
+            .contains(&format!("memory_limit_bytes={}", 256 * 1024 * 1024)),
+        "{}",
+        end.stderr
+    );
+    for d in emf_lines(&end.stdout) {
+        assert_valid_emf(&d);
+        assert_eq!(d["ServiceName"], "orders-worker");
+        assert_eq!(d["ClusterName"], "prod-cluster");
+        let used = d["MemoryUsed"].as_f64().unwrap();
+        let pct = d["MemoryUtilization"].as_f64().unwrap();
+        let expect = used / (256.0 * 1024.0 * 1024.0) * 100.0;
+        assert!((pct - expect).abs() < 0.02, "{pct} vs {expect}");
+    }
+}
+
+/// A v1 or v2 cgroup made for one test, removed on drop.
+struct TestCgroup {
+    dirs: Vec<std::path::PathBuf>,
+}
+
+impl TestCgroup {
+    /// CPU quota (cores) and memory limit (bytes), in whichever hierarchy the machine
+    /// mounts; `None` when it cannot be made here (not root, no writable controllers).
+    fn new(tag: &str, cores: f64, memory: u64) -> Option<TestCgroup> {
+        if !is_root() {
+            return None;
+        }
+        let name = format!("bosun-test-{tag}-{}", std::process::id());
+        let v2_root = std::path::Path::new("/sys/fs/cgroup");
+        let controllers =
+            std::fs::read_to_string(v2_root.join("cgroup.controllers")).unwrap_or_default();
+        if controllers.contains("cpu") && controllers.contains("memory") {
+            let _ = std::fs::write(v2_root.join("cgroup.subtree_control"), "+cpu +memory");
+            let d = v2_root.join(&name);
+            std::fs::create_dir_all(&d).ok()?;
+            std::fs::write(
+                d.join("cpu.max"),
+                format!("{} 100000", (cores * 100000.0) as u64),
+            )
+            .ok()?;
+            std::fs::write(d.join("memory.max"), memory.to_string()).ok()?;
+            return Some(TestCgroup { dirs: vec![d] });
+        }
+        let cpu = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"]
+            .iter()
+            .map(std::path::Path::new)
+            .find(|p| p.join("cpu.cfs_quota_us").exists())?;
+        let mem = std::path::Path::new("/sys/fs/cgroup/memory");
+        let cpu_dir = cpu.join(&name);
+        let mem_dir = mem.join(&name);
+        std::fs::create_dir_all(&cpu_dir).ok()?;
+        std::fs::create_dir_all(&mem_dir).ok()?;
+        std::fs::write(cpu_dir.join("cpu.cfs_period_us"), "100000").ok()?;
+        std::fs::write(
+            cpu_dir.join("cpu.cfs_quota_us"),
+            ((cores * 100000.0) as u64).to_string(),
+        )
+        .ok()?;
+        std::fs::write(mem_dir.join("memory.limit_in_bytes"), memory.to_string()).ok()?;
+        let mut dirs = vec![cpu_dir, mem_dir];
+        // A separate cpuacct hierarchy needs the process too.
+        let acct = std::path::Path::new("/sys/fs/cgroup/cpuacct");
+        if acct.join("cpuacct.usage").exists() && !cpu.join("cpuacct.usage").exists() {
+            let d = acct.join(&name);
+            std::fs::create_dir_all(&d).ok()?;
+            dirs.push(d);
+        }
+        Some(TestCgroup { dirs })
+    }
+
+    /// A shell prefix that moves itself into the cgroup and then execs bosun.
+    fn enter(&self) -> String {
+        self.dirs
+            .iter()
+            .map(|d| format!("echo $$ > {}/cgroup.procs; ", d.display()))
+            .collect()
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            // Move anything left to the parent, then remove.
+            if let Ok(procs) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                for p in procs.split_whitespace() {
+                    kill(p.parse().unwrap_or(0), libc::SIGKILL);
+                }
+            }
+            for _ in 0..100 {
+                if std::fs::remove_dir(d).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn run_in_cgroup(cg: &TestCgroup, worker: &str, wait_lines: usize) -> Vec<serde_json::Value> {
+    let script = format!(
+        "{}exec {} --listen off --metrics emf --metrics-interval 1 -- {}",
+        cg.enter(),
+        BOSUN,
+        worker
+    );
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &script])
+        .stdin(Stdio::null())
+        .env_remove("ECS_CONTAINER_METADATA_URI_V4");
+    let run = start_cmd(Mode::Subreaper, cmd);
+    wait_until(Duration::from_secs(30), "EMF lines", || {
+        (emf_lines(&run.stdout()).len() >= wait_lines).then_some(())
+    });
+    run.signal(libc::SIGTERM);
+    let end = run.wait(BOUND);
+    emf_lines(&end.stdout)
+}
+
+#[test]
+fn real_cgroup_cpu_quota_half_a_core_spinning_is_about_100_percent() {
+    let Some(cg) = TestCgroup::new("cpu", 0.5, 512 << 20) else {
+        eprintln!("SKIP: cannot create a cgroup with a CPU quota here");
+        return;
+    };
+    let docs = run_in_cgroup(&cg, "sh -c 'trap \"exit 0\" TERM; while :; do :; done'", 4);
+    // Skip the first interval (the spin starts within it) and the final sample (taken
+    // while the worker is being stopped).
+    let cpus: Vec<f64> = docs[1..docs.len() - 1]
+        .iter()
+        .filter_map(|d| d["CPUUtilization"].as_f64())
+        .collect();
+    assert!(!cpus.is_empty());
+    for c in &cpus {
+        assert!(
+            (80.0..=115.0).contains(c),
+            "CPUUtilization {c} (all: {cpus:?})"
+        );
+    }
+}
+
+#[test]
+fn real_cgroup_memory_100_of_200_mib_is_about_50_percent() {
+    let Some(cg) = TestCgroup::new("mem", 2.0, 200 << 20) else {
+        eprintln!("SKIP: cannot create a cgroup with a memory limit here");
+        return;
+    };
+    let worker = "python3 -c 'import signal,sys,time; b = b\"x\" * (100 << 20); signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); print(\"held\", flush=True); time.sleep(600)'";
+    let docs = run_in_cgroup(&cg, worker, 4);
+    // The samples while the worker held its memory (not the final one, taken as it
+    // exits): 100 MiB of data plus the interpreter and bosun (a few MiB).
+    let held = &docs[docs.len() - 2];
+    let pct = held["MemoryUtilization"].as_f64().unwrap();
+    assert!(
+        (48.0..=62.0).contains(&pct),
+        "MemoryUtilization {pct}: {held}"
+    );
+    assert!(
+        held["MemoryUsed"].as_f64().unwrap() >= (100 << 20) as f64,
+        "{held}"
+    );
+}
