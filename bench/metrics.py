@@ -6,7 +6,7 @@
     default 60 s interval, and what they cost a month at list prices.
 Usage: bench/metrics.py [--bosun PATH] [--seconds N]
 """
-import argparse, json, os, signal, socket, subprocess, time, urllib.request
+import argparse, base64, json, os, signal, socket, subprocess, tempfile, time, urllib.request
 
 
 
@@ -33,7 +33,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bosun", default="target/release/bosun")
     ap.add_argument("--seconds", type=int, default=60)
-    ap.add_argument("--moto", default=".venv/bin/moto_server")
+    ap.add_argument("--moto", default=os.path.abspath(".venv/bin/moto_server"))
     a = ap.parse_args()
 
     print(f"== sampling cost: 1 s interval for {a.seconds} s (emf to /dev/null), endpoint off ==")
@@ -54,7 +54,8 @@ def main():
 
     print("\n== AWS calls (moto recorder), cloudwatch sink + queue, 1 s interval for 20 s ==")
     port = free_port()
-    moto = subprocess.Popen([a.moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    moto = subprocess.Popen([a.moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=tempfile.mkdtemp())
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -69,6 +70,8 @@ def main():
                               "import boto3,sys; print(boto3.client('sqs', endpoint_url=sys.argv[1], region_name='us-east-1',"
                               " aws_access_key_id='x', aws_secret_access_key='y').create_queue(QueueName='bench')['QueueUrl'])",
                               base], capture_output=True, text=True, check=True).stdout.strip()
+        # The recorder appends to a file in moto's working directory: empty it first.
+        urllib.request.urlopen(urllib.request.Request(base + "/moto-api/recorder/reset-recording", method="POST"))
         urllib.request.urlopen(urllib.request.Request(base + "/moto-api/recorder/start-recording", method="POST"))
         p = subprocess.Popen([a.bosun, "--listen", "off", "--metrics", "cloudwatch", "--metrics-interval", "1", "--queue-url", url,
                               "--", "sleep", "3600"], env=env, stderr=subprocess.DEVNULL)
@@ -84,15 +87,14 @@ def main():
             except ValueError:
                 continue
             body = r.get("body") or ""
+            if r.get("body_encoded"):
+                body = base64.b64decode(body).decode(errors="replace")
             headers = r.get("headers") or {}
             target = headers.get("X-Amz-Target") or headers.get("x-amz-target") or ""
             action = target.split(".")[-1] if target else ""
             if not action and "Action=" in body:
                 action = body.split("Action=")[1].split("&")[0]
-            if not action:
-                for known in ("PutMetricData", "GetQueueAttributes", "DescribeServices"):
-                    if known in line:
-                        action = known
+
             calls[action or "?"] = calls.get(action or "?", 0) + 1
         samples = 21  # 20 intervals + the final flush
         for k, v in sorted(calls.items()):
