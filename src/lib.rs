@@ -10,6 +10,8 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
+#[cfg(feature = "deploy")]
+pub mod deploy;
 pub mod endpoint;
 pub mod health;
 pub mod http;

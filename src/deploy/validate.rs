@@ -1,0 +1,520 @@
+//! Validation of a stack file: every problem at once, each with `file:line:column`,
+//! the path of the field and what is allowed. First the structure (the published JSON
+//! Schema: unknown keys, types, required fields), then the rules AWS applies but
+//! moto does not (Fargate CPU/memory pairs, health check and timeout ranges, schedule
+//! expressions, log retention values, scaling bounds), then the references between
+//! resources (directives, connectTo, dead-letter targets), then warnings.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::schedule;
+use super::stack::{Container, Resource, Stack};
+use super::yaml::{self, Pos, Positions};
+
+/// The stack file's JSON Schema (published in the repository for editors).
+pub const SCHEMA: &str = include_str!("../../schema/bosun-stack.schema.json");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// JSON pointer of the field (`/resources/worker/properties/stopTimeout`).
+    pub pointer: String,
+    pub message: String,
+    pub pos: Option<Pos>,
+}
+
+impl Diagnostic {
+    /// The field as users write it: `resources.worker.properties.stopTimeout`.
+    pub fn path(&self) -> String {
+        let p = self.pointer.trim_start_matches('/').replace('/', ".").replace("~1", "/").replace("~0", "~");
+        if p.is_empty() {
+            "(file)".into()
+        } else {
+            p
+        }
+    }
+}
+
+/// All diagnostics of one file.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub file: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Report {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Error)
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.errors().next().is_some()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.diagnostics {
+            let (line, col) = d.pos.map_or((0, 0), |p| (p.line, p.col));
+            let sev = match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            writeln!(f, "{}:{line}:{col}: {sev}: {}: {}", self.file, d.path(), d.message)?;
+        }
+        Ok(())
+    }
+}
+
+struct Collector<'a> {
+    positions: &'a Positions,
+    out: Vec<Diagnostic>,
+}
+
+impl Collector<'_> {
+    /// The position of `pointer`, or of its nearest ancestor that has one.
+    fn pos(&self, pointer: &str) -> Option<Pos> {
+        let mut p = pointer.to_owned();
+        loop {
+            if let Some(pos) = self.positions.get(&p) {
+                return Some(*pos);
+            }
+            match p.rfind('/') {
+                Some(i) => p.truncate(i),
+                None => return self.positions.get("").copied(),
+            }
+        }
+    }
+
+    fn push(&mut self, severity: Severity, pointer: String, message: String) {
+        let pos = self.pos(&pointer);
+        self.out.push(Diagnostic { severity, pointer, message, pos });
+    }
+
+    fn error(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Error, pointer.into(), message.into());
+    }
+
+    fn warn(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Warning, pointer.into(), message.into());
+    }
+
+    fn range(&mut self, pointer: String, value: Option<i64>, min: i64, max: i64) {
+        if let Some(v) = value {
+            if v < min || v > max {
+                self.error(pointer, format!("{v} is out of range: allowed {min}..={max}"));
+            }
+        }
+    }
+}
+
+/// Read and check `path`: the stack, or the report of what is wrong. Warnings come
+/// back with the stack.
+pub fn load(path: &Path) -> Result<(Stack, Report), Report> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Report {
+        file: file.clone(),
+        diagnostics: vec![Diagnostic { severity: Severity::Error, pointer: String::new(), message: format!("cannot read: {e}"), pos: None }],
+    })?;
+    check(&file, &text)
+}
+
+/// Check the text of a stack file named `file`.
+pub fn check(file: &str, text: &str) -> Result<(Stack, Report), Report> {
+    let (value, positions) = match yaml::parse(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(Report {
+                file: file.into(),
+                diagnostics: vec![Diagnostic {
+                    severity: Severity::Error,
+                    pointer: String::new(),
+                    message: format!("not valid YAML: {}", e.message),
+                    pos: Some(Pos { line: e.line, col: e.col }),
+                }],
+            })
+        }
+    };
+    let mut c = Collector { positions: &positions, out: Vec::new() };
+    structure(&value, &mut c);
+    // The rules still run on every resource whose structure is right, so that one
+    // run reports everything; references see every resource named in the file.
+    let kinds: Kinds = value["resources"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v["type"].as_str().unwrap_or("").to_owned())).collect())
+        .unwrap_or_default();
+    let broken: BTreeSet<String> = c
+        .out
+        .iter()
+        .filter_map(|d| d.pointer.strip_prefix("/resources/").map(|r| r.split('/').next().unwrap_or("").to_owned()))
+        .collect();
+    let top_broken = c.out.iter().any(|d| !d.pointer.starts_with("/resources/"));
+    let mut usable = value.clone();
+    if let Some(res) = usable.get_mut("resources").and_then(Value::as_object_mut) {
+        res.retain(|k, _| !broken.contains(k));
+    }
+    let stack = if top_broken {
+        None
+    } else {
+        match serde_path_to_error::deserialize::<_, Stack>(&usable) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let pointer = e.path().iter().map(|seg| format!("/{seg}")).collect::<String>();
+                c.error(pointer, e.inner().to_string());
+                None
+            }
+        }
+    };
+    if let Some(stack) = &stack {
+        rules(stack, &kinds, &mut c);
+    }
+    c.out.sort_by_key(|d| (d.pos.map_or((0, 0), |p| (p.line, p.col)), d.severity == Severity::Warning));
+    let report = Report { file: file.into(), diagnostics: c.out };
+    match stack {
+        Some(s) if !report.has_errors() => Ok((s, report)),
+        _ => Err(report),
+    }
+}
+
+fn structure(value: &Value, c: &mut Collector<'_>) {
+    let schema: Value = match serde_json::from_str(SCHEMA) {
+        Ok(s) => s,
+        Err(e) => return c.error("", format!("internal: the stack schema is not JSON: {e}")),
+    };
+    let validator = match jsonschema::validator_for(&schema) {
+        Ok(v) => v,
+        Err(e) => return c.error("", format!("internal: the stack schema is not valid: {e}")),
+    };
+    let mut seen = BTreeSet::new();
+    for err in validator.iter_errors(value) {
+        let at = err.instance_path().as_str().to_owned();
+        use jsonschema::error::ValidationErrorKind as K;
+        let items: Vec<(String, String)> = match err.kind() {
+            K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => unexpected
+                .iter()
+                .map(|k| (format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), format!("unknown key '{k}'")))
+                .collect(),
+            K::Required { property } => {
+                vec![(at.clone(), format!("missing required key {property}"))]
+            }
+            K::Enum { options } => vec![(at.clone(), format!("{} is not one of {}", err.instance(), options))],
+            K::Constant { .. } => continue, // the if/then on `type` reports the real problem
+            K::Type { kind } => vec![(at.clone(), format!("{} is not of type {:?}", err.instance(), kind).replace("Single(", "").replace(')', ""))],
+            _ => vec![(at.clone(), err.to_string())],
+        };
+        for (pointer, message) in items {
+            if seen.insert((pointer.clone(), message.clone())) {
+                c.error(pointer, message);
+            }
+        }
+    }
+}
+
+/// Fargate's task CPU (vCPU) and the memory (MiB) each allows.
+pub fn fargate_memory(cpu: f64) -> Option<Vec<i64>> {
+    let r = |a: i64, b: i64, step: i64| (a..=b).step_by(step as usize).collect::<Vec<_>>();
+    Some(match cpu {
+        c if c == 0.25 => vec![512, 1024, 2048],
+        c if c == 0.5 => r(1024, 4096, 1024),
+        c if c == 1.0 => r(2048, 8192, 1024),
+        c if c == 2.0 => r(4096, 16384, 1024),
+        c if c == 4.0 => r(8192, 30720, 1024),
+        c if c == 8.0 => r(16384, 61440, 4096),
+        c if c == 16.0 => r(32768, 122880, 8192),
+        _ => return None,
+    })
+}
+
+/// CloudWatch Logs' retention values (days).
+pub const RETENTION_DAYS: [i64; 22] =
+    [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+/// A directive in an environment value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Directive {
+    /// `$Secret('name')` or `$Secret('name.key')`.
+    Secret { name: String, key: Option<String> },
+    /// `$ResourceParam('resource', 'param')`.
+    ResourceParam { resource: String, param: String },
+}
+
+/// Parse a directive; `Ok(None)` for a plain value.
+pub fn directive(value: &str) -> Result<Option<Directive>, String> {
+    let v = value.trim();
+    if !v.starts_with('$') {
+        return Ok(None);
+    }
+    let args = |rest: &str| -> Option<Vec<String>> {
+        let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
+        inner
+            .split(',')
+            .map(|a| {
+                let a = a.trim();
+                let q = a.chars().next()?;
+                if (q == '\'' || q == '"') && a.len() >= 2 && a.ends_with(q) {
+                    Some(a[1..a.len() - 1].to_owned())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    };
+    if let Some(rest) = v.strip_prefix("$Secret") {
+        let a = args(rest).filter(|a| a.len() == 1 && !a[0].is_empty());
+        let a = a.ok_or_else(|| format!("'{value}': expected $Secret('name') or $Secret('name.key')"))?;
+        let (name, key) = match a[0].split_once('.') {
+            Some((n, k)) => (n.to_owned(), Some(k.to_owned())),
+            None => (a[0].clone(), None),
+        };
+        return Ok(Some(Directive::Secret { name, key }));
+    }
+    if let Some(rest) = v.strip_prefix("$ResourceParam") {
+        let a = args(rest).filter(|a| a.len() == 2);
+        let a = a.ok_or_else(|| format!("'{value}': expected $ResourceParam('resource', 'param')"))?;
+        return Ok(Some(Directive::ResourceParam { resource: a[0].clone(), param: a[1].clone() }));
+    }
+    Err(format!("'{value}': unknown directive (known: $Secret, $ResourceParam)"))
+}
+
+/// ECS's default stop timeout (Fargate) when the stack gives none.
+pub const DEFAULT_STOP_TIMEOUT: i64 = 30;
+/// SQS's default visibility timeout.
+pub const DEFAULT_VISIBILITY: i64 = 30;
+
+/// Every resource of the file and its `type`, structurally valid or not.
+type Kinds = std::collections::BTreeMap<String, String>;
+
+/// Whether `target` names a resource of the file; its kind.
+fn kind_of<'k>(kinds: &'k Kinds, target: &str) -> Option<&'k str> {
+    kinds.get(target).map(String::as_str)
+}
+
+fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
+    let name_ok = |s: &str, max: usize| {
+        !s.is_empty()
+            && s.len() <= max
+            && s.chars().next().is_some_and(|ch| ch.is_ascii_alphabetic())
+            && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+    };
+    if !name_ok(&stack.stack, 32) {
+        c.error("/stack", format!("'{}' must be 1..32 letters, digits or '-', starting with a letter", stack.stack));
+    }
+    let needs_network = stack.resources.values().any(|r| r.container().is_some());
+    if needs_network && stack.network.is_none() {
+        c.error("/network", "missing: worker-service and scheduled-job tasks run on Fargate (awsvpc) and need network.subnets");
+    }
+    for (name, res) in &stack.resources {
+        let base = format!("/resources/{name}");
+        let props = format!("{base}/properties");
+        if !name_ok(name, 40) || name.contains('-') {
+            c.error(base.clone(), format!("resource name '{name}' must be 1..40 letters and digits, starting with a letter"));
+        }
+        match res {
+            Resource::SqsQueue(q) => {
+                c.range(format!("{props}/visibilityTimeoutSeconds"), q.visibility_timeout_seconds, 0, 43200);
+                c.range(format!("{props}/messageRetentionSeconds"), q.message_retention_seconds, 60, 1_209_600);
+                c.range(format!("{props}/delaySeconds"), q.delay_seconds, 0, 900);
+                if let Some(dlq) = &q.dead_letter_queue {
+                    c.range(format!("{props}/deadLetterQueue/maxReceiveCount"), Some(dlq.max_receive_count), 1, 1000);
+                    if let Some(t) = &dlq.target_queue {
+                        match kind_of(kinds, t) {
+                            None => c.error(format!("{props}/deadLetterQueue/targetQueue"), format!("no resource named '{t}'")),
+                            Some("sqs-queue") if t == name => {
+                                c.error(format!("{props}/deadLetterQueue/targetQueue"), "a queue cannot be its own dead-letter queue")
+                            }
+                            Some("sqs-queue") => {}
+                            Some(other) => c.error(
+                                format!("{props}/deadLetterQueue/targetQueue"),
+                                format!("'{t}' is a {other}, not an sqs-queue"),
+                            ),
+                        }
+                    }
+                }
+            }
+            Resource::WorkerService(s) => {
+                container(stack, kinds, name, &s.container, &props, c);
+                if let Some(sc) = &s.scaling {
+                    let p = format!("{props}/scaling");
+                    let min = sc.min_instances.unwrap_or(1);
+                    let max = sc.max_instances.unwrap_or(min.max(1));
+                    if min < 1 {
+                        c.error(format!("{p}/minInstances"), format!("{min} is out of range: allowed 1 <= minInstances <= maxInstances"));
+                    }
+                    if max < min {
+                        c.error(format!("{p}/maxInstances"), format!("{max} is less than minInstances ({min}): allowed 1 <= minInstances <= maxInstances"));
+                    }
+                    if let Some(pol) = &sc.scaling_policy {
+                        for (key, v) in [
+                            ("keepAvgCpuUtilizationUnder", pol.keep_avg_cpu_utilization_under),
+                            ("keepAvgMemoryUtilizationUnder", pol.keep_avg_memory_utilization_under),
+                        ] {
+                            if let Some(v) = v {
+                                if !(v > 0.0 && v <= 100.0) {
+                                    c.error(format!("{p}/scalingPolicy/{key}"), format!("{v} is out of range: allowed above 0 up to 100 (percent)"));
+                                }
+                            }
+                        }
+                        if let Some(v) = pol.keep_backlog_per_instance_under {
+                            if v <= 0.0 {
+                                c.error(format!("{p}/scalingPolicy/keepBacklogPerInstanceUnder"), format!("{v} must be above 0 (messages per task)"));
+                            }
+                            if !connected_queue(kinds, &s.container) {
+                                c.error(
+                                    format!("{p}/scalingPolicy/keepBacklogPerInstanceUnder"),
+                                    "a backlog target needs a queue: connect the service to an sqs-queue (connectTo)",
+                                );
+                            }
+                        }
+                    }
+                }
+                if s.spot && s.container.resources.instance_types.is_some() {
+                    c.error(format!("{props}/spot"), "spot (FARGATE_SPOT) cannot go with resources.instanceTypes (EC2)");
+                }
+            }
+            Resource::ScheduledJob(j) => {
+                container(stack, kinds, name, &j.container, &props, c);
+                if let Err(e) = schedule::check(&j.schedule) {
+                    c.error(format!("{props}/schedule"), e);
+                }
+                if let Some(tz) = &j.timezone {
+                    let ok = tz == "UTC" || (tz.contains('/') && tz.chars().all(|ch| ch.is_ascii_alphanumeric() || "/_-+".contains(ch)));
+                    if !ok {
+                        c.error(format!("{props}/timezone"), format!("'{tz}' is not an IANA time zone name (for example Europe/Prague or UTC)"));
+                    }
+                }
+                c.range(format!("{props}/taskCount"), j.task_count, 1, 10);
+                c.range(format!("{props}/maxEventAgeSeconds"), j.max_event_age_seconds, 60, 86400);
+                c.range(format!("{props}/retryAttempts"), j.retry_attempts, 0, 185);
+            }
+        }
+    }
+}
+
+fn connected_queue(kinds: &Kinds, ctr: &Container) -> bool {
+    ctr.connect_to.iter().any(|t| kind_of(kinds, t) == Some("sqs-queue"))
+}
+
+/// The `$ResourceParam` parameters of a resource kind.
+fn params_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "sqs-queue" => &["url", "arn", "name"],
+        "worker-service" => &["serviceName"],
+        _ => &[],
+    }
+}
+
+fn container(stack: &Stack, kinds: &Kinds, name: &str, ctr: &Container, props: &str, c: &mut Collector<'_>) {
+    let pk = format!("{props}/packaging");
+    match ctr.packaging.kind.as_str() {
+        "prebuilt-image" if ctr.packaging.properties.image.as_deref().is_none_or(str::is_empty) => {
+            c.error(format!("{pk}/properties"), "prebuilt-image needs properties.image")
+        }
+        "custom-dockerfile" if ctr.packaging.properties.build_context.is_none() => {
+            c.error(format!("{pk}/properties"), "custom-dockerfile needs properties.buildContext")
+        }
+        _ => {}
+    }
+    let res = &ctr.resources;
+    let rp = format!("{props}/resources");
+    match (&res.instance_types, res.cpu, res.memory) {
+        (Some(_), _, _) => {}
+        (None, Some(cpu), Some(mem)) => match fargate_memory(cpu) {
+            None => c.error(format!("{rp}/cpu"), format!("{cpu} vCPU is not a Fargate size: allowed 0.25, 0.5, 1, 2, 4, 8, 16")),
+            Some(allowed) if !allowed.contains(&mem) => {
+                let (lo, hi) = (allowed[0], allowed[allowed.len() - 1]);
+                let step = if allowed.len() > 1 { allowed[1] - allowed[0] } else { 0 };
+                let list = if allowed.len() <= 3 {
+                    allowed.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")
+                } else {
+                    format!("{lo}..={hi} in steps of {step}")
+                };
+                c.error(format!("{rp}/memory"), format!("{mem} MiB does not go with {cpu} vCPU on Fargate: allowed {list}"));
+            }
+            Some(_) => {}
+        },
+        (None, cpu, mem) => {
+            if cpu.is_none() {
+                c.error(rp.clone(), "missing resources.cpu (vCPU: 0.25, 0.5, 1, 2, 4, 8 or 16) or resources.instanceTypes");
+            }
+            if mem.is_none() {
+                c.error(rp.clone(), "missing resources.memory (MiB, allowed by the Fargate table for the cpu)");
+            }
+        }
+    }
+    let hc = format!("{props}/internalHealthCheck");
+    if let Some(h) = &ctr.internal_health_check {
+        c.range(format!("{hc}/intervalSeconds"), h.interval_seconds, 5, 300);
+        c.range(format!("{hc}/timeoutSeconds"), h.timeout_seconds, 2, 60);
+        c.range(format!("{hc}/retries"), h.retries, 1, 10);
+        c.range(format!("{hc}/startPeriodSeconds"), h.start_period_seconds, 0, 300);
+    }
+    c.range(format!("{props}/stopTimeout"), ctr.stop_timeout, 2, 120);
+    if let Some(days) = ctr.logging.retention_days {
+        if !RETENTION_DAYS.contains(&days) {
+            let list = RETENTION_DAYS.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+            c.error(format!("{props}/logging/retentionDays"), format!("{days} is not a CloudWatch Logs retention: allowed {list}"));
+        }
+    }
+    let mut names = BTreeSet::new();
+    for (i, e) in ctr.environment.iter().enumerate() {
+        let ep = format!("{props}/environment/{i}");
+        if !names.insert(e.name.clone()) {
+            c.error(format!("{ep}/name"), format!("'{}' is set twice", e.name));
+        }
+        let Some(text) = e.value.as_str() else { continue };
+        match directive(text) {
+            Ok(None) => {}
+            Ok(Some(Directive::Secret { .. })) => {}
+            Ok(Some(Directive::ResourceParam { resource, param })) => match kind_of(kinds, &resource) {
+                None => c.error(format!("{ep}/value"), format!("$ResourceParam: no resource named '{resource}'")),
+                Some(kind) => {
+                    let allowed = params_of(kind);
+                    if !allowed.contains(&param.as_str()) {
+                        let list = if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") };
+                        c.error(format!("{ep}/value"), format!("$ResourceParam: '{resource}' ({kind}) has no parameter '{param}': allowed {list}"));
+                    }
+                }
+            },
+            Err(msg) => c.error(format!("{ep}/value"), msg),
+        }
+    }
+    for (i, t) in ctr.connect_to.iter().enumerate() {
+        let cp = format!("{props}/connectTo/{i}");
+        match kind_of(kinds, t) {
+            None => c.error(cp, format!("no resource named '{t}'")),
+            Some(_) if t == name => c.error(cp, "a resource cannot connect to itself"),
+            Some("sqs-queue") => {
+                let Some(Resource::SqsQueue(q)) = stack.resources.get(t) else { continue };
+                let vis = q.visibility_timeout_seconds.unwrap_or(DEFAULT_VISIBILITY);
+                let stop = ctr.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
+                if vis < stop {
+                    c.warn(
+                        format!("/resources/{t}/properties/visibilityTimeoutSeconds"),
+                        format!("visibility timeout {vis} s is shorter than {name}'s stopTimeout {stop} s: a message being finished during a stop can be delivered again meanwhile"),
+                    );
+                }
+            }
+            Some(other) => c.error(cp, format!("'{t}' is a {other}: only sqs-queue resources can be connected to")),
+        }
+    }
+    if let (Some(h), stop) = (&ctr.internal_health_check, ctr.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT)) {
+        let timeout = h.timeout_seconds.unwrap_or(5);
+        if stop < timeout {
+            c.warn(
+                format!("{props}/stopTimeout"),
+                format!("stopTimeout {stop} s is shorter than the health check timeout {timeout} s: a stop can cut a running check and the worker's own shutdown short"),
+            );
+        }
+    }
+}
