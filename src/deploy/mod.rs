@@ -3,6 +3,8 @@
 //! problem at once), [`schedule`] (cron/rate/at), [`render`] (pure: stack → the AWS
 //! API inputs), [`apply`] (create, update, diff, status, delete against AWS).
 
+pub mod apply;
+pub mod render;
 pub mod schedule;
 pub mod stack;
 pub mod validate;

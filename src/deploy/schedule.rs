@@ -20,9 +20,13 @@ pub fn check(expr: &str) -> Result<(), String> {
 fn rate(inner: &str) -> Result<(), String> {
     let mut parts = inner.split_whitespace();
     let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(format!("rate({inner}): expected rate(VALUE UNIT), for example rate(5 minutes)"));
+        return Err(format!(
+            "rate({inner}): expected rate(VALUE UNIT), for example rate(5 minutes)"
+        ));
     };
-    let n: u64 = n.parse().map_err(|_| format!("rate({inner}): '{n}' is not a positive whole number"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("rate({inner}): '{n}' is not a positive whole number"))?;
     if n == 0 {
         return Err(format!("rate({inner}): the value must be at least 1"));
     }
@@ -30,11 +34,19 @@ fn rate(inner: &str) -> Result<(), String> {
         "minute" | "minutes" => ("minute", "minutes"),
         "hour" | "hours" => ("hour", "hours"),
         "day" | "days" => ("day", "days"),
-        _ => return Err(format!("rate({inner}): unit '{unit}' is not minute(s), hour(s) or day(s)")),
+        _ => {
+            return Err(format!(
+                "rate({inner}): unit '{unit}' is not minute(s), hour(s) or day(s)"
+            ))
+        }
     };
     match (n, unit == singular) {
-        (1, false) => Err(format!("rate({inner}): a value of 1 takes the singular: rate(1 {singular})")),
-        (n, true) if n != 1 => Err(format!("rate({inner}): a value above 1 takes the plural: rate({n} {plural})")),
+        (1, false) => Err(format!(
+            "rate({inner}): a value of 1 takes the singular: rate(1 {singular})"
+        )),
+        (n, true) if n != 1 => Err(format!(
+            "rate({inner}): a value above 1 takes the plural: rate({n} {plural})"
+        )),
         _ => Ok(()),
     }
 }
@@ -44,11 +56,22 @@ fn at(inner: &str) -> Result<(), String> {
     let (date, time) = inner.split_once('T').ok_or_else(bad)?;
     let d: Vec<&str> = date.split('-').collect();
     let t: Vec<&str> = time.split(':').collect();
-    if d.len() != 3 || t.len() != 3 || d[0].len() != 4 || [d[1], d[2], t[0], t[1], t[2]].iter().any(|x| x.len() != 2) {
+    if d.len() != 3
+        || t.len() != 3
+        || d[0].len() != 4
+        || [d[1], d[2], t[0], t[1], t[2]].iter().any(|x| x.len() != 2)
+    {
         return Err(bad());
     }
     let num = |s: &str| s.parse::<u32>().map_err(|_| bad());
-    let (y, mo, da, h, mi, se) = (num(d[0])?, num(d[1])?, num(d[2])?, num(t[0])?, num(t[1])?, num(t[2])?);
+    let (y, mo, da, h, mi, se) = (
+        num(d[0])?,
+        num(d[1])?,
+        num(d[2])?,
+        num(t[0])?,
+        num(t[1])?,
+        num(t[2])?,
+    );
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let days = match mo {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -66,7 +89,9 @@ fn at(inner: &str) -> Result<(), String> {
     Ok(())
 }
 
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 struct Field {
@@ -85,16 +110,50 @@ fn cron(inner: &str) -> Result<(), String> {
         ));
     }
     let spec = [
-        Field { name: "minutes", min: 0, max: 59, names: &[] },
-        Field { name: "hours", min: 0, max: 23, names: &[] },
-        Field { name: "day-of-month", min: 1, max: 31, names: &[] },
-        Field { name: "month", min: 1, max: 12, names: &MONTHS },
-        Field { name: "day-of-week", min: 1, max: 7, names: &DAYS },
-        Field { name: "year", min: 1970, max: 2199, names: &[] },
+        Field {
+            name: "minutes",
+            min: 0,
+            max: 59,
+            names: &[],
+        },
+        Field {
+            name: "hours",
+            min: 0,
+            max: 23,
+            names: &[],
+        },
+        Field {
+            name: "day-of-month",
+            min: 1,
+            max: 31,
+            names: &[],
+        },
+        Field {
+            name: "month",
+            min: 1,
+            max: 12,
+            names: &MONTHS,
+        },
+        Field {
+            name: "day-of-week",
+            min: 1,
+            max: 7,
+            names: &DAYS,
+        },
+        Field {
+            name: "year",
+            min: 1970,
+            max: 2199,
+            names: &[],
+        },
     ];
     let (dom, dow) = (fields[2], fields[4]);
     match (dom == "?", dow == "?") {
-        (true, true) => return Err(format!("cron({inner}): day-of-month and day-of-week cannot both be '?'")),
+        (true, true) => {
+            return Err(format!(
+                "cron({inner}): day-of-month and day-of-week cannot both be '?'"
+            ))
+        }
         (false, false) => {
             return Err(format!(
                 "cron({inner}): one of day-of-month ('{dom}') and day-of-week ('{dow}') must be '?'"
@@ -105,7 +164,10 @@ fn cron(inner: &str) -> Result<(), String> {
     for (i, (value, f)) in fields.iter().zip(spec.iter()).enumerate() {
         if *value == "?" {
             if i != 2 && i != 4 {
-                return Err(format!("cron({inner}): '?' is only allowed in day-of-month and day-of-week, not {}", f.name));
+                return Err(format!(
+                    "cron({inner}): '?' is only allowed in day-of-month and day-of-week, not {}",
+                    f.name
+                ));
             }
             continue;
         }
@@ -151,7 +213,9 @@ fn field(value: &str, f: &Field, index: usize) -> Result<(), String> {
             None => (part, None),
         };
         if let Some(s) = step {
-            let s: u32 = s.parse().map_err(|_| format!("'{part}': step '{s}' is not a number"))?;
+            let s: u32 = s
+                .parse()
+                .map_err(|_| format!("'{part}': step '{s}' is not a number"))?;
             if s == 0 || s > f.max {
                 return Err(format!("'{part}': step {s} is not in 1..{}", f.max));
             }
@@ -182,7 +246,12 @@ fn number(s: &str, f: &Field) -> Result<u32, String> {
         if f.names.is_empty() {
             format!("'{s}' is not a number in {}..{}", f.min, f.max)
         } else {
-            format!("'{s}' is not {}..{} or one of {}", f.min, f.max, f.names.join(","))
+            format!(
+                "'{s}' is not {}..{} or one of {}",
+                f.min,
+                f.max,
+                f.names.join(",")
+            )
         }
     })?;
     if n < f.min || n > f.max {
@@ -221,7 +290,10 @@ mod tests {
             ("cron(0 3 * * *)", "expected 6"),
             ("cron(0 3 * * * *)", "must be '?'"),
             ("cron(0 3 ? * ? *)", "cannot both"),
-            ("cron(60 3 * * ? *)", "minutes: 60 is out of range: allowed 0..59"),
+            (
+                "cron(60 3 * * ? *)",
+                "minutes: 60 is out of range: allowed 0..59",
+            ),
             ("cron(0 24 * * ? *)", "hours"),
             ("cron(0 3 * 13 ? *)", "month"),
             ("cron(0 3 * FOO ? *)", "JAN"),

@@ -35,7 +35,12 @@ pub struct Network {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", content = "properties", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(
+    tag = "type",
+    content = "properties",
+    rename_all = "kebab-case",
+    deny_unknown_fields
+)]
 pub enum Resource {
     SqsQueue(#[serde(default)] Queue),
     WorkerService(Box<Service>),

@@ -37,7 +37,12 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// The field as users write it: `resources.worker.properties.stopTimeout`.
     pub fn path(&self) -> String {
-        let p = self.pointer.trim_start_matches('/').replace('/', ".").replace("~1", "/").replace("~0", "~");
+        let p = self
+            .pointer
+            .trim_start_matches('/')
+            .replace('/', ".")
+            .replace("~1", "/")
+            .replace("~0", "~");
         if p.is_empty() {
             "(file)".into()
         } else {
@@ -55,7 +60,9 @@ pub struct Report {
 
 impl Report {
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Error)
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
     }
 
     pub fn has_errors(&self) -> bool {
@@ -71,7 +78,13 @@ impl fmt::Display for Report {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
-            writeln!(f, "{}:{line}:{col}: {sev}: {}: {}", self.file, d.path(), d.message)?;
+            writeln!(
+                f,
+                "{}:{line}:{col}: {sev}: {}: {}",
+                self.file,
+                d.path(),
+                d.message
+            )?;
         }
         Ok(())
     }
@@ -99,7 +112,12 @@ impl Collector<'_> {
 
     fn push(&mut self, severity: Severity, pointer: String, message: String) {
         let pos = self.pos(&pointer);
-        self.out.push(Diagnostic { severity, pointer, message, pos });
+        self.out.push(Diagnostic {
+            severity,
+            pointer,
+            message,
+            pos,
+        });
     }
 
     fn error(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
@@ -113,7 +131,10 @@ impl Collector<'_> {
     fn range(&mut self, pointer: String, value: Option<i64>, min: i64, max: i64) {
         if let Some(v) = value {
             if v < min || v > max {
-                self.error(pointer, format!("{v} is out of range: allowed {min}..={max}"));
+                self.error(
+                    pointer,
+                    format!("{v} is out of range: allowed {min}..={max}"),
+                );
             }
         }
     }
@@ -125,7 +146,12 @@ pub fn load(path: &Path) -> Result<(Stack, Report), Report> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Report {
         file: file.clone(),
-        diagnostics: vec![Diagnostic { severity: Severity::Error, pointer: String::new(), message: format!("cannot read: {e}"), pos: None }],
+        diagnostics: vec![Diagnostic {
+            severity: Severity::Error,
+            pointer: String::new(),
+            message: format!("cannot read: {e}"),
+            pos: None,
+        }],
     })?;
     check(&file, &text)
 }
@@ -141,23 +167,37 @@ pub fn check(file: &str, text: &str) -> Result<(Stack, Report), Report> {
                     severity: Severity::Error,
                     pointer: String::new(),
                     message: format!("not valid YAML: {}", e.message),
-                    pos: Some(Pos { line: e.line, col: e.col }),
+                    pos: Some(Pos {
+                        line: e.line,
+                        col: e.col,
+                    }),
                 }],
             })
         }
     };
-    let mut c = Collector { positions: &positions, out: Vec::new() };
+    let mut c = Collector {
+        positions: &positions,
+        out: Vec::new(),
+    };
     structure(&value, &mut c);
     // The rules still run on every resource whose structure is right, so that one
     // run reports everything; references see every resource named in the file.
     let kinds: Kinds = value["resources"]
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v["type"].as_str().unwrap_or("").to_owned())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v["type"].as_str().unwrap_or("").to_owned()))
+                .collect()
+        })
         .unwrap_or_default();
     let broken: BTreeSet<String> = c
         .out
         .iter()
-        .filter_map(|d| d.pointer.strip_prefix("/resources/").map(|r| r.split('/').next().unwrap_or("").to_owned()))
+        .filter_map(|d| {
+            d.pointer
+                .strip_prefix("/resources/")
+                .map(|r| r.split('/').next().unwrap_or("").to_owned())
+        })
         .collect();
     let top_broken = c.out.iter().any(|d| !d.pointer.starts_with("/resources/"));
     let mut usable = value.clone();
@@ -170,7 +210,11 @@ pub fn check(file: &str, text: &str) -> Result<(Stack, Report), Report> {
         match serde_path_to_error::deserialize::<_, Stack>(&usable) {
             Ok(s) => Some(s),
             Err(e) => {
-                let pointer = e.path().iter().map(|seg| format!("/{seg}")).collect::<String>();
+                let pointer = e
+                    .path()
+                    .iter()
+                    .map(|seg| format!("/{seg}"))
+                    .collect::<String>();
                 c.error(pointer, e.inner().to_string());
                 None
             }
@@ -179,8 +223,16 @@ pub fn check(file: &str, text: &str) -> Result<(Stack, Report), Report> {
     if let Some(stack) = &stack {
         rules(stack, &kinds, &mut c);
     }
-    c.out.sort_by_key(|d| (d.pos.map_or((0, 0), |p| (p.line, p.col)), d.severity == Severity::Warning));
-    let report = Report { file: file.into(), diagnostics: c.out };
+    c.out.sort_by_key(|d| {
+        (
+            d.pos.map_or((0, 0), |p| (p.line, p.col)),
+            d.severity == Severity::Warning,
+        )
+    });
+    let report = Report {
+        file: file.into(),
+        diagnostics: c.out,
+    };
     match stack {
         Some(s) if !report.has_errors() => Ok((s, report)),
         _ => Err(report),
@@ -201,16 +253,31 @@ fn structure(value: &Value, c: &mut Collector<'_>) {
         let at = err.instance_path().as_str().to_owned();
         use jsonschema::error::ValidationErrorKind as K;
         let items: Vec<(String, String)> = match err.kind() {
-            K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => unexpected
-                .iter()
-                .map(|k| (format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), format!("unknown key '{k}'")))
-                .collect(),
+            K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => {
+                unexpected
+                    .iter()
+                    .map(|k| {
+                        (
+                            format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                            format!("unknown key '{k}'"),
+                        )
+                    })
+                    .collect()
+            }
             K::Required { property } => {
                 vec![(at.clone(), format!("missing required key {property}"))]
             }
-            K::Enum { options } => vec![(at.clone(), format!("{} is not one of {}", err.instance(), options))],
+            K::Enum { options } => vec![(
+                at.clone(),
+                format!("{} is not one of {}", err.instance(), options),
+            )],
             K::Constant { .. } => continue, // the if/then on `type` reports the real problem
-            K::Type { kind } => vec![(at.clone(), format!("{} is not of type {:?}", err.instance(), kind).replace("Single(", "").replace(')', ""))],
+            K::Type { kind } => vec![(
+                at.clone(),
+                format!("{} is not of type {:?}", err.instance(), kind)
+                    .replace("Single(", "")
+                    .replace(')', ""),
+            )],
             _ => vec![(at.clone(), err.to_string())],
         };
         for (pointer, message) in items {
@@ -225,20 +292,22 @@ fn structure(value: &Value, c: &mut Collector<'_>) {
 pub fn fargate_memory(cpu: f64) -> Option<Vec<i64>> {
     let r = |a: i64, b: i64, step: i64| (a..=b).step_by(step as usize).collect::<Vec<_>>();
     Some(match cpu {
-        c if c == 0.25 => vec![512, 1024, 2048],
-        c if c == 0.5 => r(1024, 4096, 1024),
-        c if c == 1.0 => r(2048, 8192, 1024),
-        c if c == 2.0 => r(4096, 16384, 1024),
-        c if c == 4.0 => r(8192, 30720, 1024),
-        c if c == 8.0 => r(16384, 61440, 4096),
-        c if c == 16.0 => r(32768, 122880, 8192),
+        0.25 => vec![512, 1024, 2048],
+        0.5 => r(1024, 4096, 1024),
+        1.0 => r(2048, 8192, 1024),
+        2.0 => r(4096, 16384, 1024),
+        4.0 => r(8192, 30720, 1024),
+        8.0 => r(16384, 61440, 4096),
+        16.0 => r(32768, 122880, 8192),
         _ => return None,
     })
 }
 
 /// CloudWatch Logs' retention values (days).
-pub const RETENTION_DAYS: [i64; 22] =
-    [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+pub const RETENTION_DAYS: [i64; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
 
 /// A directive in an environment value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,7 +341,8 @@ pub fn directive(value: &str) -> Result<Option<Directive>, String> {
     };
     if let Some(rest) = v.strip_prefix("$Secret") {
         let a = args(rest).filter(|a| a.len() == 1 && !a[0].is_empty());
-        let a = a.ok_or_else(|| format!("'{value}': expected $Secret('name') or $Secret('name.key')"))?;
+        let a =
+            a.ok_or_else(|| format!("'{value}': expected $Secret('name') or $Secret('name.key')"))?;
         let (name, key) = match a[0].split_once('.') {
             Some((n, k)) => (n.to_owned(), Some(k.to_owned())),
             None => (a[0].clone(), None),
@@ -281,10 +351,16 @@ pub fn directive(value: &str) -> Result<Option<Directive>, String> {
     }
     if let Some(rest) = v.strip_prefix("$ResourceParam") {
         let a = args(rest).filter(|a| a.len() == 2);
-        let a = a.ok_or_else(|| format!("'{value}': expected $ResourceParam('resource', 'param')"))?;
-        return Ok(Some(Directive::ResourceParam { resource: a[0].clone(), param: a[1].clone() }));
+        let a =
+            a.ok_or_else(|| format!("'{value}': expected $ResourceParam('resource', 'param')"))?;
+        return Ok(Some(Directive::ResourceParam {
+            resource: a[0].clone(),
+            param: a[1].clone(),
+        }));
     }
-    Err(format!("'{value}': unknown directive (known: $Secret, $ResourceParam)"))
+    Err(format!(
+        "'{value}': unknown directive (known: $Secret, $ResourceParam)"
+    ))
 }
 
 /// ECS's default stop timeout (Fargate) when the stack gives none.
@@ -308,7 +384,13 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
             && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
     };
     if !name_ok(&stack.stack, 32) {
-        c.error("/stack", format!("'{}' must be 1..32 letters, digits or '-', starting with a letter", stack.stack));
+        c.error(
+            "/stack",
+            format!(
+                "'{}' must be 1..32 letters, digits or '-', starting with a letter",
+                stack.stack
+            ),
+        );
     }
     let needs_network = stack.resources.values().any(|r| r.container().is_some());
     if needs_network && stack.network.is_none() {
@@ -322,17 +404,36 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
         }
         match res {
             Resource::SqsQueue(q) => {
-                c.range(format!("{props}/visibilityTimeoutSeconds"), q.visibility_timeout_seconds, 0, 43200);
-                c.range(format!("{props}/messageRetentionSeconds"), q.message_retention_seconds, 60, 1_209_600);
+                c.range(
+                    format!("{props}/visibilityTimeoutSeconds"),
+                    q.visibility_timeout_seconds,
+                    0,
+                    43200,
+                );
+                c.range(
+                    format!("{props}/messageRetentionSeconds"),
+                    q.message_retention_seconds,
+                    60,
+                    1_209_600,
+                );
                 c.range(format!("{props}/delaySeconds"), q.delay_seconds, 0, 900);
                 if let Some(dlq) = &q.dead_letter_queue {
-                    c.range(format!("{props}/deadLetterQueue/maxReceiveCount"), Some(dlq.max_receive_count), 1, 1000);
+                    c.range(
+                        format!("{props}/deadLetterQueue/maxReceiveCount"),
+                        Some(dlq.max_receive_count),
+                        1,
+                        1000,
+                    );
                     if let Some(t) = &dlq.target_queue {
                         match kind_of(kinds, t) {
-                            None => c.error(format!("{props}/deadLetterQueue/targetQueue"), format!("no resource named '{t}'")),
-                            Some("sqs-queue") if t == name => {
-                                c.error(format!("{props}/deadLetterQueue/targetQueue"), "a queue cannot be its own dead-letter queue")
-                            }
+                            None => c.error(
+                                format!("{props}/deadLetterQueue/targetQueue"),
+                                format!("no resource named '{t}'"),
+                            ),
+                            Some("sqs-queue") if t == name => c.error(
+                                format!("{props}/deadLetterQueue/targetQueue"),
+                                "a queue cannot be its own dead-letter queue",
+                            ),
                             Some("sqs-queue") => {}
                             Some(other) => c.error(
                                 format!("{props}/deadLetterQueue/targetQueue"),
@@ -349,15 +450,26 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                     let min = sc.min_instances.unwrap_or(1);
                     let max = sc.max_instances.unwrap_or(min.max(1));
                     if min < 1 {
-                        c.error(format!("{p}/minInstances"), format!("{min} is out of range: allowed 1 <= minInstances <= maxInstances"));
+                        c.error(
+                            format!("{p}/minInstances"),
+                            format!(
+                                "{min} is out of range: allowed 1 <= minInstances <= maxInstances"
+                            ),
+                        );
                     }
                     if max < min {
                         c.error(format!("{p}/maxInstances"), format!("{max} is less than minInstances ({min}): allowed 1 <= minInstances <= maxInstances"));
                     }
                     if let Some(pol) = &sc.scaling_policy {
                         for (key, v) in [
-                            ("keepAvgCpuUtilizationUnder", pol.keep_avg_cpu_utilization_under),
-                            ("keepAvgMemoryUtilizationUnder", pol.keep_avg_memory_utilization_under),
+                            (
+                                "keepAvgCpuUtilizationUnder",
+                                pol.keep_avg_cpu_utilization_under,
+                            ),
+                            (
+                                "keepAvgMemoryUtilizationUnder",
+                                pol.keep_avg_memory_utilization_under,
+                            ),
                         ] {
                             if let Some(v) = v {
                                 if !(v > 0.0 && v <= 100.0) {
@@ -367,7 +479,10 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                         }
                         if let Some(v) = pol.keep_backlog_per_instance_under {
                             if v <= 0.0 {
-                                c.error(format!("{p}/scalingPolicy/keepBacklogPerInstanceUnder"), format!("{v} must be above 0 (messages per task)"));
+                                c.error(
+                                    format!("{p}/scalingPolicy/keepBacklogPerInstanceUnder"),
+                                    format!("{v} must be above 0 (messages per task)"),
+                                );
                             }
                             if !connected_queue(kinds, &s.container) {
                                 c.error(
@@ -379,7 +494,10 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                     }
                 }
                 if s.spot && s.container.resources.instance_types.is_some() {
-                    c.error(format!("{props}/spot"), "spot (FARGATE_SPOT) cannot go with resources.instanceTypes (EC2)");
+                    c.error(
+                        format!("{props}/spot"),
+                        "spot (FARGATE_SPOT) cannot go with resources.instanceTypes (EC2)",
+                    );
                 }
             }
             Resource::ScheduledJob(j) => {
@@ -388,13 +506,22 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                     c.error(format!("{props}/schedule"), e);
                 }
                 if let Some(tz) = &j.timezone {
-                    let ok = tz == "UTC" || (tz.contains('/') && tz.chars().all(|ch| ch.is_ascii_alphanumeric() || "/_-+".contains(ch)));
+                    let ok = tz == "UTC"
+                        || (tz.contains('/')
+                            && tz
+                                .chars()
+                                .all(|ch| ch.is_ascii_alphanumeric() || "/_-+".contains(ch)));
                     if !ok {
                         c.error(format!("{props}/timezone"), format!("'{tz}' is not an IANA time zone name (for example Europe/Prague or UTC)"));
                     }
                 }
                 c.range(format!("{props}/taskCount"), j.task_count, 1, 10);
-                c.range(format!("{props}/maxEventAgeSeconds"), j.max_event_age_seconds, 60, 86400);
+                c.range(
+                    format!("{props}/maxEventAgeSeconds"),
+                    j.max_event_age_seconds,
+                    60,
+                    86400,
+                );
                 c.range(format!("{props}/retryAttempts"), j.retry_attempts, 0, 185);
             }
         }
@@ -402,7 +529,9 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
 }
 
 fn connected_queue(kinds: &Kinds, ctr: &Container) -> bool {
-    ctr.connect_to.iter().any(|t| kind_of(kinds, t) == Some("sqs-queue"))
+    ctr.connect_to
+        .iter()
+        .any(|t| kind_of(kinds, t) == Some("sqs-queue"))
 }
 
 /// The `$ResourceParam` parameters of a resource kind.
@@ -414,32 +543,72 @@ fn params_of(kind: &str) -> &'static [&'static str] {
     }
 }
 
-fn container(stack: &Stack, kinds: &Kinds, name: &str, ctr: &Container, props: &str, c: &mut Collector<'_>) {
+fn container(
+    stack: &Stack,
+    kinds: &Kinds,
+    name: &str,
+    ctr: &Container,
+    props: &str,
+    c: &mut Collector<'_>,
+) {
     let pk = format!("{props}/packaging");
     match ctr.packaging.kind.as_str() {
-        "prebuilt-image" if ctr.packaging.properties.image.as_deref().is_none_or(str::is_empty) => {
-            c.error(format!("{pk}/properties"), "prebuilt-image needs properties.image")
+        "prebuilt-image"
+            if ctr
+                .packaging
+                .properties
+                .image
+                .as_deref()
+                .is_none_or(str::is_empty) =>
+        {
+            c.error(
+                format!("{pk}/properties"),
+                "prebuilt-image needs properties.image",
+            )
         }
-        "custom-dockerfile" if ctr.packaging.properties.build_context.is_none() => {
-            c.error(format!("{pk}/properties"), "custom-dockerfile needs properties.buildContext")
-        }
+        "custom-dockerfile" if ctr.packaging.properties.build_context.is_none() => c.error(
+            format!("{pk}/properties"),
+            "custom-dockerfile needs properties.buildContext",
+        ),
         _ => {}
+    }
+    if ctr.command.as_ref().is_none_or(Vec::is_empty)
+        && ctr.entry_point.as_ref().is_none_or(Vec::is_empty)
+    {
+        c.error(
+            props.to_owned(),
+            "missing command (or entryPoint): bosun becomes the container's entry point, so the image's own ENTRYPOINT and CMD are not run",
+        );
     }
     let res = &ctr.resources;
     let rp = format!("{props}/resources");
     match (&res.instance_types, res.cpu, res.memory) {
         (Some(_), _, _) => {}
         (None, Some(cpu), Some(mem)) => match fargate_memory(cpu) {
-            None => c.error(format!("{rp}/cpu"), format!("{cpu} vCPU is not a Fargate size: allowed 0.25, 0.5, 1, 2, 4, 8, 16")),
+            None => c.error(
+                format!("{rp}/cpu"),
+                format!("{cpu} vCPU is not a Fargate size: allowed 0.25, 0.5, 1, 2, 4, 8, 16"),
+            ),
             Some(allowed) if !allowed.contains(&mem) => {
                 let (lo, hi) = (allowed[0], allowed[allowed.len() - 1]);
-                let step = if allowed.len() > 1 { allowed[1] - allowed[0] } else { 0 };
+                let step = if allowed.len() > 1 {
+                    allowed[1] - allowed[0]
+                } else {
+                    0
+                };
                 let list = if allowed.len() <= 3 {
-                    allowed.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")
+                    allowed
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 } else {
                     format!("{lo}..={hi} in steps of {step}")
                 };
-                c.error(format!("{rp}/memory"), format!("{mem} MiB does not go with {cpu} vCPU on Fargate: allowed {list}"));
+                c.error(
+                    format!("{rp}/memory"),
+                    format!("{mem} MiB does not go with {cpu} vCPU on Fargate: allowed {list}"),
+                );
             }
             Some(_) => {}
         },
@@ -448,7 +617,10 @@ fn container(stack: &Stack, kinds: &Kinds, name: &str, ctr: &Container, props: &
                 c.error(rp.clone(), "missing resources.cpu (vCPU: 0.25, 0.5, 1, 2, 4, 8 or 16) or resources.instanceTypes");
             }
             if mem.is_none() {
-                c.error(rp.clone(), "missing resources.memory (MiB, allowed by the Fargate table for the cpu)");
+                c.error(
+                    rp.clone(),
+                    "missing resources.memory (MiB, allowed by the Fargate table for the cpu)",
+                );
             }
         }
     }
@@ -457,13 +629,25 @@ fn container(stack: &Stack, kinds: &Kinds, name: &str, ctr: &Container, props: &
         c.range(format!("{hc}/intervalSeconds"), h.interval_seconds, 5, 300);
         c.range(format!("{hc}/timeoutSeconds"), h.timeout_seconds, 2, 60);
         c.range(format!("{hc}/retries"), h.retries, 1, 10);
-        c.range(format!("{hc}/startPeriodSeconds"), h.start_period_seconds, 0, 300);
+        c.range(
+            format!("{hc}/startPeriodSeconds"),
+            h.start_period_seconds,
+            0,
+            300,
+        );
     }
     c.range(format!("{props}/stopTimeout"), ctr.stop_timeout, 2, 120);
     if let Some(days) = ctr.logging.retention_days {
         if !RETENTION_DAYS.contains(&days) {
-            let list = RETENTION_DAYS.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
-            c.error(format!("{props}/logging/retentionDays"), format!("{days} is not a CloudWatch Logs retention: allowed {list}"));
+            let list = RETENTION_DAYS
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            c.error(
+                format!("{props}/logging/retentionDays"),
+                format!("{days} is not a CloudWatch Logs retention: allowed {list}"),
+            );
         }
     }
     let mut names = BTreeSet::new();
@@ -472,20 +656,31 @@ fn container(stack: &Stack, kinds: &Kinds, name: &str, ctr: &Container, props: &
         if !names.insert(e.name.clone()) {
             c.error(format!("{ep}/name"), format!("'{}' is set twice", e.name));
         }
-        let Some(text) = e.value.as_str() else { continue };
+        let Some(text) = e.value.as_str() else {
+            continue;
+        };
         match directive(text) {
             Ok(None) => {}
             Ok(Some(Directive::Secret { .. })) => {}
-            Ok(Some(Directive::ResourceParam { resource, param })) => match kind_of(kinds, &resource) {
-                None => c.error(format!("{ep}/value"), format!("$ResourceParam: no resource named '{resource}'")),
-                Some(kind) => {
-                    let allowed = params_of(kind);
-                    if !allowed.contains(&param.as_str()) {
-                        let list = if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") };
-                        c.error(format!("{ep}/value"), format!("$ResourceParam: '{resource}' ({kind}) has no parameter '{param}': allowed {list}"));
+            Ok(Some(Directive::ResourceParam { resource, param })) => {
+                match kind_of(kinds, &resource) {
+                    None => c.error(
+                        format!("{ep}/value"),
+                        format!("$ResourceParam: no resource named '{resource}'"),
+                    ),
+                    Some(kind) => {
+                        let allowed = params_of(kind);
+                        if !allowed.contains(&param.as_str()) {
+                            let list = if allowed.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                allowed.join(", ")
+                            };
+                            c.error(format!("{ep}/value"), format!("$ResourceParam: '{resource}' ({kind}) has no parameter '{param}': allowed {list}"));
+                        }
                     }
                 }
-            },
+            }
             Err(msg) => c.error(format!("{ep}/value"), msg),
         }
     }
@@ -495,7 +690,9 @@ fn container(stack: &Stack, kinds: &Kinds, name: &str, ctr: &Container, props: &
             None => c.error(cp, format!("no resource named '{t}'")),
             Some(_) if t == name => c.error(cp, "a resource cannot connect to itself"),
             Some("sqs-queue") => {
-                let Some(Resource::SqsQueue(q)) = stack.resources.get(t) else { continue };
+                let Some(Resource::SqsQueue(q)) = stack.resources.get(t) else {
+                    continue;
+                };
                 let vis = q.visibility_timeout_seconds.unwrap_or(DEFAULT_VISIBILITY);
                 let stop = ctr.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
                 if vis < stop {
@@ -505,10 +702,16 @@ fn container(stack: &Stack, kinds: &Kinds, name: &str, ctr: &Container, props: &
                     );
                 }
             }
-            Some(other) => c.error(cp, format!("'{t}' is a {other}: only sqs-queue resources can be connected to")),
+            Some(other) => c.error(
+                cp,
+                format!("'{t}' is a {other}: only sqs-queue resources can be connected to"),
+            ),
         }
     }
-    if let (Some(h), stop) = (&ctr.internal_health_check, ctr.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT)) {
+    if let (Some(h), stop) = (
+        &ctr.internal_health_check,
+        ctr.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
+    ) {
         let timeout = h.timeout_seconds.unwrap_or(5);
         if stop < timeout {
             c.warn(

@@ -45,7 +45,10 @@ fn escape(key: &str) -> String {
 }
 
 fn pos(m: &Marker) -> Pos {
-    Pos { line: m.line(), col: m.col() + 1 }
+    Pos {
+        line: m.line(),
+        col: m.col() + 1,
+    }
 }
 
 fn scalar(v: String, style: TScalarStyle) -> Value {
@@ -61,7 +64,10 @@ fn scalar(v: String, style: TScalarStyle) -> Value {
     if let Ok(i) = v.parse::<i64>() {
         return Value::Number(i.into());
     }
-    let looks_numeric = v.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == '.');
+    let looks_numeric = v
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == '.');
     if looks_numeric {
         if let Some(n) = v.parse::<f64>().ok().and_then(Number::from_f64) {
             return Value::Number(n);
@@ -112,10 +118,15 @@ impl MarkedEventReceiver for Builder {
                 if self.expecting_key() {
                     if let Some(Frame::Map(map, path, key, _)) = self.stack.last_mut() {
                         if map.contains_key(&v) {
-                            self.error = Some(format!("{}:{}: duplicate key '{v}'", mark.line(), mark.col() + 1));
+                            self.error = Some(format!(
+                                "{}:{}: duplicate key '{v}'",
+                                mark.line(),
+                                mark.col() + 1
+                            ));
                         }
                         // The key's own position stands for the value's too.
-                        self.positions.insert(format!("{path}/{}", escape(&v)), pos(&mark));
+                        self.positions
+                            .insert(format!("{path}/{}", escape(&v)), pos(&mark));
                         *key = Some(v);
                     }
                     return;
@@ -156,7 +167,13 @@ impl MarkedEventReceiver for Builder {
 
 /// Parse one YAML document.
 pub fn parse(text: &str) -> Result<(Value, Positions), SyntaxError> {
-    let mut b = Builder { stack: Vec::new(), root: None, positions: HashMap::new(), anchors: HashMap::new(), error: None };
+    let mut b = Builder {
+        stack: Vec::new(),
+        root: None,
+        positions: HashMap::new(),
+        anchors: HashMap::new(),
+        error: None,
+    };
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut b, false).map_err(|e| SyntaxError {
         line: e.marker().line(),
@@ -166,7 +183,11 @@ pub fn parse(text: &str) -> Result<(Value, Positions), SyntaxError> {
     if let Some(message) = b.error {
         let (line, rest) = message.split_once(':').unwrap_or(("0", &message));
         let (col, msg) = rest.split_once(": ").unwrap_or(("0", rest));
-        return Err(SyntaxError { line: line.parse().unwrap_or(0), col: col.parse().unwrap_or(0), message: msg.to_owned() });
+        return Err(SyntaxError {
+            line: line.parse().unwrap_or(0),
+            col: col.parse().unwrap_or(0),
+            message: msg.to_owned(),
+        });
     }
     Ok((b.root.unwrap_or(Value::Null), b.positions))
 }
@@ -180,8 +201,14 @@ mod tests {
         let text = "stack: orders\nresources:\n  q:\n    type: sqs-queue\n    properties: { visibilityTimeoutSeconds: 30 }\n  w:\n    list: [1, \"2\", true, ~, 1.5]\n";
         let (v, p) = parse(text).unwrap();
         assert_eq!(v["stack"], "orders");
-        assert_eq!(v["resources"]["q"]["properties"]["visibilityTimeoutSeconds"], 30);
-        assert_eq!(v["resources"]["w"]["list"], serde_json::json!([1, "2", true, null, 1.5]));
+        assert_eq!(
+            v["resources"]["q"]["properties"]["visibilityTimeoutSeconds"],
+            30
+        );
+        assert_eq!(
+            v["resources"]["w"]["list"],
+            serde_json::json!([1, "2", true, null, 1.5])
+        );
         assert_eq!(p["/stack"], Pos { line: 1, col: 1 });
         assert_eq!(p["/resources/q/type"], Pos { line: 4, col: 5 });
         assert_eq!(p["/resources/w/list/1"].line, 7);
