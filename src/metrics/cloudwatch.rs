@@ -54,7 +54,7 @@ impl Buffer {
         };
         if dropped > 0 {
             let total = self.dropped.fetch_add(dropped, Ordering::Relaxed) + dropped;
-            if total == 1 || total % 10 == 0 {
+            if total == 1 || total.is_multiple_of(10) {
                 tracing::warn!(
                     dropped_total = total,
                     "CloudWatch unreachable: oldest metric samples dropped"
