@@ -189,7 +189,10 @@ pub fn parse(text: &str) -> Result<(Value, Positions), SyntaxError> {
             message: msg.to_owned(),
         });
     }
-    Ok((b.root.unwrap_or(Value::Null), b.positions))
+    // Whatever is missing at the top level is reported at the start of the file.
+    let mut positions = b.positions;
+    positions.insert(String::new(), Pos { line: 1, col: 1 });
+    Ok((b.root.unwrap_or(Value::Null), positions))
 }
 
 #[cfg(test)]

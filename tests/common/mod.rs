@@ -422,7 +422,12 @@ impl Moto {
     }
 
     fn start_on(bin: &Path, port: u16) -> Moto {
+        // moto's request recorder writes to a file in its working directory.
+        let cwd = std::env::temp_dir().join(format!("bosun-moto-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cwd);
+        std::fs::create_dir_all(&cwd).unwrap();
         let child = Command::new(bin)
+            .current_dir(&cwd)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -440,6 +445,72 @@ impl Moto {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn post(&self, path: &str) {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+
+    /// Start recording requests (and forget earlier ones).
+    pub fn record(&self) {
+        self.post("/moto-api/recorder/reset-recording");
+        self.post("/moto-api/recorder/start-recording");
+    }
+
+    /// The AWS actions recorded since `record`, in order.
+    pub fn recorded_actions(&self) -> Vec<String> {
+        self.recorded().into_iter().map(|(a, _)| a).collect()
+    }
+
+    /// The requests recorded since `record`: (action, body), in order.
+    pub fn recorded(&self) -> Vec<(String, String)> {
+        self.post("/moto-api/recorder/stop-recording");
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        let (_, body) = http_get(addr, "/moto-api/recorder/download-recording").unwrap();
+        let mut out = Vec::new();
+        for line in body.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let target = v["headers"]["X-Amz-Target"]
+                .as_str()
+                .or(v["headers"]["x-amz-target"].as_str())
+                .unwrap_or("");
+            let mut body = v["body"].as_str().unwrap_or("").to_owned();
+            if v["body_encoded"].as_bool() == Some(true) {
+                body = String::from_utf8_lossy(&base64_decode(&body)).into_owned();
+            }
+            if let Some(a) = target.rsplit('.').next().filter(|a| !a.is_empty()) {
+                out.push((a.to_owned(), body));
+                continue;
+            }
+            if let Some(a) = body
+                .split("Action=")
+                .nth(1)
+                .and_then(|r| r.split('&').next())
+            {
+                out.push((a.to_owned(), body));
+                continue;
+            }
+            // REST APIs (Scheduler): method + path.
+            let action = format!(
+                "{} {}",
+                v["method"].as_str().unwrap_or("?"),
+                v["url"].as_str().unwrap_or("?")
+            );
+            out.push((action, body));
+        }
+        self.post("/moto-api/recorder/start-recording");
+        out
     }
 
     /// Kill it (the port stays reserved for `restart`).
@@ -515,4 +586,28 @@ pub fn emf_lines(stdout: &str) -> Vec<serde_json::Value> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v.get("_aws").is_some())
         .collect()
+}
+
+/// Standard base64 (moto's recorder encodes request bodies with it).
+pub fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes().filter_map(val) {
+        buf = (buf << 6) | u32::from(c);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
 }
