@@ -697,3 +697,76 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
             .is_empty());
     });
 }
+
+#[test]
+fn logs_prints_the_resources_events() {
+    let moto = Moto::start();
+    let env = moto.env();
+    let rt = runtime();
+    let cfg = moto.sdk_config(&rt);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    rt.block_on(async {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&cfg);
+        logs.create_log_group()
+            .log_group_name("/bosun/orders/worker")
+            .send()
+            .await
+            .unwrap();
+        logs.create_log_stream()
+            .log_group_name("/bosun/orders/worker")
+            .log_stream_name("worker/app/abc")
+            .send()
+            .await
+            .unwrap();
+        let ev = |ms: i64, m: &str| {
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(ms)
+                .message(m)
+                .build()
+                .unwrap()
+        };
+        logs.put_log_events()
+            .log_group_name("/bosun/orders/worker")
+            .log_stream_name("worker/app/abc")
+            .log_events(ev(now - 3_600_000, "an hour ago"))
+            .log_events(ev(now - 60_000, "job 1 done"))
+            .log_events(ev(now - 30_000, "job 2 done"))
+            .send()
+            .await
+            .unwrap();
+    });
+    let out = deploy(
+        &["logs", "worker", "--stack", EXAMPLE, "--since", "10m"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].ends_with("abc job 1 done") && lines[1].ends_with("abc job 2 done"),
+        "{text}"
+    );
+    let out = deploy(&["logs", "jobsQueue", "--stack", EXAMPLE], &env);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out).contains("'jobsQueue' is a sqs-queue: it has no logs"),
+        "{}",
+        stderr(&out)
+    );
+    let out = deploy(
+        &[
+            "logs",
+            "worker",
+            "--stack",
+            EXAMPLE,
+            "--since",
+            "10 minutes",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -56,6 +56,19 @@ enum Verb {
     Status(StackArg),
     /// Delete what this stack created (found by its names and its tag)
     Delete(StackArg),
+    /// Print a service's or job's logs (CloudWatch Logs)
+    Logs {
+        /// The resource (a worker-service or scheduled-job of the stack)
+        resource: String,
+        #[command(flatten)]
+        stack: StackArg,
+        /// How far back: 30s, 10m, 2h, 1d
+        #[arg(long, default_value = "10m", value_name = "AGE", value_parser = apply::parse_since)]
+        since: i64,
+        /// Keep printing new events
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 fn load(path: &std::path::Path) -> Result<Stack, u8> {
@@ -166,6 +179,15 @@ fn main() -> ExitCode {
         }),
         Verb::Status(a) => with_aws(&a.stack, |aws, stack| async move {
             print!("{}", apply::status(&aws, &stack).await?);
+            Ok(0)
+        }),
+        Verb::Logs {
+            resource,
+            stack,
+            since,
+            follow,
+        } => with_aws(&stack.stack, |aws, stack| async move {
+            apply::logs(&aws, &stack, &resource, since, follow).await?;
             Ok(0)
         }),
         Verb::Delete(a) => with_aws(&a.stack, |aws, stack| async move {

@@ -284,7 +284,7 @@ pub fn render(stack: &Stack, t: &Target) -> Value {
 
 /// An IAM role: CreateRole input plus its one inline policy.
 fn role(stack: &Stack, name: &str, principal: &str, statements: Vec<Value>) -> Value {
-    json!({
+    let mut r = json!({
         "RoleName": name,
         "Path": role_path(stack),
         "AssumeRolePolicyDocument": {
@@ -292,9 +292,13 @@ fn role(stack: &Stack, name: &str, principal: &str, statements: Vec<Value>) -> V
             "Statement": [{ "Effect": "Allow", "Principal": { "Service": principal }, "Action": "sts:AssumeRole" }]
         },
         "Tags": tags_kv(stack),
-        "PolicyName": "bosun",
-        "PolicyDocument": { "Version": "2012-10-17", "Statement": statements },
-    })
+    });
+    // IAM rejects a policy without statements: a role that needs nothing has none.
+    if !statements.is_empty() {
+        r["PolicyName"] = json!("bosun");
+        r["PolicyDocument"] = json!({ "Version": "2012-10-17", "Statement": statements });
+    }
+    r
 }
 
 fn role_arn(stack: &Stack, t: &Target, name: &str) -> String {
