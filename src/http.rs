@@ -93,6 +93,17 @@ pub fn get_status(url: &str, timeout: Duration) -> Result<u16, String> {
 /// body (0: the body is not read). Redirects are not followed. Not bounded in time:
 /// callers wrap it in a timeout.
 pub async fn get(url: &str, body_limit: usize) -> Result<(u16, Vec<u8>), String> {
+    request(hyper::Method::GET, url, None, body_limit).await
+}
+
+/// A request with an optional JSON body; the status and up to `body_limit` bytes of
+/// the response body.
+pub async fn request(
+    method: hyper::Method,
+    url: &str,
+    json: Option<String>,
+    body_limit: usize,
+) -> Result<(u16, Vec<u8>), String> {
     use http_body_util::BodyExt;
 
     let url = HttpUrl::parse(url)?;
@@ -104,11 +115,16 @@ pub async fn get(url: &str, body_limit: usize) -> Result<(u16, Vec<u8>), String>
             .await
             .map_err(|e| e.to_string())?;
     let driver = tokio::spawn(conn);
-    let request = hyper::Request::get(url.path.as_str())
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(url.path.as_str())
         .header(hyper::header::HOST, url.authority.as_str())
-        .header(hyper::header::USER_AGENT, "bosun")
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .map_err(|e| e.to_string())?;
+        .header(hyper::header::USER_AGENT, "bosun");
+    if json.is_some() {
+        builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    let body = http_body_util::Full::new(bytes::Bytes::from(json.unwrap_or_default()));
+    let request = builder.body(body).map_err(|e| e.to_string())?;
     let result = async {
         let response = sender
             .send_request(request)

@@ -17,6 +17,7 @@ pub mod health;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod protect;
 pub mod services;
 pub mod state;
 pub mod supervise;

@@ -13,11 +13,15 @@ use bosun::{health, http, logging, metrics};
 const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    // `bosun probe` runs every few seconds in every container: straight to it.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "probe") {
-        if let Some(Command::Probe(args)) = config::parse().command {
-            return ExitCode::from(probe(&args));
-        }
+    // `bosun probe` runs every few seconds in every container: straight to it, and
+    // neither it nor `protect` supervises anything.
+    match std::env::args_os().nth(1) {
+        Some(a) if a == "probe" || a == "protect" => match config::parse().command {
+            Some(Command::Probe(args)) => return ExitCode::from(probe(&args)),
+            Some(Command::Protect(args)) => return ExitCode::from(protect(&args)),
+            _ => {}
+        },
+        _ => {}
     }
     // First of all: from here on a TERM waits for the supervisor loop instead of
     // killing bosun before it could pass it on.
@@ -42,10 +46,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Sidecar(a)) => supervise(signals, a.supervise, a.health, a.service, None),
         Some(Command::Probe(args)) => probe(&args),
-        Some(Command::Protect(_)) => {
-            eprintln!("bosun: `protect` is not available yet");
-            USAGE
-        }
+        Some(Command::Protect(args)) => protect(&args),
     };
     ExitCode::from(code)
 }
@@ -134,6 +135,42 @@ fn needs_aws(service: &ServiceOptions) -> Result<(), String> {
         return Err("--queue-url: this bosun was built without AWS support (feature `aws`)".into());
     }
     Ok(())
+}
+
+/// `bosun protect on|off [--minutes N]`: 0 when the agent confirmed, 1 otherwise.
+fn protect(args: &config::ProtectArgs) -> u8 {
+    let uri = match bosun::protect::agent_uri() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("bosun protect: {e}");
+            return 1;
+        }
+    };
+    let enabled = args.state == config::ProtectState::On;
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bosun protect: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(bosun::protect::set(&uri, enabled, args.minutes)) {
+        Ok(p) => {
+            match (p.enabled, p.expiration) {
+                (true, Some(until)) => println!("protected until {until}"),
+                (true, None) => println!("protected"),
+                (false, _) => println!("not protected"),
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("bosun protect: {e}");
+            1
+        }
+    }
 }
 
 /// `bosun probe`: 0 when /readyz says ready, 1 otherwise (with the reason on stderr).

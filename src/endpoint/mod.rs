@@ -34,6 +34,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/protection", axum::routing::put(protection))
         .with_state(shared)
 }
 
@@ -152,6 +153,42 @@ async fn status(AxState(shared): AxState<Arc<Shared>>) -> Response {
         "last_metrics": st.last_sample,
     });
     Json(body).into_response()
+}
+
+/// `PUT /protection` with `{"ProtectionEnabled": bool, "ExpiresInMinutes": n}` (the
+/// agent's own shape): passed on to the ECS agent, so a worker can ask over loopback.
+async fn protection(body: axum::body::Bytes) -> Response {
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": format!("not JSON: {e}") })),
+            )
+                .into_response()
+        }
+    };
+    let Some(enabled) = v["ProtectionEnabled"].as_bool() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "ProtectionEnabled (true/false) is required" })),
+        )
+            .into_response();
+    };
+    let minutes = v["ExpiresInMinutes"]
+        .as_u64()
+        .map(|m| m.clamp(1, 2880) as u32);
+    let uri = match crate::protect::agent_uri() {
+        Ok(u) => u,
+        Err(e) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": e }))).into_response()
+        }
+    };
+    match crate::protect::set(&uri, enabled, minutes).await {
+        Ok(p) => Json(json!({ "ProtectionEnabled": p.enabled, "ExpirationDate": p.expiration }))
+            .into_response(),
+        Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({ "error": e }))).into_response(),
+    }
 }
 
 async fn metrics(AxState(shared): AxState<Arc<Shared>>) -> Response {
