@@ -56,6 +56,17 @@ enum Verb {
     Status(StackArg),
     /// Delete what this stack created (found by its names and its tag)
     Delete(StackArg),
+    /// Make a new local image from IMAGE with bosun added as its entrypoint
+    Inject {
+        /// The existing local image
+        image: String,
+        /// The new image's tag
+        #[arg(long, value_name = "NEW")]
+        tag: String,
+        /// A statically linked bosun to add (default: `bosun` beside this program)
+        #[arg(long, value_name = "PATH")]
+        bosun: Option<PathBuf>,
+    },
     /// Print a service's or job's logs (CloudWatch Logs)
     Logs {
         /// The resource (a worker-service or scheduled-job of the stack)
@@ -181,6 +192,24 @@ fn main() -> ExitCode {
             print!("{}", apply::status(&aws, &stack).await?);
             Ok(0)
         }),
+        Verb::Inject { image, tag, bosun } => {
+            let bosun = bosun.unwrap_or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|p| p.parent().map(|d| d.join("bosun")))
+                    .unwrap_or_else(|| PathBuf::from("bosun"))
+            });
+            match bosun::deploy::inject::inject(&image, &tag, &bosun) {
+                Ok(id) => {
+                    println!("{tag} {id}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("bosun-deploy inject: {e}");
+                    1
+                }
+            }
+        }
         Verb::Logs {
             resource,
             stack,

@@ -4,6 +4,7 @@
 //! API inputs), [`apply`] (create, update, diff, status, delete against AWS).
 
 pub mod apply;
+pub mod inject;
 pub mod render;
 pub mod schedule;
 pub mod stack;

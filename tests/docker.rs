@@ -1,0 +1,495 @@
+//! bosun in the machine's real Docker engine: a statically linked bosun in FROM-scratch
+//! images (busybox from Debian's busybox-static for a shell), `docker run` exit codes,
+//! `docker stop`, HEALTHCHECK with `bosun probe`, `--cpus`/`--memory` limits, and
+//! `bosun-deploy inject`. Skipped, saying so, only where no Docker engine answers.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn docker_ok() -> bool {
+    Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+macro_rules! need_docker {
+    () => {
+        if !docker_ok() {
+            eprintln!("SKIP: no Docker engine reachable (docker info failed)");
+            return;
+        }
+    };
+}
+
+/// Run a command, bounded; its output.
+fn run_bounded(cmd: &mut Command, bound: Duration) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(bound) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            kill(pid, libc::SIGKILL);
+            panic!("{cmd:?} did not finish within {bound:?}");
+        }
+    }
+}
+
+fn docker(args: &[&str]) -> Output {
+    run_bounded(Command::new("docker").args(args), Duration::from_secs(300))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The lean, statically linked bosun (built once per test run, in a target directory of
+/// its own so that it does not wait for the lock of the one running these tests).
+fn static_bosun() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out = run_bounded(
+            Command::new("bash")
+                .arg(root.join("docker/build-static.sh"))
+                .arg("--lean")
+                .current_dir(root)
+                .env("CARGO_TARGET_DIR", root.join("target/docker-build")),
+            Duration::from_secs(1800),
+        );
+        assert!(
+            out.status.success(),
+            "static build failed: {}",
+            text(&out.stderr)
+        );
+        let bin = root.join("target/static/bosun-lean");
+        let ldd = Command::new("ldd").arg(&bin).output().unwrap();
+        assert!(
+            !ldd.status.success()
+                || text(&ldd.stdout).contains("not a dynamic")
+                || text(&ldd.stdout).contains("statically"),
+            "not static: {}",
+            text(&ldd.stdout)
+        );
+        bin
+    })
+}
+
+/// A build context: a busybox root file system and the static bosun.
+fn context(dockerfile: &str) -> TempDir {
+    let dir = TempDir::new("docker");
+    let bin = dir.0.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(dir.0.join("rootfs/tmp")).unwrap();
+    std::fs::set_permissions(
+        dir.0.join("rootfs/tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox"))
+        .expect("busybox (apt-get install busybox-static)");
+    for applet in [
+        "sh", "sleep", "echo", "touch", "rm", "test", "cat", "kill", "true", "id", "pwd", "ls",
+    ] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    std::fs::copy(static_bosun(), dir.0.join("bosun")).unwrap();
+    std::fs::write(dir.0.join("Dockerfile"), dockerfile).unwrap();
+    dir
+}
+
+/// Images and containers made by one test, removed on drop.
+struct Scope {
+    tag: String,
+    images: Vec<String>,
+    containers: Vec<String>,
+}
+
+impl Scope {
+    fn new(name: &str) -> Scope {
+        Scope {
+            tag: format!("bosun-test-{}-{name}", std::process::id()),
+            images: Vec::new(),
+            containers: Vec::new(),
+        }
+    }
+
+    fn build(&mut self, suffix: &str, dockerfile: &str) -> String {
+        let ctx = context(dockerfile);
+        let image = format!("{}-{suffix}", self.tag);
+        let out = docker(&[
+            "build",
+            "--quiet",
+            "--tag",
+            &image,
+            &ctx.0.display().to_string(),
+        ]);
+        assert!(out.status.success(), "docker build: {}", text(&out.stderr));
+        self.images.push(image.clone());
+        image
+    }
+
+    fn name(&mut self, suffix: &str) -> String {
+        let n = format!("{}-{suffix}", self.tag);
+        self.containers.push(n.clone());
+        n
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = Command::new("docker").args(["rm", "-f", c]).output();
+        }
+        for i in &self.images {
+            let _ = Command::new("docker").args(["rmi", "-f", i]).output();
+        }
+    }
+}
+
+const BASE: &str = "FROM scratch\nCOPY rootfs/ /\nCOPY bosun /usr/local/bin/bosun\nENTRYPOINT [\"/usr/local/bin/bosun\", \"--\"]\n";
+
+fn inspect(container: &str, format: &str) -> String {
+    text(&docker(&["inspect", container, "--format", format]).stdout)
+        .trim()
+        .to_owned()
+}
+
+fn wait_logs(container: &str, needle: &str) {
+    let what = format!("{needle:?} in the logs of {container}");
+    wait_until(Duration::from_secs(60), &what, || {
+        let out = docker(&["logs", container]);
+        (text(&out.stdout) + &text(&out.stderr))
+            .contains(needle)
+            .then_some(())
+    });
+}
+
+#[test]
+fn docker_run_exit_codes_are_the_workers() {
+    need_docker!();
+    let mut s = Scope::new("exit");
+    let image = s.build("img", BASE);
+    for (script, code) in [
+        ("exit 0", 0),
+        ("exit 7", 7),
+        ("kill -TERM $$", 143),
+        ("kill -KILL $$", 137),
+    ] {
+        let out = docker(&["run", "--rm", &image, "/bin/sh", "-c", script]);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{script}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = docker(&["run", "--rm", &image, "/no/such/worker"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("/no/such/worker"));
+}
+
+#[test]
+fn docker_stop_gives_the_worker_its_term_and_kills_one_that_ignores_it() {
+    need_docker!();
+    let mut s = Scope::new("stop");
+    let image = s.build("img", BASE);
+    let graceful = s.name("graceful");
+    let out = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &graceful,
+        &image,
+        "/bin/sh",
+        "-c",
+        "trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_logs(&graceful, "ready");
+    let t = Instant::now();
+    let out = docker(&["stop", "-t", "20", &graceful]);
+    assert!(out.status.success());
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "docker stop took {:?}: Docker's SIGKILL, not the worker's exit",
+        t.elapsed()
+    );
+    assert_eq!(inspect(&graceful, "{{.State.ExitCode}}"), "0");
+    wait_logs(&graceful, "got TERM");
+
+    // A worker that ignores TERM: bosun's grace (1 s) ends well before Docker's (20 s).
+    let stubborn = s.name("stubborn");
+    let out = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &stubborn,
+        "-e",
+        "BOSUN_STOP_TIMEOUT=1",
+        &image,
+        "/bin/sh",
+        "-c",
+        "trap '' TERM; echo ready; while :; do sleep 0.1; done",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_logs(&stubborn, "ready");
+    let t = Instant::now();
+    docker(&["stop", "-t", "20", &stubborn]);
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(inspect(&stubborn, "{{.State.ExitCode}}"), "137");
+    wait_logs(&stubborn, "SIGKILL sent");
+}
+
+#[test]
+fn healthcheck_with_bosun_probe() {
+    need_docker!();
+    let mut s = Scope::new("health");
+    let image = s.build(
+        "img",
+        &format!("{BASE}HEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD [\"/usr/local/bin/bosun\", \"probe\"]\n"),
+    );
+    let c = s.name("c");
+    let out = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "-e",
+        "BOSUN_HEALTH_CMD=test -f /tmp/ok",
+        "-e",
+        "BOSUN_HEALTH_INTERVAL=0.3",
+        "-e",
+        "BOSUN_HEALTH_RETRIES=1",
+        "-e",
+        "BOSUN_ON_UNHEALTHY=ignore",
+        &image,
+        "/bin/sh",
+        "-c",
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status = |want: &str| {
+        let what = format!("docker health {want}");
+        wait_until(Duration::from_secs(60), &what, || {
+            (inspect(&c, "{{.State.Health.Status}}") == want).then_some(())
+        });
+    };
+    status("unhealthy");
+    docker(&["exec", &c, "/bin/touch", "/tmp/ok"]);
+    status("healthy");
+    docker(&["exec", &c, "/bin/rm", "/tmp/ok"]);
+    status("unhealthy");
+    docker(&["stop", "-t", "10", &c]);
+}
+
+#[test]
+fn utilization_is_against_the_containers_cpu_and_memory_limits() {
+    need_docker!();
+    let mut s = Scope::new("limits");
+    let image = s.build("img", BASE);
+    let c = s.name("c");
+    let out = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "--cpus",
+        "0.5",
+        "--memory",
+        "128m",
+        "-e",
+        "BOSUN_METRICS=emf",
+        "-e",
+        "BOSUN_METRICS_INTERVAL=1",
+        &image,
+        "/bin/sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let what = "five EMF lines";
+    let docs = wait_until(Duration::from_secs(60), what, || {
+        let docs = emf_lines(&text(&docker(&["logs", &c]).stdout));
+        (docs.len() >= 5).then_some(docs)
+    });
+    let logs = text(&docker(&["logs", &c]).stderr);
+    assert!(logs.contains("cpu_limit_cores=0.5"), "{logs}");
+    assert!(logs.contains("memory_limit_bytes=134217728"), "{logs}");
+    for d in &docs[1..] {
+        let cpu = d["CPUUtilization"].as_f64().unwrap();
+        assert!(
+            (80.0..=115.0).contains(&cpu),
+            "CPUUtilization {cpu} against 0.5 CPU: {d}"
+        );
+        let used = d["MemoryUsed"].as_f64().unwrap();
+        let pct = d["MemoryUtilization"].as_f64().unwrap();
+        assert!((pct - used / 134217728.0 * 100.0).abs() < 0.05, "{d}");
+    }
+}
+
+#[test]
+fn an_injected_image_behaves_as_the_original_under_bosun() {
+    need_docker!();
+    let mut s = Scope::new("inject");
+    let original = s.build(
+        "orig",
+        "FROM scratch\nCOPY rootfs/ /\nWORKDIR /tmp\nENV FOO=bar\nUSER 1000\nSTOPSIGNAL SIGQUIT\nENTRYPOINT [\"/bin/sh\", \"-c\"]\nCMD [\"echo hello $FOO from $(pwd) as $(id -u); exit 3\"]\n",
+    );
+    let injected = format!("{}-injected", s.tag);
+    s.images.push(injected.clone());
+    let out = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_bosun-deploy"))
+            .args(["inject", &original, "--tag", &injected, "--bosun"])
+            .arg(static_bosun()),
+        Duration::from_secs(300),
+    );
+    assert!(out.status.success(), "inject: {}", text(&out.stderr));
+    let a = docker(&["run", "--rm", &original]);
+    let b = docker(&["run", "--rm", &injected]);
+    assert_eq!(text(&a.stdout), "hello bar from /tmp as 1000\n");
+    assert_eq!(
+        text(&b.stdout),
+        text(&a.stdout),
+        "stderr: {}",
+        text(&b.stderr)
+    );
+    assert_eq!(a.status.code(), Some(3));
+    assert_eq!(b.status.code(), Some(3));
+    assert!(
+        text(&b.stderr).contains("worker started"),
+        "bosun did not run: {}",
+        text(&b.stderr)
+    );
+    let cfg: serde_json::Value = serde_json::from_str(&text(
+        &docker(&[
+            "image",
+            "inspect",
+            &injected,
+            "--format",
+            "{{json .Config}}",
+        ])
+        .stdout,
+    ))
+    .unwrap();
+    assert_eq!(
+        cfg["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/bosun", "--", "/bin/sh", "-c"])
+    );
+    assert_eq!(
+        cfg["Cmd"],
+        serde_json::json!(["echo hello $FOO from $(pwd) as $(id -u); exit 3"])
+    );
+    assert_eq!(cfg["User"], "1000");
+    assert_eq!(cfg["WorkingDir"], "/tmp");
+    assert_eq!(cfg["StopSignal"], "SIGTERM");
+    let env = cfg["Env"].to_string();
+    assert!(
+        env.contains("FOO=bar") && env.contains("BOSUN_STOP_SIGNAL=SIGQUIT"),
+        "{env}"
+    );
+    // Injecting twice is refused.
+    let out = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_bosun-deploy"))
+            .args([
+                "inject",
+                &injected,
+                "--tag",
+                &format!("{injected}-2"),
+                "--bosun",
+            ])
+            .arg(static_bosun()),
+        Duration::from_secs(300),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already runs bosun"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn names_resolve_through_docker_dns_without_nss_files() {
+    need_docker!();
+    let mut s = Scope::new("dns");
+    let image = s.build("img", BASE);
+    let net = format!("{}-net", s.tag);
+    assert!(docker(&["network", "create", &net]).status.success());
+    struct Net(String);
+    impl Drop for Net {
+        fn drop(&mut self) {
+            let _ = Command::new("docker")
+                .args(["network", "rm", &self.0])
+                .output();
+        }
+    }
+    let _net = Net(net.clone());
+    // "peer" exists only in Docker's embedded DNS (127.0.0.11), not in /etc/hosts.
+    let peer = s.name("peer");
+    let out = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &peer,
+        "--network",
+        &net,
+        "--network-alias",
+        "peer",
+        "-e",
+        "BOSUN_LISTEN=0.0.0.0:9901",
+        &image,
+        "/bin/sh",
+        "-c",
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let checker = s.name("checker");
+    let out = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &checker,
+        "--network",
+        &net,
+        "-e",
+        "BOSUN_HEALTH_HTTP=http://peer:9901/readyz",
+        "-e",
+        "BOSUN_HEALTH_INTERVAL=0.3",
+        "-e",
+        "BOSUN_ON_UNHEALTHY=ignore",
+        &image,
+        "/bin/sh",
+        "-c",
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_logs(&checker, "worker is healthy");
+    let hosts = text(&docker(&["exec", &checker, "/bin/cat", "/etc/hosts"]).stdout);
+    assert!(
+        !hosts.contains("peer"),
+        "peer must come from DNS, not /etc/hosts: {hosts}"
+    );
+}
