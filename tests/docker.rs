@@ -493,3 +493,180 @@ fn names_resolve_through_docker_dns_without_nss_files() {
         "peer must come from DNS, not /etc/hosts: {hosts}"
     );
 }
+
+/// The example SQS worker, statically linked (built once, beside the static bosun).
+fn static_worker() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target = root.join("target/docker-build");
+        let out = run_bounded(
+            Command::new("cargo")
+                .args([
+                    "build",
+                    "--release",
+                    "--quiet",
+                    "--target",
+                    "x86_64-unknown-linux-gnu",
+                    "--example",
+                    "sqs-worker",
+                ])
+                .current_dir(root)
+                .env("CARGO_TARGET_DIR", &target)
+                .env("RUSTFLAGS", "-C target-feature=+crt-static"),
+            Duration::from_secs(2400),
+        );
+        assert!(
+            out.status.success(),
+            "sqs-worker build failed: {}",
+            text(&out.stderr)
+        );
+        target.join("x86_64-unknown-linux-gnu/release/examples/sqs-worker")
+    })
+}
+
+#[test]
+fn a_stopped_worker_loses_no_message() {
+    need_docker!();
+    let moto = Moto::start();
+    let rt = runtime();
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config(&rt));
+    let url = rt.block_on(async {
+        let url = sqs
+            .create_queue()
+            .queue_name("jobs")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "60",
+            )
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        for batch in 0..50 {
+            let mut req = sqs.send_message_batch().queue_url(&url);
+            for i in 0..10 {
+                let n = batch * 10 + i;
+                req = req.entries(
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(format!("e{i}"))
+                        .message_body(format!("m{n}"))
+                        .build()
+                        .unwrap(),
+                );
+            }
+            req.send().await.unwrap();
+        }
+        url
+    });
+    let mut s = Scope::new("e2e");
+    let ctx_extra = static_worker();
+    let image = {
+        let ctx = context(&format!("{BASE}COPY worker /worker\nCMD [\"/worker\"]\n"));
+        std::fs::copy(ctx_extra, ctx.0.join("worker")).unwrap();
+        let image = format!("{}-img", s.tag);
+        let out = docker(&[
+            "build",
+            "--quiet",
+            "--tag",
+            &image,
+            &ctx.0.display().to_string(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        s.images.push(image.clone());
+        image
+    };
+    let out_dir = TempDir::new("e2e-out");
+    let mount = format!("{}:/out", out_dir.0.display());
+    let start = |s: &mut Scope, name: &str| {
+        let c = s.name(name);
+        let mut args: Vec<String> = ["run", "-d", "--name", &c, "--network", "host", "-v", &mount]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        for (k, v) in moto.env() {
+            args.extend(["-e".into(), format!("{k}={v}")]);
+        }
+        for kv in [
+            format!("QUEUE_URL={url}"),
+            "WORK_MS=20".into(),
+            format!("OUT_FILE=/out/{name}"),
+            "WAIT_SECS=1".into(),
+            "BOSUN_STOP_TIMEOUT=5".into(),
+            "BOSUN_LISTEN=off".into(),
+        ] {
+            args.extend(["-e".into(), kv]);
+        }
+        args.push(image.clone());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = docker(&argv);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        c
+    };
+    let lines = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(out_dir.0.join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let a = start(&mut s, "a");
+    wait_until(Duration::from_secs(120), "the first worker halfway", || {
+        (lines("a").len() >= 150).then_some(())
+    });
+    let out = docker(&["stop", "-t", "30", &a]);
+    assert!(out.status.success());
+    assert_eq!(
+        inspect(&a, "{{.State.ExitCode}}"),
+        "0",
+        "{}",
+        text(&docker(&["logs", &a]).stderr)
+    );
+    let logs = docker(&["logs", &a]);
+    assert!(
+        text(&logs.stdout).contains("worker: stopped cleanly"),
+        "{}",
+        text(&logs.stdout)
+    );
+    let done_by_a = lines("a").len();
+    assert!(
+        done_by_a < 500,
+        "the first worker finished everything before the stop"
+    );
+    let b = start(&mut s, "b");
+    wait_until(Duration::from_secs(180), "all 500 processed", || {
+        (lines("a").len() + lines("b").len() >= 500).then_some(())
+    });
+    docker(&["stop", "-t", "30", &b]);
+    let mut all: Vec<String> = lines("a");
+    all.extend(lines("b"));
+    let unique: std::collections::BTreeSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), 500, "lost messages");
+    assert_eq!(
+        all.len(),
+        500,
+        "messages processed twice: {}",
+        all.len() - unique.len()
+    );
+    let left = rt.block_on(async {
+        let a = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let a = a.attributes().unwrap().clone();
+        (
+            a[&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages].clone(),
+            a[&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible]
+                .clone(),
+        )
+    });
+    assert_eq!(
+        left,
+        ("0".to_owned(), "0".to_owned()),
+        "messages left in the queue"
+    );
+}
