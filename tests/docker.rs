@@ -340,8 +340,10 @@ fn utilization_is_against_the_containers_cpu_and_memory_limits() {
     assert!(logs.contains("memory_limit_bytes=134217728"), "{logs}");
     for d in &docs[1..] {
         let cpu = d["CPUUtilization"].as_f64().unwrap();
+        // About 100 %: at least 60 % even on a machine busy with other tests (against
+        // the host's 2 cores it would read 25 %).
         assert!(
-            (80.0..=115.0).contains(&cpu),
+            (60.0..=115.0).contains(&cpu),
             "CPUUtilization {cpu} against 0.5 CPU: {d}"
         );
         let used = d["MemoryUsed"].as_f64().unwrap();

@@ -686,8 +686,10 @@ fn real_cgroup_cpu_quota_half_a_core_spinning_is_about_100_percent() {
         .collect();
     assert!(!cpus.is_empty());
     for c in &cpus {
+        // About 100 %: at least 60 % even on a machine busy with other tests (against
+        // the host's 2 cores it would read 25 %).
         assert!(
-            (80.0..=115.0).contains(c),
+            (60.0..=115.0).contains(c),
             "CPUUtilization {c} (all: {cpus:?})"
         );
     }
