@@ -22,23 +22,7 @@ fn deploy(args: &[&str], env: &[(&str, String)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(std::time::Duration::from_secs(120)) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            kill(pid, libc::SIGKILL);
-            panic!("bosun-deploy {args:?} did not finish in 120 s");
-        }
-    }
+    run_bounded(&mut cmd, std::time::Duration::from_secs(120))
 }
 
 fn write(dir: &TempDir, name: &str, text: &str) -> String {

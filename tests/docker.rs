@@ -31,30 +31,11 @@ macro_rules! need_docker {
     };
 }
 
-/// Run a command, bounded; its output.
-fn run_bounded(cmd: &mut Command, bound: Duration) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(bound) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            kill(pid, libc::SIGKILL);
-            panic!("{cmd:?} did not finish within {bound:?}");
-        }
-    }
-}
-
 fn docker(args: &[&str]) -> Output {
-    run_bounded(Command::new("docker").args(args), Duration::from_secs(300))
+    run_bounded(
+        Command::new("docker").args(args).stdin(Stdio::null()),
+        Duration::from_secs(300),
+    )
 }
 
 fn text(b: &[u8]) -> String {

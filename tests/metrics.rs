@@ -294,16 +294,7 @@ fn queue_depth_follows_messages_and_backlog_divides_by_running_tasks() {
             cmd.env(k, v);
         }
         let run = start_cmd(Mode::Subreaper, cmd);
-        let addr: std::net::SocketAddr = wait_until(BOUND, "endpoint", || {
-            run.stderr()
-                .lines()
-                .find(|l| l.contains("endpoint listening"))?
-                .split("addr=")
-                .nth(1)?
-                .trim()
-                .parse()
-                .ok()
-        });
+        let addr = endpoint_addr(&run);
         (run, addr)
     };
     let latest = |run: &Run| emf_lines(&run.stdout()).last().cloned();
@@ -432,16 +423,7 @@ fn cloudwatch_outage_leaves_the_worker_alone_and_publishing_resumes() {
             cmd.env(k, v);
         }
         let run = start_cmd(Mode::Subreaper, cmd);
-        let addr: std::net::SocketAddr = wait_until(BOUND, "endpoint", || {
-            run.stderr()
-                .lines()
-                .find(|l| l.contains("endpoint listening"))?
-                .split("addr=")
-                .nth(1)?
-                .trim()
-                .parse()
-                .ok()
-        });
+        let addr = endpoint_addr(&run);
         (run, addr)
     };
     let counter = |name: &str| -> u64 {

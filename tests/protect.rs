@@ -142,16 +142,7 @@ fn the_endpoint_passes_protection_on_to_the_agent() {
     cmd.env("ECS_AGENT_URI", format!("http://{agent_addr}/api/task-1"))
         .stdin(std::process::Stdio::null());
     let run = start_cmd(Mode::Subreaper, cmd);
-    let addr: SocketAddr = wait_until(BOUND, "endpoint", || {
-        run.stderr()
-            .lines()
-            .find(|l| l.contains("endpoint listening"))?
-            .split("addr=")
-            .nth(1)?
-            .trim()
-            .parse()
-            .ok()
-    });
+    let addr = endpoint_addr(&run);
     let body = r#"{"ProtectionEnabled":true,"ExpiresInMinutes":5}"#;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))

@@ -304,22 +304,6 @@ fn stdin_stdout_stderr_pass_through_with_nothing_lost() {
     }
 }
 
-/// `Child::wait_with_output`, bounded.
-fn wait_output(child: std::process::Child, bound: Duration) -> std::process::Output {
-    let pid = child.id() as i32;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(bound) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            kill(pid, libc::SIGKILL);
-            panic!("bosun did not finish within {bound:?}");
-        }
-    }
-}
-
 #[test]
 fn orphan_storm_is_reaped() {
     // An intermediate process starts N grandchildren and exits at once: they become

@@ -28,6 +28,17 @@ pub struct ApplyError(pub String);
 
 type Result<T> = std::result::Result<T, ApplyError>;
 
+/// Map a failed AWS call to an error naming the call and the resource, with AWS's code.
+fn failed<E, R>(
+    what: String,
+) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> ApplyError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    move |e| ApplyError(format!("{what}: {}", describe(&e)))
+}
+
 fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ApplyError + '_ {
     move |e| ApplyError(format!("{what}: {e}"))
 }
@@ -189,7 +200,7 @@ impl<'a> Run<'a> {
             .clusters(&name)
             .send()
             .await
-            .map_err(|e| ApplyError(format!("ECS DescribeClusters {name}: {}", describe(&e))))?;
+            .map_err(failed(format!("ECS DescribeClusters {name}")))?;
         if out.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
             return Ok(());
         }
@@ -201,7 +212,7 @@ impl<'a> Run<'a> {
                 .set_tags(Some(ecs_tags(&c["tags"])))
                 .send()
                 .await
-                .map_err(|e| ApplyError(format!("ECS CreateCluster {name}: {}", describe(&e))))?;
+                .map_err(failed(format!("ECS CreateCluster {name}")))?;
         }
         Ok(())
     }
@@ -219,7 +230,7 @@ impl<'a> Run<'a> {
                 .role_name(&name)
                 .send()
                 .await
-                .map_err(|e| ApplyError(format!("IAM ListRoleTags {name}: {}", describe(&e))))?;
+                .map_err(failed(format!("IAM ListRoleTags {name}")))?;
             if tags
                 .tags()
                 .iter()
@@ -259,12 +270,7 @@ impl<'a> Run<'a> {
                 .policy_document(r["AssumeRolePolicyDocument"].to_string())
                 .send()
                 .await
-                .map_err(|e| {
-                    ApplyError(format!(
-                        "IAM UpdateAssumeRolePolicy {name}: {}",
-                        describe(&e)
-                    ))
-                })?;
+                .map_err(failed(format!("IAM UpdateAssumeRolePolicy {name}")))?;
             self.aws
                 .iam
                 .tag_role()
@@ -272,7 +278,7 @@ impl<'a> Run<'a> {
                 .set_tags(Some(tags))
                 .send()
                 .await
-                .map_err(|e| ApplyError(format!("IAM TagRole {name}: {}", describe(&e))))?;
+                .map_err(failed(format!("IAM TagRole {name}")))?;
         } else {
             self.aws
                 .iam
@@ -283,7 +289,7 @@ impl<'a> Run<'a> {
                 .set_tags(Some(tags))
                 .send()
                 .await
-                .map_err(|e| ApplyError(format!("IAM CreateRole {name}: {}", describe(&e))))?;
+                .map_err(failed(format!("IAM CreateRole {name}")))?;
         }
         if r["PolicyDocument"].is_object() {
             self.aws
@@ -294,7 +300,7 @@ impl<'a> Run<'a> {
                 .policy_document(r["PolicyDocument"].to_string())
                 .send()
                 .await
-                .map_err(|e| ApplyError(format!("IAM PutRolePolicy {name}: {}", describe(&e))))?;
+                .map_err(failed(format!("IAM PutRolePolicy {name}")))?;
         } else if exists {
             // Nothing is needed any more: the old inline policy goes.
             let _ = self
@@ -319,7 +325,7 @@ impl<'a> Run<'a> {
             .log_group_name_prefix(&name)
             .send()
             .await
-            .map_err(|e| ApplyError(format!("Logs DescribeLogGroups {name}: {}", describe(&e))))?;
+            .map_err(failed(format!("Logs DescribeLogGroups {name}")))?;
         let current = out
             .log_groups()
             .iter()
@@ -335,9 +341,7 @@ impl<'a> Run<'a> {
                         .retention_in_days(days)
                         .send()
                         .await
-                        .map_err(|e| {
-                            ApplyError(format!("Logs PutRetentionPolicy {name}: {}", describe(&e)))
-                        })?;
+                        .map_err(failed(format!("Logs PutRetentionPolicy {name}")))?;
                 }
                 Ok(())
             }
@@ -353,9 +357,7 @@ impl<'a> Run<'a> {
                         .set_tags(tags)
                         .send()
                         .await
-                        .map_err(|e| {
-                            ApplyError(format!("Logs CreateLogGroup {name}: {}", describe(&e)))
-                        })?;
+                        .map_err(failed(format!("Logs CreateLogGroup {name}")))?;
                     self.aws
                         .logs
                         .put_retention_policy()
@@ -363,9 +365,7 @@ impl<'a> Run<'a> {
                         .retention_in_days(days)
                         .send()
                         .await
-                        .map_err(|e| {
-                            ApplyError(format!("Logs PutRetentionPolicy {name}: {}", describe(&e)))
-                        })?;
+                        .map_err(failed(format!("Logs PutRetentionPolicy {name}")))?;
                 }
                 Ok(())
             }
@@ -392,9 +392,7 @@ impl<'a> Run<'a> {
                     .attribute_names(A::All)
                     .send()
                     .await
-                    .map_err(|e| {
-                        ApplyError(format!("SQS GetQueueAttributes {name}: {}", describe(&e)))
-                    })?;
+                    .map_err(failed(format!("SQS GetQueueAttributes {name}")))?;
                 let current = attrs.attributes().cloned().unwrap_or_default();
                 let differ: Vec<&(A, String)> = wanted
                     .iter()
@@ -429,9 +427,7 @@ impl<'a> Run<'a> {
                         .set_attributes(Some(set))
                         .send()
                         .await
-                        .map_err(|e| {
-                            ApplyError(format!("SQS SetQueueAttributes {name}: {}", describe(&e)))
-                        })?;
+                        .map_err(failed(format!("SQS SetQueueAttributes {name}")))?;
                 }
             }
             Err(_) => {
@@ -447,9 +443,7 @@ impl<'a> Run<'a> {
                         .set_tags(tags)
                         .send()
                         .await
-                        .map_err(|e| {
-                            ApplyError(format!("SQS CreateQueue {name}: {}", describe(&e)))
-                        })?;
+                        .map_err(failed(format!("SQS CreateQueue {name}")))?;
                 }
             }
         }
@@ -572,12 +566,9 @@ impl<'a> Run<'a> {
         if !td["cpu"].is_null() {
             req = req.cpu(s(&td["cpu"])).memory(s(&td["memory"]));
         }
-        req.send().await.map_err(|e| {
-            ApplyError(format!(
-                "ECS RegisterTaskDefinition {fam}: {}",
-                describe(&e)
-            ))
-        })?;
+        req.send()
+            .await
+            .map_err(failed(format!("ECS RegisterTaskDefinition {fam}")))?;
         Ok(())
     }
 
@@ -612,7 +603,7 @@ impl<'a> Run<'a> {
             .services(&name)
             .send()
             .await
-            .map_err(|e| ApplyError(format!("ECS DescribeServices {name}: {}", describe(&e))))?;
+            .map_err(failed(format!("ECS DescribeServices {name}")))?;
         let current = out
             .services()
             .iter()
@@ -664,9 +655,7 @@ impl<'a> Run<'a> {
                     .resource_arn(&arn)
                     .send()
                     .await
-                    .map_err(|e| {
-                        ApplyError(format!("ECS ListTagsForResource {name}: {}", describe(&e)))
-                    })?;
+                    .map_err(failed(format!("ECS ListTagsForResource {name}")))?;
                 if tags
                     .tags()
                     .iter()
@@ -689,9 +678,7 @@ impl<'a> Run<'a> {
                         .set_capacity_provider_strategy(strategy)
                         .send()
                         .await
-                        .map_err(|e| {
-                            ApplyError(format!("ECS UpdateService {name}: {}", describe(&e)))
-                        })?;
+                        .map_err(failed(format!("ECS UpdateService {name}")))?;
                     self.aws
                         .ecs
                         .tag_resource()
@@ -704,9 +691,7 @@ impl<'a> Run<'a> {
                         )
                         .send()
                         .await
-                        .map_err(|e| {
-                            ApplyError(format!("ECS TagResource {name}: {}", describe(&e)))
-                        })?;
+                        .map_err(failed(format!("ECS TagResource {name}")))?;
                 }
             }
             None => {
@@ -742,9 +727,9 @@ impl<'a> Run<'a> {
                             ))
                         }
                     }
-                    req.send().await.map_err(|e| {
-                        ApplyError(format!("ECS CreateService {name}: {}", describe(&e)))
-                    })?;
+                    req.send()
+                        .await
+                        .map_err(failed(format!("ECS CreateService {name}")))?;
                 }
             }
         }
@@ -763,12 +748,7 @@ impl<'a> Run<'a> {
             .resource_ids(&id)
             .send()
             .await
-            .map_err(|e| {
-                ApplyError(format!(
-                    "AutoScaling DescribeScalableTargets {id}: {}",
-                    describe(&e)
-                ))
-            })?;
+            .map_err(failed(format!("AutoScaling DescribeScalableTargets {id}")))?;
         if out
             .scalable_targets()
             .iter()
@@ -789,12 +769,7 @@ impl<'a> Run<'a> {
                 .max_capacity(max)
                 .send()
                 .await
-                .map_err(|e| {
-                    ApplyError(format!(
-                        "AutoScaling RegisterScalableTarget {id}: {}",
-                        describe(&e)
-                    ))
-                })?;
+                .map_err(failed(format!("AutoScaling RegisterScalableTarget {id}")))?;
         }
         Ok(())
     }
@@ -817,12 +792,7 @@ impl<'a> Run<'a> {
                 .resource_id(&id)
                 .send()
                 .await
-                .map_err(|e| {
-                    ApplyError(format!(
-                        "AutoScaling DescribeScalingPolicies {id}: {}",
-                        describe(&e)
-                    ))
-                })?;
+                .map_err(failed(format!("AutoScaling DescribeScalingPolicies {id}")))?;
             // Filter here too: an emulator (moto) may not filter by resource id.
             let current: Vec<&t::ScalingPolicy> = out
                 .scaling_policies()
@@ -890,12 +860,7 @@ impl<'a> Run<'a> {
                     )
                     .send()
                     .await
-                    .map_err(|e| {
-                        ApplyError(format!(
-                            "AutoScaling PutScalingPolicy {name}: {}",
-                            describe(&e)
-                        ))
-                    })?;
+                    .map_err(failed(format!("AutoScaling PutScalingPolicy {name}")))?;
             }
             for c in current {
                 if wanted
@@ -917,9 +882,10 @@ impl<'a> Run<'a> {
                         .scalable_dimension(t::ScalableDimension::EcsServiceDesiredCount)
                         .send()
                         .await
-                        .map_err(|e| {
-                            ApplyError(format!("AutoScaling DeleteScalingPolicy: {}", describe(&e)))
-                        })?;
+                        .map_err(failed(format!(
+                            "AutoScaling DeleteScalingPolicy {}",
+                            c.policy_name()
+                        )))?;
                 }
             }
         }
@@ -959,12 +925,7 @@ impl<'a> Run<'a> {
                 .set_tags(Some(tags))
                 .send()
                 .await
-                .map_err(|e| {
-                    ApplyError(format!(
-                        "Scheduler CreateScheduleGroup {name}: {}",
-                        describe(&e)
-                    ))
-                })?;
+                .map_err(failed(format!("Scheduler CreateScheduleGroup {name}")))?;
         }
         Ok(())
     }
@@ -1063,9 +1024,7 @@ impl<'a> Run<'a> {
                 .state(t::ScheduleState::Enabled)
                 .send()
                 .await
-                .map_err(|e| {
-                    ApplyError(format!("Scheduler UpdateSchedule {name}: {}", describe(&e)))
-                })?;
+                .map_err(failed(format!("Scheduler UpdateSchedule {name}")))?;
         } else {
             self.aws
                 .scheduler
@@ -1079,9 +1038,7 @@ impl<'a> Run<'a> {
                 .state(t::ScheduleState::Enabled)
                 .send()
                 .await
-                .map_err(|e| {
-                    ApplyError(format!("Scheduler CreateSchedule {name}: {}", describe(&e)))
-                })?;
+                .map_err(failed(format!("Scheduler CreateSchedule {name}")))?;
         }
         Ok(())
     }
@@ -1113,9 +1070,7 @@ impl<'a> Run<'a> {
                 .dashboard_body(&body)
                 .send()
                 .await
-                .map_err(|e| {
-                    ApplyError(format!("CloudWatch PutDashboard {name}: {}", describe(&e)))
-                })?;
+                .map_err(failed(format!("CloudWatch PutDashboard {name}")))?;
         }
         Ok(())
     }
@@ -1167,9 +1122,7 @@ pub async fn wait(aws: &Aws, plan: &Value, timeout: Duration) -> Result<()> {
                 .services(&name)
                 .send()
                 .await
-                .map_err(|e| {
-                    ApplyError(format!("ECS DescribeServices {name}: {}", describe(&e)))
-                })?;
+                .map_err(failed(format!("ECS DescribeServices {name}")))?;
             let Some(cur) = out.services().first() else {
                 return Err(ApplyError(format!("service {name} not found")));
             };
@@ -1256,9 +1209,7 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                     .services(&svc_name)
                     .send()
                     .await
-                    .map_err(|e| {
-                        ApplyError(format!("ECS DescribeServices {svc_name}: {}", describe(&e)))
-                    })?;
+                    .map_err(failed(format!("ECS DescribeServices {svc_name}")))?;
                 match d.services().iter().find(|x| x.status() == Some("ACTIVE")) {
                     None => out.push_str(&format!(
                         "{name} (worker-service {svc_name}): not deployed\n"
@@ -1376,7 +1327,7 @@ pub async fn delete(aws: &Aws, stack: &Stack) -> Result<Vec<String>> {
                 .force(true)
                 .send()
                 .await
-                .map_err(|e| ApplyError(format!("ECS DeleteService {name}: {}", describe(&e))))?;
+                .map_err(failed(format!("ECS DeleteService {name}")))?;
             done.push(format!("service {name}"));
             let _ = aws
                 .cloudwatch
@@ -1401,12 +1352,7 @@ pub async fn delete(aws: &Aws, stack: &Stack) -> Result<Vec<String>> {
             .name(&group)
             .send()
             .await
-            .map_err(|e| {
-                ApplyError(format!(
-                    "Scheduler DeleteScheduleGroup {group}: {}",
-                    describe(&e)
-                ))
-            })?;
+            .map_err(failed(format!("Scheduler DeleteScheduleGroup {group}")))?;
         done.push(format!("schedule group {group}"));
     }
     // Task definitions of the stack's families.
@@ -1459,7 +1405,7 @@ pub async fn delete(aws: &Aws, stack: &Stack) -> Result<Vec<String>> {
                 .queue_url(url)
                 .send()
                 .await
-                .map_err(|e| ApplyError(format!("SQS DeleteQueue {url}: {}", describe(&e))))?;
+                .map_err(failed(format!("SQS DeleteQueue {url}")))?;
             done.push(format!("queue {url}"));
         }
     }
@@ -1478,9 +1424,7 @@ pub async fn delete(aws: &Aws, stack: &Stack) -> Result<Vec<String>> {
                     .log_group_name(name)
                     .send()
                     .await
-                    .map_err(|e| {
-                        ApplyError(format!("Logs DeleteLogGroup {name}: {}", describe(&e)))
-                    })?;
+                    .map_err(failed(format!("Logs DeleteLogGroup {name}")))?;
                 done.push(format!("log group {name}"));
             }
         }
@@ -1511,7 +1455,7 @@ pub async fn delete(aws: &Aws, stack: &Stack) -> Result<Vec<String>> {
                 .role_name(name)
                 .send()
                 .await
-                .map_err(|e| ApplyError(format!("IAM DeleteRole {name}: {}", describe(&e))))?;
+                .map_err(failed(format!("IAM DeleteRole {name}")))?;
             done.push(format!("role {name}"));
         }
     }
@@ -1582,9 +1526,7 @@ pub async fn logs(
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| {
-                    ApplyError(format!("Logs FilterLogEvents {group}: {}", describe(&e)))
-                })?;
+                .map_err(failed(format!("Logs FilterLogEvents {group}")))?;
             for e in out.events() {
                 let id = e.event_id().unwrap_or_default().to_owned();
                 if !seen.insert(id) {

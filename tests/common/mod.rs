@@ -329,7 +329,13 @@ pub fn start_with_endpoint(mode: Mode, args: &[&str]) -> (Run, std::net::SocketA
     let mut cmd = command(mode, &v);
     cmd.stdin(Stdio::null());
     let run = start_cmd(mode, cmd);
-    let addr = wait_until(BOUND, "endpoint listening", || {
+    let addr = endpoint_addr(&run);
+    (run, addr)
+}
+
+/// Where a running bosun's endpoint listens (read from its log).
+pub fn endpoint_addr(run: &Run) -> std::net::SocketAddr {
+    wait_until(BOUND, "endpoint listening", || {
         let err = run.stderr();
         let line = err.lines().find(|l| l.contains("endpoint listening"))?;
         line.split("addr=")
@@ -338,8 +344,34 @@ pub fn start_with_endpoint(mode: Mode, args: &[&str]) -> (Run, std::net::SocketA
             .next()?
             .parse()
             .ok()
+    })
+}
+
+/// Run a command to completion with its output captured; past `bound`, kill it and
+/// fail.
+pub fn run_bounded(cmd: &mut Command, bound: Duration) -> std::process::Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_output(child, bound)
+}
+
+/// `Child::wait_with_output`, bounded.
+pub fn wait_output(child: Child, bound: Duration) -> std::process::Output {
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
     });
-    (run, addr)
+    match rx.recv_timeout(bound) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            kill(pid, libc::SIGKILL);
+            panic!("did not finish within {bound:?}");
+        }
+    }
 }
 
 /// A plain HTTP/1.1 GET with a blocking socket: (status, body). Bounded.
