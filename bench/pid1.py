@@ -92,7 +92,12 @@ def reaping(entries, n):
     print(f"\n== reaping: {n} zombie orphans waiting, from SIGCONT of the supervisor until all are reaped ==")
     res = {}
     for name, argv in entries.items():
-        out = subprocess.run(argv + [sys.executable, "-c", ORPHANS, str(n)], capture_output=True, text=True, timeout=300)
+        try:
+            out = subprocess.run(argv + [sys.executable, "-c", ORPHANS, str(n)], capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            # dumb-init, when not PID 1, is no subreaper: the orphans never reach it.
+            print(f"  {name:<22} n/a (orphans are not re-parented to it outside PID 1)")
+            continue
         try:
             res[name] = float(out.stdout.strip().splitlines()[-1]) * 1000
             print(f"  {name:<22} {res[name]:8.1f} ms")
