@@ -4,7 +4,9 @@
  2. the AWS calls of a first apply and of a no-change apply (moto recorder).
 Usage: bench/deploy.py [--deploy PATH]
 """
-import argparse, base64, json, os, socket, subprocess, tempfile, time, urllib.request
+import argparse, json, os, socket, subprocess, tempfile, time, urllib.request
+
+import moto_recording
 
 
 def stack(subnets, n_queues=10, n_services=25, n_jobs=15):
@@ -63,36 +65,16 @@ def main():
             f.write(stack(subnets))
         aws_env = dict(os.environ, AWS_ENDPOINT_URL=base, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y")
 
-        def post(p):
-            urllib.request.urlopen(urllib.request.Request(base + p, method="POST"))
-
         def count(label):
-            post("/moto-api/recorder/reset-recording"); post("/moto-api/recorder/start-recording")
+            moto_recording.start(base)
             t0 = time.monotonic()
             r = subprocess.run([a.deploy, "apply", "--no-wait", "--stack", path], env=aws_env, capture_output=True, text=True)
             if r.returncode != 0:
                 raise SystemExit(f"apply failed: {r.stderr[-2000:]}")
             took = time.monotonic() - t0
-            post("/moto-api/recorder/stop-recording")
-            rec = urllib.request.urlopen(base + "/moto-api/recorder/download-recording").read().decode().splitlines()
-            total = mutating = 0
-            for line in rec:
-                try:
-                    r = json.loads(line)
-                except ValueError:
-                    continue
-                body = r.get("body") or ""
-                if r.get("body_encoded"):
-                    body = base64.b64decode(body).decode(errors="replace")
-                h = r.get("headers") or {}
-                action = (h.get("X-Amz-Target") or "").split(".")[-1]
-                if not action and "Action=" in body:
-                    action = body.split("Action=")[1].split("&")[0]
-                if not action:
-                    action = r.get("method", "?")
-                total += 1
-                if action.startswith(("Create", "Put", "Register", "Update", "Set", "Tag", "Delete", "POST", "PUT", "DELETE")):
-                    mutating += 1
+            acts = moto_recording.actions(base)
+            total = len(acts)
+            mutating = sum(x.startswith(("Create", "Put", "Register", "Update", "Set", "Tag", "Delete", "POST", "PUT", "DELETE")) for x in acts)
             print(f"  {label:<18} {total:4d} calls, {mutating:4d} mutating, {took:5.1f} s")
 
         count("first apply")

@@ -6,7 +6,9 @@
     default 60 s interval, and what they cost a month at list prices.
 Usage: bench/metrics.py [--bosun PATH] [--seconds N]
 """
-import argparse, base64, json, os, signal, socket, subprocess, tempfile, time, urllib.request
+import argparse, os, signal, socket, subprocess, tempfile, time, urllib.request
+
+import moto_recording
 
 
 
@@ -70,32 +72,17 @@ def main():
                               "import boto3,sys; print(boto3.client('sqs', endpoint_url=sys.argv[1], region_name='us-east-1',"
                               " aws_access_key_id='x', aws_secret_access_key='y').create_queue(QueueName='bench')['QueueUrl'])",
                               base], capture_output=True, text=True, check=True).stdout.strip()
-        # The recorder appends to a file in moto's working directory: empty it first.
-        urllib.request.urlopen(urllib.request.Request(base + "/moto-api/recorder/reset-recording", method="POST"))
-        urllib.request.urlopen(urllib.request.Request(base + "/moto-api/recorder/start-recording", method="POST"))
+        moto_recording.start(base)
         p = subprocess.Popen([a.bosun, "--listen", "off", "--metrics", "cloudwatch", "--metrics-interval", "1", "--queue-url", url,
                               "--", "sleep", "3600"], env=env, stderr=subprocess.DEVNULL)
         time.sleep(20.5)
+        if p.poll() is not None:
+            raise SystemExit(f"{a.bosun} exited with {p.returncode}: is it a lean build (no AWS)? Use --bosun target/bosun-full")
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=10)
-        urllib.request.urlopen(urllib.request.Request(base + "/moto-api/recorder/stop-recording", method="POST"))
-        rec = urllib.request.urlopen(base + "/moto-api/recorder/download-recording").read().decode()
         calls = {}
-        for line in rec.splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            body = r.get("body") or ""
-            if r.get("body_encoded"):
-                body = base64.b64decode(body).decode(errors="replace")
-            headers = r.get("headers") or {}
-            target = headers.get("X-Amz-Target") or headers.get("x-amz-target") or ""
-            action = target.split(".")[-1] if target else ""
-            if not action and "Action=" in body:
-                action = body.split("Action=")[1].split("&")[0]
-
-            calls[action or "?"] = calls.get(action or "?", 0) + 1
+        for action in moto_recording.actions(base):
+            calls[action] = calls.get(action, 0) + 1
         samples = 21  # 20 intervals + the final flush
         for k, v in sorted(calls.items()):
             print(f"  {k:<22} {v:3d} calls for {samples} samples = {v / samples:.2f} per interval")

@@ -29,12 +29,17 @@ impl Target {
     }
 }
 
+/// Whether `name` is a FIFO sqs-queue of the stack.
+fn is_fifo(stack: &Stack, name: &str) -> bool {
+    matches!(stack.resources.get(name), Some(Resource::SqsQueue(q)) if q.fifo)
+}
+
 pub fn queue_name(stack: &Stack, name: &str, fifo: bool) -> String {
     format!("{}-{name}{}", stack.stack, if fifo { ".fifo" } else { "" })
 }
 
 pub fn queue_url(stack: &Stack, t: &Target, name: &str) -> String {
-    let fifo = matches!(stack.resources.get(name), Some(Resource::SqsQueue(q)) if q.fifo);
+    let fifo = is_fifo(stack, name);
     format!(
         "https://sqs.{}.amazonaws.com/{}/{}",
         t.region,
@@ -44,7 +49,7 @@ pub fn queue_url(stack: &Stack, t: &Target, name: &str) -> String {
 }
 
 fn queue_arn(stack: &Stack, t: &Target, name: &str) -> String {
-    let fifo = matches!(stack.resources.get(name), Some(Resource::SqsQueue(q)) if q.fifo);
+    let fifo = is_fifo(stack, name);
     t.arn("sqs", &queue_name(stack, name, fifo))
 }
 
@@ -413,7 +418,7 @@ fn task_definition(
     }
     for q in &ctr.connect_to {
         if let Some(Resource::SqsQueue(_)) = stack.resources.get(q) {
-            let fifo = matches!(stack.resources.get(q), Some(Resource::SqsQueue(x)) if x.fifo);
+            let fifo = is_fifo(stack, q);
             let e = env_name(q);
             env.push((format!("STP_{e}_URL"), queue_url(stack, t, q)));
             env.push((format!("STP_{e}_ARN"), queue_arn(stack, t, q)));
@@ -436,8 +441,7 @@ fn task_definition(
                 secrets.push(json!({ "name": v.name, "valueFrom": value_from }));
             }
             Ok(Some(Directive::ResourceParam { resource, param })) => {
-                let fifo =
-                    matches!(stack.resources.get(&resource), Some(Resource::SqsQueue(x)) if x.fifo);
+                let fifo = is_fifo(stack, &resource);
                 let value = match param.as_str() {
                     "url" => queue_url(stack, t, &resource),
                     "arn" => queue_arn(stack, t, &resource),

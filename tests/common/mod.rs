@@ -431,6 +431,13 @@ pub fn status_server(status: Arc<std::sync::atomic::AtomicU16>) -> std::net::Soc
     addr
 }
 
+/// `$MOTO_SERVER`, else the one `.ci/setup` puts in `.venv`.
+fn moto_bin() -> PathBuf {
+    std::env::var("MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server"))
+}
+
 /// A `moto_server` on a free loopback port, killed on drop.
 pub struct Moto {
     child: Child,
@@ -439,11 +446,7 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
-        let bin = std::env::var("MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| {
-                Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server")
-            });
+        let bin = moto_bin();
         assert!(
             bin.exists(),
             "moto_server not found at {}: run `bash .ci/setup` first",
@@ -553,11 +556,7 @@ impl Moto {
 
     /// Start it again on the same port (empty, as moto keeps nothing).
     pub fn restart(&mut self) {
-        let bin = std::env::var("MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| {
-                Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server")
-            });
+        let bin = moto_bin();
         let port = self.port;
         *self = Moto::start_on(&bin, port);
     }
