@@ -14,9 +14,9 @@ use crate::state::Shared;
 use crate::supervise::events::Requests;
 use crate::supervise::reaper::Watches;
 
-/// Stack size of the services thread and of the runtime's blocking threads. The AWS
-/// SDK's futures are large (256 KiB overflowed); only the pages used count in RSS.
-const STACK: usize = 2 * 1024 * 1024;
+/// Stack size of the services thread and of the runtime's blocking threads (only the
+/// pages used count in RSS).
+const STACK: usize = 512 * 1024;
 
 /// Why the endpoint cannot listen: a startup error (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -127,11 +127,11 @@ impl Services {
                     self.on_unhealthy,
                     self.shared.clone(),
                     self.requests,
-                    self.watches,
+                    self.watches.clone(),
                 ));
             }
             if let Some(cfg) = self.metrics {
-                tasks.spawn(metrics::run(cfg, self.shared, flushes));
+                tasks.spawn(metrics::run(cfg, self.shared, self.watches, flushes));
             }
             while tasks.join_next().await.is_some() {}
         });

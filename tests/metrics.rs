@@ -698,3 +698,113 @@ fn real_cgroup_memory_100_of_200_mib_is_about_50_percent() {
         "{held}"
     );
 }
+
+/// The pid of bosun's AWS helper (`bosun-aws`, a child of bosun's services thread).
+fn helper_of(bosun: i32) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (comm, rest) = stat.rsplit_once(')')?;
+        let ppid: i32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+        (comm.ends_with("(bosun-aws") && ppid == bosun && alive(pid)).then_some(pid)
+    })
+}
+
+#[test]
+fn the_aws_helper_is_restarted_when_killed_never_holds_up_a_stop_and_never_outlives_bosun() {
+    let moto = Moto::start();
+    let mut cmd = command(
+        Mode::Subreaper,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "cloudwatch",
+            "--metrics-interval",
+            "0.2",
+            "--stop-timeout",
+            "60",
+            "--",
+            "sh",
+            "-c",
+            SLEEPER,
+        ],
+    );
+    cmd.stdin(Stdio::null());
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    let run = start_cmd(Mode::Subreaper, cmd);
+    let addr = endpoint_addr(&run);
+    let published = || -> u64 {
+        let (_, m) = http_get(addr, "/metrics").unwrap_or_default();
+        m.lines()
+            .find(|l| l.starts_with("bosun_metrics_published_total"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    wait_until(BOUND, "samples published", || {
+        (published() >= 2).then_some(())
+    });
+    let first = wait_until(BOUND, "the helper", || helper_of(run.pid));
+    let worker = wait_until(BOUND, "the worker", || {
+        children_of(run.pid).into_iter().find(|&p| p != first)
+    });
+
+    // A crash of the SDK's process is not the worker's problem: it is started again.
+    kill(first, libc::SIGKILL);
+    let second = wait_until(BOUND, "a new helper", || {
+        helper_of(run.pid).filter(|&p| p != first)
+    });
+    assert!(alive(worker), "the worker was touched");
+    let before = published();
+    wait_until(BOUND, "publishing after the restart", || {
+        (published() > before + 1).then_some(())
+    });
+
+    // The worker ends at once on TERM: bosun does not wait out the 60 s grace for its
+    // helper, flushes, and leaves nothing behind.
+    run.signal(libc::SIGTERM);
+    let end = run.wait(BOUND);
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
+    assert!(
+        end.elapsed < Duration::from_secs(30),
+        "the stop waited for the helper: {:?}",
+        end.elapsed
+    );
+    assert!(
+        end.stderr.contains("final metrics flushed"),
+        "{}",
+        end.stderr
+    );
+    assert!(!alive(second), "the helper outlived bosun");
+    assert!(!alive(worker));
+}
+
+#[test]
+fn cloudwatch_without_the_helper_is_a_usage_error_and_nothing_starts() {
+    let dir = TempDir::new("nohelper");
+    let lone = dir.path("bosun");
+    std::fs::copy(env!("CARGO_BIN_EXE_bosun"), &lone).unwrap();
+    let marker = dir.path("started");
+    for args in [
+        vec!["--metrics", "cloudwatch"],
+        vec!["--queue-url", "http://127.0.0.1:1/q"],
+    ] {
+        let mut cmd = std::process::Command::new(&lone);
+        cmd.args(&args)
+            .args(["--listen", "off", "--", "touch"])
+            .arg(&marker)
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null());
+        let out = run_bounded(&mut cmd, BOUND);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(args[0]) && stderr.contains("bosun-aws"),
+            "{stderr}"
+        );
+        assert!(!marker.exists(), "the worker ran");
+    }
+}

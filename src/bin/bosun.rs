@@ -59,11 +59,15 @@ fn supervise(
     service: ServiceOptions,
     command: Option<Vec<String>>,
 ) -> u8 {
-    logging::init(opts.log_format);
-    if let Err(e) = needs_aws(&service) {
-        eprintln!("bosun: {e}");
-        return USAGE;
-    }
+    let log_format = opts.log_format;
+    logging::init(log_format);
+    let helper = match aws_helper(&service) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("bosun: {e}");
+            return USAGE;
+        }
+    };
     let listener = match services::bind(service.listen) {
         Ok(l) => l,
         Err(e) => {
@@ -98,6 +102,8 @@ fn supervise(
         interval: service.metrics_interval,
         namespace: service.metrics_namespace.clone(),
         queue_url: service.queue_url.clone(),
+        helper,
+        log_format,
     });
     let services = Services {
         listener,
@@ -121,20 +127,25 @@ fn supervise(
     }
 }
 
-/// A lean build (without the `aws` feature) cannot publish to CloudWatch or read SQS.
-fn needs_aws(service: &ServiceOptions) -> Result<(), String> {
-    if cfg!(feature = "aws") {
-        return Ok(());
+/// `--metrics cloudwatch` and `--queue-url` need the `bosun-aws` helper (built with
+/// the `aws` feature, installed beside bosun): found now, or a usage error before
+/// anything starts.
+fn aws_helper(service: &ServiceOptions) -> Result<Option<std::path::PathBuf>, String> {
+    let option = if service.sinks().contains(&config::MetricsSink::Cloudwatch) {
+        "--metrics cloudwatch"
+    } else if service.queue_url.is_some() {
+        "--queue-url"
+    } else {
+        return Ok(None);
+    };
+    match metrics::helper::locate() {
+        Some(path) => Ok(Some(path)),
+        None => Err(format!(
+            "{option} needs the AWS helper `{}` beside bosun or on PATH, and it is not there \
+             (it is built with the `aws` feature: cargo build --release --bins)",
+            metrics::helper::HELPER
+        )),
     }
-    if service.sinks().contains(&config::MetricsSink::Cloudwatch) {
-        return Err(
-            "--metrics cloudwatch: this bosun was built without AWS support (feature `aws`)".into(),
-        );
-    }
-    if service.queue_url.is_some() {
-        return Err("--queue-url: this bosun was built without AWS support (feature `aws`)".into());
-    }
-    Ok(())
 }
 
 /// `bosun protect on|off [--minutes N]`: 0 when the agent confirmed, 1 otherwise.

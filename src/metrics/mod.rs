@@ -1,24 +1,24 @@
 //! Metrics that drive autoscaling: CPU and memory from the cgroup ([`cgroup`],
 //! [`sample`]), the task's identity and limits from ECS ([`ecs`]), the queue backlog
-//! from SQS ([`queue`]), published to any of `prometheus` (the endpoint's `/metrics`),
-//! `emf` (stdout) and `cloudwatch` (PutMetricData). The loop runs on the services
-//! thread: a slow or unreachable AWS never holds up the worker.
+//! from SQS, published to any of `prometheus` (the endpoint's `/metrics`), `emf`
+//! (stdout) and `cloudwatch` (PutMetricData). The loop runs on the services thread;
+//! SQS and CloudWatch calls are made by the `bosun-aws` helper process ([`helper`]),
+//! so a slow or unreachable AWS never holds up the worker, and bosun never links the
+//! SDK.
 
 pub mod cgroup;
-#[cfg(feature = "aws")]
-pub mod cloudwatch;
 pub mod ecs;
 pub mod emf;
-#[cfg(feature = "aws")]
-pub mod queue;
+pub mod helper;
 pub mod sample;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::MetricsSink;
+use crate::config::{LogFormat, MetricsSink};
 use crate::state::Shared;
+use crate::supervise::reaper::Watches;
 use ecs::Identity;
 use sample::{Sample, Sampler};
 
@@ -32,9 +32,18 @@ pub struct Config {
     pub interval: Duration,
     pub namespace: String,
     pub queue_url: Option<String>,
+    /// The `bosun-aws` executable, when `cloudwatch` or a queue is asked for.
+    pub helper: Option<std::path::PathBuf>,
+    /// The helper's log lines are in the same format as bosun's.
+    pub log_format: LogFormat,
 }
 
 impl Config {
+    /// Whether AWS calls (and so the helper) are needed.
+    pub fn needs_aws(&self) -> bool {
+        self.has(MetricsSink::Cloudwatch) || self.queue_url.is_some()
+    }
+
     fn has(&self, sink: MetricsSink) -> bool {
         self.sinks.contains(&sink)
     }
@@ -89,95 +98,6 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// AWS clients, when a sink or the queue needs them.
-#[cfg(feature = "aws")]
-struct Aws {
-    sqs: Option<(aws_sdk_sqs::Client, String)>,
-    ecs: Option<(aws_sdk_ecs::Client, String, String)>,
-    publisher: Option<Arc<cloudwatch::Publisher>>,
-    quiet_queue: Quiet,
-    quiet_ecs: Quiet,
-}
-
-#[cfg(feature = "aws")]
-impl Aws {
-    async fn new(cfg: &Config, id: &Identity, dims: &Dimensions) -> Option<Aws> {
-        let want_cw = cfg.has(MetricsSink::Cloudwatch);
-        if !want_cw && cfg.queue_url.is_none() {
-            return None;
-        }
-        let sdk = crate::aws::config().await;
-        if sdk.region().is_none() {
-            tracing::warn!(
-                "no AWS region configured (AWS_REGION): CloudWatch and SQS calls will fail"
-            );
-        }
-        let sqs = cfg
-            .queue_url
-            .clone()
-            .map(|u| (aws_sdk_sqs::Client::new(&sdk), u));
-        let ecs = match (&id.cluster, &id.service, &cfg.queue_url) {
-            (Some(c), Some(s), Some(_)) if id.in_ecs => {
-                Some((aws_sdk_ecs::Client::new(&sdk), c.clone(), s.clone()))
-            }
-            _ => None,
-        };
-        let publisher = want_cw.then(|| {
-            Arc::new(cloudwatch::Publisher {
-                client: aws_sdk_cloudwatch::Client::new(&sdk),
-                namespace: cfg.namespace.clone(),
-                dims: dims.clone(),
-                high_resolution: cfg.interval < Duration::from_secs(60),
-                buffer: Arc::default(),
-            })
-        });
-        Some(Aws {
-            sqs,
-            ecs,
-            publisher,
-            quiet_queue: Quiet::default(),
-            quiet_ecs: Quiet::default(),
-        })
-    }
-
-    async fn queue(&mut self, sample: &mut Sample) {
-        let Some((client, url)) = &self.sqs else {
-            return;
-        };
-        match queue::depth(client, url).await {
-            Ok(d) => {
-                self.quiet_queue.recovered("SQS GetQueueAttributes");
-                sample.queue_visible = Some(d.visible);
-                sample.queue_in_flight = Some(d.in_flight);
-                sample.queue_delayed = Some(d.delayed);
-            }
-            Err((_, e)) => self
-                .quiet_queue
-                .warn("SQS GetQueueAttributes", &format!("{url}: {e}")),
-        }
-        let running = match &self.ecs {
-            Some((client, cluster, service)) => {
-                match queue::running_tasks(client, cluster, service).await {
-                    Ok(n) => {
-                        self.quiet_ecs.recovered("ECS DescribeServices");
-                        Some(n)
-                    }
-                    Err((_, e)) => {
-                        self.quiet_ecs.warn("ECS DescribeServices", &e);
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
-        let running = running.or_else(running_from_env);
-        sample.running_tasks = running;
-        if let Some(v) = sample.queue_visible {
-            sample.backlog_per_task = Some(sample::backlog_per_task(v, running.unwrap_or(1)));
-        }
-    }
-}
-
 /// `BOSUN_RUNNING_TASKS`, outside ECS.
 pub fn running_from_env() -> Option<u64> {
     std::env::var("BOSUN_RUNNING_TASKS")
@@ -189,6 +109,7 @@ pub fn running_from_env() -> Option<u64> {
 pub async fn run(
     cfg: Config,
     shared: Arc<Shared>,
+    watches: Watches,
     mut flushes: tokio::sync::mpsc::UnboundedReceiver<Flush>,
 ) {
     let identity = Identity::discover().await;
@@ -200,12 +121,16 @@ pub async fn run(
     );
     let (cores, mem) = sampler.limits();
     tracing::info!(interval_secs = cfg.interval.as_secs_f64(), sinks = ?cfg.sinks, cpu_limit_cores = cores, memory_limit_bytes = mem, "metrics on");
-    #[cfg(feature = "aws")]
-    let mut aws = Aws::new(&cfg, &identity, &dims).await;
-    #[cfg(feature = "aws")]
-    if let Some(p) = aws.as_ref().and_then(|a| a.publisher.clone()) {
-        tokio::spawn(p.run());
-    }
+    let mut aws = cfg.helper.clone().filter(|_| cfg.needs_aws()).map(|path| {
+        let ecs_service = match (&identity.cluster, &identity.service) {
+            (Some(c), Some(s)) if identity.in_ecs => Some((c.as_str(), s.as_str())),
+            _ => None,
+        };
+        helper::Helper::new(
+            helper::Spec::new(path, &cfg, &dims, ecs_service, cfg.log_format),
+            watches,
+        )
+    });
     let high_res = cfg.interval < Duration::from_secs(60);
     let mut ticker =
         tokio::time::interval_at(tokio::time::Instant::now() + cfg.interval, cfg.interval);
@@ -221,46 +146,51 @@ pub async fn run(
             ..Sample::default()
         };
         sampler.resources(&mut s);
-        #[cfg(feature = "aws")]
-        if let Some(a) = aws.as_mut() {
-            let bound = flush.as_ref().map_or(Duration::from_secs(15), |f| {
+        // A final flush has until the end of the grace; an interval, at most 15 s.
+        let bound = || {
+            flush.as_ref().map_or(Duration::from_secs(15), |f| {
                 f.deadline.saturating_duration_since(Instant::now())
-            });
-            if tokio::time::timeout(bound, a.queue(&mut s)).await.is_err() {
-                tracing::debug!("queue depth not read in time");
+            })
+        };
+        if let Some(helper) = aws.as_mut().filter(|_| cfg.queue_url.is_some()) {
+            let reply = helper
+                .call(|id| helper::Request::Depth { id }, bound())
+                .await;
+            if let Some(d) = reply.and_then(|r| r.depth) {
+                s.queue_visible = Some(d.visible);
+                s.queue_in_flight = Some(d.in_flight);
+                s.queue_delayed = Some(d.delayed);
+                s.running_tasks = d.running_tasks;
+                s.backlog_per_task = Some(sample::backlog_per_task(
+                    d.visible,
+                    d.running_tasks.unwrap_or(1),
+                ));
             }
         }
         shared.update(|st| st.last_sample = Some(s.clone()));
         if cfg.has(MetricsSink::Emf) {
             emf::emit(&s, &cfg.namespace, &dims, high_res);
         }
-        #[cfg(feature = "aws")]
-        if let Some(p) = aws.as_ref().and_then(|a| a.publisher.as_ref()) {
-            p.buffer.push(s.clone());
-            let (published, dropped) = (
-                p.buffer
-                    .published
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                p.buffer.dropped.load(std::sync::atomic::Ordering::Relaxed),
-            );
-            shared.update(|st| {
-                st.metrics_published = published;
-                st.metrics_dropped = dropped;
-            });
+        if let Some(helper) = aws.as_mut().filter(|_| cfg.has(MetricsSink::Cloudwatch)) {
+            let sample = s.clone();
+            let mut reply = helper
+                .call(|id| helper::Request::Publish { id, sample }, bound())
+                .await;
+            if flush.is_some() {
+                let within_ms = bound().as_millis() as u64;
+                // The helper says how the flush went.
+                reply = helper
+                    .call(|id| helper::Request::Flush { id, within_ms }, bound())
+                    .await;
+            }
+            if let Some(r) = reply {
+                shared.update(|st| {
+                    st.metrics_published = r.published;
+                    st.metrics_dropped = r.dropped;
+                });
+            }
         }
         if let Some(f) = flush {
-            #[cfg(feature = "aws")]
-            if let Some(p) = aws.as_ref().and_then(|a| a.publisher.as_ref()) {
-                let left = f.deadline.saturating_duration_since(Instant::now());
-                let mut quiet = Quiet::default();
-                match tokio::time::timeout(left, p.send_all(&mut quiet)).await {
-                    Ok(Ok(())) => tracing::info!("final metrics flushed"),
-                    _ => tracing::warn!(
-                        unsent = p.buffer.len(),
-                        "final metrics flush did not finish within the grace"
-                    ),
-                }
-            }
             let _ = f.done.send(());
             return;
         }

@@ -12,13 +12,13 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::cgroup::Cgroup;
 use super::ecs::Identity;
 
 /// One interval's figures (`None`: not available).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     /// Milliseconds since the Unix epoch.
     pub timestamp_ms: u64,

@@ -107,6 +107,8 @@ impl Supervisor {
         self.before_exit = Some(f);
     }
 
+    /// The final flush, then the companions (the AWS helper) go too: nothing bosun
+    /// started outlives it.
     fn finish(&mut self) {
         if let Some(f) = self.before_exit.take() {
             let deadline = self
@@ -114,6 +116,7 @@ impl Supervisor {
                 .unwrap_or_else(|| Instant::now() + self.opts.stop_timeout);
             f(deadline);
         }
+        self.kill_all(None, Scope::Everything);
     }
 
     /// For threads that start processes of their own (health checks).
@@ -222,7 +225,7 @@ impl Supervisor {
         let left = self.descendants();
         tree::signal_each(&left, self.opts.stop_signal);
         self.wait_for_descendants(None, deadline);
-        self.kill_all(None);
+        self.kill_all(None, Scope::ButCompanions);
         self.shared.update(|s| s.phase = Phase::Exited);
         self.finish();
         code
@@ -293,7 +296,7 @@ impl Supervisor {
         if cut_short {
             info!("second stop request: grace cut short");
         }
-        self.kill_all(Some(worker));
+        self.kill_all(Some(worker), Scope::ButCompanions);
         worker.exit
     }
 
@@ -338,7 +341,7 @@ impl Supervisor {
 
     /// After the worker exited on its own: stop whatever it left behind, the same way.
     fn clean_up_after(&mut self, exit: Exit) {
-        if self.reaper.reap(|_, _| false) == Children::None {
+        if self.settled(None) {
             return;
         }
         let deadline = Instant::now() + self.opts.stop_timeout;
@@ -346,7 +349,7 @@ impl Supervisor {
         let sent = tree::signal_each(&left, self.opts.stop_signal);
         info!(%exit, processes = sent, signal = signals::name(self.opts.stop_signal), "worker exited; stopping what it left behind");
         self.wait_for_descendants(None, deadline);
-        self.kill_all(None);
+        self.kill_all(None, Scope::ButCompanions);
     }
 
     /// Wait until no descendant is left or `deadline`. When the worker has ended but
@@ -354,7 +357,7 @@ impl Supervisor {
     fn wait_for_descendants(&mut self, mut worker: Option<&mut Worker>, deadline: Instant) -> Wait {
         let mut others_signalled = worker.as_ref().is_some_and(|w| w.exit.is_some());
         loop {
-            if self.reap(worker.as_deref_mut(), None) == Children::None {
+            if self.settled(worker.as_deref_mut()) {
                 return Wait::AllGone;
             }
             if !others_signalled && worker.as_ref().is_some_and(|w| w.exit.is_some()) {
@@ -383,15 +386,23 @@ impl Supervisor {
         }
     }
 
-    /// SIGKILL every remaining descendant and reap them all (bounded).
-    fn kill_all(&mut self, mut worker: Option<&mut Worker>) {
+    /// SIGKILL every remaining descendant (in `scope`) and reap them all (bounded).
+    fn kill_all(&mut self, mut worker: Option<&mut Worker>, scope: Scope) {
         let give_up = Instant::now() + KILL_PATIENCE;
         let mut total = 0;
         loop {
-            if self.reap(worker.as_deref_mut(), None) == Children::None {
+            let done = match scope {
+                Scope::ButCompanions => self.settled(worker.as_deref_mut()),
+                Scope::Everything => self.reap(worker.as_deref_mut(), None) == Children::None,
+            };
+            if done {
                 break;
             }
-            match tree::descendants(self.me) {
+            let skip = match scope {
+                Scope::ButCompanions => self.watches.companions(),
+                Scope::Everything => Vec::new(),
+            };
+            match tree::descendants(self.me, &skip) {
                 Ok(left) => total += tree::signal_each(&left, libc::SIGKILL),
                 Err(e) => {
                     warn!(error = %e, "cannot read /proc; killing the worker's group only");
@@ -498,9 +509,30 @@ impl Supervisor {
         children
     }
 
-    fn descendants(&self) -> Vec<Pid> {
-        tree::descendants(self.me).unwrap_or_default()
+    /// Reap, then say whether nothing is left that a stop must wait for: no child at
+    /// all, or only companions (and what runs below them).
+    fn settled(&mut self, worker: Option<&mut Worker>) -> bool {
+        if self.reap(worker, None) == Children::None {
+            return true;
+        }
+        let companions = self.watches.companions();
+        !companions.is_empty()
+            && tree::descendants(self.me, &companions).is_ok_and(|left| left.is_empty())
     }
+
+    /// Descendants but the companions.
+    fn descendants(&self) -> Vec<Pid> {
+        tree::descendants(self.me, &self.watches.companions()).unwrap_or_default()
+    }
+}
+
+/// Which descendants [`Supervisor::kill_all`] kills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// All but the companions: the stop sequence.
+    ButCompanions,
+    /// Everything: the very end, after the final flush.
+    Everything,
 }
 
 /// TERM and INT start the stop sequence (and, once it runs, cut its grace short).

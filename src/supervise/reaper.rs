@@ -1,9 +1,10 @@
 //! The one owner of `waitpid` in bosun. Every child, the worker's orphans included, is
 //! reaped here; a thread that starts a process of its own (a health check) registers a
 //! watch and is told how it ended, instead of waiting for it itself and stealing (or
-//! losing) statuses.
+//! losing) statuses. A process started as a *companion* (the AWS helper) is bosun's own
+//! machinery: the stop sequence does not wait for it, and it is killed last.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,10 +20,16 @@ pub type OnExit = Box<dyn FnOnce(Exit) + Send>;
 
 /// Processes started by other threads, whose end the reaper reports back.
 #[derive(Clone, Default)]
-pub struct Watches(Arc<Mutex<HashMap<i32, OnExit>>>);
+pub struct Watches(Arc<Mutex<Watched>>);
+
+#[derive(Default)]
+struct Watched {
+    on_exit: HashMap<i32, OnExit>,
+    companions: HashSet<i32>,
+}
 
 impl Watches {
-    fn lock(&self) -> MutexGuard<'_, HashMap<i32, OnExit>> {
+    fn lock(&self) -> MutexGuard<'_, Watched> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -31,14 +38,31 @@ impl Watches {
     /// Spawn `cmd` and have `on_exit` called when it ends. The lock is held across the
     /// spawn, so the reaper cannot reap a quick child before its watch is in place.
     pub fn spawn(&self, cmd: &mut Command, on_exit: OnExit) -> io::Result<Child> {
-        let mut watches = self.lock();
+        let mut watched = self.lock();
         let child = cmd.spawn()?;
-        watches.insert(child.id() as i32, on_exit);
+        watched.on_exit.insert(child.id() as i32, on_exit);
         Ok(child)
     }
 
+    /// As [`Watches::spawn`], for a companion: a process of bosun's own that outlives
+    /// the stop sequence and is killed last.
+    pub fn spawn_companion(&self, cmd: &mut Command, on_exit: OnExit) -> io::Result<Child> {
+        let mut watched = self.lock();
+        let child = cmd.spawn()?;
+        watched.on_exit.insert(child.id() as i32, on_exit);
+        watched.companions.insert(child.id() as i32);
+        Ok(child)
+    }
+
+    /// The companions still running (not yet reaped).
+    pub fn companions(&self) -> Vec<i32> {
+        self.lock().companions.iter().copied().collect()
+    }
+
     fn take(&self, pid: Pid) -> Option<OnExit> {
-        self.lock().remove(&pid.as_raw())
+        let mut watched = self.lock();
+        watched.companions.remove(&pid.as_raw());
+        watched.on_exit.remove(&pid.as_raw())
     }
 }
 

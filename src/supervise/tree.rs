@@ -21,8 +21,9 @@ fn parent_of(pid: i32) -> Option<i32> {
     fields.next()?.parse().ok()
 }
 
-/// Every live (or not yet reaped) descendant of `root`.
-pub fn descendants(root: Pid) -> io::Result<Vec<Pid>> {
+/// Every live (or not yet reaped) descendant of `root`, but the processes in `skip`
+/// and everything below them.
+pub fn descendants(root: Pid, skip: &[i32]) -> io::Result<Vec<Pid>> {
     let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
     for entry in fs::read_dir("/proc")? {
         let Ok(entry) = entry else { continue };
@@ -41,7 +42,7 @@ pub fn descendants(root: Pid) -> io::Result<Vec<Pid>> {
     let mut todo = vec![root.as_raw()];
     while let Some(p) = todo.pop() {
         if let Some(kids) = children.get(&p) {
-            for &k in kids {
+            for &k in kids.iter().filter(|k| !skip.contains(k)) {
                 found.push(Pid::from_raw(k));
                 todo.push(k);
             }
@@ -98,7 +99,7 @@ mod tests {
         let sh = Pid::from_raw(child.id() as i32);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let found = loop {
-            let found = descendants(sh).unwrap();
+            let found = descendants(sh, &[]).unwrap();
             if found.len() >= 2 || std::time::Instant::now() > deadline {
                 break found;
             }

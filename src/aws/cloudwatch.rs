@@ -2,8 +2,8 @@
 //! resolution when the interval is under 60 s). Samples wait in a bounded buffer; a
 //! failed call is retried with back-off (retryable errors) or dropped (fatal ones);
 //! when AWS stays unreachable the oldest samples are dropped, counted and reported.
-//! Nothing here can hold up the worker or the supervisor: it runs on the services
-//! thread and the sampler only ever pushes into the buffer.
+//! Nothing here can hold up the worker or the supervisor: it runs in the `bosun-aws`
+//! helper process, and bosun's sampler only ever hands samples over.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,9 +15,9 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::sample::{Sample, Unit};
-use super::{Dimensions, Quiet};
-use crate::aws::{classify, describe, Failure};
+use super::{classify, describe, Failure};
+use crate::metrics::sample::{Sample, Unit};
+use crate::metrics::{Dimensions, Quiet};
 
 /// At most this many samples wait for CloudWatch (an hour at the default interval).
 pub const BUFFER_SAMPLES: usize = 60;

@@ -1,6 +1,13 @@
-//! The one place that builds AWS SDK clients. The standard `AWS_*` variables are
-//! honoured (region, credentials, `AWS_ENDPOINT_URL` for a local emulator), calls are
-//! bounded in time, and errors are classified for retrying.
+//! Everything that links the AWS SDK, which bosun (PID 1) never does: the one place
+//! that builds SDK clients (the standard `AWS_*` variables are honoured: region,
+//! credentials, `AWS_ENDPOINT_URL` for a local emulator; calls are bounded in time;
+//! errors are classified for retrying), and what the `bosun-aws` helper process
+//! ([`helper`]) and the deployer do with them: [`cloudwatch`] publishing and [`queue`]
+//! depth.
+
+pub mod cloudwatch;
+pub mod helper;
+pub mod queue;
 
 use std::time::Duration;
 
