@@ -23,6 +23,25 @@ def cpu_seconds(pid):
     return total / 1e9
 
 
+def hwm_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(l for l in f if l.startswith("VmHWM")).split()[1]) / 1024
+
+
+def helper_of(pid):
+    """The pid of bosun-aws, the child bosun starts for CloudWatch and SQS."""
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            comm, rest = stat.rsplit(")", 1)
+            if comm.endswith("(bosun-aws") and int(rest.split()[1]) == pid:
+                return int(d)
+    return None
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -77,7 +96,10 @@ def main():
                               "--", "sleep", "3600"], env=env, stderr=subprocess.DEVNULL)
         time.sleep(20.5)
         if p.poll() is not None:
-            raise SystemExit(f"{a.bosun} exited with {p.returncode}: is it a lean build (no AWS)? Use --bosun target/bosun-full")
+            raise SystemExit(f"{a.bosun} exited with {p.returncode}: is bosun-aws beside it? (cargo build --release --bins)")
+        helper = helper_of(p.pid)
+        print(f"  peak RSS while publishing: bosun {hwm_mib(p.pid):.2f} MiB, its AWS helper bosun-aws "
+              + (f"{hwm_mib(helper):.2f} MiB" if helper else "not found"))
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=10)
         calls = {}

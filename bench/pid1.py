@@ -2,12 +2,16 @@
 """PID-1 benchmarks: bosun side by side with tini, dumb-init and catatonit, in one run.
 
 Prints each figure and bosun's ratio to the peers. Never run by the tests: timings are
-reported here, not asserted. Usage: bench/pid1.py [--bosun PATH] [--lean PATH]
+reported here, not asserted. "bosun" is the static build that images ship
+(docker/build-static.sh); "bosun-dynamic" is `cargo build --release`, compared like for
+like with Debian's dynamically linked tini. Usage: bench/run.sh (builds all and runs
+this), or bench/pid1.py --bosun PATH [--dynamic PATH] [--lean PATH]
 """
 import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 PEERS = {
     "tini": ["tini", "-s", "--"],
+    "tini-static": ["tini-static", "-s", "--"],
     "dumb-init": ["dumb-init"],
     "catatonit": ["catatonit", "--"],
 }
@@ -123,27 +127,33 @@ def stop_overhead(entries, rounds):
     return res
 
 
-def ratios(title, res, lower_is_better=True):
+def ratios(title, res):
     if "bosun" not in res:
         return
     b = res["bosun"]
-    parts = [f"{b / v:.2f}x {k}" for k, v in res.items() if k != "bosun" and not k.startswith("bosun") and v]
+    parts = [f"{b / v:.2f}x {k}" for k, v in res.items() if not k.startswith("bosun") and v]
     print(f"  ratio bosun/peer ({title}): " + ", ".join(parts))
+    if "bosun-dynamic" in res and res.get("tini"):
+        print(f"  like for like, dynamic/dynamic: bosun-dynamic/tini {res['bosun-dynamic'] / res['tini']:.2f}x")
+
+
+def size_mib(path):
+    return os.path.getsize(path) / 1048576 if path and os.path.exists(path) else None
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bosun", default="target/release/bosun")
-    ap.add_argument("--lean", default=None, help="a lean (--no-default-features) bosun build")
-    ap.add_argument("--static", default=None, help="a static (crt-static) bosun build")
+    ap.add_argument("--bosun", default="target/static/bosun", help="the static build (docker/build-static.sh)")
+    ap.add_argument("--dynamic", default=None, help="a dynamic build (cargo build --release)")
+    ap.add_argument("--lean", default=None, help="a lean static build (docker/build-static.sh --lean)")
     ap.add_argument("--runs", type=int, default=500)
     ap.add_argument("--orphans", type=int, default=10000)
     a = ap.parse_args()
 
     entries = {"bosun": [a.bosun, "--listen", "off", "--"]}
     entries_default = {"bosun (endpoint on)": [a.bosun, "--listen", "127.0.0.1:0", "--"]}
-    if a.static:
-        entries["bosun-static"] = [a.static, "--listen", "off", "--"]
+    if a.dynamic:
+        entries["bosun-dynamic"] = [a.dynamic, "--listen", "off", "--"]
     for name, argv in PEERS.items():
         if have(argv):
             entries[name] = argv
@@ -157,11 +167,17 @@ def main():
     res = peak_rss(entries)
     ratios("peak RSS", res)
     print("  target: bosun <= 2 MiB")
-    print("\n== stripped binary size ==")
-    for name, path in [("full", a.bosun), ("lean", a.lean), ("static", a.static)]:
-        if path and os.path.exists(path):
-            print(f"  bosun {name:<8} {os.path.getsize(path) / 1048576:6.2f} MiB")
-    for peer in ["tini", "dumb-init", "catatonit"]:
+    print("\n== stripped binary size (full = bosun + its AWS helper bosun-aws) ==")
+    for label, path in [("static", a.bosun), ("dynamic", a.dynamic)]:
+        b = size_mib(path)
+        if b is None:
+            continue
+        h = size_mib(os.path.join(os.path.dirname(path), "bosun-aws"))
+        full = f", full {b + h:6.2f} MiB (bosun-aws {h:.2f})" if h is not None else ""
+        print(f"  {label:<8} bosun {b:6.2f} MiB{full}")
+    if size_mib(a.lean) is not None:
+        print(f"  static   lean bosun (--no-default-features) {size_mib(a.lean):6.2f} MiB")
+    for peer in ["tini", "tini-static", "dumb-init", "catatonit"]:
         p = shutil.which(peer)
         if p:
             print(f"  {peer:<14} {os.path.getsize(p) / 1048576:6.2f} MiB")

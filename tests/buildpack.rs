@@ -55,6 +55,12 @@ fn detect_and_build_wrap_the_procfile_processes() {
     );
     let bin = layers.0.join("bosun/bin/bosun");
     assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(BOSUN).unwrap());
+    // The AWS helper beside bosun comes along, so that --metrics cloudwatch works.
+    let helper = Path::new(BOSUN).with_file_name("bosun-aws");
+    assert_eq!(
+        std::fs::read(layers.0.join("bosun/bin/bosun-aws")).unwrap(),
+        std::fs::read(helper).unwrap()
+    );
     assert!(std::fs::read_to_string(layers.0.join("bosun.toml"))
         .unwrap()
         .contains("launch = true"));

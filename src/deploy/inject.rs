@@ -1,6 +1,7 @@
 //! `bosun-deploy inject IMAGE --tag NEW`: a new image from a local one, with bosun
-//! added and wrapping the original ENTRYPOINT and CMD (`bosun -- <entrypoint> <cmd>`),
-//! through the Docker CLI. The image's user, workdir and environment are inherited
+//! (and its AWS helper `bosun-aws`, when it sits beside the given bosun) added and
+//! wrapping the original ENTRYPOINT and CMD (`bosun -- <entrypoint> <cmd>`), through
+//! the Docker CLI. The image's user, workdir and environment are inherited
 //! as they are; its STOPSIGNAL becomes bosun's `BOSUN_STOP_SIGNAL` (Docker now sends
 //! SIGTERM to bosun, which sends the original signal to the worker).
 
@@ -10,6 +11,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::render::BOSUN_PATH;
+use crate::metrics::helper::HELPER;
 
 fn docker(args: &[&str]) -> Result<String, String> {
     let out = Command::new("docker")
@@ -37,8 +39,8 @@ fn json_list(v: &Value) -> Vec<String> {
 }
 
 /// The Dockerfile that wraps an image whose config (`docker image inspect`'s
-/// `.Config`) is `config`.
-pub fn dockerfile(image: &str, config: &Value) -> Result<String, String> {
+/// `.Config`) is `config`; `with_helper` adds `bosun-aws` beside bosun.
+pub fn dockerfile(image: &str, config: &Value, with_helper: bool) -> Result<String, String> {
     let entrypoint = json_list(&config["Entrypoint"]);
     let cmd = json_list(&config["Cmd"]);
     if entrypoint.first().is_some_and(|e| e == BOSUN_PATH) {
@@ -46,8 +48,11 @@ pub fn dockerfile(image: &str, config: &Value) -> Result<String, String> {
     }
     let mut new_entry = vec![BOSUN_PATH.to_owned(), "--".to_owned()];
     new_entry.extend(entrypoint);
-    let mut df =
-        format!("FROM {image}\nCOPY bosun {BOSUN_PATH}\nLABEL dev.bosun.injected=\"true\"\n");
+    let mut df = format!("FROM {image}\nCOPY bosun {BOSUN_PATH}\n");
+    if with_helper {
+        df.push_str(&format!("COPY {HELPER} {BOSUN_PATH}-aws\n"));
+    }
+    df.push_str("LABEL dev.bosun.injected=\"true\"\n");
     if let Some(sig) = config["StopSignal"].as_str().filter(|s| !s.is_empty()) {
         crate::supervise::signals::parse_signal(sig)
             .map_err(|e| format!("{image}: STOPSIGNAL {e}"))?;
@@ -69,7 +74,8 @@ pub fn dockerfile(image: &str, config: &Value) -> Result<String, String> {
     Ok(df)
 }
 
-/// Build `tag` from `image` with `bosun` (a statically linked bosun) added.
+/// Build `tag` from `image` with `bosun` (a statically linked bosun) added, and the
+/// `bosun-aws` beside it when there is one.
 pub fn inject(image: &str, tag: &str, bosun: &Path) -> Result<String, String> {
     if !bosun.is_file() {
         return Err(format!(
@@ -80,13 +86,19 @@ pub fn inject(image: &str, tag: &str, bosun: &Path) -> Result<String, String> {
     let inspect = docker(&["image", "inspect", image, "--format", "{{json .Config}}"])?;
     let config: Value = serde_json::from_str(inspect.trim())
         .map_err(|e| format!("docker image inspect {image}: {e}"))?;
-    let df = dockerfile(image, &config)?;
+    let helper = bosun.with_file_name(HELPER);
+    let with_helper = helper.is_file();
+    let df = dockerfile(image, &config, with_helper)?;
     let dir = std::env::temp_dir().join(format!("bosun-inject-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let result = (|| {
         std::fs::copy(bosun, dir.join("bosun"))
             .map_err(|e| format!("copy {}: {e}", bosun.display()))?;
+        if with_helper {
+            std::fs::copy(&helper, dir.join(HELPER))
+                .map_err(|e| format!("copy {}: {e}", helper.display()))?;
+        }
         std::fs::write(dir.join("Dockerfile"), &df)
             .map_err(|e| format!("write Dockerfile: {e}"))?;
         let ctx = dir.display().to_string();
@@ -103,7 +115,7 @@ mod tests {
     #[test]
     fn wraps_entrypoint_and_cmd_and_moves_the_stop_signal() {
         let cfg = serde_json::json!({ "Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo hi"], "StopSignal": "SIGQUIT", "User": "1000" });
-        let df = dockerfile("app:1", &cfg).unwrap();
+        let df = dockerfile("app:1", &cfg, false).unwrap();
         assert!(
             df.contains("ENTRYPOINT [\"/usr/local/bin/bosun\",\"--\",\"/bin/sh\",\"-c\"]"),
             "{df}"
@@ -114,12 +126,18 @@ mod tests {
             "{df}"
         );
         let cfg = serde_json::json!({ "Entrypoint": null, "Cmd": ["worker"] });
-        let df = dockerfile("app:1", &cfg).unwrap();
+        let df = dockerfile("app:1", &cfg, false).unwrap();
         assert!(
             df.contains("ENTRYPOINT [\"/usr/local/bin/bosun\",\"--\"]\nCMD [\"worker\"]"),
             "{df}"
         );
         let cfg = serde_json::json!({ "Entrypoint": ["/usr/local/bin/bosun", "--"], "Cmd": ["x"] });
-        assert!(dockerfile("app:1", &cfg).unwrap_err().contains("already"));
+        assert!(dockerfile("app:1", &cfg, false).unwrap_err().contains("already"));
+        let cfg = serde_json::json!({ "Cmd": ["worker"] });
+        let df = dockerfile("app:1", &cfg, true).unwrap();
+        assert!(
+            df.contains("COPY bosun-aws /usr/local/bin/bosun-aws\n"),
+            "{df}"
+        );
     }
 }
