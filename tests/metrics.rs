@@ -808,3 +808,217 @@ fn cloudwatch_without_the_helper_is_a_usage_error_and_nothing_starts() {
         assert!(!marker.exists(), "the worker ran");
     }
 }
+
+/// A TLS front for a local port, in Python's standard library: AWS's endpoints are
+/// HTTPS, moto's is not. Prints the port it listens on.
+const TLS_FRONT: &str = r#"
+import socket, ssl, sys, threading
+cert, key, upstream = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+print(srv.getsockname()[1], flush=True)
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+def serve(c):
+    try:
+        t = ctx.wrap_socket(c, server_side=True)
+    except (ssl.SSLError, OSError):
+        c.close()
+        return
+    u = socket.create_connection(("127.0.0.1", upstream))
+    threading.Thread(target=pipe, args=(t, u), daemon=True).start()
+    pipe(u, t)
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_helper_speaks_https_to_aws_and_checks_the_certificate() {
+    let moto = Moto::start();
+    let rt = runtime();
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config(&rt));
+    let url = rt.block_on(async {
+        let url = sqs
+            .create_queue()
+            .queue_name("tls")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        for i in 0..3 {
+            sqs.send_message()
+                .queue_url(&url)
+                .message_body(format!("m{i}"))
+                .send()
+                .await
+                .unwrap();
+        }
+        url
+    });
+    // A CA of the test's own, and a certificate for 127.0.0.1 that it signs.
+    let dir = TempDir::new("tls");
+    let (ca, ca_key) = (dir.path("ca.pem"), dir.path("ca.key"));
+    let (csr, cert, key) = (
+        dir.path("leaf.csr"),
+        dir.path("cert.pem"),
+        dir.path("key.pem"),
+    );
+    let ext = dir.path("leaf.ext");
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let out = run_bounded(
+            std::process::Command::new("openssl")
+                .args(args)
+                .stdin(Stdio::null()),
+            BOUND,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    openssl(&[
+        os("req"),
+        os("-x509"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-days"),
+        os("1"),
+        os("-subj"),
+        os("/CN=bosun test CA"),
+        os("-keyout"),
+        ca_key.as_os_str(),
+        os("-out"),
+        ca.as_os_str(),
+    ]);
+    openssl(&[
+        os("req"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-subj"),
+        os("/CN=127.0.0.1"),
+        os("-keyout"),
+        key.as_os_str(),
+        os("-out"),
+        csr.as_os_str(),
+    ]);
+    openssl(&[
+        os("x509"),
+        os("-req"),
+        os("-in"),
+        csr.as_os_str(),
+        os("-CA"),
+        ca.as_os_str(),
+        os("-CAkey"),
+        ca_key.as_os_str(),
+        os("-CAcreateserial"),
+        os("-days"),
+        os("1"),
+        os("-extfile"),
+        ext.as_os_str(),
+        os("-out"),
+        cert.as_os_str(),
+    ]);
+    let mut front = Killed(
+        std::process::Command::new("python3")
+            .args(["-c", TLS_FRONT])
+            .arg(&cert)
+            .arg(&key)
+            .arg(moto.port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3"),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(front.0.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port: u16 = line.trim().parse().expect("the TLS front's port");
+
+    for trusted in [true, false] {
+        let mut cmd = command(
+            Mode::Subreaper,
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-interval",
+                "0.3",
+                "--queue-url",
+                &url,
+                "--",
+                "sh",
+                "-c",
+                SLEEPER,
+            ],
+        );
+        cmd.stdin(Stdio::null()).env_remove("SSL_CERT_DIR");
+        for (k, v) in moto.env() {
+            cmd.env(k, v);
+        }
+        cmd.env("AWS_ENDPOINT_URL", format!("https://127.0.0.1:{port}"));
+        if trusted {
+            cmd.env("SSL_CERT_FILE", &ca);
+        } else {
+            cmd.env_remove("SSL_CERT_FILE");
+        }
+        let run = start_cmd(Mode::Subreaper, cmd);
+        let addr = endpoint_addr(&run);
+        if trusted {
+            wait_until(BOUND, "the queue depth over HTTPS", || {
+                let (_, m) = http_get(addr, "/metrics").ok()?;
+                m.lines()
+                    .any(|l| l == "bosun_queue_messages_visible 3")
+                    .then_some(())
+            });
+        } else {
+            // A certificate nobody vouches for: no figure, and the log says why.
+            run.wait_stderr("SQS GetQueueAttributes");
+            let (_, m) = http_get(addr, "/metrics").unwrap();
+            assert!(!m.contains("bosun_queue_messages_visible"), "{m}");
+        }
+        run.signal(libc::SIGTERM);
+        let end = run.wait(BOUND);
+        assert_eq!(end.code, Some(0), "{}", end.stderr);
+        if !trusted {
+            assert!(
+                end.stderr.to_lowercase().contains("certificate"),
+                "{}",
+                end.stderr
+            );
+        }
+    }
+}

@@ -16,10 +16,17 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::client::result::SdkError;
 
-/// The shared SDK configuration: a 10 s bound on every call, 3 s to connect, and two
-/// attempts (bosun's own loops retry with back-off on top of that).
+/// The shared SDK configuration: HTTPS through rustls with ring, trusting the
+/// system's CA certificates (or `SSL_CERT_FILE`); a 10 s bound on every call, 3 s to
+/// connect, and two attempts (bosun's own loops retry with back-off on top of that).
 pub async fn config() -> SdkConfig {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))

@@ -132,7 +132,9 @@ mod tests {
             "{df}"
         );
         let cfg = serde_json::json!({ "Entrypoint": ["/usr/local/bin/bosun", "--"], "Cmd": ["x"] });
-        assert!(dockerfile("app:1", &cfg, false).unwrap_err().contains("already"));
+        assert!(dockerfile("app:1", &cfg, false)
+            .unwrap_err()
+            .contains("already"));
         let cfg = serde_json::json!({ "Cmd": ["worker"] });
         let df = dockerfile("app:1", &cfg, true).unwrap();
         assert!(

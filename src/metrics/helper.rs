@@ -145,12 +145,17 @@ struct Running {
     output: Lines<BufReader<pipe::Receiver>>,
 }
 
-/// The helper, started on first use and again after it died.
+/// After this many calls in a row without an answer the helper is taken for hung,
+/// killed and started afresh (one call may rightly take long: the SDK retries).
+const UNANSWERED_LIMIT: u32 = 3;
+
+/// The helper, started on first use and again after it died or hung.
 pub struct Helper {
     spec: Spec,
     watches: Watches,
     running: Option<Running>,
     next_id: u64,
+    unanswered: u32,
     quiet: Quiet,
 }
 
@@ -161,6 +166,7 @@ impl Helper {
             watches,
             running: None,
             next_id: 0,
+            unanswered: 0,
             quiet: Quiet::default(),
         }
     }
@@ -193,7 +199,7 @@ impl Helper {
 
     /// Ask the helper, waiting at most `bound` for its reply. `None` when there was
     /// none (said once in the log while it lasts); the helper is restarted on the next
-    /// call when it died or stopped answering.
+    /// call when it died, or after [`UNANSWERED_LIMIT`] calls it left unanswered.
     pub async fn call(
         &mut self,
         make: impl FnOnce(u64) -> Request,
@@ -204,6 +210,7 @@ impl Helper {
         let answer = tokio::time::timeout(bound, self.exchange(&request)).await;
         match answer {
             Ok(Ok(reply)) => {
+                self.unanswered = 0;
                 self.quiet.recovered("AWS helper");
                 Some(reply)
             }
@@ -213,7 +220,16 @@ impl Helper {
                 None
             }
             Err(_) => {
+                self.unanswered += 1;
                 tracing::debug!(id = request.id(), "the AWS helper did not answer in time");
+                if self.unanswered >= UNANSWERED_LIMIT {
+                    let pid = self.pid().unwrap_or(0);
+                    self.quiet.warn(
+                        "AWS helper",
+                        &format!("pid {pid} left {UNANSWERED_LIMIT} calls unanswered: restarted"),
+                    );
+                    self.stop();
+                }
                 None
             }
         }
@@ -255,8 +271,9 @@ impl Helper {
         }
     }
 
-    /// Close the helper's input and kill its group (the reaper reaps it).
+    /// Kill the helper's group (the reaper reaps it); its pipes close with `Running`.
     pub fn stop(&mut self) {
+        self.unanswered = 0;
         if let Some(run) = self.running.take() {
             crate::supervise::tree::signal_group(
                 nix::unistd::Pid::from_raw(run.pid),

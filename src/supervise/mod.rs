@@ -420,8 +420,12 @@ impl Supervisor {
                 .events
                 .next(Some((now + Duration::from_millis(20)).min(give_up)));
         }
-        if total > 0 {
-            info!(processes = total, "SIGKILL sent to remaining processes");
+        match scope {
+            Scope::ButCompanions if total > 0 => {
+                info!(processes = total, "SIGKILL sent to remaining processes")
+            }
+            // The companions' end, after the final flush, is routine.
+            _ => debug!(processes = total, "SIGKILL sent to what was left at exit"),
         }
     }
 
