@@ -24,6 +24,27 @@ fn start_env(args: &[&str], env: &[(&str, String)]) -> Run {
     start_cmd(Mode::Subreaper, cmd)
 }
 
+/// Start bosun (endpoint on a free port) pointed at `moto`, with `env` on top.
+fn start_with_moto(
+    moto: &Moto,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> (Run, std::net::SocketAddr) {
+    let run = start_env(args, &[moto.env(), env.to_vec()].concat());
+    let addr = endpoint_addr(&run);
+    (run, addr)
+}
+
+/// A counter or gauge of the endpoint's `/metrics` (0 while it is not there).
+fn metric(addr: std::net::SocketAddr, name: &str) -> u64 {
+    let (_, m) = http_get(addr, "/metrics").unwrap_or_default();
+    m.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Check one EMF document against the specification's MUSTs.
 fn assert_valid_emf(doc: &serde_json::Value) {
     let aws = doc["_aws"].as_object().expect("_aws object");
@@ -269,34 +290,24 @@ fn queue_depth_follows_messages_and_backlog_divides_by_running_tasks() {
                 .unwrap()
         });
     }
-    let mut env = moto.env();
-    env.push(("BOSUN_RUNNING_TASKS", "2".into()));
-    let (run, addr) = {
-        let mut cmd = command(
-            Mode::Subreaper,
-            &[
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics",
-                "emf",
-                "--metrics-interval",
-                "0.3",
-                "--queue-url",
-                &url,
-                "--",
-                "sh",
-                "-c",
-                SLEEPER,
-            ],
-        );
-        cmd.stdin(Stdio::null());
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        let run = start_cmd(Mode::Subreaper, cmd);
-        let addr = endpoint_addr(&run);
-        (run, addr)
-    };
+    let (run, addr) = start_with_moto(
+        &moto,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "emf",
+            "--metrics-interval",
+            "0.3",
+            "--queue-url",
+            &url,
+            "--",
+            "sh",
+            "-c",
+            SLEEPER,
+        ],
+        &[("BOSUN_RUNNING_TASKS", "2".into())],
+    );
     let latest = |run: &Run| emf_lines(&run.stdout()).last().cloned();
     wait_until(BOUND, "5 visible", || {
         latest(&run)
@@ -402,38 +413,23 @@ fn rss_kib(pid: i32) -> u64 {
 #[test]
 fn cloudwatch_outage_leaves_the_worker_alone_and_publishing_resumes() {
     let mut moto = Moto::start();
-    let (run, addr) = {
-        let mut cmd = command(
-            Mode::Subreaper,
-            &[
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics",
-                "cloudwatch",
-                "--metrics-interval",
-                "0.1",
-                "--",
-                "sh",
-                "-c",
-                "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done",
-            ],
-        );
-        cmd.stdin(Stdio::null());
-        for (k, v) in moto.env() {
-            cmd.env(k, v);
-        }
-        let run = start_cmd(Mode::Subreaper, cmd);
-        let addr = endpoint_addr(&run);
-        (run, addr)
-    };
-    let counter = |name: &str| -> u64 {
-        let (_, m) = http_get(addr, "/metrics").unwrap();
-        m.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let (run, addr) = start_with_moto(
+        &moto,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "cloudwatch",
+            "--metrics-interval",
+            "0.1",
+            "--",
+            "sh",
+            "-c",
+            "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done",
+        ],
+        &[],
+    );
+    let counter = |name: &str| metric(addr, name);
     wait_until(BOUND, "first samples published", || {
         (counter("bosun_metrics_published_total") >= 3).then_some(())
     });
@@ -713,8 +709,8 @@ fn helper_of(bosun: i32) -> Option<i32> {
 #[test]
 fn the_aws_helper_is_restarted_when_killed_never_holds_up_a_stop_and_never_outlives_bosun() {
     let moto = Moto::start();
-    let mut cmd = command(
-        Mode::Subreaper,
+    let (run, addr) = start_with_moto(
+        &moto,
         &[
             "--listen",
             "127.0.0.1:0",
@@ -729,21 +725,9 @@ fn the_aws_helper_is_restarted_when_killed_never_holds_up_a_stop_and_never_outli
             "-c",
             SLEEPER,
         ],
+        &[],
     );
-    cmd.stdin(Stdio::null());
-    for (k, v) in moto.env() {
-        cmd.env(k, v);
-    }
-    let run = start_cmd(Mode::Subreaper, cmd);
-    let addr = endpoint_addr(&run);
-    let published = || -> u64 {
-        let (_, m) = http_get(addr, "/metrics").unwrap_or_default();
-        m.lines()
-            .find(|l| l.starts_with("bosun_metrics_published_total"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let published = || metric(addr, "bosun_metrics_published_total");
     wait_until(BOUND, "samples published", || {
         (published() >= 2).then_some(())
     });
