@@ -35,6 +35,31 @@ fn start_with_moto(
     (run, addr)
 }
 
+/// A queue in `moto` holding `n` messages; its URL.
+fn queue_with(moto: &Moto, name: &str, n: usize) -> String {
+    let rt = runtime();
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config(&rt));
+    rt.block_on(async {
+        let url = sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        for i in 0..n {
+            sqs.send_message()
+                .queue_url(&url)
+                .message_body(format!("m{i}"))
+                .send()
+                .await
+                .unwrap();
+        }
+        url
+    })
+}
+
 /// A counter or gauge of the endpoint's `/metrics` (0 while it is not there).
 fn metric(addr: std::net::SocketAddr, name: &str) -> u64 {
     let (_, m) = http_get(addr, "/metrics").unwrap_or_default();
@@ -269,27 +294,9 @@ fn cloudwatch_receives_what_bosun_publishes() {
 #[test]
 fn queue_depth_follows_messages_and_backlog_divides_by_running_tasks() {
     let moto = Moto::start();
+    let url = queue_with(&moto, "jobs", 5);
     let rt = runtime();
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config(&rt));
-    let url = rt.block_on(async {
-        sqs.create_queue()
-            .queue_name("jobs")
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap()
-    });
-    for i in 0..5 {
-        rt.block_on(async {
-            sqs.send_message()
-                .queue_url(&url)
-                .message_body(format!("m{i}"))
-                .send()
-                .await
-                .unwrap()
-        });
-    }
     let (run, addr) = start_with_moto(
         &moto,
         &[
@@ -845,27 +852,7 @@ impl Drop for Killed {
 #[test]
 fn the_helper_speaks_https_to_aws_and_checks_the_certificate() {
     let moto = Moto::start();
-    let rt = runtime();
-    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config(&rt));
-    let url = rt.block_on(async {
-        let url = sqs
-            .create_queue()
-            .queue_name("tls")
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        for i in 0..3 {
-            sqs.send_message()
-                .queue_url(&url)
-                .message_body(format!("m{i}"))
-                .send()
-                .await
-                .unwrap();
-        }
-        url
-    });
+    let url = queue_with(&moto, "tls", 3);
     // A CA of the test's own, and a certificate for 127.0.0.1 that it signs.
     let dir = TempDir::new("tls");
     let (ca, ca_key) = (dir.path("ca.pem"), dir.path("ca.key"));
@@ -954,8 +941,12 @@ fn the_helper_speaks_https_to_aws_and_checks_the_certificate() {
     let port: u16 = line.trim().parse().expect("the TLS front's port");
 
     for trusted in [true, false] {
-        let mut cmd = command(
-            Mode::Subreaper,
+        let mut env = vec![("AWS_ENDPOINT_URL", format!("https://127.0.0.1:{port}"))];
+        if trusted {
+            env.push(("SSL_CERT_FILE", ca.display().to_string()));
+        }
+        let (run, addr) = start_with_moto(
+            &moto,
             &[
                 "--listen",
                 "127.0.0.1:0",
@@ -968,19 +959,8 @@ fn the_helper_speaks_https_to_aws_and_checks_the_certificate() {
                 "-c",
                 SLEEPER,
             ],
+            &env,
         );
-        cmd.stdin(Stdio::null()).env_remove("SSL_CERT_DIR");
-        for (k, v) in moto.env() {
-            cmd.env(k, v);
-        }
-        cmd.env("AWS_ENDPOINT_URL", format!("https://127.0.0.1:{port}"));
-        if trusted {
-            cmd.env("SSL_CERT_FILE", &ca);
-        } else {
-            cmd.env_remove("SSL_CERT_FILE");
-        }
-        let run = start_cmd(Mode::Subreaper, cmd);
-        let addr = endpoint_addr(&run);
         if trusted {
             wait_until(BOUND, "the queue depth over HTTPS", || {
                 let (_, m) = http_get(addr, "/metrics").ok()?;
