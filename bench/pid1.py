@@ -97,7 +97,7 @@ def reaping(entries, n):
     res = {}
     for name, argv in entries.items():
         try:
-            out = subprocess.run(argv + [sys.executable, "-c", ORPHANS, str(n)], capture_output=True, text=True, timeout=120)
+            out = subprocess.run(argv + [sys.executable, "-c", ORPHANS, str(n)], capture_output=True, text=True, timeout=30)
         except subprocess.TimeoutExpired:
             # dumb-init, when not PID 1, is no subreaper: the orphans never reach it.
             print(f"  {name:<22} n/a (orphans are not re-parented to it outside PID 1)")

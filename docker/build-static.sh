@@ -7,17 +7,37 @@
 # Install both of the first beside each other (/usr/local/bin): bosun starts bosun-aws
 # only for --metrics cloudwatch or --queue-url.
 # No unwind tables: the release profile aborts on panic, nothing ever unwinds.
+# bosun's start path (docker/start-path.txt) is laid out together by lld, so that start-up
+# faults in a few 64 KiB windows of code rather than all of them (see start-path.py);
+# without ld.lld the plain link is kept, with a warning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="-C target-feature=+crt-static -C force-unwind-tables=no ${BOSUN_STATIC_RUSTFLAGS:-}"
-target_dir="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release"
-mkdir -p target/static
-if [ "${1:-}" = "--lean" ]; then
-    cargo build --release --quiet --target x86_64-unknown-linux-gnu --bin bosun --no-default-features
+triple=x86_64-unknown-linux-gnu
+mkdir -p target/static "${CARGO_TARGET_DIR:-target}"
+target_dir="$(realpath "${CARGO_TARGET_DIR:-target}")/$triple/release"
+features=()
+[ "${1:-}" = "--lean" ] && features=(--no-default-features)
+
+link_bosun() {
+    cargo rustc --release --quiet --target "$triple" --bin bosun ${features[@]+"${features[@]}"} -- "$@"
+}
+if command -v ld.lld >/dev/null 2>&1 && command -v nm >/dev/null 2>&1; then
+    link_bosun -C strip=none
+    order="$target_dir/bosun.symbol-order"
+    python3 docker/start-path.py order "$target_dir/bosun" docker/start-path.txt "$order"
+    link_bosun -C link-arg=-fuse-ld=lld -C "link-arg=-Wl,--symbol-ordering-file=$order" \
+        -C link-arg=-Wl,--no-warn-symbol-ordering
+else
+    echo "build-static: no ld.lld (apt-get install lld): bosun linked without its start-path layout" >&2
+    link_bosun
+fi
+
+if [ ${#features[@]} -gt 0 ]; then
     cp "$target_dir/bosun" target/static/bosun-lean
     outs=(target/static/bosun-lean)
 else
-    cargo build --release --quiet --target x86_64-unknown-linux-gnu --bin bosun --bin bosun-aws
+    cargo build --release --quiet --target "$triple" --bin bosun-aws
     cp "$target_dir/bosun" "$target_dir/bosun-aws" target/static/
     outs=(target/static/bosun target/static/bosun-aws)
 fi

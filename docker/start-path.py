@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Symbol names of bosun's start path, for the linker's --symbol-ordering-file.
+
+The kernel maps an executable's code in 64 KiB windows around every page that is
+touched, so code run at start-up that lies scattered across the binary makes every
+page of it resident. Laid out together, the start path takes a few windows.
+docker/start-path.txt lists it by demangled name (no crate hashes, so it survives
+version, feature and compiler changes); callgrind records it (record), and the link maps
+it back to the mangled names of the binary at hand (order).
+
+  start-path.py names BINARY                       demangled names of BINARY's symbols
+  start-path.py record BINARY CALLGRIND.OUT...     docker/start-path.txt from runs
+  start-path.py order BINARY START-PATH OUT        the ordering file for BINARY's link
+"""
+import re, subprocess, sys
+
+
+def symbols(binary):
+    """(mangled, demangled) of every symbol, from binutils' nm."""
+    def nm(*flags):
+        out = subprocess.run(["nm", "--no-sort", *flags, binary], capture_output=True, text=True, check=True).stdout
+        return [l.split(" ", 2)[2] if len(l.split(" ", 2)) == 3 else "" for l in out.splitlines()]
+    return [(m, d) for m, d in zip(nm(), nm("--demangle")) if m]
+
+
+def record(binary, outs):
+    demangled = dict(symbols(binary))
+    names, seen = [], set()
+    for path in outs:
+        for line in open(path):
+            if line.startswith("fn="):
+                mangled = re.sub(r"'\d+$", "", line[3:].strip())
+                name = demangled.get(mangled)
+                if name and name not in seen:
+                    seen.add(name)
+                    names.append(name)
+    sys.stdout.write("".join(n + "\n" for n in names))
+
+
+def order(binary, start_path, out):
+    by_name = {}
+    for mangled, name in symbols(binary):
+        by_name.setdefault(name, []).append(mangled)
+    wanted = [l.rstrip("\n") for l in open(start_path) if l.strip()]
+    ordered = [m for name in wanted for m in by_name.get(name, [])]
+    with open(out, "w") as f:
+        f.write("".join(m + "\n" for m in dict.fromkeys(ordered)))
+    found = sum(1 for name in wanted if name in by_name)
+    print(f"start path: {found} of {len(wanted)} functions found in {binary}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "names":
+        sys.stdout.write("".join(d + "\n" for _, d in symbols(args[0])))
+    elif cmd == "record":
+        record(args[0], args[1:])
+    elif cmd == "order":
+        order(*args)
+    else:
+        sys.exit(__doc__)
