@@ -17,9 +17,18 @@ import re, subprocess, sys
 
 def symbols(binary):
     """(mangled, demangled) of every symbol, from binutils' nm."""
+    def name(line):
+        # "ADDRESS TYPE NAME", or "TYPE NAME" for undefined symbols; demangled names
+        # hold spaces of their own.
+        first = line.split(maxsplit=1)
+        if len(first) == 2 and len(first[0]) == 1:
+            return first[1]
+        parts = line.split(maxsplit=2)
+        return parts[2] if len(parts) == 3 else ""
+
     def nm(*flags):
         out = subprocess.run(["nm", "--no-sort", *flags, binary], capture_output=True, text=True, check=True).stdout
-        return [l.split(" ", 2)[2] if len(l.split(" ", 2)) == 3 else "" for l in out.splitlines()]
+        return [name(l) for l in out.splitlines()]
     return [(m, d) for m, d in zip(nm(), nm("--demangle")) if m]
 
 
