@@ -5,7 +5,8 @@
 //! their state machine), [`endpoint`] (the HTTP endpoint), [`services`] (the thread
 //! that runs endpoint and checks beside the supervisor), [`state`] (what the
 //! supervisor shares with them), [`metrics`] (sampling and sinks), [`http`] (plain
-//! HTTP GETs) and [`logging`]; `aws` builds the AWS clients.
+//! HTTP GETs) and [`logging`]; `aws` holds all that links the AWS SDK, which bosun
+//! itself never does: the `bosun-aws` helper process and the deployer's calls.
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -182,7 +182,10 @@ impl Helper {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
         spawn::in_own_group(&mut cmd);
-        let mut child = self.watches.spawn_companion(&mut cmd, Box::new(|_| {}))?;
+        let mut child = self.watches.spawn_companion(
+            &mut cmd,
+            Box::new(|exit| tracing::debug!(%exit, "AWS helper exited")),
+        )?;
         let pid = child.id() as i32;
         let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(io::Error::other("the helper's pipes were not set up"));
