@@ -202,7 +202,7 @@ impl Helper {
 
     /// Ask the helper, waiting at most `bound` for its reply. `None` when there was
     /// none (said once in the log while it lasts); the helper is restarted on the next
-    /// call when it died, or after [`UNANSWERED_LIMIT`] calls it left unanswered.
+    /// call when it died, or after 3 calls in a row it left unanswered.
     pub async fn call(
         &mut self,
         make: impl FnOnce(u64) -> Request,
