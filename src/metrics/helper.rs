@@ -108,7 +108,6 @@ impl Spec {
         cfg: &super::Config,
         dims: &Dimensions,
         ecs_service: Option<(&str, &str)>,
-        log_format: LogFormat,
     ) -> Spec {
         let mut args = vec!["--namespace".to_owned(), cfg.namespace.clone()];
         if cfg.has(crate::config::MetricsSink::Cloudwatch) {
@@ -131,7 +130,7 @@ impl Spec {
                 service.to_owned(),
             ]);
         }
-        if log_format == LogFormat::Json {
+        if cfg.log_format == LogFormat::Json {
             args.extend(["--log-format".to_owned(), "json".to_owned()]);
         }
         Spec { path, args }

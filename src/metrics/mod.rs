@@ -32,18 +32,14 @@ pub struct Config {
     pub interval: Duration,
     pub namespace: String,
     pub queue_url: Option<String>,
-    /// The `bosun-aws` executable, when `cloudwatch` or a queue is asked for.
+    /// The `bosun-aws` executable: set exactly when `cloudwatch` or a queue is asked
+    /// for (bosun finds it before anything starts).
     pub helper: Option<std::path::PathBuf>,
     /// The helper's log lines are in the same format as bosun's.
     pub log_format: LogFormat,
 }
 
 impl Config {
-    /// Whether AWS calls (and so the helper) are needed.
-    pub fn needs_aws(&self) -> bool {
-        self.has(MetricsSink::Cloudwatch) || self.queue_url.is_some()
-    }
-
     fn has(&self, sink: MetricsSink) -> bool {
         self.sinks.contains(&sink)
     }
@@ -121,15 +117,12 @@ pub async fn run(
     );
     let (cores, mem) = sampler.limits();
     tracing::info!(interval_secs = cfg.interval.as_secs_f64(), sinks = ?cfg.sinks, cpu_limit_cores = cores, memory_limit_bytes = mem, "metrics on");
-    let mut aws = cfg.helper.clone().filter(|_| cfg.needs_aws()).map(|path| {
+    let mut aws = cfg.helper.clone().map(|path| {
         let ecs_service = match (&identity.cluster, &identity.service) {
             (Some(c), Some(s)) if identity.in_ecs => Some((c.as_str(), s.as_str())),
             _ => None,
         };
-        helper::Helper::new(
-            helper::Spec::new(path, &cfg, &dims, ecs_service, cfg.log_format),
-            watches,
-        )
+        helper::Helper::new(helper::Spec::new(path, &cfg, &dims, ecs_service), watches)
     });
     let high_res = cfg.interval < Duration::from_secs(60);
     let mut ticker =
