@@ -3,7 +3,7 @@
 //! hyper for the health checks and the ECS metadata endpoint.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// An `http://host:port/path` URL, split for a request.
@@ -47,18 +47,23 @@ impl HttpUrl {
 pub fn get_status(url: &str, timeout: Duration) -> Result<u16, String> {
     let url = HttpUrl::parse(url)?;
     let deadline = Instant::now() + timeout;
-    let addr = url
-        .authority
-        .to_socket_addrs()
-        .map_err(|e| format!("{}: {e}", url.authority))?
-        .next()
-        .ok_or_else(|| format!("{}: no address", url.authority))?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
     let left = |d: Instant| {
         d.saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1))
     };
+    let addrs = crate::resolve::resolve(&url.authority, timeout).map_err(|e| e.to_string())?;
+    let mut last = format!("{}: no address", url.authority);
+    let mut connected = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, left(deadline)) {
+            Ok(s) => {
+                connected = Some((addr, s));
+                break;
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    let (addr, mut stream) = connected.ok_or(last)?;
     stream
         .set_write_timeout(Some(left(deadline)))
         .map_err(|e| e.to_string())?;
@@ -107,9 +112,9 @@ pub async fn request(
     use http_body_util::BodyExt;
 
     let url = HttpUrl::parse(url)?;
-    let stream = tokio::net::TcpStream::connect(url.authority.as_str())
+    let stream = crate::resolve::connect(&url.authority, crate::resolve::TIMEOUT)
         .await
-        .map_err(|e| format!("{}: {e}", url.authority))?;
+        .map_err(|e| e.to_string())?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await

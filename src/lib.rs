@@ -5,7 +5,7 @@
 //! their state machine), [`endpoint`] (the HTTP endpoint), [`services`] (the thread
 //! that runs endpoint and checks beside the supervisor), [`state`] (what the
 //! supervisor shares with them), [`metrics`] (sampling and sinks), [`http`] (plain
-//! HTTP GETs) and [`logging`]; `aws` holds all that links the AWS SDK, which bosun
+//! HTTP GETs), [`resolve`] (host names without glibc's NSS) and [`logging`]; `aws` holds all that links the AWS SDK, which bosun
 //! itself never does: the `bosun-aws` helper process and the deployer's calls.
 
 #[cfg(feature = "aws")]
@@ -19,6 +19,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod protect;
+pub mod resolve;
 pub mod services;
 pub mod state;
 pub mod supervise;

@@ -600,3 +600,70 @@ fn an_address_in_use_is_a_startup_error() {
     assert!(err.contains(&addr) && err.contains("in use"), "{err}");
     assert!(!marker.exists(), "the worker was started");
 }
+
+/// Host names come from /etc/hosts (bosun reads it itself; no NSS): a private
+/// /etc/hosts is bind-mounted for bosun alone in a mount namespace of its own.
+#[test]
+fn check_hosts_resolve_through_the_hosts_file() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP: not root, cannot bind-mount a private /etc/hosts");
+        return;
+    }
+    let dir = TempDir::new("hosts");
+    let hosts = dir.path("hosts");
+    std::fs::write(&hosts, "# test\n127.0.0.1\tbosun-test-db other-name\n").unwrap();
+    // And no nameserver: other names fail at once instead of waiting for the network.
+    let resolv = dir.path("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+    )
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let http = std::thread::spawn(move || {
+        // Answer HTTP checks until the test ends.
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    drop(http);
+    for (flag, target, ready) in [
+        ("--health-tcp", format!("bosun-test-db:{port}"), true),
+        (
+            "--health-http",
+            format!("http://other-name:{port}/health"),
+            true,
+        ),
+        (
+            "--health-tcp",
+            format!("not-in-hosts.invalid.:{port}"),
+            false,
+        ),
+    ] {
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$0\" /etc/hosts && mount --bind \"$1\" /etc/resolv.conf && shift && exec \"$@\"")
+            .arg(&hosts)
+            .arg(&resolv)
+            .args([BOSUN, "--listen", "127.0.0.1:0", flag, &target])
+            .args(["--health-interval", "0.1", "--health-retries", "1"])
+            .args(["--on-unhealthy", "ignore", "--", "sh", "-c", SLEEPER])
+            .stdin(std::process::Stdio::null());
+        let run = start_cmd(Mode::Subreaper, cmd);
+        let addr = endpoint_addr(&run);
+        if ready {
+            wait_http(addr, "/readyz", 200);
+        } else {
+            let status = wait_until(BOUND, "the check to fail", || {
+                let s = status_json(addr).to_string();
+                s.contains("\"status\":\"unhealthy\"").then_some(s)
+            });
+            assert!(status.contains("not-in-hosts.invalid"), "{status}");
+        }
+        run.signal(libc::SIGTERM);
+        run.wait(BOUND);
+    }
+}

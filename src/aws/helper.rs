@@ -49,7 +49,7 @@ pub struct Options {
     #[arg(long, requires = "ecs_cluster")]
     pub ecs_service: Option<String>,
     /// Log lines: text or json
-    #[arg(long, default_value = "text")]
+    #[arg(long, default_value = "text", value_parser = crate::config::parse_named::<LogFormat>)]
     pub log_format: LogFormat,
 }
 

@@ -9,16 +9,16 @@ use bosun::state::Shared;
 use bosun::supervise::{signals, Supervisor};
 use bosun::{health, http, logging, metrics};
 
-/// Exit code for usage errors (clap uses the same).
+/// Exit code for usage errors (the command line's own, DESIGN.md §1).
 const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     // `bosun probe` runs every few seconds in every container: straight to it, and
     // neither it nor `protect` supervises anything.
     match std::env::args_os().nth(1) {
-        Some(a) if a == "probe" || a == "protect" => match config::parse().command {
-            Some(Command::Probe(args)) => return ExitCode::from(probe(&args)),
-            Some(Command::Protect(args)) => return ExitCode::from(protect(&args)),
+        Some(a) if a == "probe" || a == "protect" => match config::parse() {
+            Command::Probe(args) => return ExitCode::from(probe(&args)),
+            Command::Protect(args) => return ExitCode::from(protect(&args)),
             _ => {}
         },
         _ => {}
@@ -32,21 +32,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let cli = config::parse();
-    let code = match cli.command {
-        None => supervise(
-            signals,
-            cli.run.supervise,
-            cli.run.health,
-            cli.run.service,
-            Some(cli.run.command),
-        ),
-        Some(Command::Run(a)) => {
-            supervise(signals, a.supervise, a.health, a.service, Some(a.command))
-        }
-        Some(Command::Sidecar(a)) => supervise(signals, a.supervise, a.health, a.service, None),
-        Some(Command::Probe(args)) => probe(&args),
-        Some(Command::Protect(args)) => protect(&args),
+    let code = match config::parse() {
+        Command::Run(a) => supervise(signals, a.supervise, a.health, a.service, Some(a.command)),
+        Command::Sidecar(a) => supervise(signals, a.supervise, a.health, a.service, None),
+        Command::Probe(args) => probe(&args),
+        Command::Protect(args) => protect(&args),
     };
     ExitCode::from(code)
 }

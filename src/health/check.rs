@@ -149,7 +149,7 @@ async fn http(url: &str) -> Outcome {
 }
 
 async fn tcp(addr: &str) -> Outcome {
-    match tokio::net::TcpStream::connect(addr).await {
+    match crate::resolve::connect(addr, crate::resolve::TIMEOUT).await {
         Ok(_) => Outcome {
             ok: true,
             output: format!("connected to {addr}"),
