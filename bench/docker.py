@@ -3,7 +3,7 @@
  1. image sizes: the scratch example (busybox + bosun) and bosun's layer, full and lean;
  2. container start to worker start: `docker run --rm IMAGE /bin/true` with bosun as
     ENTRYPOINT against the same image with tini-static (hyperfine), ratio printed.
-Usage: bench/docker.py   (after docker/build-static.sh and docker/build-static.sh --lean)
+Usage: bench/docker.py   (after docker/build-static.sh)
 """
 import json, os, shutil, subprocess, tempfile
 
@@ -34,14 +34,13 @@ def size(tag):
 
 
 def main():
-    full = f"{ROOT}/target/static/bosun"
+    bosun = f"{ROOT}/target/static/bosun"
     helper = f"{ROOT}/target/static/bosun-aws"
-    lean = f"{ROOT}/target/static/bosun-lean"
     images = {}
     print("== image and layer sizes (full: bosun + bosun-aws; lean: bosun alone) ==")
-    for name, path, extra in [("full", full, helper), ("lean", lean, None)]:
+    for name, path, extra in [("full", bosun, helper), ("lean", bosun, None)]:
         if not os.path.exists(path) or (extra and not os.path.exists(extra)):
-            print(f"  ({path} missing: run docker/build-static.sh{' --lean' if name == 'lean' else ''})")
+            print(f"  ({extra or path} missing: run docker/build-static.sh)")
             continue
         tag = f"bosun-bench-{name}"
         build(tag, path, ["/entry", "--listen", "off", "--"], extra)

@@ -5,7 +5,7 @@ Prints each figure and bosun's ratio to the peers. Never run by the tests: timin
 reported here, not asserted. "bosun" is the static build that images ship
 (docker/build-static.sh); "bosun-dynamic" is `cargo build --release`, compared like for
 like with Debian's dynamically linked tini. Usage: bench/run.sh (builds all and runs
-this), or bench/pid1.py --bosun PATH [--dynamic PATH] [--lean PATH]
+this), or bench/pid1.py --bosun PATH [--dynamic PATH]
 """
 import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
@@ -145,7 +145,6 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bosun", default="target/static/bosun", help="the static build (docker/build-static.sh)")
     ap.add_argument("--dynamic", default=None, help="a dynamic build (cargo build --release)")
-    ap.add_argument("--lean", default=None, help="a lean static build (docker/build-static.sh --lean)")
     ap.add_argument("--runs", type=int, default=500)
     ap.add_argument("--orphans", type=int, default=10000)
     a = ap.parse_args()
@@ -167,16 +166,14 @@ def main():
     res = peak_rss(entries)
     ratios("peak RSS", res)
     print("  target: bosun <= 2 MiB")
-    print("\n== stripped binary size (full = bosun + its AWS helper bosun-aws) ==")
+    print("\n== stripped binary size (lean = bosun alone, full = bosun + its AWS helper bosun-aws) ==")
     for label, path in [("static", a.bosun), ("dynamic", a.dynamic)]:
         b = size_mib(path)
         if b is None:
             continue
         h = size_mib(os.path.join(os.path.dirname(path), "bosun-aws"))
         full = f", full {b + h:6.2f} MiB (bosun-aws {h:.2f})" if h is not None else ""
-        print(f"  {label:<8} bosun {b:6.2f} MiB{full}")
-    if size_mib(a.lean) is not None:
-        print(f"  static   lean bosun (--no-default-features) {size_mib(a.lean):6.2f} MiB")
+        print(f"  {label:<8} lean {b:6.2f} MiB{full}")
     for peer in ["tini", "tini-static", "dumb-init", "catatonit"]:
         p = shutil.which(peer)
         if p:

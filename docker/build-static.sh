@@ -2,22 +2,17 @@
 # Build bosun statically linked (glibc, crt-static) for FROM-scratch images.
 #   docker/build-static.sh          bosun and its AWS helper
 #                                   -> target/static/bosun, target/static/bosun-aws
-#   docker/build-static.sh --lean   bosun alone -> target/static/bosun
+#   docker/build-static.sh --lean   bosun alone  -> target/static/bosun
 # Install both beside each other (/usr/local/bin): bosun starts bosun-aws only for
 # --metrics cloudwatch or --queue-url, and works without it otherwise (the lean layer).
 # bosun is the same binary either way: it never links the AWS SDK.
-# No unwind tables (docker/no-unwind-tables.ld): everything aborts on panic, so nothing
-# unwinds, and a stripped binary's backtrace names nothing anyway.
+# Flags: docker/static-env.sh (crt-static, no unwind tables).
 # bosun's start path (docker/start-path.txt) is laid out together by lld, so that start-up
 # faults in a few 64 KiB windows of code rather than all of them (see start-path.py);
 # without ld.lld the plain link is kept, with a warning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root="$PWD"
-export RUSTFLAGS="-C target-feature=+crt-static -C force-unwind-tables=no \
--C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,-T,$root/docker/no-unwind-tables.ld \
-${BOSUN_STATIC_RUSTFLAGS:-}"
-triple=x86_64-unknown-linux-gnu
+source docker/static-env.sh
 mkdir -p target/static "${CARGO_TARGET_DIR:-target}"
 target_dir="$(realpath "${CARGO_TARGET_DIR:-target}")/$triple/release"
 
@@ -37,9 +32,11 @@ fi
 cp "$target_dir/bosun" target/static/bosun
 outs=(target/static/bosun)
 if [ "${1:-}" != "--lean" ]; then
-    # The helper alone needs the SDK; the deployer's crates stay out of it.
-    cargo build --release --quiet --target "$triple" --bin bosun-aws --no-default-features --features aws
-    cp "$target_dir/bosun-aws" target/static/
+    # The helper alone needs the SDK; the deployer's crates stay out of it. Built for
+    # size (profile.helper in Cargo.toml).
+    cargo build --profile helper --quiet --target "$triple" --bin bosun-aws \
+        --no-default-features --features aws
+    cp "$target_dir/../helper/bosun-aws" target/static/
     outs+=(target/static/bosun-aws)
 fi
 for f in "${outs[@]}"; do echo "$f ($(stat -c %s "$f") bytes)"; done

@@ -6,9 +6,9 @@
 # to every route; `bosun probe`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export RUSTFLAGS="-C target-feature=+crt-static -C force-unwind-tables=no ${BOSUN_STATIC_RUSTFLAGS:-}"
-cargo rustc --release --quiet --target x86_64-unknown-linux-gnu --bin bosun -- -C strip=none
-bin="$(realpath "${CARGO_TARGET_DIR:-target}")/x86_64-unknown-linux-gnu/release/bosun"
+source docker/static-env.sh
+cargo rustc --release --quiet --target "$triple" --bin bosun --no-default-features -- -C strip=none
+bin="$(realpath "${CARGO_TARGET_DIR:-target}")/$triple/release/bosun"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 export BOSUN_LOG=warn

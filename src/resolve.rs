@@ -6,8 +6,9 @@
 //! Why by hand: `getaddrinfo` drags glibc's NSS, its DNS code and `dlopen` into a
 //! statically linked binary (about 160 KB of bosun's FROM-scratch layer), and in a
 //! scratch image there is no `nsswitch.conf` to configure it anyway. bosun only ever
-//! needs a health-check host, the ECS agent and, in `bosun-aws`, the AWS endpoints:
-//! plain A/AAAA lookups. Names that only NSS modules know (LDAP, mDNS) are not found.
+//! needs a health-check host and the ECS agent: plain A/AAAA lookups. Names that only
+//! NSS modules know (LDAP, mDNS) are not found. (`bosun-aws` keeps glibc's resolver:
+//! the SDK's credential chain calls it in any case.)
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
@@ -207,7 +208,7 @@ impl Conf {
             for server in &self.servers {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(last_error.unwrap_or_else(|| timed_out()));
+                    return Err(last_error.unwrap_or_else(timed_out));
                 }
                 match exchange(*server, &queries, self.timeout.min(left)) {
                     Ok(addrs) => return Ok(addrs),
@@ -215,7 +216,7 @@ impl Conf {
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| timed_out()))
+        Err(last_error.unwrap_or_else(timed_out))
     }
 }
 

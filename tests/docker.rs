@@ -42,7 +42,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// The lean, statically linked bosun (built once per test run, in a target directory of
+/// The statically linked bosun (built once per test run, in a target directory of
 /// its own so that it does not wait for the lock of the one running these tests).
 fn static_bosun() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -61,7 +61,7 @@ fn static_bosun() -> &'static Path {
             "static build failed: {}",
             text(&out.stderr)
         );
-        let bin = root.join("target/static/bosun-lean");
+        let bin = root.join("target/static/bosun");
         let ldd = Command::new("ldd").arg(&bin).output().unwrap();
         assert!(
             !ldd.status.success()
