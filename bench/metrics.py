@@ -6,7 +6,7 @@
     default 60 s interval, and what they cost a month at list prices.
 Usage: bench/metrics.py [--bosun PATH] [--seconds N]
 """
-import argparse, os, signal, socket, subprocess, tempfile, time, urllib.request
+import argparse, os, re, signal, socket, subprocess, tempfile, time, urllib.request
 
 import moto_recording
 
@@ -103,9 +103,15 @@ def main():
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=10)
         calls = {}
-        for action in moto_recording.actions(base):
+        stamps = set()
+        for action, body in moto_recording.requests(base):
             calls[action] = calls.get(action, 0) + 1
-        samples = 21  # 20 intervals + the final flush
+            if action == "PutMetricData":
+                stamps.update(re.findall(r"Timestamp=([^&]+)", body))
+        # Each sample's datapoints share its timestamp: distinct timestamps = samples
+        # that arrived (a late one may share a call with the next).
+        samples = len(stamps)
+        print(f"  {samples} samples arrived (20 intervals + the final flush: 21 expected)")
         for k, v in sorted(calls.items()):
             print(f"  {k:<22} {v:3d} calls for {samples} samples = {v / samples:.2f} per interval")
         per_hour = {k: v / samples * 60 for k, v in calls.items()}

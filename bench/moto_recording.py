@@ -15,6 +15,11 @@ def start(base):
 
 def actions(base):
     """Stop recording; the action of each request since `start`, in order."""
+    return [action for action, _ in requests(base)]
+
+
+def requests(base):
+    """Stop recording; (action, body) of each request since `start`, in order."""
     post(base, "/moto-api/recorder/stop-recording")
     rec = urllib.request.urlopen(base + "/moto-api/recorder/download-recording").read().decode()
     out = []
@@ -31,5 +36,5 @@ def actions(base):
         action = target.split(".")[-1] if target else ""
         if not action and "Action=" in body:
             action = body.split("Action=")[1].split("&")[0]
-        out.append(action or r.get("method", "?"))
+        out.append((action or r.get("method", "?"), body))
     return out
