@@ -290,6 +290,10 @@ fn exchange(
                 }
             }
         }
+        // A name that does not exist has no records of the other type either.
+        if replies.contains(&Some(Reply::NoName)) {
+            return Ok(Vec::new());
+        }
     }
     let mut addrs = Vec::new();
     for (i, reply) in replies.into_iter().enumerate() {
@@ -621,6 +625,23 @@ mod tests {
         );
         let err = c.lookup("nowhere", deadline).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+    }
+
+    #[test]
+    fn nxdomain_for_one_type_ends_the_name_without_waiting_for_the_other() {
+        // The AAAA query for the first candidate is never answered: only the NXDOMAIN
+        // to its A query lets the lookup reach the second one before the deadline.
+        let server = nameserver(|name, qtype, q, _| match (name, qtype) {
+            ("gone.svc.local", TYPE_A) => Some(answer(q, 3, false, &[])),
+            ("gone.svc.local", _) => None,
+            (_, TYPE_A) => Some(answer(q, 0, false, &[ip("10.3.3.3")])),
+            _ => Some(answer(q, 0, false, &[])),
+        });
+        let mut c = conf(vec![server], &["svc.local"]);
+        c.timeout = Duration::from_secs(3);
+        c.attempts = 1;
+        let deadline = Instant::now() + Duration::from_secs(3);
+        assert_eq!(c.lookup("gone", deadline).unwrap(), [ip("10.3.3.3")]);
     }
 
     #[test]
