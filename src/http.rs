@@ -3,7 +3,6 @@
 //! hyper for the health checks and the ECS metadata endpoint.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// An `http://host:port/path` URL, split for a request.
@@ -51,19 +50,8 @@ pub fn get_status(url: &str, timeout: Duration) -> Result<u16, String> {
         d.saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1))
     };
-    let addrs = crate::resolve::resolve(&url.authority, timeout).map_err(|e| e.to_string())?;
-    let mut last = format!("{}: no address", url.authority);
-    let mut connected = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, left(deadline)) {
-            Ok(s) => {
-                connected = Some((addr, s));
-                break;
-            }
-            Err(e) => last = format!("{addr}: {e}"),
-        }
-    }
-    let (addr, mut stream) = connected.ok_or(last)?;
+    let (addr, mut stream) =
+        crate::resolve::connect_blocking(&url.authority, timeout).map_err(|e| e.to_string())?;
     stream
         .set_write_timeout(Some(left(deadline)))
         .map_err(|e| e.to_string())?;

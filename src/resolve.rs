@@ -53,14 +53,32 @@ pub async fn connect(authority: &str, timeout: Duration) -> io::Result<tokio::ne
             Err(e) => last = Some(io::Error::new(e.kind(), format!("{addr}: {e}"))),
         }
     }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, format!("{authority}: no address"))
-    }))
+    Err(last.unwrap_or_else(|| no_address(authority)))
+}
+
+/// [`connect`] with a blocking socket, lookup and connects all within `timeout`; the
+/// address it reached, and the stream.
+pub fn connect_blocking(authority: &str, timeout: Duration) -> io::Result<(SocketAddr, TcpStream)> {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    for addr in resolve(authority, timeout)? {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(stream) => return Ok((addr, stream)),
+            Err(e) => last = Some(io::Error::new(e.kind(), format!("{addr}: {e}"))),
+        }
+    }
+    Err(last.unwrap_or_else(|| no_address(authority)))
+}
+
+fn no_address(authority: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("{authority}: no address"))
 }
 
 /// The addresses of `host`, IPv4 first: a literal, `/etc/hosts`, then DNS.
-pub fn lookup(host: &str, timeout: Duration) -> io::Result<Vec<IpAddr>> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+fn lookup(host: &str, timeout: Duration) -> io::Result<Vec<IpAddr>> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
