@@ -621,22 +621,17 @@ impl Values<'_> {
     }
 
     fn health(&self) -> Result<HealthOptions, Stop> {
-        let kinds = ["health-cmd", "health-http", "health-tcp"];
-        let set: Vec<&str> = kinds
+        // At most one kind, wherever each came from.
+        let set: Vec<String> = ["health-cmd", "health-http", "health-tcp"]
             .into_iter()
-            .filter(|k| self.raw(k).is_some())
+            .filter_map(|k| match self.raw(k)? {
+                (_, Some(var)) => Some(format!("--{k} (from {var})")),
+                (_, None) => Some(format!("--{k}")),
+            })
             .collect();
         if let [a, b, ..] = set.as_slice() {
-            let name = |k: &str| match self.spec(k).env {
-                Some(var) if !self.given.options.iter().any(|(l, _)| *l == k) => {
-                    format!("--{k} (from {var})")
-                }
-                _ => format!("--{k}"),
-            };
             return Err(self.form.error(&format!(
-                "{} cannot be used with {}: one health check at a time",
-                name(a),
-                name(b)
+                "{a} cannot be used with {b}: one health check at a time"
             )));
         }
         Ok(HealthOptions {
