@@ -286,21 +286,26 @@ const PROTECT_OPTIONS: &[Opt] = &[opt(
 
 const ABOUT: &str = "A small PID-1 supervisor for background workers";
 
-const COMMANDS: &[(&str, &str)] = &[
+/// The subcommands: the word, its form and what it does.
+const COMMANDS: &[(&str, Form, &str)] = &[
     (
         "run",
+        Form::Run,
         "Start CMD and supervise it (the same as `bosun [OPTIONS] -- CMD`)",
     ),
     (
         "probe",
+        Form::Probe,
         "Exit 0 when bosun's /readyz says ready, 1 otherwise (a HEALTHCHECK without curl)",
     ),
     (
         "sidecar",
+        Form::Sidecar,
         "Run the health checks and the endpoint with no worker",
     ),
     (
         "protect",
+        Form::Protect,
         "Set ECS task scale-in protection through the ECS agent",
     ),
 ];
@@ -373,17 +378,14 @@ impl Form {
 
     fn help(self) -> String {
         use std::fmt::Write;
-        let about = match self {
-            Form::Main => ABOUT,
-            Form::Run => COMMANDS[0].1,
-            Form::Probe => COMMANDS[1].1,
-            Form::Sidecar => COMMANDS[2].1,
-            Form::Protect => COMMANDS[3].1,
-        };
+        let about = COMMANDS
+            .iter()
+            .find(|(_, form, _)| *form == self)
+            .map_or(ABOUT, |(_, _, about)| about);
         let mut h = format!("{about}\n\nUsage: {}\n", self.usage());
         if self == Form::Main {
             h.push_str("\nCommands:\n");
-            for (name, what) in COMMANDS {
+            for (name, _, what) in COMMANDS {
                 let _ = writeln!(h, "  {name:<9}{what}");
             }
         }
@@ -433,14 +435,14 @@ where
     let mut args = args.into_iter().map(Into::into);
     let _program = args.next();
     let args: Vec<OsString> = args.collect();
-    let form = match args.first().and_then(|a| a.to_str()) {
-        Some("run") => Form::Run,
-        Some("sidecar") => Form::Sidecar,
-        Some("probe") => Form::Probe,
-        Some("protect") => Form::Protect,
-        Some("help") => return Err(Stop::Help(Form::Main.help())),
-        _ => Form::Main,
-    };
+    let first = args.first().and_then(|a| a.to_str());
+    if first == Some("help") {
+        return Err(Stop::Help(Form::Main.help()));
+    }
+    let form = COMMANDS
+        .iter()
+        .find(|(word, _, _)| Some(*word) == first)
+        .map_or(Form::Main, |(_, form, _)| *form);
     let rest = if form == Form::Main {
         &args[..]
     } else {

@@ -26,22 +26,28 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// `host:port` or `[v6]:port` to the addresses to try, in order.
 pub fn resolve(authority: &str, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
     let (host, port) = split_authority(authority)?;
-    Ok(lookup(host, timeout)?
-        .into_iter()
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect())
+    Ok(with_port(lookup(host, timeout)?, port))
 }
 
 /// [`resolve`] on tokio: literals at once, names on the blocking pool.
 pub async fn resolve_async(authority: &str, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
     let (host, port) = split_authority(authority)?;
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let authority = authority.to_owned();
-    tokio::task::spawn_blocking(move || resolve(&authority, timeout))
-        .await
-        .map_err(io::Error::other)?
+    let ips = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => {
+            let host = host.to_owned();
+            tokio::task::spawn_blocking(move || lookup(&host, timeout))
+                .await
+                .map_err(io::Error::other)??
+        }
+    };
+    Ok(with_port(ips, port))
+}
+
+fn with_port(ips: Vec<IpAddr>, port: u16) -> Vec<SocketAddr> {
+    ips.into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect()
 }
 
 /// Connect to `host:port`, trying each of its addresses in turn.
