@@ -9,6 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use common::proxy;
 use common::*;
 
 const DEPLOY: &str = env!("CARGO_BIN_EXE_bosun-deploy");
@@ -328,68 +329,151 @@ fn render_wires_bosun_in() {
     assert_eq!(q["Attributes"]["VisibilityTimeout"], "120");
 }
 
-/// Default subnets of moto's default VPC (create_service checks they exist).
-fn moto_subnets(moto: &Moto) -> Vec<String> {
-    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let out = Command::new(py)
-        .args(["-c", "import boto3,sys; e=boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); print(' '.join(s['SubnetId'] for s in e.describe_subnets()['Subnets'][:2]))", &moto.url()])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
+/// moto, the fault-injecting proxy in front of it, and what a deploy needs that the
+/// stack does not create: two subnets of moto's default VPC (CreateService checks
+/// them) and the secret the example reads.
+struct World {
+    moto: Moto,
+    proxy: proxy::Proxy,
+    subnets: Vec<String>,
 }
 
-fn is_mutating(action: &str) -> bool {
-    let a = action.split_whitespace().next().unwrap_or(action);
-    [
-        "Create",
-        "Put",
-        "Register",
-        "Update",
-        "Set",
-        "Tag",
-        "Delete",
-        "Deregister",
-        "Untag",
-        "Attach",
-        "POST",
-        "PUT",
-        "DELETE",
-        "PATCH",
-    ]
-    .iter()
-    .any(|p| a.starts_with(p))
+fn py(moto: &Moto, code: &str) -> String {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let mut cmd = Command::new(py);
+    cmd.args(["-c", code, &moto.url()]);
+    let out = run_bounded(&mut cmd, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl World {
+    fn new() -> World {
+        World::with_moto(Moto::start())
+    }
+
+    fn with_moto(moto: Moto) -> World {
+        let subnets = py(&moto, "import boto3,sys; e=boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); print(' '.join(s['SubnetId'] for s in e.describe_subnets()['Subnets'][:2]))")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        assert_eq!(subnets.len(), 2);
+        py(&moto, "import boto3,sys; boto3.client('secretsmanager', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').create_secret(Name='dbSecret', SecretString='{\"password\": \"p\"}')");
+        let proxy = proxy::Proxy::start(moto.port);
+        World {
+            moto,
+            proxy,
+            subnets,
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        self.proxy.env()
+    }
+
+    /// The example stack, on this world's subnets.
+    fn example(&self) -> String {
+        std::fs::read_to_string(EXAMPLE)
+            .unwrap()
+            .replace(
+                "subnets: [subnet-1, subnet-2]",
+                &format!("subnets: [{}, {}]", self.subnets[0], self.subnets[1]),
+            )
+            .replace("securityGroups: [sg-1]", "securityGroups: []")
+    }
+
+    fn deploy(&self, args: &[&str]) -> Output {
+        deploy(args, &self.env())
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// What the stack left in AWS, read straight from moto: one line per resource with
+/// what matters of it.
+fn snapshot(moto: &Moto) -> Vec<String> {
+    py(moto, r#"
+import boto3, sys, json
+u = sys.argv[1]
+c = lambda s: boto3.client(s, endpoint_url=u, region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y')
+out = []
+sqs = c('sqs')
+for q in sqs.list_queues().get('QueueUrls', []):
+    a = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=['VisibilityTimeout', 'RedrivePolicy'])['Attributes']
+    out.append('queue %s %s' % (q.rsplit('/', 1)[1], json.dumps(a, sort_keys=True)))
+iam = c('iam')
+for r in iam.list_roles()['Roles']:
+    pols = iam.list_role_policies(RoleName=r['RoleName'])['PolicyNames']
+    out.append('role %s %s %s' % (r['Path'], r['RoleName'], pols))
+for g in c('logs').describe_log_groups()['logGroups']:
+    out.append('log %s %s' % (g['logGroupName'], g.get('retentionInDays')))
+ecs = c('ecs')
+for a in ecs.list_task_definitions()['taskDefinitionArns']:
+    out.append('taskdef %s' % a.rsplit('/', 1)[1])
+for cl in ecs.list_clusters()['clusterArns']:
+    for s in ecs.list_services(cluster=cl)['serviceArns']:
+        for d in ecs.describe_services(cluster=cl, services=[s])['services']:
+            out.append('service %s %s %s' % (d['serviceName'], d['status'], d['taskDefinition'].rsplit('/', 1)[-1]))
+aas = c('application-autoscaling')
+for t in aas.describe_scalable_targets(ServiceNamespace='ecs')['ScalableTargets']:
+    out.append('target %s %s..%s' % (t['ResourceId'], t['MinCapacity'], t['MaxCapacity']))
+for p in aas.describe_scaling_policies(ServiceNamespace='ecs')['ScalingPolicies']:
+    out.append('policy %s' % p['PolicyName'])
+sch = c('scheduler')
+for g in sch.list_schedule_groups()['ScheduleGroups']:
+    if g['Name'] != 'default':
+        out.append('group %s' % g['Name'])
+for s in sch.list_schedules()['Schedules']:
+    out.append('schedule %s/%s' % (s['GroupName'], s['Name']))
+for d in c('cloudwatch').list_dashboards()['DashboardEntries']:
+    out.append('dashboard %s' % d['DashboardName'])
+print('\n'.join(sorted(out)))
+"#)
+    .lines()
+    .map(str::to_owned)
+    .collect()
 }
 
 #[test]
 fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
-    let moto = Moto::start();
-    let env = moto.env();
-    let subnets = moto_subnets(&moto);
-    assert_eq!(subnets.len(), 2);
+    let w = World::new();
     let dir = TempDir::new("apply");
-    let text = std::fs::read_to_string(EXAMPLE)
-        .unwrap()
-        .replace(
-            "subnets: [subnet-1, subnet-2]",
-            &format!("subnets: [{}, {}]", subnets[0], subnets[1]),
-        )
-        .replace("securityGroups: [sg-1]", "securityGroups: []");
+    let text = w.example();
     let file = write(&dir, "bosun.yaml", &text);
 
-    moto.record();
-    let out = deploy(&["apply", "--no-wait", "--stack", &file], &env);
+    // A fresh account: diff lists what would be created (no ClusterNotFound).
+    let out = w.deploy(&["diff", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(
+        plan.contains("+ create ECS cluster orders-cluster"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("19 to create, 0 to update, 0 to delete"),
+        "{plan}"
+    );
+    assert!(w.proxy.mutating().is_empty());
+
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // moto does not echo a service's deployment configuration back: check what was sent.
-    let sent = moto.recorded();
-    let create = sent
-        .iter()
-        .find(|(a, _)| a == "CreateService")
-        .map(|(_, b)| b.clone())
+    assert!(
+        stdout(&out).contains("applied: 19 changes"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // What was sent, as sent (moto does not keep a service's deployment settings).
+    let create = w
+        .proxy
+        .recorded()
+        .into_iter()
+        .find(|r| r.action == "CreateService")
         .expect("CreateService sent");
-    let create: serde_json::Value = serde_json::from_str(&create).unwrap();
+    let create: serde_json::Value = serde_json::from_str(&create.body).unwrap();
     assert_eq!(
         create["deploymentConfiguration"]["deploymentCircuitBreaker"],
         serde_json::json!({ "enable": true, "rollback": true })
@@ -403,16 +487,24 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
         create["capacityProviderStrategy"][0]["capacityProvider"],
         "FARGATE_SPOT"
     );
+    assert!(create["clientToken"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+    let register = w
+        .proxy
+        .recorded()
+        .into_iter()
+        .find(|r| r.action == "RegisterScalableTarget")
+        .expect("RegisterScalableTarget sent");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("applied: 19 changes"),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr(&out)
+        register.body.contains("bosun:stack"),
+        "the target's tags are sent: {}",
+        register.body
     );
 
     // Read every resource back through the SDK.
     let rt = runtime();
-    let cfg = moto.sdk_config(&rt);
+    let cfg = w.moto.sdk_config(&rt);
     let ecs = aws_sdk_ecs::Client::new(&cfg);
     rt.block_on(async {
         let td = ecs
@@ -450,59 +542,7 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
                 .awsvpc_configuration()
                 .unwrap()
                 .subnets(),
-            subnets.as_slice()
-        );
-        let scaling = aws_sdk_applicationautoscaling::Client::new(&cfg);
-        let pols = scaling
-            .describe_scaling_policies()
-            .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
-            .send()
-            .await
-            .unwrap();
-        let mut names: Vec<&str> = pols
-            .scaling_policies()
-            .iter()
-            .map(|p| p.policy_name())
-            .collect();
-        names.sort();
-        assert_eq!(
-            names,
-            [
-                "orders-worker-backlog",
-                "orders-worker-cpu",
-                "orders-worker-memory"
-            ]
-        );
-        let targets = scaling
-            .describe_scalable_targets()
-            .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            targets
-                .scalable_targets()
-                .iter()
-                .map(|t| (t.min_capacity(), t.max_capacity()))
-                .collect::<Vec<_>>(),
-            [(1, 5)]
-        );
-        let sched = aws_sdk_scheduler::Client::new(&cfg);
-        let s = sched
-            .get_schedule()
-            .name("orders-nightly")
-            .group_name("bosun-orders")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(s.schedule_expression(), Some("cron(0 3 * * ? *)"));
-        assert_eq!(
-            s.target()
-                .unwrap()
-                .retry_policy()
-                .unwrap()
-                .maximum_retry_attempts(),
-            Some(3)
+            w.subnets.as_slice()
         );
         let sqs = aws_sdk_sqs::Client::new(&cfg);
         let url = sqs
@@ -529,31 +569,6 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
             attrs[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy]
                 .contains("orders-jobsQueue-dlq")
         );
-        let logs = aws_sdk_cloudwatchlogs::Client::new(&cfg);
-        let groups = logs
-            .describe_log_groups()
-            .log_group_name_prefix("/bosun/orders/")
-            .send()
-            .await
-            .unwrap();
-        let mut g: Vec<(String, Option<i32>)> = groups
-            .log_groups()
-            .iter()
-            .map(|l| {
-                (
-                    l.log_group_name().unwrap().to_owned(),
-                    l.retention_in_days(),
-                )
-            })
-            .collect();
-        g.sort();
-        assert_eq!(
-            g,
-            [
-                ("/bosun/orders/nightly".to_owned(), Some(30)),
-                ("/bosun/orders/worker".to_owned(), Some(14))
-            ]
-        );
         let iam = aws_sdk_iam::Client::new(&cfg);
         let pol = iam
             .get_role_policy()
@@ -568,55 +583,110 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
             pol.policy_document()
         );
     });
+    let snap = snapshot(&w.moto);
+    for needle in [
+        "log /bosun/orders/nightly 30",
+        "log /bosun/orders/worker 14",
+        "policy orders-worker-backlog",
+        "policy orders-worker-cpu",
+        "policy orders-worker-memory",
+        "target service/orders-cluster/orders-worker 1..5",
+        "schedule bosun-orders/orders-nightly",
+        "dashboard orders-worker",
+        "taskdef orders-worker:1",
+    ] {
+        assert!(
+            snap.iter().any(|l| l == needle),
+            "{needle} not in {snap:#?}"
+        );
+    }
 
     // A second apply of the same file: no mutating call at all.
-    moto.record();
-    let out = deploy(&["apply", "--no-wait", "--stack", &file], &env);
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("applied: 0 changes"));
-    let calls = moto.recorded_actions();
-    let mutating: Vec<&String> = calls.iter().filter(|a| is_mutating(a)).collect();
-    assert!(!calls.is_empty(), "nothing was recorded");
     assert!(
-        mutating.is_empty(),
-        "mutating calls on a no-change apply: {mutating:?}"
+        stdout(&out).contains("applied: 0 changes"),
+        "{}",
+        stdout(&out)
     );
-    let out = deploy(&["diff", "--stack", &file], &env);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!w.proxy.actions().is_empty(), "nothing was recorded");
+    assert_eq!(
+        w.proxy.mutating(),
+        Vec::<String>::new(),
+        "mutating calls on a no-change apply"
+    );
+    let out = w.deploy(&["diff", "--stack", &file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("no changes"));
 
-    // Change one field: diff names it, apply changes only it.
+    // Change fields: diff says which, old → new; apply changes only them.
     let changed = write(
         &dir,
         "bosun.yaml",
-        &text.replace(
-            "logging: { retentionDays: 14 }",
-            "logging: { retentionDays: 60 }",
-        ),
+        &text
+            .replace(
+                "logging: { retentionDays: 14 }",
+                "logging: { retentionDays: 60 }",
+            )
+            .replace(
+                "resources: { cpu: 0.25, memory: 512, architecture: arm64 }",
+                "resources: { cpu: 0.25, memory: 1024, architecture: arm64 }",
+            ),
     );
-    let out = deploy(&["diff", "--stack", &changed], &env);
+    let out = w.deploy(&["diff", "--stack", &changed]);
     assert_eq!(out.status.code(), Some(1));
+    let plan = stdout(&out);
     assert!(
-        stderr(&out).contains("would update log group /bosun/orders/worker: retention 60 days"),
-        "{}",
-        stderr(&out)
+        plan.contains("~ update log group /bosun/orders/worker\n      retentionInDays: 14 → 60"),
+        "{plan}"
     );
-    moto.record();
-    let out = deploy(&["apply", "--no-wait", "--stack", &changed], &env);
+    assert!(
+        plan.contains("~ update task definition orders-worker\n      memory: 512 → 1024"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("~ update ECS service orders-worker"),
+        "the service rolls to the new revision: {plan}"
+    );
+    let out = w.deploy(&["diff", "--output", "json", "--stack", &changed]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let td = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "task definition")
+        .unwrap();
+    assert_eq!(td["action"], "update");
+    assert_eq!(
+        td["fields"][0],
+        serde_json::json!({ "path": "memory", "old": "512", "new": "1024" })
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &changed]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let mutating: Vec<String> = moto
-        .recorded_actions()
-        .into_iter()
-        .filter(|a| is_mutating(a))
-        .collect();
+    let mut mutating = w.proxy.mutating();
+    mutating.sort();
     assert_eq!(
         mutating,
-        ["PutRetentionPolicy"],
-        "only the log group should change"
+        [
+            "PutRetentionPolicy",
+            "RegisterTaskDefinition",
+            "UpdateService"
+        ]
     );
+    let out = w.deploy(&["diff", "--stack", &changed]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 
     // Status, then delete: everything of the stack goes, the rest stays.
-    let out = deploy(&["status", "--stack", &changed], &env);
-    let status = String::from_utf8_lossy(&out.stdout).into_owned();
+    let out = w.deploy(&["status", "--stack", &changed]);
+    let status = stdout(&out);
     assert!(
         status.contains("worker (worker-service orders-worker): desired 1"),
         "{status}"
@@ -633,55 +703,312 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
             .await
             .unwrap();
     });
-    let out = deploy(&["delete", "--stack", &changed], &env);
+    let out = w.deploy(&["delete", "--stack", &changed]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    rt.block_on(async {
-        let sqs = aws_sdk_sqs::Client::new(&cfg);
-        let left = sqs
-            .list_queues()
-            .queue_name_prefix("orders-")
-            .send()
-            .await
-            .unwrap();
-        let left: Vec<&str> = left
-            .queue_urls()
-            .iter()
-            .map(|u| u.rsplit('/').next().unwrap())
-            .collect();
-        assert_eq!(
-            left,
-            ["orders-not-ours"],
-            "delete removed only the stack's queues"
-        );
-        let svc = ecs
-            .describe_services()
-            .cluster("orders-cluster")
-            .services("orders-worker")
-            .send()
-            .await
-            .unwrap();
-        assert!(svc.services().iter().all(|s| s.status() != Some("ACTIVE")));
-        let logs = aws_sdk_cloudwatchlogs::Client::new(&cfg);
-        assert!(logs
-            .describe_log_groups()
-            .log_group_name_prefix("/bosun/orders/")
-            .send()
-            .await
-            .unwrap()
-            .log_groups()
-            .is_empty());
-        let iam = aws_sdk_iam::Client::new(&cfg);
-        assert!(iam
-            .list_roles()
-            .path_prefix("/bosun/orders/")
-            .send()
-            .await
-            .unwrap()
-            .roles()
-            .is_empty());
-    });
+    let left: Vec<String> = snapshot(&w.moto)
+        .into_iter()
+        .filter(|l| !l.starts_with("service ") || l.contains(" ACTIVE "))
+        .collect();
+    assert_eq!(
+        left,
+        ["queue orders-not-ours {\"VisibilityTimeout\": \"30\"}"],
+        "delete removed only the stack's"
+    );
+    // And again: nothing left to delete.
+    w.proxy.record();
+    let out = w.deploy(&["delete", "--stack", &changed]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
 }
 
+#[test]
+fn a_refused_read_stops_apply_before_any_change() {
+    let w = World::new();
+    let dir = TempDir::new("refused");
+    let file = write(&dir, "bosun.yaml", &w.example());
+    for (action, call) in [
+        ("GetRole", "IAM GetRole"),
+        ("GetQueueUrl", "SQS GetQueueUrl"),
+        ("DescribeLogGroups", "Logs DescribeLogGroups"),
+        ("DescribeServices", "ECS DescribeServices"),
+        ("ListTaskDefinitions", "ECS ListTaskDefinitions"),
+        ("GetScheduleGroup", "Scheduler GetScheduleGroup"),
+        ("ListRoles", "IAM ListRoles"),
+        ("ListQueues", "SQS ListQueues"),
+        ("DescribeSubnets", "EC2 DescribeSubnets"),
+        ("GetCallerIdentity", "STS GetCallerIdentity"),
+    ] {
+        w.proxy.allow_all();
+        w.proxy.deny(action);
+        w.proxy.record();
+        let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(4), "{action}: {err}");
+        assert!(
+            err.contains(call) && err.contains("AccessDenied"),
+            "{action}: {err}"
+        );
+        assert_eq!(
+            w.proxy.mutating(),
+            Vec::<String>::new(),
+            "{action}: a refused read must stop apply"
+        );
+        // diff fails the same way instead of calling things absent.
+        let out = w.deploy(&["diff", "--stack", &file]);
+        assert_eq!(out.status.code(), Some(4), "{action}: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn throttled_calls_are_retried() {
+    let w = World::new();
+    let dir = TempDir::new("throttle");
+    let file = write(&dir, "bosun.yaml", &w.example());
+    for a in [
+        "GetRole",
+        "CreateQueue",
+        "RegisterTaskDefinition",
+        "CreateService",
+        "PutRolePolicy",
+        "DescribeServices",
+    ] {
+        w.proxy.throttle(a, 2);
+    }
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let actions = w.proxy.actions();
+    let count = |a: &str| actions.iter().filter(|x| *x == a).count();
+    assert_eq!(
+        count("CreateService"),
+        3,
+        "two throttled attempts, then the one that went through"
+    );
+    assert_eq!(
+        count("CreateQueue"),
+        2 + 2,
+        "two queues, two throttled attempts"
+    );
+    let out = w.deploy(&["diff", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+fn workers(stack: &str, n: usize, subnets: &[String]) -> String {
+    let mut s = format!(
+        "stack: {stack}\ncluster: shared\nnetwork: {{ subnets: [{}] }}\nresources:\n",
+        subnets.join(", ")
+    );
+    for i in 0..n {
+        s.push_str(&format!("  w{i}:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {{ cpu: 0.25, memory: 512 }}\n"));
+    }
+    s
+}
+
+#[test]
+fn delete_pages_services_and_removes_only_the_stacks() {
+    let w = World::new();
+    w.proxy.page_services(true);
+    let dir = TempDir::new("paged");
+    let ours = write(&dir, "ours.yaml", &workers("orders", 12, &w.subnets));
+    let theirs = write(&dir, "theirs.yaml", &workers("billing", 3, &w.subnets));
+    for f in [&theirs, &ours] {
+        let out = w.deploy(&["apply", "--no-wait", "--stack", f]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    // Our cluster is the first stack's (billing created it): ours uses it as it is.
+    let out = w.deploy(&["diff", "--stack", &ours]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    w.proxy.record();
+    let out = w.deploy(&["delete", "--stack", &ours]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pages = w
+        .proxy
+        .actions()
+        .iter()
+        .filter(|a| *a == "ListServices")
+        .count();
+    assert!(pages >= 2, "ListServices read page by page ({pages} calls)");
+    let active: Vec<String> = snapshot(&w.moto)
+        .into_iter()
+        .filter(|l| l.starts_with("service ") && l.contains(" ACTIVE "))
+        .collect();
+    assert_eq!(
+        active,
+        [
+            "service billing-w0 ACTIVE billing-w0:1",
+            "service billing-w1 ACTIVE billing-w1:1",
+            "service billing-w2 ACTIVE billing-w2:1"
+        ]
+    );
+    assert!(
+        w.proxy
+            .mutating()
+            .iter()
+            .filter(|a| *a == "DeleteService")
+            .count()
+            == 12
+    );
+    assert!(
+        !w.proxy.mutating().iter().any(|a| a == "DeleteCluster"),
+        "the cluster is billing's"
+    );
+}
+
+#[test]
+fn a_resource_taken_out_of_the_file_is_shown_then_deleted() {
+    let w = World::new();
+    let dir = TempDir::new("removed");
+    let two = format!("{HEAD}  a:\n    type: sqs-queue\n  b:\n    type: sqs-queue\n    properties: {{ visibilityTimeoutSeconds: 60 }}\n");
+    let file = write(&dir, "bosun.yaml", &two);
+    let out = w.deploy(&["apply", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let one = write(
+        &dir,
+        "bosun.yaml",
+        &format!("{HEAD}  a:\n    type: sqs-queue\n"),
+    );
+    let out = w.deploy(&["diff", "--stack", &one]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("- delete queue orders-b"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("orders-a"), "{}", stdout(&out));
+    let out = w.deploy(&["apply", "--stack", &one]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        snapshot(&w.moto),
+        ["queue orders-a {\"VisibilityTimeout\": \"30\"}"]
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--stack", &one]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+}
+
+#[test]
+fn apply_killed_at_any_point_is_finished_by_the_next() {
+    // What a clean apply leaves.
+    let clean = {
+        let w = World::new();
+        let dir = TempDir::new("clean");
+        let file = write(&dir, "bosun.yaml", &w.example());
+        let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        snapshot(&w.moto)
+    };
+    for n in [1, 4, 8, 12, 16] {
+        let w = World::new();
+        let dir = TempDir::new("killed");
+        let file = write(&dir, "bosun.yaml", &w.example());
+        let mut cmd = Command::new(DEPLOY);
+        cmd.args(["apply", "--no-wait", "--stack", &file])
+            .envs(w.env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().unwrap();
+        w.proxy.kill_after(n, child.id() as i32);
+        let out = wait_output(child, std::time::Duration::from_secs(60));
+        assert_eq!(out.status.code(), None, "killed after mutating call {n}");
+        w.proxy.clear_kill();
+        let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "after a kill at {n}: {}",
+            stderr(&out)
+        );
+        assert_eq!(snapshot(&w.moto), clean, "after a kill at {n}");
+        w.proxy.record();
+        let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(
+            w.proxy.mutating(),
+            Vec::<String>::new(),
+            "third apply after a kill at {n}"
+        );
+    }
+}
+
+#[test]
+fn the_account_is_the_callers() {
+    let w = World::with_moto(Moto::start_with(&[("MOTO_ACCOUNT_ID", "210987654321")]));
+    w.proxy.deny("GetUser");
+    let dir = TempDir::new("account");
+    let file = write(&dir, "bosun.yaml", &w.example());
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("in account 210987654321"),
+        "{}",
+        stdout(&out)
+    );
+    let put = w
+        .proxy
+        .recorded()
+        .into_iter()
+        .filter(|r| r.action == "PutRolePolicy")
+        .map(|r| r.body)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(put.contains("210987654321"), "{put}");
+    assert!(!put.contains("123456789012"), "no made-up account: {put}");
+    // A stack that names another account changes nothing.
+    let other = write(
+        &dir,
+        "other.yaml",
+        &w.example()
+            .replace("stack: orders", "stack: orders\naccount: \"111111111111\""),
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &other]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out).contains(
+            "the stack is for account 111111111111, but the credentials are account 210987654321's"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+}
+
+#[test]
+fn preflight_and_ownership_refuse_before_any_change() {
+    let w = World::new();
+    let dir = TempDir::new("preflight");
+    let file = write(
+        &dir,
+        "bosun.yaml",
+        &w.example().replace(
+            "securityGroups: []",
+            "securityGroups: [sg-0123456789abcdef0]",
+        ),
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out).contains("security groups sg-0123456789abcdef0"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    // A queue with the stack's name that is not the stack's is never touched.
+    py(&w.moto, "import boto3,sys; boto3.client('sqs', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').create_queue(QueueName='orders-jobsQueue')");
+    let file = write(&dir, "bosun.yaml", &w.example());
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out)
+            .contains("queue orders-jobsQueue exists but is not this stack's (no bosun:stack tag)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+}
 #[test]
 fn logs_prints_the_resources_events() {
     let moto = Moto::start();
@@ -735,7 +1062,12 @@ fn logs_prints_the_resources_events() {
         "{text}"
     );
     let out = deploy(&["logs", "jobsQueue", "--stack", EXAMPLE], &env);
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a usage error: {}",
+        stderr(&out)
+    );
     assert!(
         stderr(&out).contains("'jobsQueue' is a sqs-queue: it has no logs"),
         "{}",

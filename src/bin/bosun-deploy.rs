@@ -1,19 +1,19 @@
 //! `bosun-deploy`: parse options, run one verb, map the outcome to an exit code.
 //!
-//! Exit codes: 0 done (for `diff`: no change), 1 for `diff`: changes, 2 usage error,
-//! 3 invalid stack file, 4 an AWS call failed.
+//! Exit codes (one place: [`bosun::deploy::error::exit`]): 0 done (for `diff`: no
+//! change), 1 for `diff`: changes, 2 usage error, 3 invalid stack file, 4 AWS refused
+//! or failed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
+use bosun::deploy::error::{exit, DeployError};
+use bosun::deploy::plan::Plan;
 use bosun::deploy::stack::Stack;
-use bosun::deploy::{apply, render, validate};
-
-const INVALID: u8 = 3;
-const AWS_FAILED: u8 = 4;
+use bosun::deploy::{apply, engine, render, validate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +33,21 @@ struct StackArg {
     stack: PathBuf,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    /// For people: `+ create`, `~ update` with the changed fields, `- delete`
+    Text,
+    /// For scripts: the plan (and what was done) as one JSON document
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+struct OutputArg {
+    /// How to print the plan
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
 #[derive(Debug, Subcommand)]
 enum Verb {
     /// Check the stack file: every problem at once, with file:line:column
@@ -40,11 +55,19 @@ enum Verb {
     /// Print the exact AWS API inputs as JSON (no AWS call)
     Render(StackArg),
     /// Show what apply would change (exit 0: nothing, 1: changes)
-    Diff(StackArg),
-    /// Create or update everything; a second apply of the same file changes nothing
+    Diff {
+        #[command(flatten)]
+        stack: StackArg,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Make AWS match the file: create, update, and delete what the stack owns and
+    /// the file no longer has; a second apply of the same file changes nothing
     Apply {
         #[command(flatten)]
         stack: StackArg,
+        #[command(flatten)]
+        output: OutputArg,
         /// Don't wait for the services' deployments
         #[arg(long)]
         no_wait: bool,
@@ -54,8 +77,13 @@ enum Verb {
     },
     /// Desired/running/pending, deployments, scaling policies, recent events
     Status(StackArg),
-    /// Delete what this stack created (found by its names and its tag)
-    Delete(StackArg),
+    /// Delete everything this stack owns (found by its tag)
+    Delete {
+        #[command(flatten)]
+        stack: StackArg,
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Make a new local image from IMAGE with bosun added as its entrypoint
     Inject {
         /// The existing local image
@@ -82,7 +110,7 @@ enum Verb {
     },
 }
 
-fn load(path: &std::path::Path) -> Result<Stack, u8> {
+fn load(path: &Path) -> Result<Stack, u8> {
     match validate::load(path) {
         Ok((stack, report)) => {
             eprint!("{report}");
@@ -96,29 +124,7 @@ fn load(path: &std::path::Path) -> Result<Stack, u8> {
                 path.display(),
                 if n == 1 { "" } else { "s" }
             );
-            Err(INVALID)
-        }
-    }
-}
-
-fn region(stack: &Stack) -> String {
-    stack
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-        .unwrap_or_else(|| "us-east-1".into())
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bosun-deploy: cannot start a runtime: {e}");
-            std::process::exit(1);
+            Err(exit::INVALID)
         }
     }
 }
@@ -126,71 +132,44 @@ fn runtime() -> tokio::runtime::Runtime {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.verb {
-        Verb::Validate(a) => match load(&a.stack) {
-            Ok(_) => {
+        Verb::Validate(a) => load(&a.stack).map_or_else(
+            |c| c,
+            |_| {
                 println!("{}: valid", a.stack.display());
-                0
-            }
-            Err(c) => c,
-        },
-        Verb::Render(a) => match load(&a.stack) {
-            Ok(stack) => {
-                let account = stack
-                    .account
-                    .clone()
-                    .or_else(|| std::env::var("AWS_ACCOUNT_ID").ok());
-                let account = account.unwrap_or_else(|| {
-                    eprintln!("bosun-deploy: no account (set `account:` or AWS_ACCOUNT_ID): ARNs use 123456789012");
-                    "123456789012".into()
-                });
-                let target = render::Target {
-                    region: region(&stack),
-                    account,
-                };
-                let plan = render::render(&stack, &target);
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&plan).unwrap_or_default()
-                );
-                0
-            }
-            Err(c) => c,
-        },
-        Verb::Diff(a) => with_aws(&a.stack, |aws, stack| async move {
-            let mut run = apply::Run::new(&aws, &stack, true);
-            run.run().await?;
-            if run.changes.mutations == 0 {
-                println!("no changes");
-                Ok(0)
+                exit::OK
+            },
+        ),
+        Verb::Render(a) => load(&a.stack).map_or_else(|c| c, |stack| render_offline(&stack)),
+        Verb::Diff { stack, output } => with_aws(&stack.stack, |stack| async move {
+            let ctx = apply::connect(&stack).await?;
+            let (_, r) = apply::plan(&ctx, &stack).await?;
+            print_plan(&r.plan, output.output);
+            Ok(if r.plan.changes.is_empty() {
+                exit::OK
             } else {
-                println!(
-                    "{} change{}",
-                    run.changes.mutations,
-                    if run.changes.mutations == 1 { "" } else { "s" }
-                );
-                Ok(1)
-            }
+                exit::CHANGES
+            })
         }),
         Verb::Apply {
             stack,
+            output,
             no_wait,
             timeout,
-        } => with_aws(&stack.stack, |aws, stack| async move {
-            let mut run = apply::Run::new(&aws, &stack, false);
-            let plan = run.run().await?;
-            println!(
-                "applied: {} change{}",
-                run.changes.mutations,
-                if run.changes.mutations == 1 { "" } else { "s" }
-            );
-            if !no_wait && run.changes.mutations > 0 {
-                apply::wait(&aws, &plan, Duration::from_secs(timeout)).await?;
+        } => with_aws(&stack.stack, |stack| async move {
+            let ctx = apply::connect(&stack).await?;
+            let (nodes, r) = apply::plan(&ctx, &stack).await?;
+            let done = execute(&ctx, &nodes, &r, output.output).await?;
+            let rolled = r.plan.changes.iter().any(|c| c.kind == "ECS service");
+            if !no_wait && rolled {
+                apply::wait(&ctx.aws, &nodes, Duration::from_secs(timeout)).await?;
             }
-            Ok(0)
+            let _ = done;
+            Ok(exit::OK)
         }),
-        Verb::Status(a) => with_aws(&a.stack, |aws, stack| async move {
-            print!("{}", apply::status(&aws, &stack).await?);
-            Ok(0)
+        Verb::Status(a) => with_aws(&a.stack, |stack| async move {
+            let ctx = apply::connect(&stack).await?;
+            print!("{}", apply::status(&ctx.aws, &stack).await?);
+            Ok(exit::OK)
         }),
         Verb::Inject { image, tag, bosun } => {
             let bosun = bosun.unwrap_or_else(|| {
@@ -202,7 +181,7 @@ fn main() -> ExitCode {
             match bosun::deploy::inject::inject(&image, &tag, &bosun) {
                 Ok(id) => {
                     println!("{tag} {id}");
-                    0
+                    exit::OK
                 }
                 Err(e) => {
                     eprintln!("bosun-deploy inject: {e}");
@@ -215,38 +194,115 @@ fn main() -> ExitCode {
             stack,
             since,
             follow,
-        } => with_aws(&stack.stack, |aws, stack| async move {
-            apply::logs(&aws, &stack, &resource, since, follow).await?;
-            Ok(0)
+        } => with_aws(&stack.stack, |stack| async move {
+            // A wrong name is a usage error, found before any AWS call.
+            apply::has_logs(&stack, &resource)?;
+            let ctx = apply::connect(&stack).await?;
+            apply::logs(&ctx.aws, &stack, &resource, since, follow).await?;
+            Ok(exit::OK)
         }),
-        Verb::Delete(a) => with_aws(&a.stack, |aws, stack| async move {
-            for d in apply::delete(&aws, &stack).await? {
-                println!("deleted {d}");
-            }
-            Ok(0)
+        Verb::Delete { stack, output } => with_aws(&stack.stack, |stack| async move {
+            let ctx = apply::connect(&stack).await?;
+            let (nodes, r) = apply::plan_delete(&ctx).await?;
+            execute(&ctx, &nodes, &r, output.output).await?;
+            Ok(exit::OK)
         }),
     };
     ExitCode::from(code)
 }
 
-fn with_aws<F, Fut>(path: &std::path::Path, f: F) -> u8
+/// `render` needs no AWS call: the account is the stack's `account:` or
+/// `AWS_ACCOUNT_ID`; without either, ARNs show the placeholder `ACCOUNT_ID` (never a
+/// made-up number).
+fn render_offline(stack: &Stack) -> u8 {
+    let account = stack
+        .account
+        .clone()
+        .or_else(|| std::env::var("AWS_ACCOUNT_ID").ok())
+        .unwrap_or_else(|| {
+            eprintln!(
+                "bosun-deploy: no account (set `account:` or AWS_ACCOUNT_ID): ARNs show ACCOUNT_ID"
+            );
+            "ACCOUNT_ID".into()
+        });
+    let region = stack
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".into());
+    let target = render::Target { region, account };
+    let r = render::render(stack, &target);
+    match serde_json::to_string_pretty(&r.to_json(stack, &target)) {
+        Ok(text) => {
+            println!("{text}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("bosun-deploy: {e}");
+            1
+        }
+    }
+}
+
+fn print_plan(plan: &Plan, output: Output) {
+    match output {
+        Output::Text => print!("{plan}"),
+        Output::Json => println!("{}", serde_json::to_string_pretty(plan).unwrap_or_default()),
+    }
+}
+
+/// Print the plan, execute it with a line per finished change, then the count.
+async fn execute(
+    ctx: &engine::Ctx,
+    nodes: &[engine::Node],
+    r: &engine::Reconciled,
+    output: Output,
+) -> Result<usize, DeployError> {
+    if output == Output::Text {
+        print_plan(&r.plan, output);
+    }
+    let mut progress = |c: &bosun::deploy::plan::Change, t: Duration| {
+        eprintln!(
+            "  done {} {} {} ({:.1}s)",
+            c.symbol(),
+            c.kind,
+            c.name,
+            t.as_secs_f64()
+        );
+    };
+    let done = engine::execute(ctx, nodes, r, &mut progress).await?;
+    match output {
+        Output::Text => println!("applied: {done} change{}", if done == 1 { "" } else { "s" }),
+        Output::Json => println!("{}", serde_json::json!({ "plan": r.plan, "applied": done })),
+    }
+    Ok(done)
+}
+
+fn with_aws<F, Fut>(path: &Path, f: F) -> u8
 where
-    F: FnOnce(apply::Aws, Stack) -> Fut,
-    Fut: std::future::Future<Output = Result<u8, apply::ApplyError>>,
+    F: FnOnce(Stack) -> Fut,
+    Fut: std::future::Future<Output = Result<u8, DeployError>>,
 {
     let stack = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let rt = runtime();
-    rt.block_on(async move {
-        let aws = apply::Aws::new(Some(&region(&stack))).await;
-        match f(aws, stack).await {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("bosun-deploy: {e}");
-                AWS_FAILED
-            }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bosun-deploy: cannot start a runtime: {e}");
+            return exit::AWS;
         }
-    })
+    };
+    match rt.block_on(f(stack)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bosun-deploy: {e}");
+            e.exit_code()
+        }
+    }
 }

@@ -6,8 +6,15 @@
 //! service, schedule and dashboard `{stack}-{name}`, schedule group `bosun-{stack}`.
 //! Everything is tagged `bosun:stack = {stack}` (and the stack's own tags).
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
 
+use super::engine::{Kind, Node};
+use super::resources::{
+    cluster::Cluster, dashboard, log_group, queue, role, scaling, schedule, service,
+    task_definition, EcsTag, KvTag, Spec, KINDS,
+};
 use super::stack::{Container, Job, Resource, Service, Stack};
 use super::validate::{directive, Directive, DEFAULT_STOP_TIMEOUT};
 
@@ -61,12 +68,14 @@ pub fn family(stack: &Stack, name: &str) -> String {
     format!("{}-{name}", stack.stack)
 }
 
-pub fn role_path(stack: &Stack) -> String {
-    format!("/bosun/{}/", stack.stack)
+/// The IAM path of the stack's roles.
+pub fn role_path(stack_name: &str) -> String {
+    format!("/bosun/{stack_name}/")
 }
 
-pub fn schedule_group(stack: &Stack) -> String {
-    format!("bosun-{}", stack.stack)
+/// The stack's EventBridge Scheduler group.
+pub fn schedule_group(stack_name: &str) -> String {
+    format!("bosun-{stack_name}")
 }
 
 /// `jobsQueue` → `JOBS_QUEUE`.
@@ -83,38 +92,6 @@ pub fn env_name(name: &str) -> String {
         });
     }
     out
-}
-
-fn tags(stack: &Stack) -> Vec<(String, String)> {
-    let mut t = vec![(STACK_TAG.to_owned(), stack.stack.clone())];
-    t.extend(stack.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-    t
-}
-
-/// Tags as ECS writes them: `[{"key","value"}]`.
-fn tags_ecs(stack: &Stack) -> Value {
-    json!(tags(stack)
-        .into_iter()
-        .map(|(k, v)| json!({ "key": k, "value": v }))
-        .collect::<Vec<_>>())
-}
-
-/// Tags as IAM and Scheduler write them: `[{"Key","Value"}]`.
-fn tags_kv(stack: &Stack) -> Value {
-    json!(tags(stack)
-        .into_iter()
-        .map(|(k, v)| json!({ "Key": k, "Value": v }))
-        .collect::<Vec<_>>())
-}
-
-/// Tags as SQS and CloudWatch Logs write them: a map.
-fn tags_map(stack: &Stack) -> Value {
-    Value::Object(
-        tags(stack)
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect(),
-    )
 }
 
 /// bosun's grace: a little shorter than ECS's stopTimeout, so bosun finishes its stop
@@ -151,86 +128,219 @@ fn health_shell(cmd: &[String]) -> String {
     }
 }
 
-/// Everything `render` prints and `apply` sends.
-pub fn render(stack: &Stack, t: &Target) -> Value {
-    let mut log_groups = Vec::new();
-    let mut roles = Vec::new();
-    let mut queues = Vec::new();
-    let mut task_defs = Vec::new();
-    let mut services = Vec::new();
-    let mut targets = Vec::new();
-    let mut policies = Vec::new();
-    let mut schedules = Vec::new();
-    let mut dashboards = Vec::new();
+/// The stack rendered: every resource with its dependencies, in creation order, and
+/// what must exist before anything is changed.
+pub struct Rendered {
+    pub nodes: Vec<Node>,
+    pub preflight: Preflight,
+}
 
-    // Queues (dead-letter queues first, so their ARN exists for the redrive policy).
+/// What apply checks before its first mutating call.
+#[derive(Debug, Default)]
+pub struct Preflight {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// Secrets Manager secret names the tasks read.
+    pub secrets: Vec<String>,
+}
+
+impl Rendered {
+    /// `render`'s output: the API inputs, grouped by kind.
+    pub fn to_json(&self, stack: &Stack, t: &Target) -> Value {
+        let mut out = Map::new();
+        out.insert("stack".into(), json!(stack.stack));
+        out.insert("region".into(), json!(t.region));
+        out.insert("account".into(), json!(t.account));
+        for n in &self.nodes {
+            let list = out
+                .entry(n.spec.plural())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(a) = list {
+                a.push(n.spec.to_json());
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+fn tag_pairs(stack: &Stack) -> Vec<(String, String)> {
+    let mut t = vec![(STACK_TAG.to_owned(), stack.stack.clone())];
+    t.extend(stack.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+    t.sort();
+    t
+}
+
+fn tags_ecs(stack: &Stack) -> Vec<EcsTag> {
+    tag_pairs(stack)
+        .into_iter()
+        .map(|(key, value)| EcsTag { key, value })
+        .collect()
+}
+
+fn tags_kv(stack: &Stack) -> Vec<KvTag> {
+    tag_pairs(stack)
+        .into_iter()
+        .map(|(key, value)| KvTag { key, value })
+        .collect()
+}
+
+fn tags_map(stack: &Stack) -> BTreeMap<String, String> {
+    tag_pairs(stack).into_iter().collect()
+}
+
+struct Builder {
+    nodes: Vec<Node>,
+}
+
+impl Builder {
+    /// Add a resource; returns its id for others to depend on.
+    fn add(&mut self, spec: impl Into<Spec>, deps: &[Dep]) -> Dep {
+        let spec = spec.into();
+        let id = (spec.kind(), spec.name());
+        self.nodes.push(Node {
+            spec,
+            deps: deps.to_vec(),
+        });
+        id
+    }
+}
+
+type Dep = (&'static str, String);
+
+/// Everything `render` prints and `apply` reconciles.
+pub fn render(stack: &Stack, t: &Target) -> Rendered {
+    let mut b = Builder { nodes: Vec::new() };
+    let mut preflight = Preflight::default();
+    let has_tasks = stack.resources.values().any(|r| r.container().is_some());
+    let cluster = has_tasks.then(|| {
+        b.add(
+            Cluster {
+                cluster_name: stack.cluster.clone(),
+                tags: tags_ecs(stack),
+            },
+            &[],
+        )
+    });
+    if has_tasks {
+        if let Some(n) = &stack.network {
+            preflight.subnets = n.subnets.clone();
+            preflight.security_groups = n.security_groups.clone();
+        }
+    }
+
+    // Queues (dead-letter queues first, so they exist for the redrive policy).
+    let mut queue_ids: BTreeMap<String, Dep> = BTreeMap::new();
     for (name, res) in &stack.resources {
         let Resource::SqsQueue(q) = res else { continue };
-        let mut attrs = Map::new();
-        let mut put = |k: &str, v: Option<i64>| {
-            if let Some(v) = v {
-                attrs.insert(k.into(), json!(v.to_string()));
-            }
-        };
-        put("VisibilityTimeout", q.visibility_timeout_seconds);
-        put("MessageRetentionPeriod", q.message_retention_seconds);
-        put("DelaySeconds", q.delay_seconds);
+        let mut attrs = BTreeMap::new();
+        attrs.insert(
+            "VisibilityTimeout".to_owned(),
+            q.visibility_timeout_seconds.unwrap_or(30).to_string(),
+        );
+        attrs.insert(
+            "MessageRetentionPeriod".to_owned(),
+            q.message_retention_seconds.unwrap_or(345_600).to_string(),
+        );
+        attrs.insert(
+            "DelaySeconds".to_owned(),
+            q.delay_seconds.unwrap_or(0).to_string(),
+        );
         if q.fifo {
-            attrs.insert("FifoQueue".into(), json!("true"));
+            attrs.insert("FifoQueue".into(), "true".into());
         }
+        let mut deps = Vec::new();
         if let Some(dlq) = &q.dead_letter_queue {
             let target = match &dlq.target_queue {
-                Some(other) => queue_arn(stack, t, other),
+                Some(other) => {
+                    let other_fifo = is_fifo(stack, other);
+                    deps.push((queue::Queue::KIND, queue_name(stack, other, other_fifo)));
+                    queue_arn(stack, t, other)
+                }
                 None => {
                     let dlq_name = format!(
                         "{}-{name}-dlq{}",
                         stack.stack,
                         if q.fifo { ".fifo" } else { "" }
                     );
-                    let mut dattrs = json!({ "MessageRetentionPeriod": "1209600" });
+                    let mut dattrs = BTreeMap::new();
+                    dattrs.insert("VisibilityTimeout".to_owned(), "30".to_owned());
+                    dattrs.insert("MessageRetentionPeriod".to_owned(), "1209600".to_owned());
+                    dattrs.insert("DelaySeconds".to_owned(), "0".to_owned());
                     if q.fifo {
-                        dattrs["FifoQueue"] = json!("true");
+                        dattrs.insert("FifoQueue".into(), "true".into());
                     }
-                    queues.push(json!({ "QueueName": dlq_name, "Attributes": dattrs, "tags": tags_map(stack) }));
+                    deps.push(b.add(
+                        queue::Queue {
+                            queue_name: dlq_name.clone(),
+                            attributes: dattrs,
+                            tags: tags_map(stack),
+                        },
+                        &[],
+                    ));
                     t.arn("sqs", &dlq_name)
                 }
             };
             attrs.insert(
                 "RedrivePolicy".into(),
-                json!(json!({ "deadLetterTargetArn": target, "maxReceiveCount": dlq.max_receive_count }).to_string()),
+                queue::redrive(&target, dlq.max_receive_count),
             );
         }
-        queues.push(json!({ "QueueName": queue_name(stack, name, q.fifo), "Attributes": attrs, "tags": tags_map(stack) }));
+        let id = b.add(
+            queue::Queue {
+                queue_name: queue_name(stack, name, q.fifo),
+                attributes: attrs,
+                tags: tags_map(stack),
+            },
+            &deps,
+        );
+        queue_ids.insert(name.clone(), id);
     }
 
     let execution_role = format!("{}-execution", stack.stack);
+    let execution_id: Dep = (role::Role::KIND, execution_role.clone());
     let mut secret_arns: Vec<String> = Vec::new();
+    let mut scheduled: Vec<(String, &Job)> = Vec::new();
+    let mut pending_roles = Vec::new();
 
     for (name, res) in &stack.resources {
         let Some(ctr) = res.container() else { continue };
         let fam = family(stack, name);
-        log_groups.push(json!({
-            "logGroupName": log_group(stack, name),
-            "retentionInDays": ctr.logging.retention_days.unwrap_or(30),
-            "tags": tags_map(stack),
-        }));
+        let lg = b.add(
+            log_group::LogGroup {
+                log_group_name: log_group(stack, name),
+                retention_in_days: ctr.logging.retention_days.unwrap_or(30) as i32,
+                tags: tags_map(stack),
+            },
+            &[],
+        );
+        let task_role = task_role(stack, t, name, res, ctr);
+        let task_role_id = (role::Role::KIND, task_role.role_name.clone());
+        pending_roles.push(task_role);
         let (td, secrets) = task_definition(stack, t, name, res, ctr, &execution_role);
-        secret_arns.extend(secrets);
-        task_defs.push(td);
-        roles.push(task_role(stack, t, name, res, ctr));
+        preflight
+            .secrets
+            .extend(secrets.iter().map(|(n, _)| n.clone()));
+        secret_arns.extend(secrets.into_iter().map(|(_, arn)| arn));
+        let mut td_deps = vec![lg, task_role_id, execution_id.clone()];
+        td_deps.extend(
+            ctr.connect_to
+                .iter()
+                .filter_map(|q| queue_ids.get(q).cloned()),
+        );
+        let td_id = b.add(td, &td_deps);
         match res {
             Resource::WorkerService(s) => {
-                let (svc, tgt, pols, dash) = service(stack, t, name, s);
-                services.push(svc);
-                targets.extend(tgt);
-                policies.extend(pols);
-                dashboards.push(dash);
+                let mut deps = vec![td_id];
+                deps.extend(cluster.clone());
+                service(&mut b, stack, t, name, s, &deps);
             }
-            Resource::ScheduledJob(j) => schedules.push(schedule(stack, t, j, &fam)),
+            Resource::ScheduledJob(j) => scheduled.push((fam, j)),
             Resource::SqsQueue(_) => {}
         }
     }
-    if !task_defs.is_empty() {
+    // Roles go first in creation order: everything that runs needs them.
+    let mut roles: Vec<role::Role> = pending_roles;
+    if has_tasks {
         let mut statements = vec![
             json!({
                 "Effect": "Allow",
@@ -255,64 +365,76 @@ pub fn render(stack: &Stack, t: &Target) -> Value {
             statements,
         ));
     }
-    if !schedules.is_empty() {
+    if !scheduled.is_empty() {
+        let scheduler_role = format!("{}-scheduler", stack.stack);
         let statements = vec![
-            json!({ "Effect": "Allow", "Action": ["ecs:RunTask"], "Resource": stack.resources.iter()
-                .filter(|(_, r)| matches!(r, Resource::ScheduledJob(_)))
-                .map(|(n, _)| t.arn("ecs", &format!("task-definition/{}:*", family(stack, n)))).collect::<Vec<_>>() }),
-            json!({ "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": format!("arn:aws:iam::{}:role{}*", t.account, role_path(stack)) }),
+            json!({ "Effect": "Allow", "Action": ["ecs:RunTask"], "Resource": scheduled.iter()
+                .map(|(fam, _)| t.arn("ecs", &format!("task-definition/{fam}:*"))).collect::<Vec<_>>() }),
+            json!({ "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": format!("arn:aws:iam::{}:role{}*", t.account, role_path(&stack.stack)) }),
         ];
         roles.push(role(
             stack,
-            &format!("{}-scheduler", stack.stack),
+            &scheduler_role,
             "scheduler.amazonaws.com",
             statements,
         ));
+        let group = b.add(
+            schedule::ScheduleGroup {
+                name: schedule_group(&stack.stack),
+                tags: tags_kv(stack),
+            },
+            &[],
+        );
+        for (fam, j) in &scheduled {
+            let mut deps = vec![
+                group.clone(),
+                (role::Role::KIND, scheduler_role.clone()),
+                (task_definition::TaskDefinition::KIND, fam.clone()),
+            ];
+            deps.extend(cluster.clone());
+            b.add(job_schedule(stack, t, j, fam), &deps);
+        }
     }
-    json!({
-        "stack": stack.stack,
-        "region": t.region,
-        "account": t.account,
-        "cluster": { "clusterName": stack.cluster, "tags": tags_ecs(stack) },
-        "logGroups": log_groups,
-        "roles": roles,
-        "queues": queues,
-        "taskDefinitions": task_defs,
-        "services": services,
-        "scalableTargets": targets,
-        "scalingPolicies": policies,
-        "scheduleGroup": if schedules.is_empty() { Value::Null } else { json!({ "Name": schedule_group(stack), "Tags": tags_kv(stack) }) },
-        "schedules": schedules,
-        "dashboards": dashboards,
-    })
+    let mut nodes: Vec<Node> = roles
+        .into_iter()
+        .map(|r| Node {
+            spec: r.into(),
+            deps: Vec::new(),
+        })
+        .collect();
+    nodes.append(&mut b.nodes);
+    // Creation order is kind order (the registry's), then the file's.
+    nodes.sort_by_key(|n| KINDS.iter().position(|k| *k == n.spec.kind()));
+    Rendered { nodes, preflight }
 }
 
-/// An IAM role: CreateRole input plus its one inline policy.
-fn role(stack: &Stack, name: &str, principal: &str, statements: Vec<Value>) -> Value {
-    let mut r = json!({
-        "RoleName": name,
-        "Path": role_path(stack),
-        "AssumeRolePolicyDocument": {
+/// An IAM role with its one inline policy.
+fn role(stack: &Stack, name: &str, principal: &str, statements: Vec<Value>) -> role::Role {
+    role::Role {
+        role_name: name.to_owned(),
+        path: role_path(&stack.stack),
+        assume_role_policy_document: json!({
             "Version": "2012-10-17",
             "Statement": [{ "Effect": "Allow", "Principal": { "Service": principal }, "Action": "sts:AssumeRole" }]
-        },
-        "Tags": tags_kv(stack),
-    });
-    // IAM rejects a policy without statements: a role that needs nothing has none.
-    if !statements.is_empty() {
-        r["PolicyName"] = json!("bosun");
-        r["PolicyDocument"] = json!({ "Version": "2012-10-17", "Statement": statements });
+        }),
+        tags: tags_kv(stack),
+        policy_name: (!statements.is_empty()).then(|| role::POLICY_NAME.to_owned()),
+        policy_document: (!statements.is_empty())
+            .then(|| json!({ "Version": "2012-10-17", "Statement": statements })),
     }
-    r
 }
 
 fn role_arn(stack: &Stack, t: &Target, name: &str) -> String {
-    format!("arn:aws:iam::{}:role{}{name}", t.account, role_path(stack))
+    format!(
+        "arn:aws:iam::{}:role{}{name}",
+        t.account,
+        role_path(&stack.stack)
+    )
 }
 
 /// The task role: only what connectTo and iamRoleStatements ask for, plus what bosun
 /// itself calls (metrics, task protection).
-fn task_role(stack: &Stack, t: &Target, name: &str, res: &Resource, ctr: &Container) -> Value {
+fn task_role(stack: &Stack, t: &Target, name: &str, res: &Resource, ctr: &Container) -> role::Role {
     let mut statements = Vec::new();
     let queues: Vec<String> = ctr
         .connect_to
@@ -356,7 +478,7 @@ fn task_role(stack: &Stack, t: &Target, name: &str, res: &Resource, ctr: &Contai
     )
 }
 
-/// RegisterTaskDefinition input, and the secret ARNs it reads.
+/// The task definition, and the secrets it reads (name, ARN pattern for IAM).
 fn task_definition(
     stack: &Stack,
     t: &Target,
@@ -364,7 +486,8 @@ fn task_definition(
     res: &Resource,
     ctr: &Container,
     execution_role: &str,
-) -> (Value, Vec<String>) {
+) -> (task_definition::TaskDefinition, Vec<(String, String)>) {
+    use task_definition as td;
     let stop = ctr.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
     let mut env: Vec<(String, String)> = vec![
         (
@@ -376,7 +499,7 @@ fn task_definition(
         ("BOSUN_LOG_FORMAT".into(), "json".into()),
     ];
     let mut secrets = Vec::new();
-    let mut secret_arns = Vec::new();
+    let mut secret_refs = Vec::new();
     if let Some(h) = &ctr.internal_health_check {
         env.push((
             "BOSUN_HEALTH_CMD".into(),
@@ -433,12 +556,15 @@ fn task_definition(
         match directive(&text) {
             Ok(Some(Directive::Secret { name: secret, key })) => {
                 let base = t.arn("secretsmanager", &format!("secret:{secret}"));
-                secret_arns.push(format!("{base}*"));
+                secret_refs.push((secret.clone(), format!("{base}*")));
                 let value_from = match key {
                     Some(k) => format!("{base}:{k}::"),
                     None => base,
                 };
-                secrets.push(json!({ "name": v.name, "valueFrom": value_from }));
+                secrets.push(td::SecretRef {
+                    name: v.name.clone(),
+                    value_from,
+                });
             }
             Ok(Some(Directive::ResourceParam { resource, param })) => {
                 let fifo = is_fifo(stack, &resource);
@@ -455,6 +581,7 @@ fn task_definition(
     }
     env.sort();
     env.dedup_by(|a, b| a.0 == b.0);
+    secrets.sort();
     let mut command: Vec<String> = ctr.entry_point.clone().unwrap_or_default();
     command.extend(ctr.command.clone().unwrap_or_default());
     let image = ctr
@@ -463,35 +590,34 @@ fn task_definition(
         .image
         .clone()
         .unwrap_or_else(|| format!("{}:latest", family(stack, name)));
-    let mut container = json!({
-        "name": "app",
-        "image": image,
-        "essential": true,
-        "entryPoint": [BOSUN_PATH, "--"],
-        "command": command,
-        "environment": env.into_iter().map(|(k, v)| json!({ "name": k, "value": v })).collect::<Vec<_>>(),
-        "stopTimeout": stop,
-        "logConfiguration": {
-            "logDriver": "awslogs",
-            "options": {
-                "awslogs-group": log_group(stack, name),
-                "awslogs-region": t.region,
-                "awslogs-stream-prefix": name,
-            }
+    let mut log_options = BTreeMap::new();
+    log_options.insert("awslogs-group".to_owned(), log_group(stack, name));
+    log_options.insert("awslogs-region".to_owned(), t.region.clone());
+    log_options.insert("awslogs-stream-prefix".to_owned(), name.to_owned());
+    let container = td::Container {
+        name: "app".into(),
+        image,
+        essential: true,
+        entry_point: vec![BOSUN_PATH.into(), "--".into()],
+        command,
+        environment: env
+            .into_iter()
+            .map(|(name, value)| td::NameValue { name, value })
+            .collect(),
+        secrets,
+        stop_timeout: stop as i32,
+        log_configuration: td::LogConfiguration {
+            log_driver: "awslogs".into(),
+            options: log_options,
         },
-    });
-    if !secrets.is_empty() {
-        container["secrets"] = json!(secrets);
-    }
-    if let Some(h) = &ctr.internal_health_check {
-        container["healthCheck"] = json!({
-            "command": ["CMD", BOSUN_PATH, "probe"],
-            "interval": h.interval_seconds.unwrap_or(30),
-            "timeout": h.timeout_seconds.unwrap_or(5),
-            "retries": h.retries.unwrap_or(3),
-            "startPeriod": h.start_period_seconds.unwrap_or(0),
-        });
-    }
+        health_check: ctr.internal_health_check.as_ref().map(|h| td::HealthCheck {
+            command: vec!["CMD".into(), BOSUN_PATH.into(), "probe".into()],
+            interval: h.interval_seconds.unwrap_or(30) as i32,
+            timeout: h.timeout_seconds.unwrap_or(5) as i32,
+            retries: h.retries.unwrap_or(3) as i32,
+            start_period: h.start_period_seconds.unwrap_or(0) as i32,
+        }),
+    };
     let r = &ctr.resources;
     let arch = if r.architecture.as_deref() == Some("arm64") {
         "ARM64"
@@ -499,42 +625,49 @@ fn task_definition(
         "X86_64"
     };
     let ec2 = r.instance_types.is_some();
-    let mut td = json!({
-        "family": family(stack, name),
-        "networkMode": "awsvpc",
-        "requiresCompatibilities": [if ec2 { "EC2" } else { "FARGATE" }],
-        "executionRoleArn": role_arn(stack, t, execution_role),
-        "taskRoleArn": role_arn(stack, t, &format!("{}-{name}-task", stack.stack)),
-        "runtimePlatform": { "cpuArchitecture": arch, "operatingSystemFamily": "LINUX" },
-        "containerDefinitions": [container],
-        "tags": tags_ecs(stack),
-    });
-    if let (Some(cpu), Some(mem)) = (r.cpu, r.memory) {
-        td["cpu"] = json!(((cpu * 1024.0).round() as i64).to_string());
-        td["memory"] = json!(mem.to_string());
-    }
-    (td, secret_arns)
+    let (cpu, memory) = match (r.cpu, r.memory) {
+        (Some(cpu), Some(mem)) => (
+            Some(((cpu * 1024.0).round() as i64).to_string()),
+            Some(mem.to_string()),
+        ),
+        _ => (None, None),
+    };
+    let def = td::TaskDefinition {
+        family: family(stack, name),
+        network_mode: "awsvpc".into(),
+        requires_compatibilities: vec![if ec2 { "EC2" } else { "FARGATE" }.into()],
+        execution_role_arn: role_arn(stack, t, execution_role),
+        task_role_arn: role_arn(stack, t, &format!("{}-{name}-task", stack.stack)),
+        runtime_platform: td::RuntimePlatform {
+            cpu_architecture: arch.into(),
+            operating_system_family: "LINUX".into(),
+        },
+        container_definitions: vec![container],
+        cpu,
+        memory,
+        tags: tags_ecs(stack),
+    };
+    (
+        def,
+        secret_refs.into_iter().map(|(n, arn)| (n, arn)).collect(),
+    )
 }
 
-fn network(stack: &Stack) -> Value {
+fn awsvpc(stack: &Stack) -> (Vec<String>, Vec<String>, String) {
     let n = stack.network.clone();
     let (subnets, sgs, public) = n
         .map(|n| (n.subnets, n.security_groups, n.assign_public_ip))
         .unwrap_or_default();
-    json!({ "awsvpcConfiguration": {
-        "subnets": subnets,
-        "securityGroups": sgs,
-        "assignPublicIp": if public { "ENABLED" } else { "DISABLED" },
-    }})
+    (
+        subnets,
+        sgs,
+        if public { "ENABLED" } else { "DISABLED" }.into(),
+    )
 }
 
-/// CreateService input, the scalable target, the scaling policies and the dashboard.
-fn service(
-    stack: &Stack,
-    t: &Target,
-    name: &str,
-    s: &Service,
-) -> (Value, Option<Value>, Vec<Value>, Value) {
+/// The service, its scalable target, its scaling policies and its dashboard.
+fn service(b: &mut Builder, stack: &Stack, t: &Target, name: &str, s: &Service, deps: &[Dep]) {
+    use service as sv;
     let svc_name = family(stack, name);
     let min = s
         .scaling
@@ -546,132 +679,181 @@ fn service(
         .as_ref()
         .and_then(|x| x.max_instances)
         .unwrap_or(min);
-    let mut svc = json!({
-        "cluster": stack.cluster,
-        "serviceName": svc_name,
-        "taskDefinition": family(stack, name),
-        "desiredCount": min,
-        "networkConfiguration": network(stack),
-        "deploymentConfiguration": {
-            "deploymentCircuitBreaker": { "enable": true, "rollback": true },
-            "minimumHealthyPercent": 100,
-            "maximumPercent": 200,
-        },
-        "enableECSManagedTags": true,
-        "propagateTags": "SERVICE",
-        "tags": tags_ecs(stack),
-    });
-    if s.spot {
-        svc["capacityProviderStrategy"] =
-            json!([{ "capacityProvider": "FARGATE_SPOT", "weight": 1 }]);
+    let (subnets, security_groups, assign_public_ip) = awsvpc(stack);
+    let (launch_type, strategy) = if s.spot {
+        (
+            None,
+            Some(vec![sv::StrategyItem {
+                capacity_provider: "FARGATE_SPOT".into(),
+                weight: 1,
+                base: None,
+            }]),
+        )
     } else if s.container.resources.instance_types.is_some() {
-        svc["launchType"] = json!("EC2");
+        (Some("EC2".to_owned()), None)
     } else {
-        svc["launchType"] = json!("FARGATE");
-    }
+        (Some("FARGATE".to_owned()), None)
+    };
+    let svc = b.add(
+        sv::Service {
+            cluster: stack.cluster.clone(),
+            service_name: svc_name.clone(),
+            task_definition: family(stack, name),
+            desired_count: min as i32,
+            network_configuration: sv::NetworkConfiguration {
+                awsvpc_configuration: sv::AwsVpc {
+                    subnets,
+                    security_groups,
+                    assign_public_ip,
+                },
+            },
+            deployment_configuration: sv::DeploymentConfiguration {
+                deployment_circuit_breaker: sv::CircuitBreaker {
+                    enable: true,
+                    rollback: true,
+                },
+                minimum_healthy_percent: 100,
+                maximum_percent: 200,
+            },
+            launch_type,
+            capacity_provider_strategy: strategy,
+            enable_ecs_managed_tags: true,
+            propagate_tags: "SERVICE".into(),
+            tags: tags_ecs(stack),
+            scaled: s.scaling.is_some(),
+        },
+        deps,
+    );
     let resource_id = format!("service/{}/{svc_name}", stack.cluster);
-    let mut target = None;
-    let mut policies = Vec::new();
     if let Some(sc) = &s.scaling {
-        target = Some(json!({
-            "ServiceNamespace": "ecs",
-            "ResourceId": resource_id,
-            "ScalableDimension": "ecs:service:DesiredCount",
-            "MinCapacity": min,
-            "MaxCapacity": max,
-            "Tags": tags_map(stack),
-        }));
+        let target = b.add(
+            scaling::ScalableTarget {
+                service_namespace: "ecs".into(),
+                resource_id: resource_id.clone(),
+                scalable_dimension: "ecs:service:DesiredCount".into(),
+                min_capacity: min as i32,
+                max_capacity: max as i32,
+                tags: tags_map(stack),
+            },
+            std::slice::from_ref(&svc),
+        );
         let pol = sc.scaling_policy.clone().unwrap_or_default();
         // One target-tracking policy per metric: Application Auto Scaling scales out
         // when any is above its target and in only when all are below. Out fast (60 s
         // cooldown), in cautiously (300 s).
-        let mut add = |suffix: &str, value: f64, spec: Value| {
-            let mut cfg = json!({ "TargetValue": value, "ScaleOutCooldown": 60, "ScaleInCooldown": 300, "DisableScaleIn": false });
-            for (k, v) in spec.as_object().into_iter().flatten() {
-                cfg[k] = v.clone();
-            }
-            policies.push(json!({
-                "PolicyName": format!("{svc_name}-{suffix}"),
-                "ServiceNamespace": "ecs",
-                "ResourceId": resource_id,
-                "ScalableDimension": "ecs:service:DesiredCount",
-                "PolicyType": "TargetTrackingScaling",
-                "TargetTrackingScalingPolicyConfiguration": cfg,
-            }));
+        let mut add = |suffix: &str,
+                       value: f64,
+                       predefined: Option<&str>,
+                       custom: Option<scaling::Customized>| {
+            b.add(
+                scaling::ScalingPolicy {
+                    policy_name: format!("{svc_name}-{suffix}"),
+                    service_namespace: "ecs".into(),
+                    resource_id: resource_id.clone(),
+                    scalable_dimension: "ecs:service:DesiredCount".into(),
+                    policy_type: "TargetTrackingScaling".into(),
+                    target_tracking_scaling_policy_configuration: scaling::TargetTracking {
+                        target_value: value,
+                        predefined_metric_specification: predefined.map(|p| scaling::Predefined {
+                            predefined_metric_type: p.into(),
+                        }),
+                        customized_metric_specification: custom,
+                        scale_out_cooldown: 60,
+                        scale_in_cooldown: 300,
+                        disable_scale_in: false,
+                    },
+                },
+                std::slice::from_ref(&target),
+            );
         };
         if let Some(v) = pol.keep_avg_cpu_utilization_under {
-            add(
-                "cpu",
-                v,
-                json!({ "PredefinedMetricSpecification": { "PredefinedMetricType": "ECSServiceAverageCPUUtilization" } }),
-            );
+            add("cpu", v, Some("ECSServiceAverageCPUUtilization"), None);
         }
         if let Some(v) = pol.keep_avg_memory_utilization_under {
             add(
                 "memory",
                 v,
-                json!({ "PredefinedMetricSpecification": { "PredefinedMetricType": "ECSServiceAverageMemoryUtilization" } }),
+                Some("ECSServiceAverageMemoryUtilization"),
+                None,
             );
         }
         if let Some(v) = pol.keep_backlog_per_instance_under {
+            let dim = |n: &str, v: &str| scaling::Dimension {
+                name: n.into(),
+                value: v.into(),
+            };
             add(
                 "backlog",
                 v,
-                json!({ "CustomizedMetricSpecification": {
-                    "MetricName": "BacklogPerTask",
-                    "Namespace": "Bosun",
-                    "Dimensions": [{ "Name": "ServiceName", "Value": svc_name }, { "Name": "ClusterName", "Value": stack.cluster }],
-                    "Statistic": "Average",
-                }}),
+                None,
+                Some(scaling::Customized {
+                    metric_name: "BacklogPerTask".into(),
+                    namespace: "Bosun".into(),
+                    dimensions: vec![
+                        dim("ServiceName", &svc_name),
+                        dim("ClusterName", &stack.cluster),
+                    ],
+                    statistic: "Average".into(),
+                }),
             );
         }
     }
-    let dims = json!(["ServiceName", svc_name, "ClusterName", stack.cluster]);
-    let mut d = dims.as_array().cloned().unwrap_or_default();
-    let metric = |ns: &str, m: &str| {
-        let mut row = vec![json!(ns), json!(m)];
-        row.append(&mut d.clone());
-        json!(row)
-    };
+    let metric =
+        |ns: &str, m: &str| json!([ns, m, "ServiceName", svc_name, "ClusterName", stack.cluster]);
+    let widget = |x: i64, y: i64, title: &str, m: Value| json!({ "type": "metric", "x": x, "y": y, "width": 12, "height": 6, "properties": { "title": title, "region": t.region, "stat": "Average", "period": 60, "metrics": [m] } });
     let body = json!({ "widgets": [
-        { "type": "metric", "x": 0, "y": 0, "width": 12, "height": 6, "properties": { "title": "CPU %", "region": t.region, "stat": "Average", "period": 60, "metrics": [metric("AWS/ECS", "CPUUtilization")] } },
-        { "type": "metric", "x": 12, "y": 0, "width": 12, "height": 6, "properties": { "title": "Memory %", "region": t.region, "stat": "Average", "period": 60, "metrics": [metric("AWS/ECS", "MemoryUtilization")] } },
-        { "type": "metric", "x": 0, "y": 6, "width": 12, "height": 6, "properties": { "title": "Backlog per task", "region": t.region, "stat": "Average", "period": 60, "metrics": [metric("Bosun", "BacklogPerTask")] } },
-        { "type": "metric", "x": 12, "y": 6, "width": 12, "height": 6, "properties": { "title": "Running tasks", "region": t.region, "stat": "Average", "period": 60, "metrics": [metric("ECS/ContainerInsights", "RunningTaskCount")] } },
+        widget(0, 0, "CPU %", metric("AWS/ECS", "CPUUtilization")),
+        widget(12, 0, "Memory %", metric("AWS/ECS", "MemoryUtilization")),
+        widget(0, 6, "Backlog per task", metric("Bosun", "BacklogPerTask")),
+        widget(12, 6, "Running tasks", metric("ECS/ContainerInsights", "RunningTaskCount")),
+        dashboard::owner_widget(&stack.stack),
     ]});
-    d.clear();
-    let dash = json!({ "DashboardName": svc_name, "DashboardBody": body.to_string() });
-    (svc, target, policies, dash)
+    b.add(
+        dashboard::Dashboard {
+            dashboard_name: svc_name,
+            dashboard_body: body,
+        },
+        &[svc],
+    );
 }
 
-/// CreateSchedule input: an ECS RunTask target.
-fn schedule(stack: &Stack, t: &Target, j: &Job, fam: &str) -> Value {
-    let net = network(stack);
-    let a = &net["awsvpcConfiguration"];
-    json!({
-        "Name": fam,
-        "GroupName": schedule_group(stack),
-        "ScheduleExpression": j.schedule,
-        "ScheduleExpressionTimezone": j.timezone.clone().unwrap_or_else(|| "UTC".into()),
-        "FlexibleTimeWindow": { "Mode": "OFF" },
-        "State": "ENABLED",
-        "Target": {
-            "Arn": t.arn("ecs", &format!("cluster/{}", stack.cluster)),
-            "RoleArn": role_arn(stack, t, &format!("{}-scheduler", stack.stack)),
-            "RetryPolicy": {
-                "MaximumEventAgeInSeconds": j.max_event_age_seconds.unwrap_or(86400),
-                "MaximumRetryAttempts": j.retry_attempts.unwrap_or(0),
+/// The schedule of a job: an ECS RunTask target.
+fn job_schedule(stack: &Stack, t: &Target, j: &Job, fam: &str) -> schedule::Schedule {
+    use schedule as sc;
+    let (subnets, security_groups, assign_public_ip) = awsvpc(stack);
+    sc::Schedule {
+        name: fam.to_owned(),
+        group_name: schedule_group(&stack.stack),
+        schedule_expression: j.schedule.clone(),
+        schedule_expression_timezone: j.timezone.clone().unwrap_or_else(|| "UTC".into()),
+        flexible_time_window: sc::FlexibleTimeWindow { mode: "OFF".into() },
+        state: "ENABLED".into(),
+        target: sc::Target {
+            arn: t.arn("ecs", &format!("cluster/{}", stack.cluster)),
+            role_arn: role_arn(stack, t, &format!("{}-scheduler", stack.stack)),
+            retry_policy: sc::RetryPolicy {
+                maximum_event_age_in_seconds: j.max_event_age_seconds.unwrap_or(86400) as i32,
+                maximum_retry_attempts: j.retry_attempts.unwrap_or(0) as i32,
             },
-            "EcsParameters": {
-                "TaskDefinitionArn": t.arn("ecs", &format!("task-definition/{fam}")),
-                "TaskCount": j.task_count.unwrap_or(1),
-                "LaunchType": if j.container.resources.instance_types.is_some() { "EC2" } else { "FARGATE" },
-                "NetworkConfiguration": { "awsvpcConfiguration": {
-                    "Subnets": a["subnets"], "SecurityGroups": a["securityGroups"], "AssignPublicIp": a["assignPublicIp"],
-                }},
+            ecs_parameters: sc::EcsParameters {
+                task_definition_arn: t.arn("ecs", &format!("task-definition/{fam}")),
+                task_count: j.task_count.unwrap_or(1) as i32,
+                launch_type: if j.container.resources.instance_types.is_some() {
+                    "EC2"
+                } else {
+                    "FARGATE"
+                }
+                .into(),
+                network_configuration: sc::NetworkConfiguration {
+                    awsvpc_configuration: sc::AwsVpc {
+                        subnets,
+                        security_groups,
+                        assign_public_ip,
+                    },
+                },
             },
         },
-    })
+    }
 }
 
 #[cfg(test)]

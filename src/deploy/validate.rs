@@ -203,6 +203,13 @@ pub fn check(file: &str, text: &str) -> Result<(Stack, Report), Report> {
     let mut usable = value.clone();
     if let Some(res) = usable.get_mut("resources").and_then(Value::as_object_mut) {
         res.retain(|k, _| !broken.contains(k));
+        // `properties` that can all default may be left out (`type: sqs-queue` alone).
+        for r in res.values_mut() {
+            if let Some(o) = r.as_object_mut() {
+                o.entry("properties")
+                    .or_insert_with(|| Value::Object(Default::default()));
+            }
+        }
     }
     let stack = if top_broken {
         None
@@ -248,14 +255,19 @@ fn structure(value: &Value, c: &mut Collector<'_>) {
         Ok(v) => v,
         Err(e) => return c.error("", format!("internal: the stack schema is not valid: {e}")),
     };
-    let mut seen = BTreeSet::new();
+    let mut found: Vec<(String, String)> = Vec::new();
     for err in validator.iter_errors(value) {
         let at = err.instance_path().as_str().to_owned();
         use jsonschema::error::ValidationErrorKind as K;
         let items: Vec<(String, String)> = match err.kind() {
             K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => {
+                // After a failing subschema, `unevaluatedProperties` also lists the
+                // keys that subschema declares: only a key declared nowhere at this
+                // place is unknown.
+                let declared = declared_keys(&schema, err.schema_path().as_str());
                 unexpected
                     .iter()
+                    .filter(|k| !declared.contains(k.as_str()))
                     .map(|k| {
                         (
                             format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
@@ -280,12 +292,41 @@ fn structure(value: &Value, c: &mut Collector<'_>) {
             )],
             _ => vec![(at.clone(), err.to_string())],
         };
-        for (pointer, message) in items {
-            if seen.insert((pointer.clone(), message.clone())) {
-                c.error(pointer, message);
+        for item in items {
+            if !found.contains(&item) {
+                found.push(item);
             }
         }
     }
+    for (pointer, message) in found {
+        c.error(pointer, message);
+    }
+}
+
+/// The keys declared by the schema object holding the keyword at `keyword_path`:
+/// its own `properties` and those of the (local) `$ref`s in its `allOf`.
+fn declared_keys<'s>(schema: &'s Value, keyword_path: &str) -> BTreeSet<&'s str> {
+    let parent = keyword_path.rsplit_once('/').map_or("", |(p, _)| p);
+    let mut keys = BTreeSet::new();
+    let Some(node) = schema.pointer(parent) else {
+        return keys;
+    };
+    let mut nodes = vec![node];
+    for sub in node["allOf"].as_array().into_iter().flatten() {
+        if let Some(target) = sub["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+            nodes.extend(schema.pointer(target));
+        }
+    }
+    for n in nodes {
+        keys.extend(
+            n["properties"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.as_str()),
+        );
+    }
+    keys
 }
 
 /// Fargate's task CPU (vCPU) and the memory (MiB) each allows.

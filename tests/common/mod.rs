@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -453,10 +455,16 @@ impl Moto {
             bin.display()
         );
         let port = free_port();
-        Moto::start_on(&bin, port)
+        Moto::start_on(&bin, port, &[])
     }
 
-    fn start_on(bin: &Path, port: u16) -> Moto {
+    /// Start one with extra environment (`MOTO_ACCOUNT_ID`, ...).
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
+        let port = free_port();
+        Moto::start_on(&moto_bin(), port, env)
+    }
+
+    fn start_on(bin: &Path, port: u16, env: &[(&str, &str)]) -> Moto {
         // moto's request recorder writes to a file in its working directory.
         let cwd = std::env::temp_dir().join(format!("bosun-moto-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&cwd);
@@ -464,6 +472,7 @@ impl Moto {
         let child = Command::new(bin)
             .current_dir(&cwd)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -558,7 +567,7 @@ impl Moto {
     pub fn restart(&mut self) {
         let bin = moto_bin();
         let port = self.port;
-        *self = Moto::start_on(&bin, port);
+        *self = Moto::start_on(&bin, port, &[]);
     }
 
     /// The environment that points the AWS SDK (bosun's and the test's) at it.

@@ -1,0 +1,83 @@
+//! The deployer's AWS clients, built in one place from the shared SDK configuration,
+//! with the SDK's standard retry (exponential back-off with jitter, for throttling and
+//! transient faults) and a bound on every call.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+use super::error::{failed, Result};
+
+/// Every client the deployer uses.
+pub struct Aws {
+    pub ecs: aws_sdk_ecs::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub scaling: aws_sdk_applicationautoscaling::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub region: String,
+}
+
+impl Aws {
+    pub async fn new(region: Option<&str>) -> Aws {
+        let mut builder = crate::aws::config()
+            .await
+            .into_builder()
+            // Up to 8 attempts with the standard back-off: a throttled deploy slows
+            // down and goes on instead of failing half-way.
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(8)
+                    .with_max_backoff(Duration::from_secs(20)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(Duration::from_secs(120))
+                    .build(),
+            );
+        if let Some(r) = region {
+            builder = builder.region(aws_config::Region::new(r.to_owned()));
+        }
+        let cfg = builder.build();
+        let region = cfg
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
+        Aws {
+            ecs: aws_sdk_ecs::Client::new(&cfg),
+            iam: aws_sdk_iam::Client::new(&cfg),
+            sqs: aws_sdk_sqs::Client::new(&cfg),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&cfg),
+            scaling: aws_sdk_applicationautoscaling::Client::new(&cfg),
+            scheduler: aws_sdk_scheduler::Client::new(&cfg),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&cfg),
+            sts: aws_sdk_sts::Client::new(&cfg),
+            ec2: aws_sdk_ec2::Client::new(&cfg),
+            secrets: aws_sdk_secretsmanager::Client::new(&cfg),
+            region,
+        }
+    }
+
+    /// The caller's account, from STS GetCallerIdentity: never guessed.
+    pub async fn account(&self) -> Result<String> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(failed("STS GetCallerIdentity", "(caller)"))?;
+        out.account().map(str::to_owned).ok_or_else(|| {
+            super::error::DeployError::Precondition(
+                "STS GetCallerIdentity answered without an account".into(),
+            )
+        })
+    }
+}

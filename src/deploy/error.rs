@@ -1,0 +1,127 @@
+//! The deployer's errors, and the one place that maps them to exit codes.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Exit codes of `bosun-deploy` (documented in docs/reference.md).
+pub mod exit {
+    /// Done; for `diff`: nothing would change.
+    pub const OK: u8 = 0;
+    /// `diff` only: there are changes.
+    pub const CHANGES: u8 = 1;
+    /// A usage error: bad flag, unknown resource name.
+    pub const USAGE: u8 = 2;
+    /// The stack file is invalid.
+    pub const INVALID: u8 = 3;
+    /// AWS refused, failed, or is not in a state the stack can be deployed to.
+    pub const AWS: u8 = 4;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// A failed AWS call: which call, on which resource, and AWS's own code.
+    #[error("{call} {resource}: {code}: {message}")]
+    Aws {
+        call: &'static str,
+        resource: String,
+        code: String,
+        message: String,
+    },
+    /// A resource with this stack's name exists but is not this stack's.
+    #[error("{kind} {name} exists but is not this stack's ({why}): bosun-deploy never changes what it does not own; rename the resource or remove it")]
+    NotOwned {
+        kind: &'static str,
+        name: String,
+        why: String,
+    },
+    /// AWS is not in a state the stack can be deployed to (a missing subnet, ...).
+    #[error("{0}")]
+    Precondition(String),
+    /// A usage error (exit 2).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl DeployError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DeployError::Usage(_) => exit::USAGE,
+            _ => exit::AWS,
+        }
+    }
+
+    /// AWS's error code, when this is a failed call.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            DeployError::Aws { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, DeployError>;
+
+/// AWS's error code of a failed call (`AccessDenied`, `Throttling`, ...), or a name
+/// for a failure that never reached AWS.
+pub fn code_of<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(e) => e.err().code().unwrap_or("UnknownError").to_owned(),
+        SdkError::TimeoutError(_) => "Timeout".into(),
+        SdkError::DispatchFailure(_) => "DispatchFailure".into(),
+        SdkError::ResponseError(_) => "ResponseError".into(),
+        SdkError::ConstructionFailure(_) => "ConstructionFailure".into(),
+        _ => "UnknownError".into(),
+    }
+}
+
+/// Turn a failed call into a [`DeployError::Aws`] naming the call and the resource.
+pub fn failed<E, R>(
+    call: &'static str,
+    resource: impl Into<String>,
+) -> impl FnOnce(SdkError<E, R>) -> DeployError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let resource = resource.into();
+    move |e| {
+        let code = code_of(&e);
+        let message = match &e {
+            SdkError::ServiceError(s) => s.err().message().unwrap_or("").to_owned(),
+            other => crate::aws::describe(other),
+        };
+        DeployError::Aws {
+            call,
+            resource,
+            code,
+            message,
+        }
+    }
+}
+
+/// A read whose only "absent" answer is one of `not_found` (AWS's own not-found codes
+/// for that call): `Ok(None)` then, the value when it succeeded, and an error for
+/// anything else (a refused read is never "absent").
+pub fn absent_on<T, E, R>(
+    result: std::result::Result<T, SdkError<E, R>>,
+    not_found: &[&str],
+    call: &'static str,
+    resource: &str,
+) -> Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(SdkError::ServiceError(e))
+            if e.err().code().is_some_and(|c| not_found.contains(&c)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(failed(call, resource)(e)),
+    }
+}

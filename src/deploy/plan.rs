@@ -1,0 +1,177 @@
+//! The plan: what apply will do, as data. `diff` prints it, `apply` executes it,
+//! `--output json` gives it to scripts.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One field that differs: its path in the API input, what AWS has, what the file wants.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One change of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub action: Action,
+    pub kind: &'static str,
+    pub name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+}
+
+impl Change {
+    pub fn symbol(&self) -> char {
+        match self.action {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Delete => '-',
+        }
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = match self.action {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        };
+        write!(f, "{} {verb} {} {}", self.symbol(), self.kind, self.name)?;
+        for c in &self.fields {
+            let show = |v: &Option<Value>| match v {
+                None => "(none)".to_owned(),
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+            };
+            write!(f, "\n      {}: {} → {}", c.path, show(&c.old), show(&c.new))?;
+        }
+        Ok(())
+    }
+}
+
+/// The whole plan of one run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub account: String,
+    pub region: String,
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "stack {} in account {}, region {}:",
+            self.stack, self.account, self.region
+        )?;
+        if self.changes.is_empty() {
+            return writeln!(f, "  no changes");
+        }
+        for c in &self.changes {
+            writeln!(f, "  {c}")?;
+        }
+        writeln!(
+            f,
+            "  {} to create, {} to update, {} to delete",
+            self.count(Action::Create),
+            self.count(Action::Update),
+            self.count(Action::Delete)
+        )
+    }
+}
+
+/// The fields in which `old` (what AWS has) and `new` (what the file wants) differ,
+/// down to the leaves: objects key by key, arrays element by element (a length change
+/// shows the whole array).
+pub fn diff(old: &Value, new: &Value) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    walk("", old, new, &mut out);
+    out
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<FieldChange>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let p = join(path, k);
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => walk(&p, x, y, out),
+                    (x, y) => out.push(FieldChange {
+                        path: p,
+                        old: x.cloned(),
+                        new: y.cloned(),
+                    }),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                walk(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => out.push(FieldChange {
+            path: path.to_owned(),
+            old: (!a.is_null()).then(|| a.clone()),
+            new: (!b.is_null()).then(|| b.clone()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_names_each_changed_leaf() {
+        let old = json!({ "family": "f", "memory": "512", "containerDefinitions": [{ "image": "a", "environment": [1, 2] }] });
+        let new = json!({ "family": "f", "memory": "1024", "containerDefinitions": [{ "image": "b", "environment": [1, 2, 3] }], "cpu": "256" });
+        let d = diff(&old, &new);
+        let paths: Vec<&str> = d.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "containerDefinitions[0].environment",
+                "containerDefinitions[0].image",
+                "cpu",
+                "memory"
+            ]
+        );
+        assert_eq!(d[3].old, Some(json!("512")));
+        assert_eq!(d[3].new, Some(json!("1024")));
+        assert_eq!(d[2].old, None);
+        assert!(diff(&new, &new).is_empty());
+    }
+}

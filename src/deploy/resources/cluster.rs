@@ -1,0 +1,141 @@
+//! The ECS cluster. An existing cluster that is not the stack's (`default`, a team's
+//! shared one) is used as it is: never changed, never deleted.
+
+use serde::Serialize;
+
+use super::EcsTag;
+use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
+use crate::deploy::error::{failed, Result};
+use crate::deploy::plan::FieldChange;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    pub cluster_name: String,
+    pub tags: Vec<EcsTag>,
+}
+
+fn tags(t: &[aws_sdk_ecs::types::Tag]) -> impl Iterator<Item = (&str, &str)> {
+    t.iter()
+        .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
+}
+
+pub(crate) fn to_sdk(t: &[EcsTag]) -> Vec<aws_sdk_ecs::types::Tag> {
+    t.iter()
+        .map(|t| {
+            aws_sdk_ecs::types::Tag::builder()
+                .key(&t.key)
+                .value(&t.value)
+                .build()
+        })
+        .collect()
+}
+
+pub(crate) fn from_sdk(have: &[aws_sdk_ecs::types::Tag], want: &[EcsTag]) -> Vec<EcsTag> {
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect();
+    super::keep_tags(tags(have), &want)
+        .into_iter()
+        .map(|(key, value)| EcsTag { key, value })
+        .collect()
+}
+
+impl Kind for Cluster {
+    const KIND: &'static str = "ECS cluster";
+    const PLURAL: &'static str = "clusters";
+    const SHARED_OK: bool = true;
+
+    fn name(&self) -> String {
+        self.cluster_name.clone()
+    }
+
+    async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
+        let out = ctx
+            .aws
+            .ecs
+            .describe_clusters()
+            .clusters(&self.cluster_name)
+            .include(aws_sdk_ecs::types::ClusterField::Tags)
+            .send()
+            .await
+            .map_err(failed("ECS DescribeClusters", &self.cluster_name))?;
+        // A missing cluster is a failure with reason MISSING; a deleted one is INACTIVE.
+        let Some(c) = out
+            .clusters()
+            .iter()
+            .find(|c| c.status() == Some("ACTIVE") || c.status() == Some("PROVISIONING"))
+        else {
+            return Ok(Observed::Absent);
+        };
+        if !ctx.owns(tags(c.tags())) {
+            return Ok(Observed::Foreign(ctx.why_not(tags(c.tags()))));
+        }
+        Ok(Observed::Present(Cluster {
+            cluster_name: self.cluster_name.clone(),
+            tags: from_sdk(c.tags(), &self.tags),
+        }))
+    }
+
+    async fn create(&self, ctx: &Ctx) -> Result<()> {
+        ctx.aws
+            .ecs
+            .create_cluster()
+            .cluster_name(&self.cluster_name)
+            .set_tags(Some(to_sdk(&self.tags)))
+            .send()
+            .await
+            .map_err(failed("ECS CreateCluster", &self.cluster_name))?;
+        Ok(())
+    }
+
+    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+        let arn = format!(
+            "arn:aws:ecs:{}:{}:cluster/{}",
+            ctx.region, ctx.account, self.cluster_name
+        );
+        ctx.aws
+            .ecs
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(to_sdk(&self.tags)))
+            .send()
+            .await
+            .map_err(failed("ECS TagResource", &self.cluster_name))?;
+        Ok(())
+    }
+
+    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+        // Only the stack's own cluster can be its: look at that one.
+        let out = ctx
+            .aws
+            .ecs
+            .describe_clusters()
+            .clusters(&ctx.cluster)
+            .include(aws_sdk_ecs::types::ClusterField::Tags)
+            .send()
+            .await
+            .map_err(failed("ECS DescribeClusters", &ctx.cluster))?;
+        Ok(out
+            .clusters()
+            .iter()
+            .filter(|c| c.status() == Some("ACTIVE") && ctx.owns(tags(c.tags())))
+            .map(|c| Owned {
+                name: c.cluster_name().unwrap_or_default().to_owned(),
+                handle: String::new(),
+            })
+            .collect())
+    }
+
+    async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
+        ctx.aws
+            .ecs
+            .delete_cluster()
+            .cluster(&owned.name)
+            .send()
+            .await
+            .map_err(failed("ECS DeleteCluster", &owned.name))?;
+        Ok(())
+    }
+}

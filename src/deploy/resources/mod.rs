@@ -1,0 +1,194 @@
+//! One file per AWS resource kind, each implementing [`Kind`]. A new kind is its file
+//! plus one line in the `kinds!` list below, which is also the creation order (and,
+//! reversed, the deletion order).
+
+pub mod cluster;
+pub mod dashboard;
+pub mod log_group;
+pub mod queue;
+pub mod role;
+pub mod scaling;
+pub mod schedule;
+pub mod service;
+pub mod task_definition;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::engine::{BoxFuture, Ctx, Kind, Node, Observed, Owned};
+use super::error::Result;
+use super::plan::FieldChange;
+
+macro_rules! kinds {
+    ($($variant:ident => $ty:ty),* $(,)?) => {
+        /// A desired resource of any kind: the exact API input.
+        #[derive(Debug, Clone, Serialize)]
+        #[serde(untagged)]
+        pub enum Spec { $($variant($ty)),* }
+
+        $(impl From<$ty> for Spec {
+            fn from(v: $ty) -> Spec { Spec::$variant(v) }
+        })*
+
+        /// Every kind's name, in creation order.
+        pub const KINDS: &[&str] = &[$(<$ty as Kind>::KIND),*];
+
+        impl Spec {
+            pub fn kind(&self) -> &'static str {
+                match self { $(Spec::$variant(_) => <$ty as Kind>::KIND),* }
+            }
+            pub fn plural(&self) -> &'static str {
+                match self { $(Spec::$variant(_) => <$ty as Kind>::PLURAL),* }
+            }
+            pub fn name(&self) -> String {
+                match self { $(Spec::$variant(s) => s.name()),* }
+            }
+            pub fn shared_ok(&self) -> bool {
+                match self { $(Spec::$variant(_) => <$ty as Kind>::SHARED_OK),* }
+            }
+            pub fn follows_deps(&self) -> bool {
+                match self { $(Spec::$variant(_) => <$ty as Kind>::FOLLOWS_DEPS),* }
+            }
+            pub fn to_json(&self) -> Value {
+                serde_json::to_value(self).unwrap_or(Value::Null)
+            }
+            pub async fn create(&self, ctx: &Ctx) -> Result<()> {
+                match self { $(Spec::$variant(s) => s.create(ctx).await),* }
+            }
+            pub async fn update(&self, have: &Spec, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
+                match (self, have) {
+                    $((Spec::$variant(s), Spec::$variant(h)) => s.update(h, changes, ctx).await,)*
+                    _ => Err(super::error::DeployError::Precondition(format!(
+                        "internal: {} {} compared with another kind", self.kind(), self.name()))),
+                }
+            }
+            pub async fn delete(kind: &str, owned: &Owned, ctx: &Ctx) -> Result<()> {
+                $(if kind == <$ty as Kind>::KIND { return <$ty>::delete(owned, ctx).await; })*
+                Ok(())
+            }
+
+            /// Read every node, each kind's batch at once; the result is in node order.
+            pub async fn read_everything(nodes: &[Node], ctx: &Ctx) -> Result<Vec<Observed<Spec>>> {
+                let mut futs: Vec<BoxFuture<'_, Result<Vec<(usize, Observed<Spec>)>>>> = Vec::new();
+                $({
+                    let mine: Vec<(usize, &$ty)> = nodes.iter().enumerate()
+                        .filter_map(|(i, n)| match &n.spec { Spec::$variant(s) => Some((i, s)), _ => None })
+                        .collect();
+                    if !mine.is_empty() {
+                        futs.push(Box::pin(async move {
+                            let specs: Vec<&$ty> = mine.iter().map(|(_, s)| *s).collect();
+                            let seen = <$ty>::read_all(&specs, ctx).await?;
+                            Ok(mine.iter().map(|(i, _)| *i).zip(seen.into_iter().map(|o| match o {
+                                Observed::Absent => Observed::Absent,
+                                Observed::Foreign(w) => Observed::Foreign(w),
+                                Observed::Present(s) => Observed::Present(Spec::$variant(s)),
+                            })).collect())
+                        }));
+                    }
+                })*
+                let mut all: Vec<(usize, Observed<Spec>)> =
+                    futures_util::future::try_join_all(futs).await?.into_iter().flatten().collect();
+                all.sort_by_key(|(i, _)| *i);
+                Ok(all.into_iter().map(|(_, o)| o).collect())
+            }
+
+            /// What the stack owns, kind by kind in creation order.
+            pub async fn list_everything(ctx: &Ctx) -> Result<Vec<(&'static str, Vec<Owned>)>> {
+                let futs: Vec<BoxFuture<'_, Result<(&'static str, Vec<Owned>)>>> = vec![
+                    $(Box::pin(async move { Ok((<$ty as Kind>::KIND, <$ty>::list_owned(ctx).await?)) })),*
+                ];
+                futures_util::future::try_join_all(futs).await
+            }
+        }
+    };
+}
+
+kinds! {
+    Cluster => cluster::Cluster,
+    Role => role::Role,
+    LogGroup => log_group::LogGroup,
+    Queue => queue::Queue,
+    TaskDefinition => task_definition::TaskDefinition,
+    Service => service::Service,
+    ScalableTarget => scaling::ScalableTarget,
+    ScalingPolicy => scaling::ScalingPolicy,
+    ScheduleGroup => schedule::ScheduleGroup,
+    Schedule => schedule::Schedule,
+    Dashboard => dashboard::Dashboard,
+}
+
+/// A tag as ECS writes it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct EcsTag {
+    pub key: String,
+    pub value: String,
+}
+
+/// A tag as IAM and Scheduler write it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KvTag {
+    pub key: String,
+    pub value: String,
+}
+
+/// Of the tags a resource has, those the file sets (others may be someone else's:
+/// they are left alone and not compared), sorted.
+pub fn keep_tags<'a>(
+    have: impl Iterator<Item = (&'a str, &'a str)>,
+    want: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = have
+        .filter(|(k, _)| want.iter().any(|(w, _)| w == k))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Decode an IAM policy document as IAM returns it (URL-encoded JSON).
+pub fn policy_json(text: &str) -> Value {
+    let decoded = if text.trim_start().starts_with('{') {
+        text.to_owned()
+    } else {
+        percent_decode(text)
+    };
+    serde_json::from_str(&decoded).unwrap_or(Value::String(decoded))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h * 16 + l);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn policies_decode_as_iam_returns_them() {
+        let v = super::policy_json("%7B%22Version%22%3A%222012-10-17%22%7D");
+        assert_eq!(v, serde_json::json!({ "Version": "2012-10-17" }));
+        assert_eq!(
+            super::policy_json("{\"a\":1}"),
+            serde_json::json!({ "a": 1 })
+        );
+    }
+}

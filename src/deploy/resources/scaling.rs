@@ -1,0 +1,384 @@
+//! Application Auto Scaling: a service's scalable target and its target-tracking
+//! policies. They carry no tags AWS returns: they are the stack's when their service
+//! is (its tag), and go with it.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_applicationautoscaling::types as t;
+use serde::Serialize;
+
+use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
+use crate::deploy::error::{failed, DeployError, Result};
+use crate::deploy::plan::FieldChange;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScalableTarget {
+    pub service_namespace: String,
+    pub resource_id: String,
+    pub scalable_dimension: String,
+    pub min_capacity: i32,
+    pub max_capacity: i32,
+    /// Sent when the target is registered; AWS does not return them here.
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScalingPolicy {
+    pub policy_name: String,
+    pub service_namespace: String,
+    pub resource_id: String,
+    pub scalable_dimension: String,
+    pub policy_type: String,
+    pub target_tracking_scaling_policy_configuration: TargetTracking,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TargetTracking {
+    pub target_value: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predefined_metric_specification: Option<Predefined>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customized_metric_specification: Option<Customized>,
+    pub scale_out_cooldown: i32,
+    pub scale_in_cooldown: i32,
+    pub disable_scale_in: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Predefined {
+    pub predefined_metric_type: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Customized {
+    pub metric_name: String,
+    pub namespace: String,
+    pub dimensions: Vec<Dimension>,
+    pub statistic: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Dimension {
+    pub name: String,
+    pub value: String,
+}
+
+/// `service/{cluster}/{service}` → the service's name.
+fn service_of(resource_id: &str) -> &str {
+    resource_id.rsplit('/').next().unwrap_or(resource_id)
+}
+
+/// Every ECS scalable target (paged) whose service is the stack's.
+async fn owned_targets(ctx: &Ctx) -> Result<Vec<String>> {
+    let services = ctx.owned_services().await?;
+    let prefix = format!("service/{}/", ctx.cluster);
+    let mut pages = ctx
+        .aws
+        .scaling
+        .describe_scalable_targets()
+        .service_namespace(t::ServiceNamespace::Ecs)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(failed("AutoScaling DescribeScalableTargets", "ecs"))?;
+        out.extend(
+            page.scalable_targets()
+                .iter()
+                .map(|x| x.resource_id().to_owned())
+                .filter(|id| id.starts_with(&prefix) && services.contains(service_of(id))),
+        );
+    }
+    Ok(out)
+}
+
+impl Kind for ScalableTarget {
+    const KIND: &'static str = "scalable target";
+    const PLURAL: &'static str = "scalableTargets";
+
+    fn name(&self) -> String {
+        self.resource_id.clone()
+    }
+
+    async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
+        let out = ctx
+            .aws
+            .scaling
+            .describe_scalable_targets()
+            .service_namespace(t::ServiceNamespace::Ecs)
+            .resource_ids(&self.resource_id)
+            .send()
+            .await
+            .map_err(failed(
+                "AutoScaling DescribeScalableTargets",
+                &self.resource_id,
+            ))?;
+        Ok(
+            match out
+                .scalable_targets()
+                .iter()
+                .find(|x| x.resource_id() == self.resource_id)
+            {
+                None => Observed::Absent,
+                Some(x) => Observed::Present(ScalableTarget {
+                    min_capacity: x.min_capacity(),
+                    max_capacity: x.max_capacity(),
+                    ..self.clone()
+                }),
+            },
+        )
+    }
+
+    async fn create(&self, ctx: &Ctx) -> Result<()> {
+        ctx.aws
+            .scaling
+            .register_scalable_target()
+            .service_namespace(t::ServiceNamespace::Ecs)
+            .resource_id(&self.resource_id)
+            .scalable_dimension(t::ScalableDimension::EcsServiceDesiredCount)
+            .min_capacity(self.min_capacity)
+            .max_capacity(self.max_capacity)
+            .set_tags(Some(self.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(failed(
+                "AutoScaling RegisterScalableTarget",
+                &self.resource_id,
+            ))?;
+        Ok(())
+    }
+
+    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+        // Registering again updates the bounds (tags apply only to a new target).
+        ctx.aws
+            .scaling
+            .register_scalable_target()
+            .service_namespace(t::ServiceNamespace::Ecs)
+            .resource_id(&self.resource_id)
+            .scalable_dimension(t::ScalableDimension::EcsServiceDesiredCount)
+            .min_capacity(self.min_capacity)
+            .max_capacity(self.max_capacity)
+            .send()
+            .await
+            .map_err(failed(
+                "AutoScaling RegisterScalableTarget",
+                &self.resource_id,
+            ))?;
+        Ok(())
+    }
+
+    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+        Ok(owned_targets(ctx)
+            .await?
+            .into_iter()
+            .map(|id| Owned {
+                name: id,
+                handle: String::new(),
+            })
+            .collect())
+    }
+
+    async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
+        let out = ctx
+            .aws
+            .scaling
+            .deregister_scalable_target()
+            .service_namespace(t::ServiceNamespace::Ecs)
+            .resource_id(&owned.name)
+            .scalable_dimension(t::ScalableDimension::EcsServiceDesiredCount)
+            .send()
+            .await;
+        crate::deploy::error::absent_on(
+            out,
+            &["ObjectNotFoundException"],
+            "AutoScaling DeregisterScalableTarget",
+            &owned.name,
+        )?;
+        Ok(())
+    }
+}
+
+fn observe_policy(want: &ScalingPolicy, p: &t::ScalingPolicy) -> ScalingPolicy {
+    let c = p.target_tracking_scaling_policy_configuration();
+    ScalingPolicy {
+        policy_name: p.policy_name().to_owned(),
+        service_namespace: p.service_namespace().as_str().to_owned(),
+        resource_id: p.resource_id().to_owned(),
+        scalable_dimension: p.scalable_dimension().as_str().to_owned(),
+        policy_type: p.policy_type().as_str().to_owned(),
+        target_tracking_scaling_policy_configuration: TargetTracking {
+            target_value: c.map(|c| c.target_value()).unwrap_or(0.0),
+            predefined_metric_specification: c
+                .and_then(|c| c.predefined_metric_specification())
+                .map(|p| Predefined {
+                    predefined_metric_type: p.predefined_metric_type().as_str().to_owned(),
+                }),
+            customized_metric_specification: c
+                .and_then(|c| c.customized_metric_specification())
+                .map(|m| Customized {
+                    metric_name: m.metric_name().unwrap_or_default().to_owned(),
+                    namespace: m.namespace().unwrap_or_default().to_owned(),
+                    dimensions: m
+                        .dimensions()
+                        .iter()
+                        .map(|d| Dimension {
+                            name: d.name().to_owned(),
+                            value: d.value().to_owned(),
+                        })
+                        .collect(),
+                    statistic: m
+                        .statistic()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                }),
+            scale_out_cooldown: c.and_then(|c| c.scale_out_cooldown()).unwrap_or(0),
+            scale_in_cooldown: c.and_then(|c| c.scale_in_cooldown()).unwrap_or(0),
+            disable_scale_in: c.and_then(|c| c.disable_scale_in()).unwrap_or(
+                want.target_tracking_scaling_policy_configuration
+                    .disable_scale_in,
+            ),
+        },
+    }
+}
+
+impl Kind for ScalingPolicy {
+    const KIND: &'static str = "scaling policy";
+    const PLURAL: &'static str = "scalingPolicies";
+
+    fn name(&self) -> String {
+        self.policy_name.clone()
+    }
+
+    async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
+        let out = ctx
+            .aws
+            .scaling
+            .describe_scaling_policies()
+            .service_namespace(t::ServiceNamespace::Ecs)
+            .resource_id(&self.resource_id)
+            .policy_names(&self.policy_name)
+            .send()
+            .await
+            .map_err(failed(
+                "AutoScaling DescribeScalingPolicies",
+                &self.policy_name,
+            ))?;
+        Ok(
+            match out.scaling_policies().iter().find(|p| {
+                p.policy_name() == self.policy_name && p.resource_id() == self.resource_id
+            }) {
+                None => Observed::Absent,
+                Some(p) => Observed::Present(observe_policy(self, p)),
+            },
+        )
+    }
+
+    async fn create(&self, ctx: &Ctx) -> Result<()> {
+        let c = &self.target_tracking_scaling_policy_configuration;
+        let bad = |e: aws_sdk_applicationautoscaling::error::BuildError| {
+            DeployError::Precondition(format!("scaling policy {}: {e}", self.policy_name))
+        };
+        let mut tt = t::TargetTrackingScalingPolicyConfiguration::builder()
+            .target_value(c.target_value)
+            .scale_out_cooldown(c.scale_out_cooldown)
+            .scale_in_cooldown(c.scale_in_cooldown)
+            .disable_scale_in(c.disable_scale_in);
+        if let Some(p) = &c.predefined_metric_specification {
+            tt = tt.predefined_metric_specification(
+                t::PredefinedMetricSpecification::builder()
+                    .predefined_metric_type(t::MetricType::from(p.predefined_metric_type.as_str()))
+                    .build()
+                    .map_err(bad)?,
+            );
+        }
+        if let Some(m) = &c.customized_metric_specification {
+            let mut spec = t::CustomizedMetricSpecification::builder()
+                .metric_name(&m.metric_name)
+                .namespace(&m.namespace)
+                .statistic(t::MetricStatistic::from(m.statistic.as_str()));
+            for d in &m.dimensions {
+                spec = spec.dimensions(
+                    t::MetricDimension::builder()
+                        .name(&d.name)
+                        .value(&d.value)
+                        .build()
+                        .map_err(bad)?,
+                );
+            }
+            tt = tt.customized_metric_specification(spec.build());
+        }
+        ctx.aws
+            .scaling
+            .put_scaling_policy()
+            .policy_name(&self.policy_name)
+            .service_namespace(t::ServiceNamespace::Ecs)
+            .resource_id(&self.resource_id)
+            .scalable_dimension(t::ScalableDimension::EcsServiceDesiredCount)
+            .policy_type(t::PolicyType::TargetTrackingScaling)
+            .target_tracking_scaling_policy_configuration(tt.build().map_err(bad)?)
+            .send()
+            .await
+            .map_err(failed("AutoScaling PutScalingPolicy", &self.policy_name))?;
+        Ok(())
+    }
+
+    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+        self.create(ctx).await
+    }
+
+    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+        let targets = owned_targets(ctx).await?;
+        let per = crate::deploy::engine::bounded(targets.into_iter().map(|id| async move {
+            let mut pages = ctx
+                .aws
+                .scaling
+                .describe_scaling_policies()
+                .service_namespace(t::ServiceNamespace::Ecs)
+                .resource_id(&id)
+                .into_paginator()
+                .send();
+            let mut out = Vec::new();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(failed("AutoScaling DescribeScalingPolicies", &id))?;
+                out.extend(
+                    page.scaling_policies()
+                        .iter()
+                        .filter(|p| p.resource_id() == id)
+                        .map(|p| Owned {
+                            name: p.policy_name().to_owned(),
+                            handle: id.clone(),
+                        }),
+                );
+            }
+            Ok(out)
+        }))
+        .await?;
+        Ok(per.into_iter().flatten().collect())
+    }
+
+    async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
+        let out = ctx
+            .aws
+            .scaling
+            .delete_scaling_policy()
+            .policy_name(&owned.name)
+            .service_namespace(t::ServiceNamespace::Ecs)
+            .resource_id(&owned.handle)
+            .scalable_dimension(t::ScalableDimension::EcsServiceDesiredCount)
+            .send()
+            .await;
+        crate::deploy::error::absent_on(
+            out,
+            &["ObjectNotFoundException"],
+            "AutoScaling DeleteScalingPolicy",
+            &owned.name,
+        )?;
+        Ok(())
+    }
+}

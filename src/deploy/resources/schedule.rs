@@ -1,0 +1,431 @@
+//! EventBridge Scheduler: the stack's schedule group (`bosun-{stack}`) and one
+//! schedule per scheduled job, running its task with ECS RunTask. Schedules carry no
+//! tags: they are the stack's because their group is.
+
+use aws_sdk_scheduler::types as t;
+use serde::Serialize;
+
+use super::KvTag;
+use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
+use crate::deploy::error::{absent_on, failed, DeployError, Result};
+use crate::deploy::plan::FieldChange;
+
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleGroup {
+    pub name: String,
+    pub tags: Vec<KvTag>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Schedule {
+    pub name: String,
+    pub group_name: String,
+    pub schedule_expression: String,
+    pub schedule_expression_timezone: String,
+    pub flexible_time_window: FlexibleTimeWindow,
+    pub state: String,
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FlexibleTimeWindow {
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Target {
+    pub arn: String,
+    pub role_arn: String,
+    pub retry_policy: RetryPolicy,
+    pub ecs_parameters: EcsParameters,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RetryPolicy {
+    pub maximum_event_age_in_seconds: i32,
+    pub maximum_retry_attempts: i32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EcsParameters {
+    pub task_definition_arn: String,
+    pub task_count: i32,
+    pub launch_type: String,
+    pub network_configuration: NetworkConfiguration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkConfiguration {
+    #[serde(rename = "awsvpcConfiguration")]
+    pub awsvpc_configuration: AwsVpc,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AwsVpc {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: String,
+}
+
+fn group_arn(ctx: &Ctx, name: &str) -> String {
+    format!(
+        "arn:aws:scheduler:{}:{}:schedule-group/{name}",
+        ctx.region, ctx.account
+    )
+}
+
+async fn group_tags(ctx: &Ctx, name: &str) -> Result<Vec<(String, String)>> {
+    let out = ctx
+        .aws
+        .scheduler
+        .list_tags_for_resource()
+        .resource_arn(group_arn(ctx, name))
+        .send()
+        .await
+        .map_err(failed("Scheduler ListTagsForResource", name))?;
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect())
+}
+
+fn sdk_tags(t: &[KvTag]) -> Vec<t::Tag> {
+    t.iter()
+        .filter_map(|x| t::Tag::builder().key(&x.key).value(&x.value).build().ok())
+        .collect()
+}
+
+impl Kind for ScheduleGroup {
+    const KIND: &'static str = "schedule group";
+    const PLURAL: &'static str = "scheduleGroups";
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
+        let out = ctx
+            .aws
+            .scheduler
+            .get_schedule_group()
+            .name(&self.name)
+            .send()
+            .await;
+        if absent_on(out, NOT_FOUND, "Scheduler GetScheduleGroup", &self.name)?.is_none() {
+            return Ok(Observed::Absent);
+        }
+        let tags = group_tags(ctx, &self.name).await?;
+        let it = tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        if !ctx.owns(it.clone()) {
+            return Ok(Observed::Foreign(ctx.why_not(it)));
+        }
+        let want: Vec<(String, String)> = self
+            .tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect();
+        Ok(Observed::Present(ScheduleGroup {
+            name: self.name.clone(),
+            tags: super::keep_tags(it, &want)
+                .into_iter()
+                .map(|(key, value)| KvTag { key, value })
+                .collect(),
+        }))
+    }
+
+    async fn create(&self, ctx: &Ctx) -> Result<()> {
+        let out = ctx
+            .aws
+            .scheduler
+            .create_schedule_group()
+            .name(&self.name)
+            .set_tags(Some(sdk_tags(&self.tags)))
+            .client_token(format!("bosun-{}", self.name))
+            .send()
+            .await;
+        absent_on(
+            out,
+            &["ConflictException"],
+            "Scheduler CreateScheduleGroup",
+            &self.name,
+        )?;
+        Ok(())
+    }
+
+    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+        ctx.aws
+            .scheduler
+            .tag_resource()
+            .resource_arn(group_arn(ctx, &self.name))
+            .set_tags(Some(sdk_tags(&self.tags)))
+            .send()
+            .await
+            .map_err(failed("Scheduler TagResource", &self.name))?;
+        Ok(())
+    }
+
+    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+        let name = crate::deploy::render::schedule_group(&ctx.stack);
+        let out = ctx
+            .aws
+            .scheduler
+            .get_schedule_group()
+            .name(&name)
+            .send()
+            .await;
+        if absent_on(out, NOT_FOUND, "Scheduler GetScheduleGroup", &name)?.is_none() {
+            return Ok(Vec::new());
+        }
+        let tags = group_tags(ctx, &name).await?;
+        let ours = ctx.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Ok(if ours {
+            vec![Owned {
+                name,
+                handle: String::new(),
+            }]
+        } else {
+            Vec::new()
+        })
+    }
+
+    async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
+        let out = ctx
+            .aws
+            .scheduler
+            .delete_schedule_group()
+            .name(&owned.name)
+            .send()
+            .await;
+        absent_on(out, NOT_FOUND, "Scheduler DeleteScheduleGroup", &owned.name)?;
+        Ok(())
+    }
+}
+
+impl Schedule {
+    fn target(&self) -> Result<t::Target> {
+        let bad = |e: aws_sdk_scheduler::error::BuildError| {
+            DeployError::Precondition(format!("schedule {}: {e}", self.name))
+        };
+        let tg = &self.target;
+        let e = &tg.ecs_parameters;
+        let v = &e.network_configuration.awsvpc_configuration;
+        t::Target::builder()
+            .arn(&tg.arn)
+            .role_arn(&tg.role_arn)
+            .retry_policy(
+                t::RetryPolicy::builder()
+                    .maximum_event_age_in_seconds(tg.retry_policy.maximum_event_age_in_seconds)
+                    .maximum_retry_attempts(tg.retry_policy.maximum_retry_attempts)
+                    .build(),
+            )
+            .ecs_parameters(
+                t::EcsParameters::builder()
+                    .task_definition_arn(&e.task_definition_arn)
+                    .task_count(e.task_count)
+                    .launch_type(t::LaunchType::from(e.launch_type.as_str()))
+                    .network_configuration(
+                        t::NetworkConfiguration::builder()
+                            .awsvpc_configuration(
+                                t::AwsVpcConfiguration::builder()
+                                    .set_subnets(Some(v.subnets.clone()))
+                                    .set_security_groups(Some(v.security_groups.clone()))
+                                    .assign_public_ip(t::AssignPublicIp::from(
+                                        v.assign_public_ip.as_str(),
+                                    ))
+                                    .build()
+                                    .map_err(bad)?,
+                            )
+                            .build(),
+                    )
+                    .build()
+                    .map_err(bad)?,
+            )
+            .build()
+            .map_err(bad)
+    }
+
+    fn window(&self) -> Result<t::FlexibleTimeWindow> {
+        t::FlexibleTimeWindow::builder()
+            .mode(t::FlexibleTimeWindowMode::from(
+                self.flexible_time_window.mode.as_str(),
+            ))
+            .build()
+            .map_err(|e| DeployError::Precondition(format!("schedule {}: {e}", self.name)))
+    }
+}
+
+impl Kind for Schedule {
+    const KIND: &'static str = "schedule";
+    const PLURAL: &'static str = "schedules";
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
+        let out = ctx
+            .aws
+            .scheduler
+            .get_schedule()
+            .name(&self.name)
+            .group_name(&self.group_name)
+            .send()
+            .await;
+        let Some(s) = absent_on(out, NOT_FOUND, "Scheduler GetSchedule", &self.name)? else {
+            return Ok(Observed::Absent);
+        };
+        let tg = s.target();
+        let ecs = tg.and_then(|x| x.ecs_parameters());
+        let vpc = ecs
+            .and_then(|e| e.network_configuration())
+            .and_then(|n| n.awsvpc_configuration());
+        let retry = tg.and_then(|x| x.retry_policy());
+        Ok(Observed::Present(Schedule {
+            name: self.name.clone(),
+            group_name: self.group_name.clone(),
+            schedule_expression: s.schedule_expression().unwrap_or_default().to_owned(),
+            schedule_expression_timezone: s
+                .schedule_expression_timezone()
+                .unwrap_or("UTC")
+                .to_owned(),
+            flexible_time_window: FlexibleTimeWindow {
+                mode: s
+                    .flexible_time_window()
+                    .map(|w| w.mode().as_str().to_owned())
+                    .unwrap_or_default(),
+            },
+            state: s.state().map(|x| x.as_str().to_owned()).unwrap_or_default(),
+            target: Target {
+                arn: tg.map(|x| x.arn().to_owned()).unwrap_or_default(),
+                role_arn: tg.map(|x| x.role_arn().to_owned()).unwrap_or_default(),
+                retry_policy: RetryPolicy {
+                    maximum_event_age_in_seconds: retry
+                        .and_then(|r| r.maximum_event_age_in_seconds())
+                        .unwrap_or(86400),
+                    maximum_retry_attempts: retry
+                        .and_then(|r| r.maximum_retry_attempts())
+                        .unwrap_or(185),
+                },
+                ecs_parameters: EcsParameters {
+                    task_definition_arn: ecs
+                        .map(|e| e.task_definition_arn().to_owned())
+                        .unwrap_or_default(),
+                    task_count: ecs.and_then(|e| e.task_count()).unwrap_or(1),
+                    launch_type: ecs
+                        .and_then(|e| e.launch_type())
+                        .map(|l| l.as_str().to_owned())
+                        .unwrap_or_default(),
+                    network_configuration: NetworkConfiguration {
+                        awsvpc_configuration: AwsVpc {
+                            subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
+                            security_groups: vpc
+                                .map(|v| v.security_groups().to_vec())
+                                .unwrap_or_default(),
+                            assign_public_ip: vpc
+                                .and_then(|v| v.assign_public_ip())
+                                .map(|a| a.as_str().to_owned())
+                                .unwrap_or_else(|| "DISABLED".into()),
+                        },
+                    },
+                },
+            },
+        }))
+    }
+
+    async fn create(&self, ctx: &Ctx) -> Result<()> {
+        let out = ctx
+            .aws
+            .scheduler
+            .create_schedule()
+            .name(&self.name)
+            .group_name(&self.group_name)
+            .schedule_expression(&self.schedule_expression)
+            .schedule_expression_timezone(&self.schedule_expression_timezone)
+            .flexible_time_window(self.window()?)
+            .target(self.target()?)
+            .state(t::ScheduleState::from(self.state.as_str()))
+            .client_token(format!("bosun-{}-{}", self.group_name, self.name))
+            .send()
+            .await;
+        // Created before a crash: make it what the file says.
+        if absent_on(
+            out,
+            &["ConflictException"],
+            "Scheduler CreateSchedule",
+            &self.name,
+        )?
+        .is_none()
+        {
+            return self.update(self, &[], ctx).await;
+        }
+        Ok(())
+    }
+
+    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+        ctx.aws
+            .scheduler
+            .update_schedule()
+            .name(&self.name)
+            .group_name(&self.group_name)
+            .schedule_expression(&self.schedule_expression)
+            .schedule_expression_timezone(&self.schedule_expression_timezone)
+            .flexible_time_window(self.window()?)
+            .target(self.target()?)
+            .state(t::ScheduleState::from(self.state.as_str()))
+            .send()
+            .await
+            .map_err(failed("Scheduler UpdateSchedule", &self.name))?;
+        Ok(())
+    }
+
+    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+        let group = crate::deploy::render::schedule_group(&ctx.stack);
+        // Only a group of the stack's holds the stack's schedules.
+        if ScheduleGroup::list_owned(ctx).await?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pages = ctx
+            .aws
+            .scheduler
+            .list_schedules()
+            .group_name(&group)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let Some(page) = absent_on(page, NOT_FOUND, "Scheduler ListSchedules", &group)? else {
+                break;
+            };
+            out.extend(page.schedules().iter().filter_map(|s| {
+                s.name().map(|n| Owned {
+                    name: n.to_owned(),
+                    handle: group.clone(),
+                })
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
+        let out = ctx
+            .aws
+            .scheduler
+            .delete_schedule()
+            .name(&owned.name)
+            .group_name(&owned.handle)
+            .send()
+            .await;
+        absent_on(out, NOT_FOUND, "Scheduler DeleteSchedule", &owned.name)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,569 @@
+//! A small fault-injecting HTTP proxy in front of moto_server, answering for AWS
+//! where moto cannot: refused reads (AccessDenied in each protocol's own error shape),
+//! throttling on first attempts, `ListServices` paged by 10 as AWS pages it, latency
+//! per call, a client killed right after its N-th mutating call went through, and the
+//! fields of a service that AWS returns and moto does not (capacityProviderStrategy,
+//! deploymentConfiguration). It records every request (action, protocol, body).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// How a request was encoded, which decides the shape of an error answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `X-Amz-Target` + JSON body (ECS, Logs, Application Auto Scaling, SQS).
+    Json,
+    /// `Action=...` form body, XML answers (IAM, STS, EC2, CloudWatch).
+    Query,
+    /// REST-JSON (Scheduler): the action is the method and path.
+    Rest,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub action: String,
+    pub protocol: Protocol,
+    /// The service, from `X-Amz-Target`'s prefix or the signing scope.
+    pub service: String,
+    pub body: String,
+}
+
+#[derive(Default)]
+struct Rules {
+    deny: Vec<String>,
+    throttle: HashMap<String, u32>,
+    page_services: bool,
+    latency: Duration,
+    /// Kill this pid right after the N-th mutating call reached moto.
+    kill_after: Option<(u32, i32)>,
+    mutating_seen: u32,
+    recorded: Vec<Request>,
+    /// Service name → what CreateService/UpdateService sent that moto does not keep.
+    service_extras: HashMap<String, serde_json::Value>,
+}
+
+pub struct Proxy {
+    pub port: u16,
+    rules: Arc<Mutex<Rules>>,
+}
+
+/// Whether an action changes something (by AWS's naming).
+pub fn is_mutating(action: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "Create",
+        "Put",
+        "Register",
+        "Update",
+        "Set",
+        "Tag",
+        "Delete",
+        "Deregister",
+        "Untag",
+        "Attach",
+        "Detach",
+        "Remove",
+        "Add",
+    ];
+    PREFIXES.iter().any(|p| action.starts_with(p))
+}
+
+impl Proxy {
+    /// Start a proxy in front of moto on `moto_port`.
+    pub fn start(moto_port: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let rules = Arc::new(Mutex::new(Rules::default()));
+        let r = rules.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let r = r.clone();
+                thread::spawn(move || {
+                    let _ = serve(conn, moto_port, &r);
+                });
+            }
+        });
+        Proxy { port, rules }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The environment that points the SDK at the proxy.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.url()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    pub fn deny(&self, action: &str) {
+        self.rules.lock().unwrap().deny.push(action.to_owned());
+    }
+
+    pub fn allow_all(&self) {
+        self.rules.lock().unwrap().deny.clear();
+    }
+
+    /// Answer `action`'s first `n` attempts with throttling.
+    pub fn throttle(&self, action: &str, n: u32) {
+        self.rules
+            .lock()
+            .unwrap()
+            .throttle
+            .insert(action.to_owned(), n);
+    }
+
+    pub fn page_services(&self, on: bool) {
+        self.rules.lock().unwrap().page_services = on;
+    }
+
+    pub fn latency(&self, d: Duration) {
+        self.rules.lock().unwrap().latency = d;
+    }
+
+    /// SIGKILL `pid` right after the `n`-th mutating call from now has reached moto
+    /// (before its answer is sent back).
+    pub fn kill_after(&self, n: u32, pid: i32) {
+        let mut r = self.rules.lock().unwrap();
+        r.mutating_seen = 0;
+        r.kill_after = Some((n, pid));
+    }
+
+    pub fn clear_kill(&self) {
+        self.rules.lock().unwrap().kill_after = None;
+    }
+
+    /// Forget what was recorded.
+    pub fn record(&self) {
+        self.rules.lock().unwrap().recorded.clear();
+    }
+
+    pub fn recorded(&self) -> Vec<Request> {
+        self.rules.lock().unwrap().recorded.clone()
+    }
+
+    pub fn actions(&self) -> Vec<String> {
+        self.recorded().into_iter().map(|r| r.action).collect()
+    }
+
+    pub fn mutating(&self) -> Vec<String> {
+        self.actions()
+            .into_iter()
+            .filter(|a| is_mutating(a))
+            .collect()
+    }
+}
+
+struct Http {
+    head: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Http {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn read_message(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Http>> {
+    let mut head = String::new();
+    if r.read_line(&mut head)? == 0 {
+        return Ok(None);
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let mut msg = Http {
+        head: head.trim_end().to_owned(),
+        headers,
+        body: Vec::new(),
+    };
+    if msg
+        .header("transfer-encoding")
+        .is_some_and(|t| t.contains("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            msg.body.extend_from_slice(&chunk[..n]);
+        }
+        msg.headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("transfer-encoding"));
+    } else {
+        let len: usize = msg
+            .header("content-length")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0);
+        msg.body = vec![0; len];
+        r.read_exact(&mut msg.body)?;
+    }
+    Ok(Some(msg))
+}
+
+fn classify(req: &Http) -> Request {
+    let body = String::from_utf8_lossy(&req.body).into_owned();
+    if let Some(target) = req.header("x-amz-target") {
+        let (svc, action) = target.split_once('.').unwrap_or(("", target));
+        return Request {
+            action: action.to_owned(),
+            protocol: Protocol::Json,
+            service: svc.to_owned(),
+            body,
+        };
+    }
+    let scope = req
+        .header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("")
+        .to_owned();
+    if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+        return Request {
+            action: action.to_owned(),
+            protocol: Protocol::Query,
+            service: scope,
+            body,
+        };
+    }
+    // REST (Scheduler): name the action from the method and the path.
+    let mut parts = req.head.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let action = match (method, segs.first().copied(), segs.len()) {
+        ("GET", Some("schedule-groups"), 1) => "ListScheduleGroups",
+        ("GET", Some("schedules"), 1) => "ListSchedules",
+        ("POST", Some("schedule-groups"), _) => "CreateScheduleGroup",
+        ("GET", Some("schedule-groups"), _) => "GetScheduleGroup",
+        ("DELETE", Some("schedule-groups"), _) => "DeleteScheduleGroup",
+        ("POST", Some("schedules"), _) => "CreateSchedule",
+        ("PUT", Some("schedules"), _) => "UpdateSchedule",
+        ("GET", Some("schedules"), _) => "GetSchedule",
+        ("DELETE", Some("schedules"), _) => "DeleteSchedule",
+        ("GET", Some("tags"), _) => "ListTagsForResource",
+        ("POST", Some("tags"), _) => "TagResource",
+        ("DELETE", Some("tags"), _) => "UntagResource",
+        _ => "Unknown",
+    };
+    Request {
+        action: action.to_owned(),
+        protocol: Protocol::Rest,
+        service: scope,
+        body,
+    }
+}
+
+fn respond(
+    conn: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    conn.write_all(out.as_bytes())?;
+    conn.write_all(body)?;
+    conn.flush()
+}
+
+/// An error answer in the request's own protocol.
+fn error(
+    conn: &mut TcpStream,
+    req: &Request,
+    status: &str,
+    code: &str,
+    message: &str,
+) -> std::io::Result<()> {
+    match req.protocol {
+        Protocol::Json => {
+            let body = serde_json::json!({ "__type": code, "message": message }).to_string();
+            respond(
+                conn,
+                status,
+                &[
+                    ("Content-Type", "application/x-amz-json-1.1".into()),
+                    ("x-amzn-query-error", format!("{code};Sender")),
+                ],
+                body.as_bytes(),
+            )
+        }
+        Protocol::Query if req.service == "ec2" => {
+            let body = format!("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>proxy</RequestID></Response>");
+            respond(
+                conn,
+                status,
+                &[("Content-Type", "text/xml".into())],
+                body.as_bytes(),
+            )
+        }
+        Protocol::Query => {
+            let body = format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>");
+            respond(
+                conn,
+                status,
+                &[("Content-Type", "text/xml".into())],
+                body.as_bytes(),
+            )
+        }
+        Protocol::Rest => {
+            let body = serde_json::json!({ "Message": message }).to_string();
+            respond(
+                conn,
+                status,
+                &[
+                    ("Content-Type", "application/json".into()),
+                    ("x-amzn-ErrorType", code.into()),
+                ],
+                body.as_bytes(),
+            )
+        }
+    }
+}
+
+/// Send one request to moto and read its whole answer.
+fn forward(moto_port: u16, req: &Http, body: &[u8]) -> std::io::Result<Http> {
+    let mut up = TcpStream::connect(("127.0.0.1", moto_port))?;
+    up.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut out = format!("{}\r\n", req.head);
+    for (k, v) in &req.headers {
+        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("connection") {
+            continue;
+        }
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    up.write_all(out.as_bytes())?;
+    up.write_all(body)?;
+    let mut r = BufReader::new(up);
+    let mut msg = read_message(&mut r)?.ok_or_else(|| std::io::Error::other("moto closed"))?;
+    if msg.header("content-length").is_none() {
+        r.read_to_end(&mut msg.body)?;
+    }
+    Ok(msg)
+}
+
+fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut conn = conn;
+    while let Some(msg) = read_message(&mut reader)? {
+        let req = classify(&msg);
+        let (deny, throttled, latency, page) = {
+            let mut r = rules.lock().unwrap();
+            r.recorded.push(req.clone());
+            let deny = r.deny.iter().any(|d| *d == req.action);
+            let throttled = match r.throttle.get_mut(&req.action) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            };
+            (deny, throttled, r.latency, r.page_services)
+        };
+        thread::sleep(latency);
+        if deny {
+            let code = match req.protocol {
+                Protocol::Json if req.service.starts_with("AmazonSQS") => "AccessDenied",
+                Protocol::Json | Protocol::Rest => "AccessDeniedException",
+                Protocol::Query => "AccessDenied",
+            };
+            let status = if req.protocol == Protocol::Query {
+                "403 Forbidden"
+            } else {
+                "400 Bad Request"
+            };
+            error(
+                &mut conn,
+                &req,
+                status,
+                code,
+                &format!("User is not authorized to perform: {}", req.action),
+            )?;
+            continue;
+        }
+        if throttled {
+            let code = if req.protocol == Protocol::Query {
+                "Throttling"
+            } else {
+                "ThrottlingException"
+            };
+            error(&mut conn, &req, "400 Bad Request", code, "Rate exceeded")?;
+            continue;
+        }
+        if page && req.action == "ListServices" {
+            list_services_paged(&mut conn, moto_port, &msg, &req)?;
+            continue;
+        }
+        let mut answer = forward(moto_port, &msg, &msg.body)?;
+        if matches!(req.action.as_str(), "CreateService" | "UpdateService") {
+            remember_service(rules, &req);
+        }
+        if req.action == "DescribeServices" {
+            answer.body = patch_services(rules, &answer.body);
+        }
+        if is_mutating(&req.action) {
+            let kill = {
+                let mut r = rules.lock().unwrap();
+                r.mutating_seen += 1;
+                match r.kill_after {
+                    Some((n, pid)) if r.mutating_seen >= n => {
+                        r.kill_after = None;
+                        Some(pid)
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(pid) = kill {
+                // The call took effect; its caller never hears of it.
+                // SAFETY: kill(2) on a pid the test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                return Ok(());
+            }
+        }
+        relay(&mut conn, &answer)?;
+    }
+    Ok(())
+}
+
+/// Send moto's answer on as it is (its body may have been patched).
+fn relay(conn: &mut TcpStream, answer: &Http) -> std::io::Result<()> {
+    let status = answer
+        .head
+        .split_once(' ')
+        .map(|(_, s)| s.to_owned())
+        .unwrap_or_default();
+    let headers: Vec<(&str, String)> = answer
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            !k.eq_ignore_ascii_case("content-length")
+                && !k.eq_ignore_ascii_case("transfer-encoding")
+                && !k.eq_ignore_ascii_case("connection")
+        })
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    respond(conn, &status, &headers, &answer.body)
+}
+
+fn remember_service(rules: &Mutex<Rules>, req: &Request) {
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(&req.body) else {
+        return;
+    };
+    let name = body["serviceName"]
+        .as_str()
+        .or_else(|| body["service"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let mut r = rules.lock().unwrap();
+    let extras = r
+        .service_extras
+        .entry(name)
+        .or_insert_with(|| serde_json::json!({}));
+    for k in ["capacityProviderStrategy", "deploymentConfiguration"] {
+        if !body[k].is_null() {
+            extras[k] = body[k].clone();
+        }
+    }
+}
+
+/// What AWS returns of a service and moto does not: the capacity provider strategy
+/// (then no launch type) and the deployment configuration, as they were sent.
+fn patch_services(rules: &Mutex<Rules>, body: &[u8]) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.to_vec();
+    };
+    let r = rules.lock().unwrap();
+    if let Some(services) = v["services"].as_array_mut() {
+        for s in services {
+            let name = s["serviceName"].as_str().unwrap_or_default().to_owned();
+            let Some(extras) = r.service_extras.get(&name) else {
+                continue;
+            };
+            if let Some(strategy) = extras.get("capacityProviderStrategy") {
+                s["capacityProviderStrategy"] = strategy.clone();
+                if let Some(o) = s.as_object_mut() {
+                    o.remove("launchType");
+                }
+            }
+            if let Some(dc) = extras.get("deploymentConfiguration") {
+                s["deploymentConfiguration"] = dc.clone();
+            }
+        }
+    }
+    serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
+}
+
+/// ListServices as AWS answers it: ten at a time, with a nextToken.
+fn list_services_paged(
+    conn: &mut TcpStream,
+    moto_port: u16,
+    msg: &Http,
+    req: &Request,
+) -> std::io::Result<()> {
+    let mut body: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
+    let start: usize = body["nextToken"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    if let Some(o) = body.as_object_mut() {
+        o.remove("nextToken");
+        o.remove("maxResults");
+    }
+    let answer = forward(moto_port, msg, body.to_string().as_bytes())?;
+    let status = answer
+        .head
+        .split_once(' ')
+        .map(|(_, s)| s.to_owned())
+        .unwrap_or_default();
+    let all = match serde_json::from_slice::<serde_json::Value>(&answer.body) {
+        Ok(all) if status.starts_with('2') => all,
+        _ => return relay(conn, &answer),
+    };
+    let arns: Vec<serde_json::Value> = all["serviceArns"].as_array().cloned().unwrap_or_default();
+    let page: Vec<serde_json::Value> = arns.iter().skip(start).take(10).cloned().collect();
+    let mut out = serde_json::json!({ "serviceArns": page });
+    if start + 10 < arns.len() {
+        out["nextToken"] = serde_json::json!((start + 10).to_string());
+    }
+    let text = out.to_string();
+    respond(
+        conn,
+        &status,
+        &[("Content-Type", "application/x-amz-json-1.1".into())],
+        text.as_bytes(),
+    )
+}
