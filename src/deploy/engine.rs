@@ -166,8 +166,14 @@ pub struct Reconciled {
 }
 
 enum Step {
-    Put { node: usize, have: Option<Spec> },
-    Delete { kind: &'static str, owned: Owned },
+    Put {
+        node: usize,
+        have: Option<Box<Spec>>,
+    },
+    Delete {
+        kind: &'static str,
+        owned: Owned,
+    },
 }
 
 /// Read everything and build the plan: no mutating call.
@@ -204,7 +210,7 @@ pub async fn reconcile(ctx: &Ctx, nodes: &[Node]) -> Result<Reconciled> {
                     fields
                 };
                 let action = (!fields.is_empty()).then_some(Action::Update);
-                (action, fields, Some(have))
+                (action, fields, Some(Box::new(have)))
             }
         };
         if let Some(action) = action {

@@ -647,10 +647,7 @@ fn task_definition(
         memory,
         tags: tags_ecs(stack),
     };
-    (
-        def,
-        secret_refs.into_iter().map(|(n, arn)| (n, arn)).collect(),
-    )
+    (def, secret_refs)
 }
 
 fn awsvpc(stack: &Stack) -> (Vec<String>, Vec<String>, String) {

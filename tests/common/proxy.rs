@@ -384,7 +384,7 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
         let (deny, throttled, latency, page) = {
             let mut r = rules.lock().unwrap();
             r.recorded.push(req.clone());
-            let deny = r.deny.iter().any(|d| *d == req.action);
+            let deny = r.deny.contains(&req.action);
             let throttled = match r.throttle.get_mut(&req.action) {
                 Some(n) if *n > 0 => {
                     *n -= 1;
