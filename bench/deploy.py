@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """bosun-deploy benchmarks, printed (never asserted):
  1. validate and render of a 50-resource stack (hyperfine, median; target <= 50 ms);
- 2. the AWS calls of a first apply and of a no-change apply (moto recorder).
+ 2. the AWS calls of a first apply and of a no-change apply (moto recorder);
+ 3. the 25-resource stack of the "real engine" issue (10 queues, 10 workers with
+    scaling, 5 jobs) through a proxy that adds 50 ms to every call (a region's round
+    trip): calls, the most in flight at once, time, and the speed-up against the same
+    calls made one at a time (calls x 50 ms) and against BOSUN_DEPLOY_CONCURRENCY=1.
 Usage: bench/deploy.py [--deploy PATH]
 """
-import argparse, json, os, socket, subprocess, tempfile, time, urllib.request
+import argparse, http.client, http.server, json, os, socket, subprocess, tempfile, threading, time, urllib.request
 
 import moto_recording
 
@@ -61,6 +65,10 @@ def main():
         subnets = subprocess.run([py, "-c", "import boto3,sys; e=boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1',"
                                   " aws_access_key_id='x', aws_secret_access_key='y'); print(' '.join(s['SubnetId'] for s in e.describe_subnets()['Subnets'][:2]))", base],
                                  capture_output=True, text=True, check=True).stdout.split()
+        # The secret the stack reads (apply checks it exists before changing anything).
+        subprocess.run([py, "-c", "import boto3,sys; boto3.client('secretsmanager', endpoint_url=sys.argv[1], region_name='us-east-1',"
+                        " aws_access_key_id='x', aws_secret_access_key='y').create_secret(Name='db', SecretString='{}')", base],
+                       check=True, capture_output=True)
         with open(path, "w") as f:
             f.write(stack(subnets))
         aws_env = dict(os.environ, AWS_ENDPOINT_URL=base, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y")
@@ -79,8 +87,89 @@ def main():
 
         count("first apply")
         count("no-change apply")
+        latency_section(a, base, py, work, subnets)
     finally:
         moto.terminate(); moto.wait(timeout=10)
+
+
+class Latency:
+    """An HTTP proxy in front of moto that holds every call for `delay` seconds and
+    counts calls and the most in flight at once."""
+
+    def __init__(self, upstream_port, delay):
+        self.calls, self.in_flight, self.peak, self.lock = 0, 0, 0, threading.Lock()
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle_one(self):
+                with outer.lock:
+                    outer.calls += 1
+                    outer.in_flight += 1
+                    outer.peak = max(outer.peak, outer.in_flight)
+                try:
+                    n = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(n) if n else None
+                    time.sleep(delay)
+                    c = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
+                    hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "content-length")}
+                    c.request(self.command, self.path, body=body, headers=hdrs)
+                    r = c.getresponse()
+                    data = r.read()
+                    self.send_response(r.status)
+                    for k, v in r.getheaders():
+                        if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                finally:
+                    with outer.lock:
+                        outer.in_flight -= 1
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_one
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def reset(self):
+        with self.lock:
+            self.calls, self.peak = 0, 0
+
+
+def latency_section(a, base, py, work, subnets, delay=0.05):
+    print(f"\n== 25 resources (10 queues, 10 workers with scaling, 5 jobs), {int(delay * 1000)} ms added to every call ==")
+    proxy = Latency(int(base.rsplit(":", 1)[1]), delay)
+    path = os.path.join(work, "bosun25.yaml")
+    with open(path, "w") as f:
+        f.write(stack(subnets, n_queues=10, n_services=10, n_jobs=5).replace("stack: bench\ncluster: bench", "stack: b25\ncluster: b25"))
+    env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxy.port}", AWS_REGION="us-east-1",
+               AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y")
+
+    def run(label, extra=None):
+        proxy.reset()
+        t0 = time.monotonic()
+        r = subprocess.run([a.deploy, "apply", "--no-wait", "--stack", path], env=dict(env, **(extra or {})),
+                           capture_output=True, text=True)
+        took = time.monotonic() - t0
+        if r.returncode != 0:
+            raise SystemExit(f"apply failed: {r.stderr[-2000:]}")
+        one_at_a_time = proxy.calls * delay
+        print(f"  {label:<34} {proxy.calls:4d} calls, at most {proxy.peak:3d} in flight, {took:5.2f} s"
+              f"  (one at a time: >= {one_at_a_time:5.2f} s, {one_at_a_time / took:4.1f}x faster)")
+        return took
+
+    run("first apply")
+    fast = run("no-change apply (target <= 3 s)")
+    slow = run("no-change apply, concurrency 1", {"BOSUN_DEPLOY_CONCURRENCY": "1"})
+    print(f"  no-change apply: {slow / fast:.1f}x faster than with BOSUN_DEPLOY_CONCURRENCY=1")
+    proxy.server.shutdown()
 
 
 if __name__ == "__main__":

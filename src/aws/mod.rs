@@ -20,13 +20,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 /// system's CA certificates (or `SSL_CERT_FILE`); a 10 s bound on every call, 3 s to
 /// connect, and two attempts (bosun's own loops retry with back-off on top of that).
 pub async fn config() -> SdkConfig {
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https)
+        .http_client(https())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -36,6 +31,15 @@ pub async fn config() -> SdkConfig {
         .retry_config(RetryConfig::standard().with_max_attempts(2))
         .load()
         .await
+}
+
+/// HTTPS through rustls with ring, trusting the system's CA certificates.
+pub fn https() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 /// How a failed call should be treated.

@@ -2,10 +2,18 @@
 //! with the SDK's standard retry (exponential back-off with jitter, for throttling and
 //! transient faults) and a bound on every call.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_smithy_runtime_api::client::http::{
+    http_client_fn, HttpClient, HttpConnector, HttpConnectorFuture, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use tokio::sync::Semaphore;
 
 use super::error::{failed, Result};
 
@@ -26,9 +34,11 @@ pub struct Aws {
 
 impl Aws {
     pub async fn new(region: Option<&str>) -> Aws {
+        let permits = Arc::new(Semaphore::new(super::engine::concurrency()));
         let mut builder = crate::aws::config()
             .await
             .into_builder()
+            .http_client(limited(crate::aws::https(), permits))
             // Up to 8 attempts with the standard back-off: a throttled deploy slows
             // down and goes on instead of failing half-way.
             .retry_config(
@@ -78,6 +88,37 @@ impl Aws {
             super::error::DeployError::Precondition(
                 "STS GetCallerIdentity answered without an account".into(),
             )
+        })
+    }
+}
+
+/// An HTTP client that lets at most `permits` calls be in flight at once, whichever
+/// client (ECS, IAM, ...) makes them: the one bound on the deployer's concurrency.
+fn limited(inner: SharedHttpClient, permits: Arc<Semaphore>) -> SharedHttpClient {
+    http_client_fn(move |settings, components| {
+        SharedHttpConnector::new(Limited {
+            inner: inner.http_connector(settings, components),
+            permits: permits.clone(),
+        })
+    })
+}
+
+#[derive(Debug)]
+struct Limited {
+    inner: SharedHttpConnector,
+    permits: Arc<Semaphore>,
+}
+
+impl HttpConnector for Limited {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let inner = self.inner.clone();
+        let permits = self.permits.clone();
+        HttpConnectorFuture::new(async move {
+            let _held = permits
+                .acquire_owned()
+                .await
+                .map_err(|e| ConnectorError::other(Box::new(e), None))?;
+            inner.call(request).await
         })
     }
 }

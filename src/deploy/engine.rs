@@ -20,9 +20,23 @@ use super::error::{DeployError, Result};
 use super::plan::{self, Action, Change, FieldChange, Plan};
 use super::resources::Spec;
 
-/// How many resources are read or changed at once. Each may make two calls at once,
-/// so about twice this many calls are in flight: well under AWS's per-account rates.
-pub const CONCURRENCY: usize = 8;
+/// How many AWS calls are in flight at once by default (and how many resources are
+/// read or changed at once): well under AWS's per-account rates; throttling is
+/// retried with back-off in any case.
+pub const CONCURRENCY: usize = 16;
+
+/// The concurrency in force: `BOSUN_DEPLOY_CONCURRENCY` (1..=64), else
+/// [`CONCURRENCY`]. 1 makes every call one at a time.
+pub fn concurrency() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("BOSUN_DEPLOY_CONCURRENCY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| (1..=64).contains(n))
+            .unwrap_or(CONCURRENCY)
+    })
+}
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
@@ -34,7 +48,10 @@ pub struct Ctx {
     pub account: String,
     pub region: String,
     owned_services: tokio::sync::OnceCell<BTreeSet<String>>,
+    memo: std::sync::Mutex<BTreeMap<String, Memo>>,
 }
+
+type Memo = std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<dyn std::any::Any + Send + Sync>>>;
 
 impl Ctx {
     pub fn new(aws: Aws, stack: &str, cluster: &str, account: String) -> Ctx {
@@ -46,6 +63,7 @@ impl Ctx {
             account,
             region,
             owned_services: tokio::sync::OnceCell::new(),
+            memo: Default::default(),
         }
     }
 
@@ -72,6 +90,47 @@ impl Ctx {
         self.owned_services
             .get_or_try_init(|| super::resources::service::list_owned_names(self))
             .await
+    }
+}
+
+impl Ctx {
+    /// A read made once a run and shared by everything that needs it (a listing that
+    /// serves many resources' reads, the latest revision of a task definition). The
+    /// key names the read; a failed read is not kept.
+    pub async fn once<T, F, Fut>(&self, key: String, read: F) -> Result<std::sync::Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let cell = {
+            let mut map = match self.memo.lock() {
+                Ok(m) => m,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            map.entry(key.clone()).or_default().clone()
+        };
+        let value = cell
+            .get_or_try_init(|| async {
+                Ok::<_, DeployError>(std::sync::Arc::new(read().await?)
+                    as std::sync::Arc<dyn std::any::Any + Send + Sync>)
+            })
+            .await?
+            .clone();
+        value.downcast::<T>().map_err(|_| {
+            DeployError::Precondition(format!("internal: memo {key} read with another type"))
+        })
+    }
+
+    /// The ARN of the latest active revision of a task definition family, read once a
+    /// run (the task definition and its service both need it).
+    pub async fn latest_revision(&self, family: &str) -> Result<Option<String>> {
+        let latest = self
+            .once(format!("latest-revision:{family}"), || {
+                super::resources::task_definition::latest(self, family)
+            })
+            .await?;
+        Ok((*latest).clone())
     }
 }
 
@@ -126,19 +185,20 @@ pub trait Kind: Serialize + Clone + Sized {
     async fn update(&self, have: &Self, changes: &[FieldChange], ctx: &Ctx) -> Result<()>;
 
     /// Everything of this kind that the stack owns (every list paged; an error is an
-    /// error, never "nothing there").
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>>;
+    /// error, never "nothing there"). Names in `wanted` (the file's own, read anyway
+    /// and never deleted) need no ownership check and may be left out.
+    async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>>;
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()>;
 }
 
-/// Run futures with at most [`CONCURRENCY`] at once, keeping their order; the first
+/// Run futures with at most [`concurrency()`] at once, keeping their order; the first
 /// error wins (the others still finish: no call is left half-sent).
 pub async fn bounded<T>(
     futs: impl IntoIterator<Item = impl Future<Output = Result<T>>>,
 ) -> Result<Vec<T>> {
     let results: Vec<Result<T>> = futures_util::stream::iter(futs)
-        .buffered(CONCURRENCY)
+        .buffered(concurrency())
         .collect()
         .await;
     results.into_iter().collect()
@@ -179,7 +239,7 @@ enum Step {
 /// Read everything and build the plan: no mutating call.
 pub async fn reconcile(ctx: &Ctx, nodes: &[Node]) -> Result<Reconciled> {
     let observed = Spec::read_everything(nodes, ctx).await?;
-    let owned = Spec::list_everything(ctx).await?;
+    let owned = Spec::list_everything(ctx, nodes).await?;
     let mut changes = Vec::new();
     let mut steps = Vec::new();
     let mut changed: BTreeSet<(&'static str, String)> = BTreeSet::new();
@@ -290,7 +350,7 @@ pub async fn execute(
                     .deps
                     .iter()
                     .all(|d| pending_ids.get(d).is_none_or(|s| finished.contains(s)));
-                if ready && running.len() < CONCURRENCY {
+                if ready && running.len() < concurrency() {
                     let spec = &nodes[*node].spec;
                     let change = &r.plan.changes[step];
                     running.push(async move {
@@ -352,7 +412,7 @@ pub async fn execute(
                 (s, Spec::delete(kind, owned, ctx).await)
             }
         }))
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(concurrency())
         .collect()
         .await;
         for (s, res) in results {

@@ -1,6 +1,8 @@
 //! The ECS cluster. An existing cluster that is not the stack's (`default`, a team's
 //! shared one) is used as it is: never changed, never deleted.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 use super::EcsTag;
@@ -106,7 +108,7 @@ impl Kind for Cluster {
         Ok(())
     }
 
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+    async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         // Only the stack's own cluster can be its: look at that one.
         let out = ctx
             .aws

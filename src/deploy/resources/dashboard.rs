@@ -2,6 +2,8 @@
 //! carries the owner, as a text widget naming the stack, and only a dashboard whose
 //! body names this stack is the stack's.
 
+use std::collections::BTreeSet;
+
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -103,7 +105,7 @@ impl Kind for Dashboard {
         self.create(ctx).await
     }
 
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+    async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         let prefix = format!("{}-", ctx.stack);
         let mut names = Vec::new();
         let mut token: Option<String> = None;
@@ -128,7 +130,8 @@ impl Kind for Dashboard {
                 _ => break,
             }
         }
-        let owned = bounded(names.into_iter().map(|name| async move {
+        let candidates = names.into_iter().filter(|n| !wanted.contains(n));
+        let owned = bounded(candidates.map(|name| async move {
             let ours = body(ctx, &name).await?.is_some_and(|b| is_ours(ctx, &b));
             Ok(ours.then_some(Owned {
                 name,

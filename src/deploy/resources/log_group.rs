@@ -1,6 +1,6 @@
 //! CloudWatch Logs groups (`/bosun/{stack}/{resource}`) with their retention.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -61,6 +61,14 @@ async fn groups(ctx: &Ctx, prefix: &str) -> Result<Vec<(String, Option<i32>)>> {
     Ok(out)
 }
 
+/// Every group under the stack's prefix `/bosun/{stack}/` (where all of its groups
+/// are), listed once a run.
+async fn stack_groups(ctx: &Ctx) -> Result<std::sync::Arc<Vec<(String, Option<i32>)>>> {
+    let prefix = format!("/bosun/{}/", ctx.stack);
+    ctx.once(format!("log-groups:{prefix}"), || groups(ctx, &prefix))
+        .await
+}
+
 impl Kind for LogGroup {
     const KIND: &'static str = "log group";
     const PLURAL: &'static str = "logGroups";
@@ -71,8 +79,8 @@ impl Kind for LogGroup {
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
         let name = &self.log_group_name;
-        let (found, tags) = futures_util::join!(groups(ctx, name), tags(ctx, name));
-        let found = found?.into_iter().find(|(n, _)| n == name);
+        let (found, tags) = futures_util::join!(stack_groups(ctx), tags(ctx, name));
+        let found = found?.iter().find(|(n, _)| n == name).cloned();
         let Some((_, retention)) = found else {
             return Ok(Observed::Absent);
         };
@@ -129,10 +137,10 @@ impl Kind for LogGroup {
         Ok(())
     }
 
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
-        let prefix = format!("/bosun/{}/", ctx.stack);
-        let names = groups(ctx, &prefix).await?;
-        let owned = bounded(names.into_iter().map(|(name, _)| async move {
+    async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        let names = stack_groups(ctx).await?;
+        let candidates = names.iter().cloned().filter(|(n, _)| !wanted.contains(n));
+        let owned = bounded(candidates.map(|(name, _)| async move {
             let ours = tags(ctx, &name)
                 .await?
                 .is_some_and(|t| ctx.owns(t.iter().map(|(k, v)| (k.as_str(), v.as_str()))));

@@ -93,9 +93,15 @@ macro_rules! kinds {
             }
 
             /// What the stack owns, kind by kind in creation order.
-            pub async fn list_everything(ctx: &Ctx) -> Result<Vec<(&'static str, Vec<Owned>)>> {
-                let futs: Vec<BoxFuture<'_, Result<(&'static str, Vec<Owned>)>>> = vec![
-                    $(Box::pin(async move { Ok((<$ty as Kind>::KIND, <$ty>::list_owned(ctx).await?)) })),*
+            pub async fn list_everything<'a>(ctx: &'a Ctx, nodes: &'a [Node]) -> Result<Vec<(&'static str, Vec<Owned>)>> {
+                let wanted = |kind: &str| -> std::collections::BTreeSet<String> {
+                    nodes.iter().filter(|n| n.spec.kind() == kind).map(|n| n.spec.name()).collect()
+                };
+                let futs: Vec<BoxFuture<'a, Result<(&'static str, Vec<Owned>)>>> = vec![
+                    $({
+                        let w = wanted(<$ty as Kind>::KIND);
+                        Box::pin(async move { Ok((<$ty as Kind>::KIND, <$ty>::list_owned(ctx, &w).await?)) })
+                    }),*
                 ];
                 futures_util::future::try_join_all(futs).await
             }

@@ -1,6 +1,6 @@
 //! SQS queues (`{stack}-{name}`, dead-letter queues `{stack}-{name}-dlq`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_sqs::types::QueueAttributeName as A;
 use serde::Serialize;
@@ -167,7 +167,7 @@ impl Kind for Queue {
         Ok(())
     }
 
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+    async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         let prefix = format!("{}-", ctx.stack);
         let mut pages = ctx
             .aws
@@ -182,8 +182,10 @@ impl Kind for Queue {
             let page = page.map_err(failed("SQS ListQueues", &prefix))?;
             urls.extend(page.queue_urls().iter().cloned());
         }
-        let owned = bounded(urls.into_iter().map(|url| async move {
-            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+        let name_of = |url: &str| url.rsplit('/').next().unwrap_or_default().to_owned();
+        let candidates = urls.into_iter().filter(|u| !wanted.contains(&name_of(u)));
+        let owned = bounded(candidates.map(|url| async move {
+            let name = name_of(&url);
             let out = ctx.aws.sqs.list_queue_tags().queue_url(&url).send().await;
             // Deleted meanwhile: not there to own.
             let Some(t) = absent_on(out, NOT_FOUND, "SQS ListQueueTags", &name)? else {

@@ -1,5 +1,7 @@
 //! IAM roles (under the path `/bosun/{stack}/`) with their one inline policy, `bosun`.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -156,7 +158,7 @@ impl Kind for Role {
         Ok(())
     }
 
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+    async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         let path = crate::deploy::render::role_path(&ctx.stack);
         let mut pages = ctx
             .aws
@@ -176,7 +178,8 @@ impl Kind for Role {
             );
         }
         // ListRoles does not return tags: each one's own say, from GetRole.
-        let owned = bounded(names.into_iter().map(|name| async move {
+        let candidates = names.into_iter().filter(|n| !wanted.contains(n));
+        let owned = bounded(candidates.map(|name| async move {
             let role = ctx.aws.iam.get_role().role_name(&name).send().await;
             let role = absent_on(role, &["NoSuchEntity"], "IAM GetRole", &name)?;
             let ours = role

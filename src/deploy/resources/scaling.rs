@@ -2,7 +2,7 @@
 //! policies. They carry no tags AWS returns: they are the stack's when their service
 //! is (its tag), and go with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_applicationautoscaling::types as t;
 use serde::Serialize;
@@ -74,28 +74,69 @@ fn service_of(resource_id: &str) -> &str {
     resource_id.rsplit('/').next().unwrap_or(resource_id)
 }
 
-/// Every ECS scalable target (paged) whose service is the stack's.
+/// Every ECS scalable target (paged): resource id, min, max; listed once a run.
+async fn all_targets(ctx: &Ctx) -> Result<std::sync::Arc<Vec<(String, i32, i32)>>> {
+    ctx.once("scalable-targets:ecs".into(), || async {
+        let mut pages = ctx
+            .aws
+            .scaling
+            .describe_scalable_targets()
+            .service_namespace(t::ServiceNamespace::Ecs)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(failed("AutoScaling DescribeScalableTargets", "ecs"))?;
+            out.extend(page.scalable_targets().iter().map(|x| {
+                (
+                    x.resource_id().to_owned(),
+                    x.min_capacity(),
+                    x.max_capacity(),
+                )
+            }));
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// The targets whose service is the stack's.
 async fn owned_targets(ctx: &Ctx) -> Result<Vec<String>> {
     let services = ctx.owned_services().await?;
     let prefix = format!("service/{}/", ctx.cluster);
-    let mut pages = ctx
-        .aws
-        .scaling
-        .describe_scalable_targets()
-        .service_namespace(t::ServiceNamespace::Ecs)
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(failed("AutoScaling DescribeScalableTargets", "ecs"))?;
-        out.extend(
-            page.scalable_targets()
-                .iter()
-                .map(|x| x.resource_id().to_owned())
-                .filter(|id| id.starts_with(&prefix) && services.contains(service_of(id))),
-        );
-    }
-    Ok(out)
+    Ok(all_targets(ctx)
+        .await?
+        .iter()
+        .map(|(id, _, _)| id.clone())
+        .filter(|id| id.starts_with(&prefix) && services.contains(service_of(id)))
+        .collect())
+}
+
+/// The policies of one scalable target (paged), read once a run.
+async fn policies_of(ctx: &Ctx, id: &str) -> Result<std::sync::Arc<Vec<t::ScalingPolicy>>> {
+    ctx.once(format!("scaling-policies:{id}"), || async {
+        let mut pages = ctx
+            .aws
+            .scaling
+            .describe_scaling_policies()
+            .service_namespace(t::ServiceNamespace::Ecs)
+            .resource_id(id)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(failed("AutoScaling DescribeScalingPolicies", id))?;
+            // Filter here too: an emulator may not filter by resource id.
+            out.extend(
+                page.scaling_policies()
+                    .iter()
+                    .filter(|p| p.resource_id() == id)
+                    .cloned(),
+            );
+        }
+        Ok(out)
+    })
+    .await
 }
 
 impl Kind for ScalableTarget {
@@ -107,28 +148,16 @@ impl Kind for ScalableTarget {
     }
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
-        let out = ctx
-            .aws
-            .scaling
-            .describe_scalable_targets()
-            .service_namespace(t::ServiceNamespace::Ecs)
-            .resource_ids(&self.resource_id)
-            .send()
-            .await
-            .map_err(failed(
-                "AutoScaling DescribeScalableTargets",
-                &self.resource_id,
-            ))?;
         Ok(
-            match out
-                .scalable_targets()
+            match all_targets(ctx)
+                .await?
                 .iter()
-                .find(|x| x.resource_id() == self.resource_id)
+                .find(|(id, _, _)| *id == self.resource_id)
             {
                 None => Observed::Absent,
-                Some(x) => Observed::Present(ScalableTarget {
-                    min_capacity: x.min_capacity(),
-                    max_capacity: x.max_capacity(),
+                Some((_, min, max)) => Observed::Present(ScalableTarget {
+                    min_capacity: *min,
+                    max_capacity: *max,
                     ..self.clone()
                 }),
             },
@@ -173,7 +202,7 @@ impl Kind for ScalableTarget {
         Ok(())
     }
 
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+    async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         Ok(owned_targets(ctx)
             .await?
             .into_iter()
@@ -256,23 +285,12 @@ impl Kind for ScalingPolicy {
     }
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
-        let out = ctx
-            .aws
-            .scaling
-            .describe_scaling_policies()
-            .service_namespace(t::ServiceNamespace::Ecs)
-            .resource_id(&self.resource_id)
-            .policy_names(&self.policy_name)
-            .send()
-            .await
-            .map_err(failed(
-                "AutoScaling DescribeScalingPolicies",
-                &self.policy_name,
-            ))?;
         Ok(
-            match out.scaling_policies().iter().find(|p| {
-                p.policy_name() == self.policy_name && p.resource_id() == self.resource_id
-            }) {
+            match policies_of(ctx, &self.resource_id)
+                .await?
+                .iter()
+                .find(|p| p.policy_name() == self.policy_name)
+            {
                 None => Observed::Absent,
                 Some(p) => Observed::Present(observe_policy(self, p)),
             },
@@ -332,31 +350,17 @@ impl Kind for ScalingPolicy {
         self.create(ctx).await
     }
 
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+    async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         let targets = owned_targets(ctx).await?;
         let per = crate::deploy::engine::bounded(targets.into_iter().map(|id| async move {
-            let mut pages = ctx
-                .aws
-                .scaling
-                .describe_scaling_policies()
-                .service_namespace(t::ServiceNamespace::Ecs)
-                .resource_id(&id)
-                .into_paginator()
-                .send();
-            let mut out = Vec::new();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(failed("AutoScaling DescribeScalingPolicies", &id))?;
-                out.extend(
-                    page.scaling_policies()
-                        .iter()
-                        .filter(|p| p.resource_id() == id)
-                        .map(|p| Owned {
-                            name: p.policy_name().to_owned(),
-                            handle: id.clone(),
-                        }),
-                );
-            }
-            Ok(out)
+            Ok(policies_of(ctx, &id)
+                .await?
+                .iter()
+                .map(|p| Owned {
+                    name: p.policy_name().to_owned(),
+                    handle: id.clone(),
+                })
+                .collect::<Vec<_>>())
         }))
         .await?;
         Ok(per.into_iter().flatten().collect())

@@ -3,6 +3,8 @@
 //! tags: they are the stack's because their group is.
 
 use aws_sdk_scheduler::types as t;
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 use super::KvTag;
@@ -174,7 +176,7 @@ impl Kind for ScheduleGroup {
         Ok(())
     }
 
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+    async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         let name = crate::deploy::render::schedule_group(&ctx.stack);
         let out = ctx
             .aws
@@ -388,10 +390,13 @@ impl Kind for Schedule {
         Ok(())
     }
 
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+    async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         let group = crate::deploy::render::schedule_group(&ctx.stack);
         // Only a group of the stack's holds the stack's schedules.
-        if ScheduleGroup::list_owned(ctx).await?.is_empty() {
+        if ScheduleGroup::list_owned(ctx, &BTreeSet::new())
+            .await?
+            .is_empty()
+        {
             return Ok(Vec::new());
         }
         let mut pages = ctx

@@ -311,7 +311,7 @@ impl Kind for Service {
                     return Ok(Observed::Foreign(ctx.why_not(tags(&s))));
                 }
                 let family = family_of(s.task_definition().unwrap_or_default()).to_owned();
-                let latest = super::task_definition::latest(ctx, &family).await?;
+                let latest = ctx.latest_revision(&family).await?;
                 Ok(Observed::Present(w.observe(&s, latest.as_deref())))
             }
         }))
@@ -380,7 +380,7 @@ impl Kind for Service {
         Ok(())
     }
 
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+    async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         Ok(ctx
             .owned_services()
             .await?

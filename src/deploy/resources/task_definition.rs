@@ -1,7 +1,7 @@
 //! ECS task definitions (family `{stack}-{name}`). They are immutable: a change is a
 //! new revision; delete deregisters every active revision.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ecs::types as t;
 use serde::Serialize;
@@ -234,7 +234,7 @@ impl Kind for TaskDefinition {
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
         let fam = &self.family;
-        let Some(latest) = revisions(ctx, fam).await?.pop() else {
+        let Some(latest) = ctx.latest_revision(fam).await? else {
             return Ok(Observed::Absent);
         };
         let out = ctx
@@ -334,7 +334,7 @@ impl Kind for TaskDefinition {
         self.create(ctx).await
     }
 
-    async fn list_owned(ctx: &Ctx) -> Result<Vec<Owned>> {
+    async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         let prefix = format!("{}-", ctx.stack);
         let mut pages = ctx
             .aws
@@ -349,7 +349,8 @@ impl Kind for TaskDefinition {
             let page = page.map_err(failed("ECS ListTaskDefinitionFamilies", &prefix))?;
             families.extend(page.families().iter().cloned());
         }
-        let owned = bounded(families.into_iter().map(|fam| async move {
+        let candidates = families.into_iter().filter(|f| !wanted.contains(f));
+        let owned = bounded(candidates.map(|fam| async move {
             let Some(latest) = revisions(ctx, &fam).await?.pop() else {
                 return Ok(None);
             };
@@ -390,7 +391,8 @@ impl Kind for TaskDefinition {
     }
 }
 
-/// The ARN of the latest active revision of `family`, if any.
+/// The ARN of the latest active revision of `family`, if any (read through
+/// [`Ctx::latest_revision`], which asks once a run).
 pub async fn latest(ctx: &Ctx, family: &str) -> Result<Option<String>> {
     Ok(revisions(ctx, family).await?.pop())
 }
