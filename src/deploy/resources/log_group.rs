@@ -139,7 +139,7 @@ impl Kind for LogGroup {
 
     async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         let names = stack_groups(ctx).await?;
-        let candidates = names.iter().cloned().filter(|(n, _)| !wanted.contains(n));
+        let candidates = names.iter().filter(|&(n, _)| !wanted.contains(n)).cloned();
         let owned = bounded(candidates.map(|(name, _)| async move {
             let ours = tags(ctx, &name)
                 .await?
