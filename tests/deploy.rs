@@ -1086,3 +1086,87 @@ fn logs_prints_the_resources_events() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn what_apply_sends_is_valid_for_the_real_api() {
+    let w = World::new();
+    let dir = TempDir::new("models");
+    let text = w.example();
+    let first = write(&dir, "a.yaml", &text);
+    let changed = write(
+        &dir,
+        "b.yaml",
+        &text
+            .replace("memory: 512", "memory: 1024")
+            .replace("retentionDays: 14", "retentionDays: 60")
+            .replace(
+                "keepAvgCpuUtilizationUnder: 80",
+                "keepAvgCpuUtilizationUnder: 70",
+            )
+            .replace("tags: { team: payments }", "tags: { team: billing }"),
+    );
+    let without_job = write(&dir, "c.yaml", &text[..text.find("  nightly:").unwrap()]);
+    w.proxy.record();
+    let runs: [&[&str]; 4] = [
+        &["apply", "--no-wait", "--stack", &first],
+        &["apply", "--no-wait", "--stack", &changed],
+        &["apply", "--no-wait", "--stack", &without_job],
+        &["delete", "--stack", &without_job],
+    ];
+    for args in runs {
+        let out = w.deploy(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    let recorded = w.proxy.recorded();
+    let mutating: std::collections::BTreeSet<&str> = recorded
+        .iter()
+        .map(|r| r.action.as_str())
+        .filter(|a| proxy::is_mutating(a))
+        .collect();
+    // Every kind of change went through the checker.
+    for a in [
+        "CreateRole",
+        "PutRolePolicy",
+        "TagRole",
+        "CreateQueue",
+        "TagQueue",
+        "RegisterTaskDefinition",
+        "UpdateService",
+        "PutScalingPolicy",
+        "CreateSchedule",
+        "DeleteSchedule",
+        "DeleteService",
+        "DeleteQueue",
+        "DeleteRole",
+        "PutDashboard",
+        "PutRetentionPolicy",
+        "RegisterScalableTarget",
+        "CreateScheduleGroup",
+        "DeleteLogGroup",
+    ] {
+        assert!(mutating.contains(a), "{a} not exercised: {mutating:?}");
+    }
+    let lines: Vec<String> = recorded
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "protocol": match r.protocol { proxy::Protocol::Json => "json", proxy::Protocol::Query => "query", proxy::Protocol::Rest => "rest" },
+                "service": r.service, "action": r.action, "method": r.method, "path": r.path, "body": r.body,
+            })
+            .to_string()
+        })
+        .collect();
+    let file = dir.path("requests.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/aws_models.py");
+    let mut cmd = Command::new(py);
+    cmd.arg(checker).arg(&file);
+    let out = run_bounded(&mut cmd, std::time::Duration::from_secs(120));
+    let report = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains(&format!("checked {} requests", recorded.len())),
+        "{report}"
+    );
+}

@@ -341,18 +341,31 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
     // Roles go first in creation order: everything that runs needs them.
     let mut roles: Vec<role::Role> = pending_roles;
     if has_tasks {
-        let mut statements = vec![
-            json!({
+        let mut statements = Vec::new();
+        // Pulling from ECR: a token (which has no resource of its own) and the layers
+        // of the stack's own ECR repositories, nothing else.
+        let mut repos: Vec<String> = stack
+            .resources
+            .values()
+            .filter_map(|r| r.container())
+            .filter_map(|c| c.packaging.properties.image.as_deref())
+            .filter_map(ecr_repository_arn)
+            .collect();
+        repos.sort();
+        repos.dedup();
+        if !repos.is_empty() {
+            statements.push(json!({ "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*" }));
+            statements.push(json!({
                 "Effect": "Allow",
-                "Action": ["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                "Resource": "*"
-            }),
-            json!({
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": t.arn("logs", &format!("log-group:/bosun/{}/*", stack.stack)),
-            }),
-        ];
+                "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                "Resource": repos,
+            }));
+        }
+        statements.extend([json!({
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": t.arn("logs", &format!("log-group:/bosun/{}/*", stack.stack)),
+        })]);
         secret_arns.sort();
         secret_arns.dedup();
         if !secret_arns.is_empty() {
@@ -406,6 +419,22 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
     // Creation order is kind order (the registry's), then the file's.
     nodes.sort_by_key(|n| KINDS.iter().position(|k| *k == n.spec.kind()));
     Rendered { nodes, preflight }
+}
+
+/// The repository ARN of an ECR image (`{account}.dkr.ecr.{region}.amazonaws.com/{repo}[:tag|@digest]`).
+fn ecr_repository_arn(image: &str) -> Option<String> {
+    let (host, rest) = image.split_once('/')?;
+    let mut h = host.split('.');
+    let (account, dkr, ecr, region) = (h.next()?, h.next()?, h.next()?, h.next()?);
+    if dkr != "dkr" || ecr != "ecr" || !account.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let repo = rest.split('@').next()?;
+    let repo = match repo.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r,
+        _ => repo,
+    };
+    Some(format!("arn:aws:ecr:{region}:{account}:repository/{repo}"))
 }
 
 /// An IAM role with its one inline policy.
@@ -856,6 +885,22 @@ fn job_schedule(stack: &Stack, t: &Target, j: &Job, fam: &str) -> schedule::Sche
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ecr_images_name_their_repository() {
+        assert_eq!(
+            ecr_repository_arn("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:1.2")
+                .as_deref(),
+            Some("arn:aws:ecr:eu-west-1:123456789012:repository/team/app")
+        );
+        assert_eq!(
+            ecr_repository_arn("123456789012.dkr.ecr.eu-west-1.amazonaws.com/app@sha256:ab")
+                .as_deref(),
+            Some("arn:aws:ecr:eu-west-1:123456789012:repository/app")
+        );
+        assert_eq!(ecr_repository_arn("repo/app:1.2"), None);
+        assert_eq!(ecr_repository_arn("ghcr.io/o/app:1"), None);
+    }
 
     #[test]
     fn env_names_and_grace() {

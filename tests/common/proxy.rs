@@ -29,6 +29,9 @@ pub struct Request {
     pub protocol: Protocol,
     /// The service, from `X-Amz-Target`'s prefix or the signing scope.
     pub service: String,
+    /// The method and path (with the query string), as sent.
+    pub method: String,
+    pub path: String,
     pub body: String,
 }
 
@@ -229,6 +232,14 @@ fn read_message(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Http>> {
 }
 
 fn classify(req: &Http) -> Request {
+    let mut r = classify_action(req);
+    let mut parts = req.head.split_whitespace();
+    r.method = parts.next().unwrap_or("").to_owned();
+    r.path = parts.next().unwrap_or("").to_owned();
+    r
+}
+
+fn classify_action(req: &Http) -> Request {
     let body = String::from_utf8_lossy(&req.body).into_owned();
     if let Some(target) = req.header("x-amz-target") {
         let (svc, action) = target.split_once('.').unwrap_or(("", target));
@@ -236,6 +247,8 @@ fn classify(req: &Http) -> Request {
             action: action.to_owned(),
             protocol: Protocol::Json,
             service: svc.to_owned(),
+            method: String::new(),
+            path: String::new(),
             body,
         };
     }
@@ -250,6 +263,8 @@ fn classify(req: &Http) -> Request {
             action: action.to_owned(),
             protocol: Protocol::Query,
             service: scope,
+            method: String::new(),
+            path: String::new(),
             body,
         };
     }
@@ -277,6 +292,8 @@ fn classify(req: &Http) -> Request {
         action: action.to_owned(),
         protocol: Protocol::Rest,
         service: scope,
+        method: String::new(),
+        path: String::new(),
         body,
     }
 }

@@ -74,6 +74,8 @@ pub struct NetworkConfiguration {
 #[serde(rename_all = "PascalCase")]
 pub struct AwsVpc {
     pub subnets: Vec<String>,
+    /// Scheduler takes 1..=5 or none (then the VPC's default group).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<String>,
     pub assign_public_ip: String,
 }
@@ -240,7 +242,10 @@ impl Schedule {
                             .awsvpc_configuration(
                                 t::AwsVpcConfiguration::builder()
                                     .set_subnets(Some(v.subnets.clone()))
-                                    .set_security_groups(Some(v.security_groups.clone()))
+                                    .set_security_groups(
+                                        (!v.security_groups.is_empty())
+                                            .then(|| v.security_groups.clone()),
+                                    )
                                     .assign_public_ip(t::AssignPublicIp::from(
                                         v.assign_public_ip.as_str(),
                                     ))

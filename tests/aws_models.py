@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Check requests bosun-deploy sent against the real AWS API models (botocore's), and
+the IAM policies in them with an IAM policy linter (parliament).
+
+Input: a JSON-lines file, one recorded request per line:
+  {"protocol": "json"|"query"|"rest", "service": ..., "action": ..., "method": ...,
+   "path": ..., "body": ...}
+Each request is turned back into the operation's parameters (JSON protocols: the body;
+query protocols: the form, read along the input shape; REST: the URI labels, the query
+string and the body) and validated with botocore's ParamValidator. Prints one line per
+problem and exits 1 when there is any; prints what it checked.
+"""
+import json
+import sys
+import urllib.parse
+
+import botocore.session
+from botocore.validate import ParamValidator
+
+SERVICES = ["ecs", "logs", "application-autoscaling", "sqs", "secretsmanager", "iam",
+            "sts", "ec2", "cloudwatch", "scheduler"]
+
+session = botocore.session.get_session()
+models = {name: session.get_service_model(name) for name in SERVICES}
+by_target = {m.metadata.get("targetPrefix"): m for m in models.values() if m.metadata.get("targetPrefix")}
+by_signing = {}
+for m in models.values():
+    by_signing.setdefault(m.metadata.get("signingName") or m.endpoint_prefix, []).append(m)
+
+
+def scalar(shape, text):
+    t = shape.type_name
+    if t in ("integer", "long"):
+        return int(text)
+    if t in ("double", "float"):
+        return float(text)
+    if t == "boolean":
+        return text == "true"
+    return text
+
+
+def from_query(shape, form, prefix, ec2):
+    """Rebuild the parameters of `shape` from flattened query keys under `prefix`."""
+    t = shape.type_name
+    if t == "structure":
+        out = {}
+        for name, member in shape.members.items():
+            if ec2:
+                key = member.serialization.get("queryName") or (member.serialization.get("name") or name)
+                key = key[0].upper() + key[1:]
+            else:
+                key = member.serialization.get("name") or name
+            p = f"{prefix}.{key}" if prefix else key
+            v = from_query(member, form, p, ec2)
+            if v is not None:
+                out[name] = v
+        return out or None
+    if t == "list":
+        member = shape.member
+        items = []
+        flat = ec2 or shape.serialization.get("flattened")
+        i = 1
+        while True:
+            p = f"{prefix}.{i}" if flat else f"{prefix}.member.{i}"
+            v = from_query(member, form, p, ec2)
+            if v is None:
+                break
+            items.append(v)
+            i += 1
+        if not items and prefix in form and form[prefix] == "":
+            return []
+        return items or None
+    if t == "map":
+        out = {}
+        i = 1
+        while f"{prefix}.entry.{i}.key" in form:
+            out[form[f"{prefix}.entry.{i}.key"]] = from_query(shape.value, form, f"{prefix}.entry.{i}.value", ec2)
+            i += 1
+        return out or None
+    if prefix in form:
+        return scalar(shape, form[prefix])
+    return None
+
+
+def from_rest(model, req):
+    method = req["method"]
+    url = urllib.parse.urlsplit(req["path"])
+    segs = [urllib.parse.unquote(s) for s in url.path.strip("/").split("/")]
+    query = dict(urllib.parse.parse_qsl(url.query))
+    for name in model.operation_names:
+        op = model.operation_model(name)
+        http = op.http
+        if http["method"] != method:
+            continue
+        pattern = http["requestUri"].split("?")[0].strip("/").split("/")
+        if len(pattern) != len(segs):
+            continue
+        labels = {}
+        ok = True
+        for p, s in zip(pattern, segs):
+            if p.startswith("{"):
+                labels[p.strip("{}+")] = s
+            elif p != s:
+                ok = False
+                break
+        if not ok:
+            continue
+        params = json.loads(req["body"]) if req["body"] else {}
+        shape = op.input_shape
+        for mname, member in (shape.members.items() if shape else []):
+            loc = member.serialization.get("location")
+            lname = member.serialization.get("name") or mname
+            if loc == "uri" and lname in labels:
+                params[mname] = labels[lname]
+            elif loc == "querystring" and lname in query:
+                params[mname] = scalar(member, query[lname])
+        return op, params
+    return None, None
+
+
+def main():
+    problems, checked, policies = [], 0, []
+    validator = ParamValidator()
+    for line in open(sys.argv[1]):
+        req = json.loads(line)
+        proto, action = req["protocol"], req["action"]
+        if proto == "json":
+            model = by_target.get(req["service"])
+            if model is None:
+                problems.append(f"{req['service']}.{action}: no model for this target")
+                continue
+            op = model.operation_model(action)
+            params = json.loads(req["body"] or "{}")
+        elif proto == "query":
+            candidates = by_signing.get(req["service"], [])
+            model = next((m for m in candidates if action in m.operation_names), None)
+            if model is None:
+                problems.append(f"{req['service']}.{action}: no model has this action")
+                continue
+            form = dict(urllib.parse.parse_qsl(req["body"], keep_blank_values=True))
+            op = model.operation_model(action)
+            ec2 = model.protocol == "ec2"
+            params = from_query(op.input_shape, form, "", ec2) or {} if op.input_shape else {}
+        else:
+            model = models["scheduler"]
+            op, params = from_rest(model, req)
+            if op is None:
+                problems.append(f"scheduler {req['method']} {req['path']}: no operation matches")
+                continue
+        if op.input_shape is not None:
+            report = validator.validate(params, op.input_shape)
+            if report.has_errors():
+                problems.append(f"{model.service_name}.{op.name}: {report.generate_report()}")
+        checked += 1
+        for key in ("PolicyDocument", "AssumeRolePolicyDocument"):
+            if isinstance(params, dict) and key in params:
+                policies.append((f"{op.name} {params.get('RoleName', '')} {key}", params[key]))
+    from parliament import analyze_policy_string
+    for what, doc in policies:
+        if what.endswith("AssumeRolePolicyDocument"):
+            # parliament lints identity policies only: a trust policy is checked here.
+            for st in json.loads(doc)["Statement"]:
+                svc = st.get("Principal", {}).get("Service", "")
+                if st.get("Action") != "sts:AssumeRole" or not svc.endswith(".amazonaws.com") or "Resource" in st:
+                    problems.append(f"{what}: not a service trust statement: {st}")
+            continue
+        findings = analyze_policy_string(doc, ignore_private_auditors=True).findings
+        for f in findings:
+            problems.append(f"{what}: parliament {f.severity} {f.issue}: {f.detail} {f.location}")
+    print(f"checked {checked} requests against botocore's models, {len(policies)} IAM policies with parliament")
+    for p in problems:
+        print(p)
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
