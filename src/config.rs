@@ -43,6 +43,8 @@ pub struct SuperviseOptions {
     pub stop_signal: i32,
     pub pre_stop: Option<String>,
     pub restart: RestartPolicy,
+    /// Stop the worker after this long and exit 124 (`--max-runtime`).
+    pub max_runtime: Option<Duration>,
     pub log_format: LogFormat,
 }
 
@@ -151,6 +153,13 @@ const RUN_OPTIONS: &[Opt] = &[
         "POLICY",
         Some("never"),
         "When to restart the worker: never, on-failure, always",
+    ),
+    opt(
+        "max-runtime",
+        Some("BOSUN_MAX_RUNTIME"),
+        "SECS",
+        None,
+        "Stop the worker with the stop sequence after this long and exit 124: a time limit for jobs",
     ),
     opt(
         "log-format",
@@ -376,6 +385,15 @@ impl Form {
         }
     }
 
+    /// An option's default in this form: a sidecar keeps serving (and recovers) when
+    /// the app it watches turns unhealthy, so its `--on-unhealthy` is `ignore`.
+    fn default_of(self, o: &Opt) -> Option<&'static str> {
+        if self == Form::Sidecar && o.long == "on-unhealthy" {
+            return Some("ignore");
+        }
+        o.default
+    }
+
     fn help(self) -> String {
         use std::fmt::Write;
         let about = COMMANDS
@@ -405,7 +423,7 @@ impl Form {
             if let Some(env) = o.env {
                 notes.push(format!("[env: {env}]"));
             }
-            if let Some(d) = o.default {
+            if let Some(d) = self.default_of(o) {
                 notes.push(format!("[default: {d}]"));
             }
             if !notes.is_empty() {
@@ -581,7 +599,7 @@ impl Values<'_> {
                 return Some((v, Some(var)));
             }
         }
-        o.default.map(|d| (d.to_owned(), None))
+        self.form.default_of(o).map(|d| (d.to_owned(), None))
     }
 
     fn optional<T>(
@@ -618,6 +636,7 @@ impl Values<'_> {
             stop_signal: self.get("stop-signal", parse_signal)?,
             pre_stop: self.text("pre-stop")?,
             restart: self.get("restart", parse_named)?,
+            max_runtime: self.optional("max-runtime", |s| parse_secs(s, 0.001, 31_536_000.0))?,
             log_format: self.get("log-format", parse_named)?,
         })
     }

@@ -41,6 +41,8 @@ pub fn bind(listen: Listen) -> Result<Option<TcpListener>, ListenError> {
 pub struct Services {
     pub listener: Option<TcpListener>,
     pub health: Option<health::Config>,
+    /// No worker: a sidecar, whose log lines name the check's target.
+    pub sidecar: bool,
     pub on_unhealthy: OnUnhealthy,
     pub shared: Arc<Shared>,
     pub requests: Requests,
@@ -122,8 +124,14 @@ impl Services {
             }
             if let Some(cfg) = self.health {
                 tracing::info!(check = ?cfg.check, interval_secs = cfg.interval.as_secs_f64(), "health checks on");
+                let subject = if self.sidecar {
+                    cfg.check.to_string()
+                } else {
+                    "worker".to_owned()
+                };
                 tasks.spawn(health::runner::run(
                     cfg,
+                    subject,
                     self.on_unhealthy,
                     self.shared.clone(),
                     self.requests,

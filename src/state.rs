@@ -53,12 +53,16 @@ pub struct State {
 pub struct Shared {
     started: Instant,
     state: Mutex<State>,
+    /// The worker's generation: bumped at each restart, so the health checker starts
+    /// a new start period (an explicit message, not a polled counter).
+    restarted: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Shared {
     fn default() -> Self {
         Shared {
             started: Instant::now(),
+            restarted: tokio::sync::watch::Sender::new(0),
             state: Mutex::new(State {
                 phase: Phase::Starting,
                 worker_pid: None,
@@ -88,6 +92,21 @@ impl Shared {
 
     pub fn update(&self, f: impl FnOnce(&mut State)) {
         f(&mut self.lock());
+    }
+
+    /// A new worker was started in place of the last one.
+    pub fn worker_restarted(&self) {
+        let restarts = {
+            let mut st = self.lock();
+            st.restarts += 1;
+            st.restarts
+        };
+        self.restarted.send_replace(restarts);
+    }
+
+    /// Learn of restarts (`has_changed` after each one).
+    pub fn restarts(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.restarted.subscribe()
     }
 
     /// When bosun started.

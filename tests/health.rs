@@ -436,6 +436,7 @@ fn sidecar_serves_the_health_of_another_process() {
     let status = Arc::new(AtomicU16::new(503));
     let server = status_server(status.clone());
     let url = format!("http://{server}/");
+    // No --on-unhealthy: a sidecar keeps serving through its target's outage.
     let (run, addr) = start_with_endpoint(
         Mode::Subreaper,
         &[
@@ -446,8 +447,6 @@ fn sidecar_serves_the_health_of_another_process() {
             "0.1",
             "--health-retries",
             "1",
-            "--on-unhealthy",
-            "ignore",
         ],
     );
     wait_http(addr, "/readyz", 503);
@@ -455,9 +454,46 @@ fn sidecar_serves_the_health_of_another_process() {
     wait_http(addr, "/readyz", 200);
     let st = status_json(addr);
     assert!(st["worker"].is_null(), "{st}");
+    // Unhealthy, then healthy again: seen, because the sidecar is still there.
+    status.store(500, std::sync::atomic::Ordering::SeqCst);
+    wait_http(addr, "/readyz", 503);
+    run.wait_stderr(&format!("{url} is unhealthy"));
+    status.store(200, std::sync::atomic::Ordering::SeqCst);
+    wait_http(addr, "/readyz", 200);
+    run.wait_stderr(&format!("{url} is healthy"));
+    assert!(
+        !run.stderr().contains("worker is"),
+        "the log names the target: {}",
+        run.stderr()
+    );
     run.signal(libc::SIGTERM);
     let end = run.wait(BOUND);
     assert_eq!(end.code, Some(0), "{}", end.stderr);
+}
+
+#[test]
+fn sidecar_exits_when_asked_to() {
+    let (run, _addr) = start_with_endpoint(
+        Mode::Subreaper,
+        &[
+            "sidecar",
+            "--health-cmd",
+            "false",
+            "--health-interval",
+            "0.1",
+            "--health-retries",
+            "1",
+            "--on-unhealthy",
+            "exit",
+        ],
+    );
+    let end = run.wait(BOUND);
+    assert_eq!(end.code, Some(1), "{}", end.stderr);
+    assert!(
+        end.stderr.contains("command 'false' is unhealthy"),
+        "{}",
+        end.stderr
+    );
 }
 
 #[test]

@@ -685,3 +685,167 @@ fn log_format_json_and_filter() {
     let end = start_cmd(Mode::Subreaper, cmd).wait(BOUND);
     assert_eq!(end.stderr, "", "info lines despite BOSUN_LOG=warn");
 }
+
+/// A worker that reports each fault signal it is sent.
+const FAULT_TRAPPER: &str = "for s in ILL TRAP ABRT BUS FPE SEGV SYS; do trap \"echo got $s\" $s; done; trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.05; done";
+
+#[test]
+fn fault_signals_sent_with_kill_are_forwarded() {
+    for mode in modes() {
+        let run = start(mode, &["--", "sh", "-c", FAULT_TRAPPER]);
+        run.wait_stdout("ready");
+        for (sig, name) in [
+            (libc::SIGILL, "ILL"),
+            (libc::SIGTRAP, "TRAP"),
+            (libc::SIGABRT, "ABRT"),
+            (libc::SIGBUS, "BUS"),
+            (libc::SIGFPE, "FPE"),
+            (libc::SIGSEGV, "SEGV"),
+            (libc::SIGSYS, "SYS"),
+        ] {
+            // Twice: a first one must not be swallowed, a second must not kill bosun
+            // (one at a time: a standard signal sent again while pending is merged).
+            for n in 1..=2 {
+                run.signal(sig);
+                let what = format!("got {name} x{n}");
+                wait_until(BOUND, &what, || {
+                    (run.stdout().matches(&format!("got {name}\n")).count() >= n).then_some(())
+                });
+            }
+            assert!(alive(run.pid), "{mode:?}: bosun died of SIG{name}");
+        }
+        run.signal(libc::SIGTERM);
+        let end = run.wait(BOUND);
+        assert_eq!(end.code, Some(0), "{mode:?}: {}", end.stderr);
+        assert!(
+            end.stdout.contains("bye"),
+            "{mode:?}: a clean stop: {}",
+            end.stdout
+        );
+    }
+}
+
+#[test]
+fn an_unhealthy_stop_during_restart_back_off_exits_1() {
+    for mode in modes() {
+        // The worker ends at once, so bosun spends its time in the back-off; the check
+        // fails, and the stop it asks for must keep its code.
+        let end = run(
+            mode,
+            &[
+                "--restart",
+                "always",
+                "--health-cmd",
+                "false",
+                "--health-interval",
+                "0.3",
+                "--health-retries",
+                "1",
+                "--on-unhealthy",
+                "exit",
+                "--",
+                "sh",
+                "-c",
+                "exit 0",
+            ],
+        );
+        assert_eq!(end.code, Some(1), "{mode:?}: {}", end.stderr);
+        assert!(end.stderr.contains("unhealthy"), "{}", end.stderr);
+    }
+}
+
+#[test]
+fn a_stop_during_the_pre_stop_hook_is_honoured() {
+    for mode in modes() {
+        // Unhealthy → restart in place → pre-stop hook (slow) → TERM: bosun must stop,
+        // not start the worker again.
+        let run = start(
+            mode,
+            &[
+                "--stop-timeout",
+                "10",
+                "--pre-stop",
+                "sleep 5",
+                "--health-cmd",
+                "false",
+                "--health-interval",
+                "0.2",
+                "--health-retries",
+                "1",
+                "--on-unhealthy",
+                "restart",
+                "--",
+                "sh",
+                "-c",
+                "echo ready; while :; do sleep 0.05; done",
+            ],
+        );
+        run.wait_stderr("pre-stop hook started");
+        run.signal(libc::SIGTERM);
+        let end = run.wait(BOUND);
+        assert!(
+            end.elapsed < std::time::Duration::from_secs(5),
+            "{mode:?}: the TERM cut the hook short"
+        );
+        assert_eq!(
+            end.stderr.matches("worker started").count(),
+            1,
+            "{mode:?}: restarted after a stop: {}",
+            end.stderr
+        );
+        assert!(end.stderr.contains("bosun exiting"), "{}", end.stderr);
+    }
+}
+
+#[test]
+fn max_runtime_stops_the_job_and_exits_124() {
+    let dir = TempDir::new("maxrt");
+    for mode in modes() {
+        let pids = dir.path(&format!("pids-{mode:?}"));
+        let script = format!(
+            "sleep 1000 & echo $! >> {p}; setsid sleep 1000 & echo $! >> {p}; trap 'echo term' TERM; echo ready; while :; do sleep 0.05; done",
+            p = pids.display()
+        );
+        let end = run(
+            mode,
+            &[
+                "--max-runtime",
+                "0.5",
+                "--stop-timeout",
+                "0.5",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ],
+        );
+        assert_eq!(end.code, Some(124), "{mode:?}: {}", end.stderr);
+        assert!(end.stderr.contains("max runtime reached"), "{}", end.stderr);
+        assert!(
+            end.stdout.contains("term"),
+            "the stop signal first: {}",
+            end.stdout
+        );
+        assert!(
+            end.stderr.contains("SIGKILL sent"),
+            "then SIGKILL of the tree: {}",
+            end.stderr
+        );
+        if mode == Mode::Subreaper {
+            for pid in std::fs::read_to_string(&pids).unwrap().split_whitespace() {
+                let pid: i32 = pid.parse().unwrap();
+                assert!(!alive(pid), "descendant {pid} survived --max-runtime");
+            }
+        }
+    }
+    // From the environment too, and range-checked.
+    let mut cmd = command(Mode::Subreaper, &["--listen", "off", "--", "sleep", "5"]);
+    cmd.env("BOSUN_MAX_RUNTIME", "0.2");
+    let out = run_bounded(&mut cmd, BOUND);
+    assert_eq!(out.status.code(), Some(124));
+    let out = run_bounded(
+        &mut command(Mode::Subreaper, &["--max-runtime", "0", "--", "true"]),
+        BOUND,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

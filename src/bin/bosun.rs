@@ -98,6 +98,7 @@ fn supervise(
     let services = Services {
         listener,
         health: health::Config::from_options(&health_opts),
+        sidecar,
         on_unhealthy: health_opts.on_unhealthy,
         shared,
         requests,

@@ -26,6 +26,17 @@ pub enum Check {
     Tcp(String),
 }
 
+impl std::fmt::Display for Check {
+    /// What is watched, for log lines: `command 'pg_isready'`, `http://app:8080/health`, `tcp app:5432`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::Command(script) => write!(f, "command '{script}'"),
+            Check::Http(url) => f.write_str(url),
+            Check::Tcp(addr) => write!(f, "tcp {addr}"),
+        }
+    }
+}
+
 impl Check {
     /// Run the check once, bounded by `timeout` (a timeout is a failure).
     pub async fn run(&self, timeout: Duration, watches: &Watches) -> Outcome {

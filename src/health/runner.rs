@@ -1,6 +1,7 @@
 //! The health check loop: run the check every interval (Docker: the first one an
 //! interval after the start, each next one an interval after the previous ended), feed
 //! the state machine, publish the report, and act once when the worker turns unhealthy.
+//! Log lines name what is watched: the worker, or in a sidecar the check's target.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,23 +17,23 @@ use crate::supervise::reaper::Watches;
 /// Run checks until the supervisor stops.
 pub async fn run(
     cfg: Config,
+    subject: String,
     action: OnUnhealthy,
     shared: Arc<Shared>,
     requests: Requests,
     watches: Watches,
 ) {
     let mut machine = Machine::new(cfg.retries, cfg.start_period, shared.started());
-    let mut restarts = shared.snapshot().restarts;
+    let mut restarts = shared.restarts();
     shared.update(|s| s.health = Some(machine.report()));
     loop {
         tokio::time::sleep(cfg.interval).await;
-        let st = shared.snapshot();
         if shared.stopping() {
             return;
         }
-        if st.restarts != restarts {
+        if restarts.has_changed().unwrap_or(false) {
             // A new worker: a new start period, back to `starting`.
-            restarts = st.restarts;
+            restarts.borrow_and_update();
             machine.reset(Instant::now());
         }
         let outcome = cfg.check.run(cfg.timeout, &watches).await;
@@ -42,13 +43,13 @@ pub async fn run(
         shared.update(|s| s.health = Some(report.clone()));
         match transition {
             Transition::None if !ok => {
-                warn!(streak = report.failing_streak, output = %report.last_output.trim_end(), "health check failed");
+                warn!(watched = %subject, streak = report.failing_streak, output = %report.last_output.trim_end(), "health check failed");
             }
             Transition::None => {}
-            Transition::BecameHealthy => info!("worker is healthy"),
+            Transition::BecameHealthy => info!("{subject} is healthy"),
             Transition::BecameUnhealthy => {
                 let output = report.last_output.trim_end().to_owned();
-                warn!(action = ?action, %output, "worker is unhealthy");
+                warn!(action = ?action, %output, "{subject} is unhealthy");
                 let reason = format!("unhealthy: {output}");
                 match action {
                     OnUnhealthy::Exit => {

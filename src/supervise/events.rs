@@ -24,7 +24,13 @@ pub enum Request {
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Signal { signo: i32, sender: i32 },
+    /// `code` is the signal's `si_code`: > 0 from the kernel (a fault of bosun's own),
+    /// <= 0 sent by a process (`SI_USER`, `SI_QUEUE`, `SI_TKILL`).
+    Signal {
+        signo: i32,
+        sender: i32,
+        code: i32,
+    },
     Request(Request),
     Timeout,
 }
@@ -76,6 +82,7 @@ impl Events {
                 return Event::Signal {
                     signo: info.ssi_signo as i32,
                     sender: info.ssi_pid as i32,
+                    code: info.ssi_code,
                 };
             }
             if let Ok(request) = self.rx.try_recv() {

@@ -41,7 +41,7 @@ pub struct Worker {
 /// How watching the worker ended.
 enum Watch {
     Exited(Exit),
-    Stop { reason: String, code: Option<u8> },
+    Stop { reason: String },
     Restart { reason: String },
 }
 
@@ -52,6 +52,27 @@ enum Wait {
     Deadline,
     /// A second TERM/INT: kill now. `stop_requested` tells the caller a stop was asked.
     CutShort,
+}
+
+/// What an event means: one classification, the same in every phase (each phase only
+/// decides what to do about it).
+#[derive(Debug)]
+enum Action {
+    /// SIGCHLD: something to reap.
+    Reap,
+    /// TERM/INT (`by_signal`), a stop request from another thread, or `--max-runtime`
+    /// running out; `code` is the exit code asked for.
+    Stop {
+        reason: String,
+        code: Option<u8>,
+        by_signal: bool,
+    },
+    /// Restart the worker in place (`--on-unhealthy restart`).
+    Restart { reason: String },
+    /// Any other signal: the worker's.
+    Forward { signo: i32, sender: i32 },
+    /// The phase's own deadline passed.
+    Deadline,
 }
 
 /// See the module documentation.
@@ -65,6 +86,11 @@ pub struct Supervisor {
     me: Pid,
     is_init: bool,
     stop_requested: bool,
+    /// The exit code a stop request asked for (the first one wins): 1 for unhealthy,
+    /// 124 for `--max-runtime`.
+    stop_code: Option<u8>,
+    /// When `--max-runtime` runs out (cleared once it has).
+    runtime_ends: Option<Instant>,
     /// When the current stop's grace ends.
     grace_ends: Option<Instant>,
     /// Run just before bosun exits, with the end of the grace (the final metrics flush).
@@ -86,6 +112,7 @@ impl Supervisor {
         }
         let (events, requests) = Events::new(signals)?;
         let watches = Watches::default();
+        let runtime_ends = opts.max_runtime.map(|d| Instant::now() + d);
         let sup = Supervisor {
             opts,
             argv,
@@ -96,6 +123,8 @@ impl Supervisor {
             me,
             is_init,
             stop_requested: false,
+            stop_code: None,
+            runtime_ends,
             grace_ends: None,
             before_exit: None,
         };
@@ -139,46 +168,89 @@ impl Supervisor {
         })
     }
 
+    /// Wait for the next event (at most until `deadline`) and say what it means.
+    fn next_action(&mut self, deadline: Option<Instant>) -> Action {
+        let wake = match (deadline, self.runtime_ends) {
+            (Some(d), Some(r)) => Some(d.min(r)),
+            (d, r) => d.or(r),
+        };
+        match self.events.next(wake) {
+            Event::Signal {
+                signo: libc::SIGCHLD,
+                ..
+            } => Action::Reap,
+            Event::Signal { signo, code, .. } if signals::is_own_fault(signo, code) => {
+                tracing::error!(signal = signals::name(signo), code, "fault in bosun itself");
+                signals::die_of(signo)
+            }
+            Event::Signal { signo, sender, .. } if is_stop_signal(signo) => Action::Stop {
+                reason: format!("received {} from pid {sender}", signals::name(signo)),
+                code: None,
+                by_signal: true,
+            },
+            Event::Signal { signo, sender, .. } => Action::Forward { signo, sender },
+            Event::Request(Request::Stop { reason, code }) => Action::Stop {
+                reason,
+                code,
+                by_signal: false,
+            },
+            Event::Request(Request::Restart { reason }) => Action::Restart { reason },
+            Event::Timeout if self.runtime_ends.is_some_and(|r| Instant::now() >= r) => {
+                self.runtime_ends = None;
+                Action::Stop {
+                    reason: "max runtime reached".into(),
+                    code: Some(124),
+                    by_signal: false,
+                }
+            }
+            Event::Timeout => Action::Deadline,
+        }
+    }
+
+    /// Record a stop request: bosun exits once the stop is done, with the first code
+    /// asked for.
+    fn note_stop(&mut self, reason: &str, code: Option<u8>) {
+        if !self.stop_requested {
+            debug!(reason, "stop requested");
+        }
+        self.stop_requested = true;
+        if self.stop_code.is_none() {
+            self.stop_code = code;
+        }
+    }
+
+    /// bosun's exit code: what a stop asked for, else the worker's.
+    fn exit_code(&self, worker: Option<Exit>) -> u8 {
+        self.stop_code
+            .unwrap_or_else(|| worker.map_or(0, Exit::code))
+    }
+
     /// Supervise `worker` until bosun should exit; returns bosun's exit code.
     pub fn run(mut self, mut worker: Worker) -> u8 {
         let mut backoff = Backoff::default();
         loop {
-            let code = match self.watch(&mut worker) {
-                Watch::Stop { reason, code } => {
-                    let exit = self.stop(&mut worker, &reason);
-                    code.unwrap_or_else(|| exit.map_or(0, Exit::code))
+            let delay = match self.watch(&mut worker) {
+                Watch::Stop { reason } => {
+                    self.stop(&mut worker, &reason);
+                    None
                 }
                 Watch::Restart { reason } => {
                     self.stop(&mut worker, &reason);
-                    if self.stop_requested {
-                        worker.exit.map_or(0, Exit::code)
-                    } else {
-                        match self.restart(Duration::ZERO) {
-                            Ok(Some(w)) => {
-                                worker = w;
-                                continue;
-                            }
-                            Ok(None) => worker.exit.map_or(0, Exit::code),
-                            Err(e) => e.exit_code(),
-                        }
-                    }
+                    (!self.stop_requested).then_some(Duration::ZERO)
                 }
                 Watch::Exited(exit) => {
                     self.clean_up_after(exit);
-                    if self.stop_requested || !restart::wanted(self.opts.restart, exit) {
-                        exit.code()
-                    } else {
-                        let delay = backoff.delay(worker.started.elapsed());
-                        match self.restart(delay) {
-                            Ok(Some(w)) => {
-                                worker = w;
-                                continue;
-                            }
-                            Ok(None) => exit.code(),
-                            Err(e) => e.exit_code(),
-                        }
-                    }
+                    (!self.stop_requested && restart::wanted(self.opts.restart, exit))
+                        .then(|| backoff.delay(worker.started.elapsed()))
                 }
+            };
+            let code = match delay.map(|d| self.restart(d)) {
+                Some(Ok(Some(w))) => {
+                    worker = w;
+                    continue;
+                }
+                Some(Err(e)) => e.exit_code(),
+                Some(Ok(None)) | None => self.exit_code(worker.exit),
             };
             self.shared.update(|s| s.phase = Phase::Exited);
             self.finish();
@@ -198,28 +270,22 @@ impl Supervisor {
             s.phase = Phase::Running;
             s.has_worker = false;
         });
-        let code = loop {
-            match self.events.next(None) {
-                Event::Signal {
-                    signo: libc::SIGCHLD,
-                    ..
-                } => {
+        loop {
+            match self.next_action(None) {
+                Action::Reap => {
                     self.reap(None, None);
                 }
-                Event::Signal { signo, .. } if is_stop_signal(signo) => {
-                    info!(signal = signals::name(signo), "sidecar stopping");
-                    break 0;
+                Action::Stop { reason, code, .. } => {
+                    info!(reason, "sidecar stopping");
+                    self.note_stop(&reason, code);
+                    break;
                 }
-                Event::Signal { signo, .. } => {
+                Action::Forward { signo, .. } => {
                     debug!(signal = signals::name(signo), "ignored: no worker")
                 }
-                Event::Request(Request::Stop { reason, code }) => {
-                    info!(reason, "sidecar stopping");
-                    break code.unwrap_or(0);
-                }
-                Event::Request(Request::Restart { .. }) | Event::Timeout => {}
+                Action::Restart { .. } | Action::Deadline => {}
             }
-        };
+        }
         self.shared.update(|s| s.phase = Phase::Stopping);
         let deadline = Instant::now() + self.opts.stop_timeout;
         let left = self.descendants();
@@ -228,36 +294,27 @@ impl Supervisor {
         self.kill_all(None, Scope::ButCompanions);
         self.shared.update(|s| s.phase = Phase::Exited);
         self.finish();
-        code
+        self.exit_code(None)
     }
 
     /// Wait for the worker to end or for a stop or restart request, forwarding signals.
     fn watch(&mut self, worker: &mut Worker) -> Watch {
         loop {
-            match self.events.next(None) {
-                Event::Signal {
-                    signo: libc::SIGCHLD,
-                    ..
-                } => {
+            match self.next_action(None) {
+                Action::Reap => {
                     self.reap(Some(worker), None);
                     if let Some(exit) = worker.exit {
                         info!(pid = worker.pid.as_raw(), %exit, "worker exited");
                         return Watch::Exited(exit);
                     }
                 }
-                Event::Signal { signo, sender } if is_stop_signal(signo) => {
-                    self.stop_requested = true;
-                    let reason = format!("received {}", signals::name(signo));
-                    debug!(sender, "{reason}");
-                    return Watch::Stop { reason, code: None };
+                Action::Stop { reason, code, .. } => {
+                    self.note_stop(&reason, code);
+                    return Watch::Stop { reason };
                 }
-                Event::Signal { signo, sender } => self.forward(Some(worker), signo, sender),
-                Event::Request(Request::Stop { reason, code }) => {
-                    self.stop_requested = true;
-                    return Watch::Stop { reason, code };
-                }
-                Event::Request(Request::Restart { reason }) => return Watch::Restart { reason },
-                Event::Timeout => {}
+                Action::Forward { signo, sender } => self.forward(Some(worker), signo, sender),
+                Action::Restart { reason } => return Watch::Restart { reason },
+                Action::Deadline => {}
             }
         }
     }
@@ -313,24 +370,27 @@ impl Supervisor {
         info!(pid = pid.as_raw(), script, "pre-stop hook started");
         let mut hook_exit = None;
         loop {
-            match self.events.next(Some(deadline)) {
-                Event::Signal {
-                    signo: libc::SIGCHLD,
-                    ..
-                } => {
+            match self.next_action(Some(deadline)) {
+                Action::Reap => {
                     self.reap(Some(worker), Some((pid, &mut hook_exit)));
                     if let Some(exit) = hook_exit {
                         info!(%exit, "pre-stop hook finished");
                         return false;
                     }
                 }
-                Event::Signal { signo, .. } if is_stop_signal(signo) => {
+                Action::Stop {
+                    by_signal: true, ..
+                } => {
+                    self.stop_requested = true;
                     tree::signal_group(pid, libc::SIGKILL);
                     return true;
                 }
-                Event::Signal { signo, sender } => self.forward(Some(worker), signo, sender),
-                Event::Request(_) => {}
-                Event::Timeout => {
+                // A stop asked for while stopping (say, for a restart): bosun exits
+                // once this stop is done, with the code asked for.
+                Action::Stop { reason, code, .. } => self.note_stop(&reason, code),
+                Action::Forward { signo, sender } => self.forward(Some(worker), signo, sender),
+                Action::Restart { .. } => {}
+                Action::Deadline => {
                     warn!("pre-stop hook still running when the grace ended: killed");
                     tree::signal_group(pid, libc::SIGKILL);
                     return false;
@@ -369,19 +429,18 @@ impl Supervisor {
                     "stop signal sent to processes outside the worker's group"
                 );
             }
-            match self.events.next(Some(deadline)) {
-                Event::Timeout => return Wait::Deadline,
-                Event::Signal {
-                    signo: libc::SIGCHLD,
-                    ..
-                } => {}
-                Event::Signal { signo, .. } if is_stop_signal(signo) => {
+            match self.next_action(Some(deadline)) {
+                Action::Deadline => return Wait::Deadline,
+                Action::Reap => {}
+                Action::Stop {
+                    by_signal: true, ..
+                } => {
                     self.stop_requested = true;
                     return Wait::CutShort;
                 }
-                Event::Signal { signo, sender } => self.forward(worker.as_deref(), signo, sender),
-                Event::Request(Request::Stop { .. }) => self.stop_requested = true,
-                Event::Request(_) => {}
+                Action::Stop { reason, code, .. } => self.note_stop(&reason, code),
+                Action::Forward { signo, sender } => self.forward(worker.as_deref(), signo, sender),
+                Action::Restart { .. } => {}
             }
         }
     }
@@ -439,27 +498,24 @@ impl Supervisor {
         info!(delay_secs = delay.as_secs_f64(), "restarting the worker");
         let until = Instant::now() + delay;
         loop {
-            match self.events.next(Some(until)) {
-                Event::Timeout => break,
-                Event::Signal {
-                    signo: libc::SIGCHLD,
-                    ..
-                } => {
+            match self.next_action(Some(until)) {
+                Action::Deadline => break,
+                Action::Reap => {
                     self.reap(None, None);
                 }
-                Event::Signal { signo, .. } if is_stop_signal(signo) => {
-                    info!("stop requested during restart back-off");
+                Action::Stop { reason, code, .. } => {
+                    info!(reason, "stop requested during restart back-off");
+                    self.note_stop(&reason, code);
                     return Ok(None);
                 }
-                Event::Request(Request::Stop { .. }) => return Ok(None),
-                Event::Signal { signo, .. } => {
+                Action::Forward { signo, .. } => {
                     debug!(signal = signals::name(signo), "no worker to forward to");
                 }
-                Event::Request(_) => {}
+                Action::Restart { .. } => {}
             }
         }
         let worker = self.start()?;
-        self.shared.update(|s| s.restarts += 1);
+        self.shared.worker_restarted();
         Ok(Some(worker))
     }
 

@@ -6,27 +6,54 @@ use std::str::FromStr;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-/// Signals that are never blocked: faults raised by bosun's own code must kill it as
-/// usual, and a SIGPIPE from writing to a closed log stream must stay ignored (a
-/// blocked SIGPIPE would queue and be mistaken for one to forward).
-const NOT_TAKEN: [Signal; 7] = [
-    Signal::SIGSEGV,
-    Signal::SIGBUS,
-    Signal::SIGFPE,
-    Signal::SIGILL,
-    Signal::SIGTRAP,
-    Signal::SIGSYS,
-    Signal::SIGPIPE,
+/// The one signal that is never blocked: a SIGPIPE from writing to a closed log stream
+/// must stay ignored (a blocked SIGPIPE would queue and be mistaken for one to forward).
+const NOT_TAKEN: [Signal; 1] = [Signal::SIGPIPE];
+
+/// The synchronous faults. Blocked and read from the `signalfd` like every other
+/// signal, so that one sent with kill(2) is forwarded (and, to PID 1, delivered at
+/// all); a genuine fault of bosun's own is still fatal: the kernel forces a blocked
+/// synchronous fault through with its default action.
+pub const FAULTS: [i32; 6] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGTRAP,
+    libc::SIGSYS,
 ];
 
 /// Every signal bosun receives through its `signalfd`: all catchable ones, real-time
-/// signals included, but the synchronous faults and SIGPIPE.
+/// signals and the faults included, but SIGPIPE.
 pub fn taken() -> SigSet {
     let mut set = SigSet::all();
     for sig in NOT_TAKEN {
         set.remove(sig);
     }
     set
+}
+
+/// Whether a signal read from the `signalfd` is a fault the kernel raised in bosun
+/// (`si_code` > 0) rather than one a process sent (`SI_USER`, `SI_QUEUE`, `SI_TKILL`
+/// are <= 0).
+pub fn is_own_fault(signo: i32, code: i32) -> bool {
+    FAULTS.contains(&signo) && code > 0
+}
+
+/// End bosun of `signo` with its default action, as the kernel meant to.
+pub fn die_of(signo: i32) -> ! {
+    // SAFETY: resetting a disposition to the default, unblocking and raising are
+    // async-signal-safe and touch no Rust state; `raise` does not return for a fatal
+    // default action, and `abort` covers the case where it does.
+    unsafe {
+        libc::signal(signo, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signo);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(signo);
+        libc::abort()
+    }
 }
 
 /// Block every taken signal in the calling thread (and so in every thread it starts
@@ -116,12 +143,22 @@ mod tests {
     }
 
     #[test]
-    fn faults_and_pipe_are_not_taken() {
+    fn faults_are_taken_and_pipe_is_not() {
         let set = taken();
         assert!(set.contains(Signal::SIGTERM));
         assert!(set.contains(Signal::SIGWINCH));
         assert!(set.contains(Signal::SIGCHLD));
-        assert!(!set.contains(Signal::SIGSEGV));
+        assert!(set.contains(Signal::SIGSEGV));
+        assert!(set.contains(Signal::SIGILL));
         assert!(!set.contains(Signal::SIGPIPE));
+    }
+
+    #[test]
+    fn only_kernel_raised_faults_are_bosuns_own() {
+        assert!(is_own_fault(libc::SIGSEGV, 1)); // SEGV_MAPERR
+        assert!(is_own_fault(libc::SIGBUS, 0x80)); // SI_KERNEL
+        assert!(!is_own_fault(libc::SIGSEGV, 0)); // SI_USER: kill(2)
+        assert!(!is_own_fault(libc::SIGILL, -6)); // SI_TKILL
+        assert!(!is_own_fault(libc::SIGTERM, 1));
     }
 }
