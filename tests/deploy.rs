@@ -134,6 +134,7 @@ fn each_rule_on_its_own() {
         (job("      schedule: \"at(2026-02-30T00:00:00)\"\n"), "day 30 is not in 01..28"),
         (job("      schedule: \"rate(5 minutes)\"\n      maxEventAgeSeconds: 30\n"), "maxEventAgeSeconds: 30 is out of range: allowed 60..=86400"),
         (job("      schedule: \"rate(5 minutes)\"\n      timezone: Mars\n"), "'Mars' is not an IANA time zone name"),
+        (job("      schedule: \"rate(5 minutes)\"\n      timeoutSeconds: 0\n"), "timeoutSeconds: 0 is out of range: allowed 1..=31536000"),
         (svc("      internalHealthCheck: { healthCheckCommand: [x], timeoutSeconds: 61 }\n"), "timeoutSeconds: 61 is out of range: allowed 2..=60"),
         (svc("      internalHealthCheck: { healthCheckCommand: [x], startPeriodSeconds: 301 }\n"), "startPeriodSeconds: 301 is out of range: allowed 0..=300"),
         (svc("      scaling: { minInstances: 0, maxInstances: 2 }\n"), "minInstances: 0 is out of range"),
@@ -302,6 +303,20 @@ fn render_wires_bosun_in() {
         backlog["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]
             ["MetricName"],
         "BacklogPerTask"
+    );
+    // The job's time limit is bosun's --max-runtime.
+    let nightly = plan["taskDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["family"] == "orders-nightly")
+        .unwrap();
+    assert!(
+        nightly["containerDefinitions"][0]["environment"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({ "name": "BOSUN_MAX_RUNTIME", "value": "3600" })),
+        "{nightly}"
     );
     // The schedule: ECS RunTask target with retries and event age.
     let sched = &plan["schedules"][0];

@@ -564,6 +564,11 @@ fn task_definition(
             }),
         _ => None,
     };
+    if let Resource::ScheduledJob(j) = res {
+        if let Some(t) = j.timeout_seconds {
+            env.push(("BOSUN_MAX_RUNTIME".into(), t.to_string()));
+        }
+    }
     if let Some(q) = backlog_queue {
         env.push(("BOSUN_METRICS".into(), "cloudwatch".into()));
         env.push(("BOSUN_QUEUE_URL".into(), queue_url(stack, t, q)));

@@ -187,6 +187,8 @@ pub struct Job {
     pub task_count: Option<i64>,
     pub max_event_age_seconds: Option<i64>,
     pub retry_attempts: Option<i64>,
+    /// A run's time limit: bosun's `--max-runtime`.
+    pub timeout_seconds: Option<i64>,
 }
 
 impl Resource {

@@ -564,6 +564,12 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                     86400,
                 );
                 c.range(format!("{props}/retryAttempts"), j.retry_attempts, 0, 185);
+                c.range(
+                    format!("{props}/timeoutSeconds"),
+                    j.timeout_seconds,
+                    1,
+                    31_536_000,
+                );
             }
         }
     }
