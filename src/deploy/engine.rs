@@ -204,6 +204,30 @@ pub async fn bounded<T>(
     results.into_iter().collect()
 }
 
+/// Of the `candidates` (name, handle) a listing found, those not in `wanted` that
+/// `is_ours` says are the stack's, checked [`concurrency()`] at a time.
+pub async fn keep_owned<F, Fut>(
+    candidates: impl IntoIterator<Item = (String, String)>,
+    wanted: &BTreeSet<String>,
+    is_ours: F,
+) -> Result<Vec<Owned>>
+where
+    F: Fn(String, String) -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    let checked = bounded(
+        candidates
+            .into_iter()
+            .filter(|(name, _)| !wanted.contains(name))
+            .map(|(name, handle)| {
+                let ours = is_ours(name.clone(), handle.clone());
+                async move { Ok(ours.await?.then_some(Owned { name, handle })) }
+            }),
+    )
+    .await?;
+    Ok(checked.into_iter().flatten().collect())
+}
+
 /// A resource the file wants, with what it depends on (indices into the node list).
 #[derive(Debug, Clone)]
 pub struct Node {

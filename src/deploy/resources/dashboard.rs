@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::deploy::engine::{bounded, Ctx, Kind, Observed, Owned};
+use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
 use crate::deploy::error::{absent_on, failed, Result};
 use crate::deploy::plan::FieldChange;
 
@@ -130,16 +130,11 @@ impl Kind for Dashboard {
                 _ => break,
             }
         }
-        let candidates = names.into_iter().filter(|n| !wanted.contains(n));
-        let owned = bounded(candidates.map(|name| async move {
-            let ours = body(ctx, &name).await?.is_some_and(|b| is_ours(ctx, &b));
-            Ok(ours.then_some(Owned {
-                name,
-                handle: String::new(),
-            }))
-        }))
-        .await?;
-        Ok(owned.into_iter().flatten().collect())
+        let candidates = names.into_iter().map(|n| (n, String::new()));
+        keep_owned(candidates, wanted, |name, _| async move {
+            Ok(body(ctx, &name).await?.is_some_and(|b| is_ours(ctx, &b)))
+        })
+        .await
     }
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::deploy::engine::{bounded, Ctx, Kind, Observed, Owned};
+use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
 use crate::deploy::error::{absent_on, failed, Result};
 use crate::deploy::plan::FieldChange;
 
@@ -139,18 +139,13 @@ impl Kind for LogGroup {
 
     async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         let names = stack_groups(ctx).await?;
-        let candidates = names.iter().filter(|&(n, _)| !wanted.contains(n)).cloned();
-        let owned = bounded(candidates.map(|(name, _)| async move {
-            let ours = tags(ctx, &name)
+        let candidates = names.iter().map(|(n, _)| (n.clone(), String::new()));
+        keep_owned(candidates, wanted, |name, _| async move {
+            Ok(tags(ctx, &name)
                 .await?
-                .is_some_and(|t| ctx.owns(t.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
-            Ok(ours.then_some(Owned {
-                name,
-                handle: String::new(),
-            }))
-        }))
-        .await?;
-        Ok(owned.into_iter().flatten().collect())
+                .is_some_and(|t| ctx.owns(t.iter().map(|(k, v)| (k.as_str(), v.as_str())))))
+        })
+        .await
     }
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_sqs::types::QueueAttributeName as A;
 use serde::Serialize;
 
-use crate::deploy::engine::{bounded, Ctx, Kind, Observed, Owned};
+use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
 use crate::deploy::error::{absent_on, failed, Result};
 use crate::deploy::plan::FieldChange;
 
@@ -182,21 +182,21 @@ impl Kind for Queue {
             let page = page.map_err(failed("SQS ListQueues", &prefix))?;
             urls.extend(page.queue_urls().iter().cloned());
         }
-        let name_of = |url: &str| url.rsplit('/').next().unwrap_or_default().to_owned();
-        let candidates = urls.into_iter().filter(|u| !wanted.contains(&name_of(u)));
-        let owned = bounded(candidates.map(|url| async move {
-            let name = name_of(&url);
+        let candidates = urls.into_iter().map(|url| {
+            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+            (name, url)
+        });
+        keep_owned(candidates, wanted, |name, url| async move {
             let out = ctx.aws.sqs.list_queue_tags().queue_url(&url).send().await;
             // Deleted meanwhile: not there to own.
-            let Some(t) = absent_on(out, NOT_FOUND, "SQS ListQueueTags", &name)? else {
-                return Ok(None);
-            };
-            let t = t.tags().cloned().unwrap_or_default();
-            let ours = ctx.owns(t.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            Ok(ours.then_some(Owned { name, handle: url }))
-        }))
-        .await?;
-        Ok(owned.into_iter().flatten().collect())
+            Ok(
+                absent_on(out, NOT_FOUND, "SQS ListQueueTags", &name)?.is_some_and(|t| {
+                    let t = t.tags().cloned().unwrap_or_default();
+                    ctx.owns(t.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                }),
+            )
+        })
+        .await
     }
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {

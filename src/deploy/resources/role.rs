@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::KvTag;
-use crate::deploy::engine::{bounded, Ctx, Kind, Observed, Owned};
+use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
 use crate::deploy::error::{absent_on, failed, Result};
 use crate::deploy::plan::FieldChange;
 
@@ -178,20 +178,15 @@ impl Kind for Role {
             );
         }
         // ListRoles does not return tags: each one's own say, from GetRole.
-        let candidates = names.into_iter().filter(|n| !wanted.contains(n));
-        let owned = bounded(candidates.map(|name| async move {
+        let candidates = names.into_iter().map(|n| (n, String::new()));
+        keep_owned(candidates, wanted, |name, _| async move {
             let role = ctx.aws.iam.get_role().role_name(&name).send().await;
             let role = absent_on(role, &["NoSuchEntity"], "IAM GetRole", &name)?;
-            let ours = role
+            Ok(role
                 .and_then(|r| r.role)
-                .is_some_and(|r| ctx.owns(r.tags().iter().map(|t| (t.key(), t.value()))));
-            Ok(ours.then_some(Owned {
-                name,
-                handle: String::new(),
-            }))
-        }))
-        .await?;
-        Ok(owned.into_iter().flatten().collect())
+                .is_some_and(|r| ctx.owns(r.tags().iter().map(|t| (t.key(), t.value())))))
+        })
+        .await
     }
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {

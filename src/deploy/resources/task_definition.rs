@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::cluster::{from_sdk, to_sdk};
 use super::EcsTag;
-use crate::deploy::engine::{bounded, Ctx, Kind, Observed, Owned};
+use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
 use crate::deploy::error::{failed, DeployError, Result};
 use crate::deploy::plan::FieldChange;
 
@@ -349,10 +349,10 @@ impl Kind for TaskDefinition {
             let page = page.map_err(failed("ECS ListTaskDefinitionFamilies", &prefix))?;
             families.extend(page.families().iter().cloned());
         }
-        let candidates = families.into_iter().filter(|f| !wanted.contains(f));
-        let owned = bounded(candidates.map(|fam| async move {
+        let candidates = families.into_iter().map(|f| (f, String::new()));
+        keep_owned(candidates, wanted, |fam, _| async move {
             let Some(latest) = revisions(ctx, &fam).await?.pop() else {
-                return Ok(None);
+                return Ok(false);
             };
             let out = ctx
                 .aws
@@ -363,18 +363,13 @@ impl Kind for TaskDefinition {
                 .send()
                 .await
                 .map_err(failed("ECS DescribeTaskDefinition", &latest))?;
-            let ours = ctx.owns(
+            Ok(ctx.owns(
                 out.tags()
                     .iter()
                     .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))),
-            );
-            Ok(ours.then_some(Owned {
-                name: fam,
-                handle: String::new(),
-            }))
-        }))
-        .await?;
-        Ok(owned.into_iter().flatten().collect())
+            ))
+        })
+        .await
     }
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
