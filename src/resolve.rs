@@ -415,6 +415,29 @@ fn random_id() -> u16 {
     u16::from_ne_bytes(id)
 }
 
+/// For the fuzzer (`fuzz/`, built with `--cfg fuzzing`): parse `msg` as the reply to
+/// a query for `example.com` of the type its first byte picks. The query's id (and,
+/// when the input is long enough, its question) are written over the input, so that the
+/// fuzzer gets past the id and question checks to the answer records.
+#[cfg(fuzzing)]
+pub fn fuzz_reply(input: &[u8]) {
+    let Some((&pick, rest)) = input.split_first() else {
+        return;
+    };
+    let qtype = if pick & 1 == 0 { TYPE_A } else { TYPE_AAAA };
+    let Ok(q) = query("example.com", qtype) else {
+        return;
+    };
+    let mut msg = rest.to_vec();
+    if msg.len() >= 2 {
+        msg[..2].copy_from_slice(&q[..2]);
+    }
+    if pick & 2 != 0 && msg.len() >= q.len() {
+        msg[12..q.len()].copy_from_slice(&q[12..]);
+    }
+    let _ = parse(&q, &msg);
+}
+
 /// The reply to query `q` in `msg`, or `None` when `msg` is not that reply (another
 /// id or question, not a response, malformed).
 fn parse(q: &[u8], msg: &[u8]) -> Option<Reply> {

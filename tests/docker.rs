@@ -493,6 +493,10 @@ fn static_worker() -> &'static Path {
                     "x86_64-unknown-linux-gnu",
                     "--example",
                     "sqs-worker",
+                    // The worker needs the SDK's SQS, not the deployer's crates.
+                    "--no-default-features",
+                    "--features",
+                    "aws",
                 ])
                 .current_dir(root)
                 .env("CARGO_TARGET_DIR", &target)

@@ -10,55 +10,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::cloudwatch::Publisher;
 use super::queue;
-use crate::config::LogFormat;
-use crate::metrics::helper::{Depth, Reply, Request};
+use crate::metrics::wire::{Args, Depth, Reply, Request};
 use crate::metrics::{running_from_env, Dimensions, Quiet};
 
-/// `bosun-aws` options, given by bosun.
-#[derive(Debug, Parser)]
-#[command(
-    name = "bosun-aws",
-    version,
-    about = "bosun's AWS helper (started by bosun)"
-)]
-pub struct Options {
-    /// CloudWatch namespace
-    #[arg(long, default_value = "Bosun")]
-    pub namespace: String,
-    /// Publish samples to CloudWatch
-    #[arg(long)]
-    pub cloudwatch: bool,
-    /// One-second storage resolution (intervals under 60 s)
-    #[arg(long)]
-    pub high_resolution: bool,
-    /// SQS queue whose depth is read
-    #[arg(long, value_name = "URL")]
-    pub queue_url: Option<String>,
-    /// A CloudWatch dimension, Name=Value (repeatable)
-    #[arg(long = "dimension", value_name = "NAME=VALUE", value_parser = parse_dimension)]
-    pub dimensions: Vec<(String, String)>,
-    /// ECS cluster of the service whose running tasks divide the backlog
-    #[arg(long, requires = "ecs_service")]
-    pub ecs_cluster: Option<String>,
-    /// ECS service whose running tasks divide the backlog
-    #[arg(long, requires = "ecs_cluster")]
-    pub ecs_service: Option<String>,
-    /// Log lines: text or json
-    #[arg(long, default_value = "text", value_parser = crate::config::parse_named::<LogFormat>)]
-    pub log_format: LogFormat,
-}
-
-fn parse_dimension(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
-        _ => Err(format!("'{s}' is not NAME=VALUE")),
-    }
-}
+/// `bosun-aws` options, given by bosun (the protocol's [`Args`]).
+pub type Options = Args;
 
 /// The helper's state: the clients it was asked for.
 struct Served {
@@ -100,8 +60,8 @@ impl Served {
             })
         });
         let sqs = opts.queue_url.map(|u| (aws_sdk_sqs::Client::new(&sdk), u));
-        let ecs = match (opts.ecs_cluster, opts.ecs_service) {
-            (Some(c), Some(s)) if sqs.is_some() => Some((aws_sdk_ecs::Client::new(&sdk), c, s)),
+        let ecs = match opts.ecs_service {
+            Some((c, s)) if sqs.is_some() => Some((aws_sdk_ecs::Client::new(&sdk), c, s)),
             _ => None,
         };
         Served {
@@ -238,20 +198,5 @@ pub async fn serve(opts: Options) -> u8 {
             // bosun is gone.
             return 0;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dimensions_are_name_equals_value() {
-        assert_eq!(
-            parse_dimension("ServiceName=orders=x"),
-            Ok(("ServiceName".into(), "orders=x".into()))
-        );
-        assert!(parse_dimension("=x").is_err());
-        assert!(parse_dimension("x").is_err());
     }
 }

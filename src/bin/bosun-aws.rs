@@ -5,10 +5,15 @@
 use std::process::ExitCode;
 
 use bosun::aws::helper::{serve, Options};
-use clap::Parser;
 
 fn main() -> ExitCode {
-    let opts = Options::parse();
+    let opts = match Options::parse(std::env::args().skip(1)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bosun-aws: {e} (bosun-aws is started by bosun, not by hand)");
+            return ExitCode::from(2);
+        }
+    };
     bosun::logging::init(opts.log_format);
     // A stop of the container is bosun's to handle: the helper ends when bosun closes
     // its input (after the final flush) or kills it.

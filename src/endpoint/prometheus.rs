@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::health::Status as Health;
+use crate::metrics::sample::{METRICS, RESTARTS_PROMETHEUS};
 use crate::state::{Phase, State};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -56,12 +57,10 @@ pub fn render(st: &State, uptime: Duration) -> String {
             "1 while the worker process runs.",
             f64::from(u8::from(up)),
         );
-        p.metric(
-            "bosun_worker_restarts_total",
-            "counter",
-            "Times the worker was restarted.",
-            st.restarts as f64,
-        );
+        let restarts = METRICS.iter().find(|m| m.prometheus == RESTARTS_PROMETHEUS);
+        if let Some(m) = restarts {
+            p.metric(m.prometheus, m.kind, m.help, st.restarts as f64);
+        }
     }
     p.metric(
         "bosun_orphans_reaped_total",
@@ -76,47 +75,14 @@ pub fn render(st: &State, uptime: Duration) -> String {
         f64::from(u8::from(super::not_ready_reason(st).is_none())),
     );
     if let Some(s) = &st.last_sample {
-        let mut opt = |name: &str, kind: &str, help: &str, v: Option<f64>| {
-            if let Some(v) = v {
-                p.metric(name, kind, help, v);
+        for m in METRICS
+            .iter()
+            .filter(|m| m.prometheus != RESTARTS_PROMETHEUS)
+        {
+            if let Some(v) = (m.value)(s) {
+                p.metric(m.prometheus, m.kind, m.help, v);
             }
-        };
-        opt(
-            "bosun_cpu_utilization_percent",
-            "gauge",
-            "CPU used by the container against its limit (CloudWatch CPUUtilization).",
-            s.cpu_utilization,
-        );
-        opt(
-            "bosun_memory_utilization_percent",
-            "gauge",
-            "Memory used against the limit (CloudWatch MemoryUtilization).",
-            s.memory_utilization,
-        );
-        opt(
-            "bosun_memory_used_bytes",
-            "gauge",
-            "Memory used, inactive file cache excluded (CloudWatch MemoryUsed).",
-            s.memory_used_bytes.map(|b| b as f64),
-        );
-        opt(
-            "bosun_queue_messages_visible",
-            "gauge",
-            "Messages waiting in the queue (ApproximateNumberOfMessagesVisible).",
-            s.queue_visible.map(|n| n as f64),
-        );
-        opt(
-            "bosun_queue_messages_in_flight",
-            "gauge",
-            "Messages being processed (ApproximateNumberOfMessagesNotVisible).",
-            s.queue_in_flight.map(|n| n as f64),
-        );
-        opt(
-            "bosun_queue_backlog_per_task",
-            "gauge",
-            "Visible messages per running task (BacklogPerTask).",
-            s.backlog_per_task.map(|n| n as f64),
-        );
+        }
     }
     p.metric(
         "bosun_metrics_published_total",

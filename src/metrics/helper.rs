@@ -15,67 +15,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::unix::pipe;
 
-use super::sample::Sample;
+use super::wire::{Args, Reply, Request};
 use super::{Dimensions, Quiet};
-use crate::config::LogFormat;
 use crate::supervise::reaper::Watches;
 use crate::supervise::spawn;
 
 /// The helper's executable name.
 pub const HELPER: &str = "bosun-aws";
-
-/// What bosun asks of the helper.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Request {
-    /// Read the queue's depth (and the service's running tasks) now.
-    Depth { id: u64 },
-    /// Queue a sample for PutMetricData (answered at once, before it is sent).
-    Publish { id: u64, sample: Sample },
-    /// Send everything queued within `within_ms`; the reply says what is left.
-    Flush { id: u64, within_ms: u64 },
-}
-
-impl Request {
-    pub fn id(&self) -> u64 {
-        match self {
-            Request::Depth { id } | Request::Publish { id, .. } | Request::Flush { id, .. } => *id,
-        }
-    }
-}
-
-/// The queue figures of one [`Request::Depth`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Depth {
-    pub visible: u64,
-    pub in_flight: u64,
-    pub delayed: u64,
-    /// The service's running tasks (ECS DescribeServices or `BOSUN_RUNNING_TASKS`).
-    pub running_tasks: Option<u64>,
-}
-
-/// The helper's answer, with its CloudWatch counters as they stand.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Reply {
-    pub id: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub depth: Option<Depth>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Samples published to CloudWatch so far.
-    #[serde(default)]
-    pub published: u64,
-    /// Samples dropped so far (buffer full, or rejected by CloudWatch).
-    #[serde(default)]
-    pub dropped: u64,
-    /// Samples still waiting to be sent.
-    #[serde(default)]
-    pub unsent: u64,
-}
 
 /// Where `bosun-aws` is: beside bosun's own executable, else the first on `PATH`.
 pub fn locate() -> Option<PathBuf> {
@@ -109,31 +58,22 @@ impl Spec {
         dims: &Dimensions,
         ecs_service: Option<(&str, &str)>,
     ) -> Spec {
-        let mut args = vec!["--namespace".to_owned(), cfg.namespace.clone()];
-        if cfg.has(crate::config::MetricsSink::Cloudwatch) {
-            args.push("--cloudwatch".into());
+        let args = Args {
+            namespace: cfg.namespace.clone(),
+            cloudwatch: cfg.has(crate::config::MetricsSink::Cloudwatch),
+            high_resolution: cfg.interval < Duration::from_secs(60),
+            queue_url: cfg.queue_url.clone(),
+            dimensions: dims
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), value.clone()))
+                .collect(),
+            ecs_service: ecs_service.map(|(c, s)| (c.to_owned(), s.to_owned())),
+            log_format: cfg.log_format,
+        };
+        Spec {
+            path,
+            args: args.to_args(),
         }
-        if cfg.interval < Duration::from_secs(60) {
-            args.push("--high-resolution".into());
-        }
-        if let Some(url) = &cfg.queue_url {
-            args.extend(["--queue-url".to_owned(), url.clone()]);
-        }
-        for (name, value) in dims {
-            args.extend(["--dimension".to_owned(), format!("{name}={value}")]);
-        }
-        if let Some((cluster, service)) = ecs_service {
-            args.extend([
-                "--ecs-cluster".to_owned(),
-                cluster.to_owned(),
-                "--ecs-service".to_owned(),
-                service.to_owned(),
-            ]);
-        }
-        if cfg.log_format == LogFormat::Json {
-            args.extend(["--log-format".to_owned(), "json".to_owned()]);
-        }
-        Spec { path, args }
     }
 }
 
@@ -282,27 +222,5 @@ impl Helper {
                 libc::SIGKILL,
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn protocol_lines_round_trip() {
-        let req = Request::Publish {
-            id: 7,
-            sample: Sample {
-                timestamp_ms: 1,
-                cpu_utilization: Some(12.5),
-                ..Sample::default()
-            },
-        };
-        let text = serde_json::to_string(&req).unwrap();
-        assert!(text.starts_with(r#"{"op":"publish","id":7,"#), "{text}");
-        assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), req);
-        let reply: Reply = serde_json::from_str(r#"{"id":3,"published":2}"#).unwrap();
-        assert_eq!((reply.id, reply.published, reply.depth), (3, 2, None));
     }
 }

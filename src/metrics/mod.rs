@@ -11,6 +11,7 @@ pub mod ecs;
 pub mod emf;
 pub mod helper;
 pub mod sample;
+pub mod wire;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -146,9 +147,7 @@ pub async fn run(
             })
         };
         if let Some(helper) = aws.as_mut().filter(|_| cfg.queue_url.is_some()) {
-            let reply = helper
-                .call(|id| helper::Request::Depth { id }, bound())
-                .await;
+            let reply = helper.call(|id| wire::Request::Depth { id }, bound()).await;
             if let Some(d) = reply.and_then(|r| r.depth) {
                 s.queue_visible = Some(d.visible);
                 s.queue_in_flight = Some(d.in_flight);
@@ -167,13 +166,13 @@ pub async fn run(
         if let Some(helper) = aws.as_mut().filter(|_| cfg.has(MetricsSink::Cloudwatch)) {
             let sample = s.clone();
             let mut reply = helper
-                .call(|id| helper::Request::Publish { id, sample }, bound())
+                .call(|id| wire::Request::Publish { id, sample }, bound())
                 .await;
             if flush.is_some() {
                 let within_ms = bound().as_millis() as u64;
                 // The helper says how the flush went.
                 reply = helper
-                    .call(|id| helper::Request::Flush { id, within_ms }, bound())
+                    .call(|id| wire::Request::Flush { id, within_ms }, bound())
                     .await;
             }
             if let Some(r) = reply {

@@ -51,43 +51,89 @@ impl Unit {
     }
 }
 
+/// One published metric: its CloudWatch and Prometheus names, unit, help, and how it
+/// is read from a sample. The one list both sinks (and EMF) publish.
+pub struct Metric {
+    pub cloudwatch: &'static str,
+    pub prometheus: &'static str,
+    /// Prometheus type: `gauge` or `counter`.
+    pub kind: &'static str,
+    pub unit: Unit,
+    pub help: &'static str,
+    pub value: fn(&Sample) -> Option<f64>,
+}
+
+/// Every metric bosun publishes, in publishing order.
+pub const METRICS: &[Metric] = &[
+    Metric {
+        cloudwatch: "CPUUtilization",
+        prometheus: "bosun_cpu_utilization_percent",
+        kind: "gauge",
+        unit: Unit::Percent,
+        help: "CPU used by the container against its limit (CloudWatch CPUUtilization).",
+        value: |s| s.cpu_utilization,
+    },
+    Metric {
+        cloudwatch: "MemoryUtilization",
+        prometheus: "bosun_memory_utilization_percent",
+        kind: "gauge",
+        unit: Unit::Percent,
+        help: "Memory used against the limit (CloudWatch MemoryUtilization).",
+        value: |s| s.memory_utilization,
+    },
+    Metric {
+        cloudwatch: "MemoryUsed",
+        prometheus: "bosun_memory_used_bytes",
+        kind: "gauge",
+        unit: Unit::Bytes,
+        help: "Memory used, inactive file cache excluded (CloudWatch MemoryUsed).",
+        value: |s| s.memory_used_bytes.map(|b| b as f64),
+    },
+    Metric {
+        cloudwatch: "ApproximateNumberOfMessagesVisible",
+        prometheus: "bosun_queue_messages_visible",
+        kind: "gauge",
+        unit: Unit::Count,
+        help: "Messages waiting in the queue (ApproximateNumberOfMessagesVisible).",
+        value: |s| s.queue_visible.map(|n| n as f64),
+    },
+    Metric {
+        cloudwatch: "ApproximateNumberOfMessagesNotVisible",
+        prometheus: "bosun_queue_messages_in_flight",
+        kind: "gauge",
+        unit: Unit::Count,
+        help: "Messages being processed (ApproximateNumberOfMessagesNotVisible).",
+        value: |s| s.queue_in_flight.map(|n| n as f64),
+    },
+    Metric {
+        cloudwatch: "BacklogPerTask",
+        prometheus: "bosun_queue_backlog_per_task",
+        kind: "gauge",
+        unit: Unit::Count,
+        help: "Visible messages per running task (BacklogPerTask).",
+        value: |s| s.backlog_per_task.map(|n| n as f64),
+    },
+    Metric {
+        cloudwatch: "WorkerRestarts",
+        prometheus: RESTARTS_PROMETHEUS,
+        kind: "counter",
+        unit: Unit::Count,
+        help: "Times the worker was restarted.",
+        value: |s| Some(s.worker_restarts as f64),
+    },
+];
+
+/// The restart counter's Prometheus name: `/metrics` reads it live from the
+/// supervisor's state rather than from the last sample.
+pub const RESTARTS_PROMETHEUS: &str = "bosun_worker_restarts_total";
+
 impl Sample {
     /// The CloudWatch metrics of this sample: (name, value, unit), only those present.
     pub fn datums(&self) -> Vec<(&'static str, f64, Unit)> {
-        let mut v = Vec::with_capacity(7);
-        let mut put = |name, value: Option<f64>, unit| {
-            if let Some(x) = value {
-                v.push((name, x, unit));
-            }
-        };
-        put("CPUUtilization", self.cpu_utilization, Unit::Percent);
-        put("MemoryUtilization", self.memory_utilization, Unit::Percent);
-        put(
-            "MemoryUsed",
-            self.memory_used_bytes.map(|b| b as f64),
-            Unit::Bytes,
-        );
-        put(
-            "ApproximateNumberOfMessagesVisible",
-            self.queue_visible.map(|n| n as f64),
-            Unit::Count,
-        );
-        put(
-            "ApproximateNumberOfMessagesNotVisible",
-            self.queue_in_flight.map(|n| n as f64),
-            Unit::Count,
-        );
-        put(
-            "BacklogPerTask",
-            self.backlog_per_task.map(|n| n as f64),
-            Unit::Count,
-        );
-        put(
-            "WorkerRestarts",
-            Some(self.worker_restarts as f64),
-            Unit::Count,
-        );
-        v
+        METRICS
+            .iter()
+            .filter_map(|m| (m.value)(self).map(|v| (m.cloudwatch, v, m.unit)))
+            .collect()
     }
 }
 
