@@ -33,6 +33,20 @@ pub(crate) fn to_sdk(t: &[EcsTag]) -> Vec<aws_sdk_ecs::types::Tag> {
         .collect()
 }
 
+/// Set `tags` on the ECS resource `path` (`cluster/NAME`, `service/CLUSTER/NAME`).
+pub(crate) async fn tag(ctx: &Ctx, path: &str, tags: &[EcsTag]) -> Result<()> {
+    let arn = format!("arn:aws:ecs:{}:{}:{path}", ctx.region, ctx.account);
+    ctx.aws
+        .ecs
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(to_sdk(tags)))
+        .send()
+        .await
+        .map_err(failed("ECS TagResource", path))?;
+    Ok(())
+}
+
 pub(crate) fn from_sdk(have: &[aws_sdk_ecs::types::Tag], want: &[EcsTag]) -> Vec<EcsTag> {
     let want: Vec<(String, String)> = want
         .iter()
@@ -93,19 +107,7 @@ impl Kind for Cluster {
     }
 
     async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
-        let arn = format!(
-            "arn:aws:ecs:{}:{}:cluster/{}",
-            ctx.region, ctx.account, self.cluster_name
-        );
-        ctx.aws
-            .ecs
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(to_sdk(&self.tags)))
-            .send()
-            .await
-            .map_err(failed("ECS TagResource", &self.cluster_name))?;
-        Ok(())
+        tag(ctx, &format!("cluster/{}", self.cluster_name), &self.tags).await
     }
 
     async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {

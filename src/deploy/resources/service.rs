@@ -364,18 +364,8 @@ impl Kind for Service {
                 .map_err(failed("ECS UpdateService", &self.service_name))?;
         }
         if changes.iter().any(|c| c.path.starts_with("tags")) {
-            let arn = format!(
-                "arn:aws:ecs:{}:{}:service/{}/{}",
-                ctx.region, ctx.account, self.cluster, self.service_name
-            );
-            ctx.aws
-                .ecs
-                .tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(to_sdk(&self.tags)))
-                .send()
-                .await
-                .map_err(failed("ECS TagResource", &self.service_name))?;
+            let path = format!("service/{}/{}", self.cluster, self.service_name);
+            super::cluster::tag(ctx, &path, &self.tags).await?;
         }
         Ok(())
     }

@@ -108,6 +108,21 @@ async fn revisions(ctx: &Ctx, family: &str) -> Result<Vec<String>> {
     Ok(arns)
 }
 
+/// One revision, with its tags.
+async fn describe(
+    ctx: &Ctx,
+    arn: &str,
+) -> Result<aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput> {
+    ctx.aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .include(t::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .map_err(failed("ECS DescribeTaskDefinition", arn))
+}
+
 /// `arn:...:task-definition/fam:3` → `fam`.
 pub fn family_of(arn: &str) -> &str {
     let last = arn.rsplit('/').next().unwrap_or(arn);
@@ -237,15 +252,7 @@ impl Kind for TaskDefinition {
         let Some(latest) = ctx.latest_revision(fam).await? else {
             return Ok(Observed::Absent);
         };
-        let out = ctx
-            .aws
-            .ecs
-            .describe_task_definition()
-            .task_definition(&latest)
-            .include(t::TaskDefinitionField::Tags)
-            .send()
-            .await
-            .map_err(failed("ECS DescribeTaskDefinition", &latest))?;
+        let out = describe(ctx, &latest).await?;
         let Some(td) = out.task_definition() else {
             return Ok(Observed::Absent);
         };
@@ -354,15 +361,7 @@ impl Kind for TaskDefinition {
             let Some(latest) = revisions(ctx, &fam).await?.pop() else {
                 return Ok(false);
             };
-            let out = ctx
-                .aws
-                .ecs
-                .describe_task_definition()
-                .task_definition(&latest)
-                .include(t::TaskDefinitionField::Tags)
-                .send()
-                .await
-                .map_err(failed("ECS DescribeTaskDefinition", &latest))?;
+            let out = describe(ctx, &latest).await?;
             Ok(ctx.owns(
                 out.tags()
                     .iter()
