@@ -167,6 +167,29 @@ fn each_rule_on_its_own() {
 }
 
 #[test]
+fn one_mistake_one_error_and_properties_that_can_default_are_optional() {
+    let dir = TempDir::new("one");
+    // A typo inside a worker's `resources:`: that key alone is reported, not its
+    // siblings; a queue with no `properties` at all is valid.
+    let text = format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {{ cpu: 0.25, memroy: 512 }}\n");
+    let file = write(&dir, "typo.yaml", &text);
+    let out = deploy(&["validate", "--stack", &file], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "{file}:11:31: error: resources.w.properties.resources.memroy: unknown key 'memroy'"
+        )],
+        "{err}"
+    );
+    let fixed = write(&dir, "fixed.yaml", &text.replace("memroy", "memory"));
+    let out = deploy(&["validate", "--stack", &fixed], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
 fn unsafe_choices_are_warnings() {
     let dir = TempDir::new("warn");
     let text = format!("{HEAD}  q:\n    type: sqs-queue\n    properties: {{ visibilityTimeoutSeconds: 20 }}\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {{ cpu: 0.5, memory: 1024 }}\n      connectTo: [q]\n      stopTimeout: 60\n");
