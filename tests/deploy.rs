@@ -480,6 +480,7 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
     let dir = TempDir::new("apply");
     let text = w.example();
     let file = write(&dir, "bosun.yaml", &text);
+    let first_file = write(&dir, "first.yaml", &text);
 
     // A fresh account: diff lists what would be created (no ClusterNotFound).
     let out = w.deploy(&["diff", "--stack", &file]);
@@ -725,6 +726,16 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
     // Status, then delete: everything of the stack goes, the rest stays.
     let out = w.deploy(&["status", "--stack", &changed]);
     let status = stdout(&out);
+    assert!(
+        status.starts_with("stack orders: AWS matches the file\n"),
+        "{status}"
+    );
+    let out = w.deploy(&["status", "--stack", &first_file]);
+    assert!(
+        stdout(&out).starts_with("stack orders: 3 changes pending"),
+        "{}",
+        stdout(&out)
+    );
     assert!(
         status.contains("worker (worker-service orders-worker): desired 1"),
         "{status}"

@@ -168,6 +168,16 @@ fn main() -> ExitCode {
         }),
         Verb::Status(a) => with_aws(&a.stack, |stack| async move {
             let ctx = apply::connect(&stack).await?;
+            // The same reads as diff: does AWS match the file?
+            let r = engine::reconcile(&ctx, &apply::rendered(&ctx, &stack).nodes).await?;
+            match r.plan.changes.len() {
+                0 => println!("stack {}: AWS matches the file", stack.stack),
+                n => println!(
+                    "stack {}: {n} change{} pending (bosun-deploy diff shows them)",
+                    stack.stack,
+                    if n == 1 { "" } else { "s" }
+                ),
+            }
             print!("{}", apply::status(&ctx.aws, &stack).await?);
             Ok(exit::OK)
         }),
