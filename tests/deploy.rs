@@ -451,6 +451,8 @@ ecs = c('ecs')
 for a in ecs.list_task_definitions()['taskDefinitionArns']:
     out.append('taskdef %s' % a.rsplit('/', 1)[1])
 for cl in ecs.list_clusters()['clusterArns']:
+    for d in ecs.describe_clusters(clusters=[cl])['clusters']:
+        out.append('cluster %s %s' % (d['clusterName'], d['status']))
     for s in ecs.list_services(cluster=cl)['serviceArns']:
         for d in ecs.describe_services(cluster=cl, services=[s])['services']:
             out.append('service %s %s %s' % (d['serviceName'], d['status'], d['taskDefinition'].rsplit('/', 1)[-1]))
@@ -752,11 +754,27 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
             .await
             .unwrap();
     });
+    // ECS refuses to delete a cluster while its services drain: delete waits.
+    w.proxy
+        .fail("DeleteCluster", 2, "ClusterContainsTasksException");
+    w.proxy.record();
     let out = w.deploy(&["delete", "--stack", &changed]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        w.proxy
+            .actions()
+            .iter()
+            .filter(|a| *a == "DeleteCluster")
+            .count(),
+        3
+    );
     let left: Vec<String> = snapshot(&w.moto)
         .into_iter()
-        .filter(|l| !l.starts_with("service ") || l.contains(" ACTIVE "))
+        // Deleted services and clusters stay listed by moto as INACTIVE.
+        .filter(|l| {
+            let ecs = l.starts_with("service ") || l.starts_with("cluster ");
+            !ecs || l.ends_with(" ACTIVE") || l.contains(" ACTIVE ")
+        })
         .collect();
     assert_eq!(
         left,

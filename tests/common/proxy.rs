@@ -39,6 +39,8 @@ pub struct Request {
 struct Rules {
     deny: Vec<String>,
     throttle: HashMap<String, u32>,
+    /// Action → (attempts left to fail, AWS error code).
+    fail: HashMap<String, (u32, String)>,
     page_services: bool,
     latency: Duration,
     /// Kill this pid right after the N-th mutating call reached moto.
@@ -123,6 +125,15 @@ impl Proxy {
             .unwrap()
             .throttle
             .insert(action.to_owned(), n);
+    }
+
+    /// Answer `action`'s first `n` attempts with AWS's error `code` (a 400).
+    pub fn fail(&self, action: &str, n: u32, code: &str) {
+        self.rules
+            .lock()
+            .unwrap()
+            .fail
+            .insert(action.to_owned(), (n, code.to_owned()));
     }
 
     pub fn page_services(&self, on: bool) {
@@ -398,9 +409,16 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
     let mut conn = conn;
     while let Some(msg) = read_message(&mut reader)? {
         let req = classify(&msg);
-        let (deny, throttled, latency, page) = {
+        let (deny, throttled, latency, page, failing) = {
             let mut r = rules.lock().unwrap();
             r.recorded.push(req.clone());
+            let failing = match r.fail.get_mut(&req.action) {
+                Some((n, code)) if *n > 0 => {
+                    *n -= 1;
+                    Some(code.clone())
+                }
+                _ => None,
+            };
             let deny = r.deny.contains(&req.action);
             let throttled = match r.throttle.get_mut(&req.action) {
                 Some(n) if *n > 0 => {
@@ -409,9 +427,19 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
                 }
                 _ => false,
             };
-            (deny, throttled, r.latency, r.page_services)
+            (deny, throttled, r.latency, r.page_services, failing)
         };
         thread::sleep(latency);
+        if let Some(code) = failing {
+            error(
+                &mut conn,
+                &req,
+                "400 Bad Request",
+                &code,
+                "failed by the test proxy",
+            )?;
+            continue;
+        }
         if deny {
             let code = match req.protocol {
                 Protocol::Json if req.service.starts_with("AmazonSQS") => "AccessDenied",

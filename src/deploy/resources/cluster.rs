@@ -10,6 +10,11 @@ use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
 use crate::deploy::error::{failed, Result};
 use crate::deploy::plan::FieldChange;
 
+/// How long `delete` waits for the stack's services and tasks to drain from its
+/// cluster before giving up (a next `delete` goes on), and how often it asks.
+const DRAIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
+const DRAIN_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cluster {
@@ -133,13 +138,29 @@ impl Kind for Cluster {
     }
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
-        ctx.aws
-            .ecs
-            .delete_cluster()
-            .cluster(&owned.name)
-            .send()
-            .await
-            .map_err(failed("ECS DeleteCluster", &owned.name))?;
-        Ok(())
+        // The stack's services were just deleted: ECS refuses to delete the cluster
+        // until they and their tasks have drained. Wait for that, bounded.
+        let give_up = std::time::Instant::now() + DRAIN_PATIENCE;
+        loop {
+            let out = ctx
+                .aws
+                .ecs
+                .delete_cluster()
+                .cluster(&owned.name)
+                .send()
+                .await;
+            let err = match out {
+                Ok(_) => return Ok(()),
+                Err(e) => failed("ECS DeleteCluster", &owned.name)(e),
+            };
+            let draining = matches!(
+                err.code(),
+                Some("ClusterContainsServicesException" | "ClusterContainsTasksException")
+            );
+            if !draining || std::time::Instant::now() >= give_up {
+                return Err(err);
+            }
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
     }
 }
