@@ -11,7 +11,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
-#[cfg(feature = "deploy")]
+#[cfg(feature = "stack")]
 pub mod deploy;
 pub mod endpoint;
 pub mod health;

@@ -6,15 +6,26 @@
 //! AWS resource kind), [`plan`] (what will change, as data), [`apply`] (connect,
 //! preflight, wait, status, logs), [`error`] (typed errors and exit codes).
 
-pub mod apply;
-pub mod aws;
-pub mod engine;
-pub mod error;
-pub mod inject;
-pub mod plan;
-pub mod render;
-pub mod resources;
+// The stack file (feature `stack`: no AWS code).
 pub mod schedule;
 pub mod stack;
 pub mod validate;
 pub mod yaml;
+
+// Everything that renders for and talks to AWS (feature `deploy`).
+#[cfg(feature = "deploy")]
+pub mod apply;
+#[cfg(feature = "deploy")]
+pub mod aws;
+#[cfg(feature = "deploy")]
+pub mod engine;
+#[cfg(feature = "deploy")]
+pub mod error;
+#[cfg(feature = "deploy")]
+pub mod inject;
+#[cfg(feature = "deploy")]
+pub mod plan;
+#[cfg(feature = "deploy")]
+pub mod render;
+#[cfg(feature = "deploy")]
+pub mod resources;
