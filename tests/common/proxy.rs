@@ -101,13 +101,7 @@ impl Proxy {
 
     /// The environment that points the SDK at the proxy.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.url()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
+        super::sdk_env(self.url())
     }
 
     pub fn deny(&self, action: &str) {
