@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use bosun::deploy::error::{exit, DeployError};
 use bosun::deploy::plan::Plan;
+use bosun::deploy::resources::service;
 use bosun::deploy::stack::Stack;
 use bosun::deploy::{apply, engine, render, validate};
 
@@ -158,12 +159,15 @@ fn main() -> ExitCode {
         } => with_aws(&stack.stack, |stack| async move {
             let ctx = apply::connect(&stack).await?;
             let (nodes, r) = apply::plan(&ctx, &stack).await?;
-            let done = execute(&ctx, &nodes, &r, output.output).await?;
-            let rolled = r.plan.changes.iter().any(|c| c.kind == "ECS service");
+            execute(&ctx, &nodes, &r, output.output).await?;
+            let rolled = r
+                .plan
+                .changes
+                .iter()
+                .any(|c| c.kind == <service::Service as engine::Kind>::KIND);
             if !no_wait && rolled {
                 apply::wait(&ctx.aws, &nodes, Duration::from_secs(timeout)).await?;
             }
-            let _ = done;
             Ok(exit::OK)
         }),
         Verb::Status(a) => with_aws(&a.stack, |stack| async move {
@@ -268,7 +272,7 @@ async fn execute(
     nodes: &[engine::Node],
     r: &engine::Reconciled,
     output: Output,
-) -> Result<usize, DeployError> {
+) -> Result<(), DeployError> {
     if output == Output::Text {
         print_plan(&r.plan, output);
     }
@@ -286,7 +290,7 @@ async fn execute(
         Output::Text => println!("applied: {done} change{}", if done == 1 { "" } else { "s" }),
         Output::Json => println!("{}", serde_json::json!({ "plan": r.plan, "applied": done })),
     }
-    Ok(done)
+    Ok(())
 }
 
 fn with_aws<F, Fut>(path: &Path, f: F) -> u8

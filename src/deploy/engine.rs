@@ -271,10 +271,8 @@ pub async fn reconcile(ctx: &Ctx, nodes: &[Node]) -> Result<Reconciled> {
         let (kind, name) = node.id();
         let (action, fields, have) = match seen {
             Observed::Absent => (Some(Action::Create), Vec::new(), None),
-            Observed::Foreign(why) if node.spec.shared_ok() => {
-                let _ = why;
-                (None, Vec::new(), None)
-            }
+            // Not the stack's, but usable as it is (a shared cluster): no change.
+            Observed::Foreign(_) if node.spec.shared_ok() => (None, Vec::new(), None),
             Observed::Foreign(why) => return Err(DeployError::NotOwned { kind, name, why }),
             Observed::Present(have) => {
                 let fields = plan::diff(&have.to_json(), &node.spec.to_json());

@@ -274,6 +274,7 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
                             queue_name: dlq_name.clone(),
                             attributes: dattrs,
                             tags: tags_map(stack),
+                            url: None,
                         },
                         &[],
                     ));
@@ -290,6 +291,7 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
                 queue_name: queue_name(stack, name, q.fifo),
                 attributes: attrs,
                 tags: tags_map(stack),
+                url: None,
             },
             &deps,
         );

@@ -22,6 +22,9 @@ pub struct Queue {
     pub attributes: BTreeMap<String, String>,
     #[serde(rename = "tags")]
     pub tags: BTreeMap<String, String>,
+    /// The queue's URL, as its read found it (not part of the input).
+    #[serde(skip)]
+    pub url: Option<String>,
 }
 
 /// The redrive policy as one canonical string, however AWS spelled it.
@@ -104,6 +107,7 @@ impl Kind for Queue {
             queue_name: name.clone(),
             attributes: have,
             tags: super::keep_tags(it, &want).into_iter().collect(),
+            url: Some(url),
         }))
     }
 
@@ -129,8 +133,13 @@ impl Kind for Queue {
 
     async fn update(&self, have: &Self, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
         let name = &self.queue_name;
-        let Some(url) = url(ctx, name).await? else {
-            return self.create(ctx).await;
+        // Read moments ago; asked again only if that read did not give it.
+        let url = match &have.url {
+            Some(u) => u.clone(),
+            None => match url(ctx, name).await? {
+                Some(u) => u,
+                None => return self.create(ctx).await,
+            },
         };
         let mut set: std::collections::HashMap<A, String> = self
             .attributes
