@@ -45,6 +45,9 @@ pub struct SuperviseOptions {
     pub restart: RestartPolicy,
     /// Stop the worker after this long and exit 124 (`--max-runtime`).
     pub max_runtime: Option<Duration>,
+    /// Start the worker only when no earlier run of the same ECS task family is
+    /// still running in the cluster (`--singleton`).
+    pub singleton: bool,
     pub log_format: LogFormat,
 }
 
@@ -160,6 +163,13 @@ const RUN_OPTIONS: &[Opt] = &[
         "SECS",
         None,
         "Stop the worker with the stop sequence after this long and exit 124: a time limit for jobs",
+    ),
+    opt(
+        "singleton",
+        Some("BOSUN_SINGLETON"),
+        "BOOL",
+        Some("false"),
+        "true: exit 0 at once, without starting the worker, when an earlier task of the same ECS task family is still running in the cluster (needs bosun-aws)",
     ),
     opt(
         "log-format",
@@ -637,6 +647,7 @@ impl Values<'_> {
             pre_stop: self.text("pre-stop")?,
             restart: self.get("restart", parse_named)?,
             max_runtime: self.optional("max-runtime", |s| parse_secs(s, 0.001, 31_536_000.0))?,
+            singleton: self.get("singleton", parse_bool)?,
             log_format: self.get("log-format", parse_named)?,
         })
     }
@@ -696,6 +707,14 @@ pub fn parse_named<T: Named>(s: &str) -> Result<T, String> {
             let names: Vec<&str> = T::NAMES.iter().map(|(n, _)| *n).collect();
             format!("possible values: {}", names.join(", "))
         })
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("possible values: true, false".into()),
+    }
 }
 
 fn parse_number(s: &str, min: u32, max: u32) -> Result<u32, String> {

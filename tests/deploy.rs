@@ -135,6 +135,7 @@ fn each_rule_on_its_own() {
         (job("      schedule: \"rate(5 minutes)\"\n      maxEventAgeSeconds: 30\n"), "maxEventAgeSeconds: 30 is out of range: allowed 60..=86400"),
         (job("      schedule: \"rate(5 minutes)\"\n      timezone: Mars\n"), "'Mars' is not an IANA time zone name"),
         (job("      schedule: \"rate(5 minutes)\"\n      timeoutSeconds: 0\n"), "timeoutSeconds: 0 is out of range: allowed 1..=31536000"),
+        (job("      schedule: \"rate(5 minutes)\"\n      taskCount: 2\n      singleton: true\n"), "12:7: error: resources.j.properties.singleton: singleton: true needs taskCount 1 (it is 2)"),
         (svc("      internalHealthCheck: { healthCheckCommand: [x], timeoutSeconds: 61 }\n"), "timeoutSeconds: 61 is out of range: allowed 2..=60"),
         (svc("      internalHealthCheck: { healthCheckCommand: [x], startPeriodSeconds: 301 }\n"), "startPeriodSeconds: 301 is out of range: allowed 0..=300"),
         (svc("      scaling: { minInstances: 0, maxInstances: 2 }\n"), "minInstances: 0 is out of range"),
@@ -340,6 +341,37 @@ fn render_wires_bosun_in() {
             .unwrap()
             .contains(&serde_json::json!({ "name": "BOSUN_MAX_RUNTIME", "value": "3600" })),
         "{nightly}"
+    );
+    // singleton: bosun's --singleton, and the task role may list the cluster's tasks.
+    assert!(
+        nightly["containerDefinitions"][0]["environment"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({ "name": "BOSUN_SINGLETON", "value": "true" })),
+        "{nightly}"
+    );
+    let roles = plan["roles"].as_array().unwrap();
+    let task_role = |name: &str| {
+        roles
+            .iter()
+            .find(|r| r["RoleName"] == format!("orders-{name}-task"))
+            .unwrap()["PolicyDocument"]["Statement"]
+            .to_string()
+    };
+    assert!(
+        task_role("nightly").contains(r#""Action":["ecs:ListTasks"]"#),
+        "{}",
+        task_role("nightly")
+    );
+    assert!(
+        task_role("nightly").contains(r#""ecs:cluster":"arn:aws:ecs:"#),
+        "{}",
+        task_role("nightly")
+    );
+    assert!(
+        !task_role("worker").contains("ecs:ListTasks"),
+        "{}",
+        task_role("worker")
     );
     // The schedule: ECS RunTask target with retries and event age.
     let sched = &plan["schedules"][0];
@@ -874,7 +906,7 @@ fn workers(stack: &str, n: usize, subnets: &[String]) -> String {
 #[test]
 fn delete_pages_services_and_removes_only_the_stacks() {
     let w = World::new();
-    w.proxy.page_services(true);
+    w.proxy.page_lists(true);
     let dir = TempDir::new("paged");
     let ours = write(&dir, "ours.yaml", &workers("orders", 12, &w.subnets));
     let theirs = write(&dir, "theirs.yaml", &workers("billing", 3, &w.subnets));

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::cloudwatch::Publisher;
-use super::queue;
+use super::{queue, tasks};
 use crate::metrics::wire::{Args, Depth, Reply, Request};
 use crate::metrics::{running_from_env, Dimensions, Quiet};
 
@@ -22,6 +22,7 @@ pub type Options = Args;
 
 /// The helper's state: the clients it was asked for.
 struct Served {
+    sdk: aws_config::SdkConfig,
     publisher: Option<Arc<Publisher>>,
     sqs: Option<(aws_sdk_sqs::Client, String)>,
     ecs: Option<(aws_sdk_ecs::Client, String, String)>,
@@ -65,6 +66,7 @@ impl Served {
             _ => None,
         };
         Served {
+            sdk,
             publisher,
             sqs,
             ecs,
@@ -102,6 +104,27 @@ impl Served {
                     None => tracing::debug!("publish asked without --cloudwatch: ignored"),
                 }
                 self.counters(id)
+            }
+            Request::EarlierRuns {
+                id,
+                cluster,
+                family,
+                task_arn,
+            } => {
+                let client = match &self.ecs {
+                    Some((c, _, _)) => c.clone(),
+                    None => aws_sdk_ecs::Client::new(&self.sdk),
+                };
+                let (earlier, error) =
+                    match tasks::earlier_runs(&client, &cluster, &family, &task_arn).await {
+                        Ok(arns) => (Some(arns), None),
+                        Err((_, e)) => (None, Some(e)),
+                    };
+                Reply {
+                    earlier,
+                    error,
+                    ..self.counters(id)
+                }
             }
             Request::Flush { id, within_ms } => {
                 if let Some(p) = &self.publisher {

@@ -2,12 +2,13 @@
 //! that builds SDK clients (the standard `AWS_*` variables are honoured: region,
 //! credentials, `AWS_ENDPOINT_URL` for a local emulator; calls are bounded in time;
 //! errors are classified for retrying), and what the `bosun-aws` helper process
-//! ([`helper`]) and the deployer do with them: [`cloudwatch`] publishing and [`queue`]
-//! depth.
+//! ([`helper`]) and the deployer do with them: [`cloudwatch`] publishing [`queue`]
+//! depth and earlier runs of a task family ([`tasks`]).
 
 pub mod cloudwatch;
 pub mod helper;
 pub mod queue;
+pub mod tasks;
 
 use std::time::Duration;
 

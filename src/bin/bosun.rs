@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bosun::config::{self, Command, HealthOptions, ProbeArgs, ServiceOptions, SuperviseOptions};
 use bosun::services::{self, Services};
+use bosun::singleton::Verdict;
 use bosun::state::Shared;
 use bosun::supervise::{signals, Supervisor};
 use bosun::{health, http, logging, metrics};
@@ -51,7 +52,12 @@ fn supervise(
 ) -> u8 {
     let log_format = opts.log_format;
     logging::init(log_format);
-    let helper = match aws_helper(&service) {
+    let singleton = opts.singleton;
+    if singleton && command.is_none() {
+        eprintln!("bosun: --singleton is for a worker (`bosun run`), not the sidecar");
+        return USAGE;
+    }
+    let helper = match aws_helper(&service, singleton) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("bosun: {e}");
@@ -75,6 +81,11 @@ fn supervise(
                 return 1;
             }
         };
+    if singleton {
+        if let Some(code) = singleton_ends(helper.clone(), log_format, &sup) {
+            return code;
+        }
+    }
     let worker = if sidecar {
         None
     } else {
@@ -118,11 +129,51 @@ fn supervise(
     }
 }
 
-/// `--metrics cloudwatch` and `--queue-url` need the `bosun-aws` helper (built with
-/// the `aws` feature, installed beside bosun): found now, or a usage error before
-/// anything starts.
-fn aws_helper(service: &ServiceOptions) -> Result<Option<std::path::PathBuf>, String> {
-    let option = if service.sinks().contains(&config::MetricsSink::Cloudwatch) {
+/// `--singleton`: the exit code when this run must not start its worker (an earlier
+/// run is going: 0; the check failed: 1), `None` to go on.
+fn singleton_ends(
+    helper: Option<std::path::PathBuf>,
+    log_format: config::LogFormat,
+    sup: &Supervisor,
+) -> Option<u8> {
+    let helper = helper?;
+    match bosun::singleton::check(helper, log_format, sup.watches()) {
+        Ok(Verdict::Alone) => {
+            tracing::info!("singleton: no earlier run of this job is going: starting");
+            None
+        }
+        Ok(Verdict::NotInEcs) => {
+            tracing::warn!(
+                "singleton: not in an ECS task (no ECS_CONTAINER_METADATA_URI_V4): nothing to compare with: starting"
+            );
+            None
+        }
+        Ok(Verdict::Earlier(arns)) => {
+            tracing::info!(
+                earlier = %arns.join(","),
+                "singleton: an earlier run of this job is still going: this run ends without starting the worker"
+            );
+            Some(0)
+        }
+        Err(e) => {
+            tracing::error!(
+                "singleton: cannot tell whether an earlier run is going, so the worker is not started: {e}"
+            );
+            Some(1)
+        }
+    }
+}
+
+/// `--metrics cloudwatch`, `--queue-url` and `--singleton` need the `bosun-aws` helper
+/// (built with the `aws` feature, installed beside bosun): found now, or a usage error
+/// before anything starts.
+fn aws_helper(
+    service: &ServiceOptions,
+    singleton: bool,
+) -> Result<Option<std::path::PathBuf>, String> {
+    let option = if singleton {
+        "--singleton"
+    } else if service.sinks().contains(&config::MetricsSink::Cloudwatch) {
         "--metrics cloudwatch"
     } else if service.queue_url.is_some() {
         "--queue-url"

@@ -498,6 +498,20 @@ fn task_role(stack: &Stack, t: &Target, name: &str, res: &Resource, ctr: &Contai
             "Resource": t.arn("ecs", &format!("task/{}/*", stack.cluster)),
         }));
     }
+    if matches!(res, Resource::ScheduledJob(j) if j.singleton) {
+        // bosun --singleton: the family's running tasks in the stack's cluster.
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["ecs:ListTasks"],
+            "Resource": "*",
+            "Condition": { "ArnEquals": { "ecs:cluster": t.arn("ecs", &format!("cluster/{}", stack.cluster)) } }
+        }));
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeTasks"],
+            "Resource": t.arn("ecs", &format!("task/{}/*", stack.cluster)),
+        }));
+    }
     for s in &ctr.iam_role_statements {
         statements.push(json!({ "Effect": s.effect, "Action": s.action, "Resource": s.resource }));
     }
@@ -569,6 +583,9 @@ fn task_definition(
     if let Resource::ScheduledJob(j) = res {
         if let Some(t) = j.timeout_seconds {
             env.push(("BOSUN_MAX_RUNTIME".into(), t.to_string()));
+        }
+        if j.singleton {
+            env.push(("BOSUN_SINGLETON".into(), "true".into()));
         }
     }
     if let Some(q) = backlog_queue {

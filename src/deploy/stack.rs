@@ -189,6 +189,10 @@ pub struct Job {
     pub retry_attempts: Option<i64>,
     /// A run's time limit: bosun's `--max-runtime`.
     pub timeout_seconds: Option<i64>,
+    /// A run that starts while an earlier one is still going ends at once: bosun's
+    /// `--singleton`.
+    #[serde(default)]
+    pub singleton: bool,
 }
 
 impl Resource {

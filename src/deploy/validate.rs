@@ -557,6 +557,13 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                     }
                 }
                 c.range(format!("{props}/taskCount"), j.task_count, 1, 10);
+                match j.task_count {
+                    Some(n) if j.singleton && n != 1 => c.error(
+                        format!("{props}/singleton"),
+                        format!("singleton: true needs taskCount 1 (it is {n}): the tasks of one run would each take the others for an earlier run"),
+                    ),
+                    _ => {}
+                }
                 c.range(
                     format!("{props}/maxEventAgeSeconds"),
                     j.max_event_age_seconds,

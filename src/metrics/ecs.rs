@@ -16,6 +16,8 @@ pub struct TaskMetadata {
     pub service_name: Option<String>,
     #[serde(rename = "TaskARN")]
     pub task_arn: Option<String>,
+    /// The task definition's family.
+    pub family: Option<String>,
     pub launch_type: Option<String>,
     pub limits: Option<Limits>,
 }
@@ -79,39 +81,38 @@ impl Identity {
 
     /// Read the metadata endpoint when `ECS_CONTAINER_METADATA_URI_V4` is set.
     pub async fn discover() -> Identity {
-        let Some(base) = env(METADATA_ENV) else {
-            return Identity::new(None);
-        };
-        let url = format!("{}/task", base.trim_end_matches('/'));
-        let meta = match tokio::time::timeout(
-            Duration::from_secs(3),
-            crate::http::get(&url, 1 << 20),
-        )
-        .await
-        {
-            Ok(Ok((200, body))) => match serde_json::from_slice::<TaskMetadata>(&body) {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    tracing::warn!(%url, error = %e, "ECS task metadata is not the documented JSON");
-                    None
-                }
-            },
-            Ok(Ok((code, _))) => {
-                tracing::warn!(%url, code, "ECS task metadata endpoint answered an error");
-                None
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(%url, error = %e, "ECS task metadata endpoint unreachable");
-                None
-            }
-            Err(_) => {
-                tracing::warn!(%url, "ECS task metadata endpoint timed out");
+        let meta = match fetch().await {
+            Ok(meta) => meta,
+            Err(e) => {
+                tracing::warn!("{e}");
                 None
             }
         };
         let id = Identity::new(meta);
         tracing::info!(service = ?id.service, cluster = ?id.cluster, cpu = ?id.cpu_limit_cores, memory = ?id.memory_limit_bytes, "ECS task identity");
         id
+    }
+}
+
+/// The task's metadata (`$ECS_CONTAINER_METADATA_URI_V4/task`): `None` outside ECS
+/// (the variable unset), an error naming the URL when the endpoint fails or answers
+/// something else than the documented JSON.
+pub async fn fetch() -> Result<Option<TaskMetadata>, String> {
+    let Some(base) = env(METADATA_ENV) else {
+        return Ok(None);
+    };
+    let url = format!("{}/task", base.trim_end_matches('/'));
+    match tokio::time::timeout(Duration::from_secs(3), crate::http::get(&url, 1 << 20)).await {
+        Ok(Ok((200, body))) => serde_json::from_slice::<TaskMetadata>(&body)
+            .map(Some)
+            .map_err(|e| format!("ECS task metadata at {url} is not the documented JSON: {e}")),
+        Ok(Ok((code, _))) => Err(format!(
+            "ECS task metadata endpoint {url} answered HTTP {code}"
+        )),
+        Ok(Err(e)) => Err(format!("ECS task metadata endpoint {url} unreachable: {e}")),
+        Err(_) => Err(format!(
+            "ECS task metadata endpoint {url} did not answer within 3 s"
+        )),
     }
 }
 

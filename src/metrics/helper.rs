@@ -51,6 +51,18 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// The helper for calls of its own (no metrics, no queue).
+    pub fn plain(path: PathBuf, log_format: crate::config::LogFormat) -> Spec {
+        let args = Args {
+            log_format,
+            ..Args::default()
+        };
+        Spec {
+            path,
+            args: args.to_args(),
+        }
+    }
+
     /// The helper's command line for this configuration.
     pub fn new(
         path: PathBuf,

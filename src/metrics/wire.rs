@@ -115,12 +115,23 @@ pub enum Request {
     Publish { id: u64, sample: Sample },
     /// Send everything queued within `within_ms`; the reply says what is left.
     Flush { id: u64, within_ms: u64 },
+    /// The tasks of `family` in `cluster` that ECS wants running and that were
+    /// created before `task_arn` (`--singleton`).
+    EarlierRuns {
+        id: u64,
+        cluster: String,
+        family: String,
+        task_arn: String,
+    },
 }
 
 impl Request {
     pub fn id(&self) -> u64 {
         match self {
-            Request::Depth { id } | Request::Publish { id, .. } | Request::Flush { id, .. } => *id,
+            Request::Depth { id }
+            | Request::Publish { id, .. }
+            | Request::Flush { id, .. }
+            | Request::EarlierRuns { id, .. } => *id,
         }
     }
 }
@@ -141,6 +152,9 @@ pub struct Reply {
     pub id: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<Depth>,
+    /// The answer to [`Request::EarlierRuns`]: task ARNs, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Samples published to CloudWatch so far.

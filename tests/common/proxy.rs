@@ -1,9 +1,11 @@
 //! A small fault-injecting HTTP proxy in front of moto_server, answering for AWS
 //! where moto cannot: refused reads (AccessDenied in each protocol's own error shape),
-//! throttling on first attempts, `ListServices` paged by 10 as AWS pages it, latency
-//! per call, a client killed right after its N-th mutating call went through, and the
-//! fields of a service that AWS returns and moto does not (capacityProviderStrategy,
-//! deploymentConfiguration). It records every request (action, protocol, body).
+//! throttling on first attempts, `ListServices` and `ListTasks` paged by 10 as AWS
+//! pages them, latency per call, a client killed right after its N-th mutating call
+//! went through, and the fields that AWS returns and moto does not: of a service
+//! (capacityProviderStrategy, deploymentConfiguration), of a task (createdAt, the
+//! time the proxy saw RunTask create it; lastStatus RUNNING) and DescribeTasks'
+//! `MISSING` failures. It records every request (action, protocol, body).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -41,7 +43,7 @@ struct Rules {
     throttle: HashMap<String, u32>,
     /// Action → (attempts left to fail, AWS error code).
     fail: HashMap<String, (u32, String)>,
-    page_services: bool,
+    page_lists: bool,
     latency: Duration,
     /// Kill this pid right after the N-th mutating call reached moto.
     kill_after: Option<(u32, i32)>,
@@ -49,6 +51,8 @@ struct Rules {
     recorded: Vec<Request>,
     /// Service name → what CreateService/UpdateService sent that moto does not keep.
     service_extras: HashMap<String, serde_json::Value>,
+    /// Task ARN → createdAt (seconds since the epoch).
+    task_created: HashMap<String, f64>,
 }
 
 pub struct Proxy {
@@ -130,8 +134,18 @@ impl Proxy {
             .insert(action.to_owned(), (n, code.to_owned()));
     }
 
-    pub fn page_services(&self, on: bool) {
-        self.rules.lock().unwrap().page_services = on;
+    /// Page `ListServices` and `ListTasks` by 10, as AWS does (moto does not).
+    pub fn page_lists(&self, on: bool) {
+        self.rules.lock().unwrap().page_lists = on;
+    }
+
+    /// Give a task the creation time `secs` (since the epoch) in DescribeTasks.
+    pub fn task_created(&self, arn: &str, secs: f64) {
+        self.rules
+            .lock()
+            .unwrap()
+            .task_created
+            .insert(arn.to_owned(), secs);
     }
 
     pub fn latency(&self, d: Duration) {
@@ -421,7 +435,7 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
                 }
                 _ => false,
             };
-            (deny, throttled, r.latency, r.page_services, failing)
+            (deny, throttled, r.latency, r.page_lists, failing)
         };
         thread::sleep(latency);
         if let Some(code) = failing {
@@ -463,8 +477,8 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
             error(&mut conn, &req, "400 Bad Request", code, "Rate exceeded")?;
             continue;
         }
-        if page && req.action == "ListServices" {
-            list_services_paged(&mut conn, moto_port, &msg, &req)?;
+        if page && matches!(req.action.as_str(), "ListServices" | "ListTasks") {
+            list_paged(&mut conn, moto_port, &msg, &req)?;
             continue;
         }
         let mut answer = forward(moto_port, &msg, &msg.body)?;
@@ -473,6 +487,12 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
         }
         if req.action == "DescribeServices" {
             answer.body = patch_services(rules, &answer.body);
+        }
+        if req.action == "RunTask" {
+            remember_tasks(rules, &answer.body);
+        }
+        if req.action == "DescribeTasks" {
+            answer.body = patch_tasks(rules, &req, &answer.body);
         }
         if is_mutating(&req.action) {
             let kill = {
@@ -566,8 +586,59 @@ fn patch_services(rules: &Mutex<Rules>, body: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
 }
 
-/// ListServices as AWS answers it: ten at a time, with a nextToken.
-fn list_services_paged(
+/// The time RunTask created each task: now, later than any task before it.
+fn remember_tasks(rules: &Mutex<Rules>, body: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return;
+    };
+    let mut r = rules.lock().unwrap();
+    let latest = r.task_created.values().copied().fold(0.0, f64::max);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let mut at = now.max(latest + 0.001);
+    for t in v["tasks"].as_array().into_iter().flatten() {
+        if let Some(arn) = t["taskArn"].as_str() {
+            r.task_created.insert(arn.to_owned(), at);
+            at += 0.001;
+        }
+    }
+}
+
+/// DescribeTasks as AWS answers it: createdAt on every task, lastStatus RUNNING for
+/// one ECS wants running, and a `MISSING` failure for each ARN it does not know.
+fn patch_tasks(rules: &Mutex<Rules>, req: &Request, body: &[u8]) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.to_vec();
+    };
+    let asked: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
+    let r = rules.lock().unwrap();
+    let mut found = Vec::new();
+    for t in v["tasks"].as_array_mut().into_iter().flatten() {
+        let arn = t["taskArn"].as_str().unwrap_or_default().to_owned();
+        if let Some(at) = r.task_created.get(&arn) {
+            t["createdAt"] = serde_json::json!(at);
+        }
+        if t["desiredStatus"] == "RUNNING" {
+            t["lastStatus"] = serde_json::json!("RUNNING");
+        }
+        found.push(arn);
+    }
+    let missing: Vec<serde_json::Value> = asked["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str())
+        .filter(|a| !found.iter().any(|f| f == a))
+        .map(|a| serde_json::json!({ "arn": a, "reason": "MISSING" }))
+        .collect();
+    v["failures"] = serde_json::json!(missing);
+    serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
+}
+
+/// ListServices and ListTasks as AWS answers them: ten at a time, with a nextToken.
+fn list_paged(
     conn: &mut TcpStream,
     moto_port: u16,
     msg: &Http,
@@ -592,9 +663,14 @@ fn list_services_paged(
         Ok(all) if status.starts_with('2') => all,
         _ => return relay(conn, &answer),
     };
-    let arns: Vec<serde_json::Value> = all["serviceArns"].as_array().cloned().unwrap_or_default();
+    let key = if req.action == "ListTasks" {
+        "taskArns"
+    } else {
+        "serviceArns"
+    };
+    let arns: Vec<serde_json::Value> = all[key].as_array().cloned().unwrap_or_default();
     let page: Vec<serde_json::Value> = arns.iter().skip(start).take(10).cloned().collect();
-    let mut out = serde_json::json!({ "serviceArns": page });
+    let mut out = serde_json::json!({ key: page });
     if start + 10 < arns.len() {
         out["nextToken"] = serde_json::json!((start + 10).to_string());
     }
