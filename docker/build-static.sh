@@ -21,8 +21,12 @@ link_bosun() {
 }
 if command -v ld.lld >/dev/null 2>&1 && command -v nm >/dev/null 2>&1; then
     link_bosun -C strip=none
-    order="$target_dir/bosun.symbol-order"
-    python3 docker/start-path.py order "$target_dir/bosun" docker/start-path.txt "$order"
+    python3 docker/start-path.py order "$target_dir/bosun" docker/start-path.txt \
+        "$target_dir/bosun.symbol-order"
+    # Named by its content: cargo relinks when the arguments change, and a new order
+    # under the same name would leave the old layout in place.
+    order="$target_dir/bosun.symbol-order.$(sha256sum "$target_dir/bosun.symbol-order" | cut -c1-12)"
+    cp "$target_dir/bosun.symbol-order" "$order"
     link_bosun -C link-arg=-fuse-ld=lld -C "link-arg=-Wl,--symbol-ordering-file=$order" \
         -C link-arg=-Wl,--no-warn-symbol-ordering
 else

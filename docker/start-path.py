@@ -12,7 +12,7 @@ it back to the mangled names of the binary at hand (order).
   start-path.py record BINARY CALLGRIND.OUT...     docker/start-path.txt from runs
   start-path.py order BINARY START-PATH OUT        the ordering file for BINARY's link
 """
-import re, subprocess, sys
+import os, re, subprocess, sys
 
 
 def symbols(binary):
@@ -36,6 +36,7 @@ def record(binary, outs):
     demangled = dict(symbols(binary))
     names, seen = [], set()
     for path in outs:
+        names.append(f"# {os.path.basename(path)}")
         for line in open(path):
             if line.startswith("fn="):
                 mangled = re.sub(r"'\d+$", "", line[3:].strip())
@@ -50,7 +51,7 @@ def order(binary, start_path, out):
     by_name = {}
     for mangled, name in symbols(binary):
         by_name.setdefault(name, []).append(mangled)
-    wanted = [l.rstrip("\n") for l in open(start_path) if l.strip()]
+    wanted = [l.rstrip("\n") for l in open(start_path) if l.strip() and not l.startswith("#")]
     ordered = [m for name in wanted for m in by_name.get(name, [])]
     with open(out, "w") as f:
         f.write("".join(m + "\n" for m in dict.fromkeys(ordered)))

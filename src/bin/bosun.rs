@@ -1,6 +1,15 @@
 //! `bosun`: parse options, set up logging, run, and map the outcome to an exit code.
+//!
+//! bosun starts from C's `main`, not through Rust's runtime start: PID 1 of every
+//! container starts with it, and that start reads `/proc/self/maps` (to find the main
+//! thread's stack for its overflow message) and sets up an alternate signal stack,
+//! which is most of what bosun spends before its worker runs. Of what that start does,
+//! bosun keeps what it needs ([`start`]): SIGPIPE ignored and the standard descriptors
+//! open. Arguments and environment come from glibc as always.
 
-use std::process::ExitCode;
+// The test harness brings its own `main`.
+#![cfg_attr(not(test), no_main)]
+
 use std::sync::Arc;
 
 use bosun::config::{self, Command, HealthOptions, ProbeArgs, ServiceOptions, SuperviseOptions};
@@ -13,13 +22,49 @@ use bosun::{health, http, logging, metrics};
 /// Exit code for usage errors (the command line's own, DESIGN.md §1).
 const USAGE: u8 = 2;
 
-fn main() -> ExitCode {
+/// C's entry point: the start bosun keeps of Rust's, then [`run`].
+#[cfg_attr(not(test), no_mangle)]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    start();
+    let code = run();
+    // Rust's runtime would flush stdout at exit; its line buffer may hold a partial line.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    libc::c_int::from(code)
+}
+
+/// What Rust's runtime start does that bosun relies on: a closed log stream must not
+/// kill bosun (SIGPIPE ignored: writes fail with EPIPE instead), and descriptors 0-2
+/// are open (on `/dev/null` when bosun was started without them), so that no file or
+/// socket bosun opens later takes their place.
+fn start() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: poll(2) on a valid array of three pollfd; open(2) with a NUL-terminated
+    // path; signal(2) installing SIG_IGN (no handler code) for SIGPIPE.
+    unsafe {
+        if libc::poll(fds.as_mut_ptr(), 3, 0) != -1 {
+            for p in &fds {
+                if p.revents & libc::POLLNVAL != 0
+                    && libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == -1
+                {
+                    libc::abort();
+                }
+            }
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+fn run() -> u8 {
     // `bosun probe` runs every few seconds in every container: straight to it, and
     // neither it nor `protect` supervises anything.
     match std::env::args_os().nth(1) {
         Some(a) if a == "probe" || a == "protect" => match config::parse() {
-            Command::Probe(args) => return ExitCode::from(probe(&args)),
-            Command::Protect(args) => return ExitCode::from(protect(&args)),
+            Command::Probe(args) => return probe(&args),
+            Command::Protect(args) => return protect(&args),
             _ => {}
         },
         _ => {}
@@ -30,16 +75,15 @@ fn main() -> ExitCode {
         Ok(fd) => fd,
         Err(errno) => {
             eprintln!("bosun: cannot take over signals: {errno}");
-            return ExitCode::from(1);
+            return 1;
         }
     };
-    let code = match config::parse() {
+    match config::parse() {
         Command::Run(a) => supervise(signals, a.supervise, a.health, a.service, Some(a.command)),
         Command::Sidecar(a) => supervise(signals, a.supervise, a.health, a.service, None),
         Command::Probe(args) => probe(&args),
         Command::Protect(args) => protect(&args),
-    };
-    ExitCode::from(code)
+    }
 }
 
 /// Run a worker (or, with no command, the sidecar) under supervision.
