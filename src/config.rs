@@ -98,8 +98,10 @@ pub struct SidecarArgs {
 #[derive(Debug, Clone)]
 pub struct ProtectArgs {
     pub state: ProtectState,
-    /// How long the protection lasts (1..=2880 minutes).
-    pub minutes: Option<u32>,
+    /// How long the protection lasts (1..=2880 minutes), renewed by bosun.
+    pub minutes: u32,
+    /// Where bosun listens, to ask it (and so have the protection renewed).
+    pub listen: Listen,
 }
 
 /// An option that takes a value: its flag, variable, value name, default and help.
@@ -295,13 +297,22 @@ const PROBE_OPTIONS: &[Opt] = &[
     ),
 ];
 
-const PROTECT_OPTIONS: &[Opt] = &[opt(
-    "minutes",
-    None,
-    "N",
-    None,
-    "How long the protection lasts (1..=2880 minutes)",
-)];
+const PROTECT_OPTIONS: &[Opt] = &[
+    opt(
+        "minutes",
+        None,
+        "N",
+        Some("60"),
+        "How long the protection lasts (1..=2880 minutes); bosun renews it until `off`",
+    ),
+    opt(
+        "listen",
+        Some("BOSUN_LISTEN"),
+        "ADDR",
+        Some("127.0.0.1:9901"),
+        "Where bosun listens, to ask it",
+    ),
+];
 
 const ABOUT: &str = "A small PID-1 supervisor for background workers";
 
@@ -425,7 +436,7 @@ impl Form {
         }
         h.push_str("\nOptions:\n");
         for o in self.options() {
-            if self == Form::Probe && o.long == "listen" {
+            if matches!(self, Form::Probe | Form::Protect) && o.long == "listen" {
                 continue;
             }
             let _ = writeln!(h, "      --{} <{}>\n          {}", o.long, o.value, o.help);
@@ -522,8 +533,11 @@ where
                 [] => return Err(form.error("on or off is required")),
                 [_, extra, ..] => return Err(form.error(&format!("unexpected argument '{extra}'"))),
             };
-            let minutes = values.optional("minutes", |s| parse_number(s, 1, 2880))?;
-            Command::Protect(ProtectArgs { state, minutes })
+            Command::Protect(ProtectArgs {
+                state,
+                minutes: values.get("minutes", |s| parse_number(s, 1, 2880))?,
+                listen: values.get("listen", parse_listen)?,
+            })
         }
     })
 }
@@ -803,6 +817,16 @@ impl Listen {
     /// The `/readyz` URL of an endpoint listening here (a wildcard address is reached
     /// through loopback).
     pub fn readyz_url(self) -> Option<String> {
+        self.local_url("/readyz")
+    }
+
+    /// `http://ADDR/PATH` on this address ([`Listen::reach`]).
+    pub fn local_url(self, path: &str) -> Option<String> {
+        self.reach().map(|addr| format!("http://{addr}{path}"))
+    }
+
+    /// The address to connect to: a wildcard address is reached through loopback.
+    pub fn reach(self) -> Option<SocketAddr> {
         let Listen::On(mut addr) = self else {
             return None;
         };
@@ -812,7 +836,7 @@ impl Listen {
                 SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
             });
         }
-        Some(format!("http://{addr}/readyz"))
+        Some(addr)
     }
 }
 
@@ -1034,8 +1058,16 @@ mod tests {
         }
         match Command::try_parse_from(["bosun", "protect", "on", "--minutes", "30"]) {
             Ok(Command::Protect(p)) => {
-                assert_eq!((p.state, p.minutes), (ProtectState::On, Some(30)))
+                assert_eq!((p.state, p.minutes), (ProtectState::On, 30));
+                assert_eq!(
+                    p.listen.local_url("/protection").as_deref(),
+                    Some("http://127.0.0.1:9901/protection")
+                );
             }
+            other => panic!("{other:?}"),
+        }
+        match Command::try_parse_from(["bosun", "protect", "off"]) {
+            Ok(Command::Protect(p)) => assert_eq!((p.state, p.minutes), (ProtectState::Off, 60)),
             other => panic!("{other:?}"),
         }
         match Command::try_parse_from(["bosun", "sidecar", "--health-tcp", "db:5432"]) {

@@ -51,19 +51,26 @@ pub struct Services {
     pub metrics: Option<metrics::Config>,
 }
 
-/// Asks the services thread for a last metrics sample and a final flush.
-pub struct Flusher(tokio::sync::mpsc::UnboundedSender<metrics::Flush>);
+/// What the services thread still does as bosun exits: task protection cleared, a last
+/// metrics sample flushed.
+#[derive(Default)]
+pub struct AtExit {
+    keeper: Option<crate::protect::Keeper>,
+    flush: Option<tokio::sync::mpsc::UnboundedSender<metrics::Flush>>,
+}
 
-impl Flusher {
-    /// Flush, waiting at most until `deadline`.
-    pub fn flush(&self, deadline: std::time::Instant) {
-        let now = std::time::Instant::now();
-        if deadline <= now {
-            return;
+impl AtExit {
+    /// Both, waiting at most until `deadline` (the keeper: at least a second).
+    pub fn run(&self, deadline: std::time::Instant) {
+        if let Some(k) = &self.keeper {
+            k.release(deadline);
         }
-        let (done, wait) = std::sync::mpsc::channel();
-        if self.0.send(metrics::Flush { deadline, done }).is_ok() {
-            let _ = wait.recv_timeout(deadline - now);
+        let now = std::time::Instant::now();
+        if let (Some(tx), true) = (&self.flush, deadline > now) {
+            let (done, wait) = std::sync::mpsc::channel();
+            if tx.send(metrics::Flush { deadline, done }).is_ok() {
+                let _ = wait.recv_timeout(deadline - now);
+            }
         }
     }
 }
@@ -74,20 +81,32 @@ impl Services {
         self.listener.is_some() || self.health.is_some() || self.metrics.is_some()
     }
 
-    /// Start the services thread (nothing when there is nothing to run). The flusher
-    /// is there when metrics are on.
-    pub fn start(self) -> std::io::Result<Option<Flusher>> {
+    /// Start the services thread (nothing when there is nothing to run), and say what
+    /// it must still do as bosun exits.
+    pub fn start(self) -> std::io::Result<AtExit> {
         if !self.any() {
-            return Ok(None);
+            return Ok(AtExit::default());
         }
         let (flush_tx, flush_rx) = tokio::sync::mpsc::unbounded_channel();
         // A last sample is worth waiting for only where it goes somewhere that outlives
         // bosun (stdout, CloudWatch), not for /metrics alone.
-        let flusher = self
+        let flush = self
             .metrics
             .as_ref()
             .is_some_and(|m| m.sinks.iter().any(|s| *s != MetricsSink::Prometheus))
-            .then(|| Flusher(flush_tx));
+            .then_some(flush_tx);
+        // Protection is asked for through the endpoint, so it is kept where there is one.
+        let (keeper, keep) = match self.listener {
+            Some(_) => {
+                let (k, keep) = crate::protect::keeper(self.shared.restarts());
+                (Some(k), Some(keep))
+            }
+            None => (None, None),
+        };
+        let at_exit = AtExit {
+            keeper: keeper.clone(),
+            flush,
+        };
         if self.health.is_some() {
             // Before anyone can ask /readyz: "starting", not "no check configured".
             let report =
@@ -97,11 +116,18 @@ impl Services {
         std::thread::Builder::new()
             .name("bosun-services".into())
             .stack_size(STACK)
-            .spawn(move || self.run(flush_rx))?;
-        Ok(flusher)
+            .spawn(move || self.run(flush_rx, keeper.zip(keep)))?;
+        Ok(at_exit)
     }
 
-    fn run(self, flushes: tokio::sync::mpsc::UnboundedReceiver<metrics::Flush>) {
+    fn run(
+        self,
+        flushes: tokio::sync::mpsc::UnboundedReceiver<metrics::Flush>,
+        keeper: Option<(
+            crate::protect::Keeper,
+            impl std::future::Future<Output = ()> + Send + 'static,
+        )>,
+    ) {
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_stack_size(STACK)
@@ -116,11 +142,13 @@ impl Services {
         };
         rt.block_on(async move {
             let mut tasks = tokio::task::JoinSet::new();
-            if let Some(listener) = self.listener {
+            if let (Some(listener), Some((keeper, keep))) = (self.listener, keeper) {
                 if let Ok(addr) = listener.local_addr() {
                     tracing::info!(%addr, "endpoint listening");
                 }
-                tasks.spawn(endpoint::serve(listener, endpoint::router(self.shared.clone())));
+                tasks.spawn(keep);
+                let router = endpoint::router(self.shared.clone(), keeper);
+                tasks.spawn(endpoint::serve(listener, router));
             }
             if let Some(cfg) = self.health {
                 tracing::info!(check = ?cfg.check, interval_secs = cfg.interval.as_secs_f64(), "health checks on");

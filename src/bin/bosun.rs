@@ -161,8 +161,7 @@ fn supervise(
         metrics,
     };
     match services.start() {
-        Ok(Some(flusher)) => sup.before_exit(Box::new(move |deadline| flusher.flush(deadline))),
-        Ok(None) => {}
+        Ok(at_exit) => sup.before_exit(Box::new(move |deadline| at_exit.run(deadline))),
         Err(e) => {
             tracing::error!(error = %e, "cannot start the endpoint, health checks and metrics")
         }
@@ -235,14 +234,9 @@ fn aws_helper(
 }
 
 /// `bosun protect on|off [--minutes N]`: 0 when the agent confirmed, 1 otherwise.
+/// Asked through bosun's endpoint, which keeps the protection renewed; where no bosun
+/// listens (or `--listen off`), straight to the agent, for the minutes given.
 fn protect(args: &config::ProtectArgs) -> u8 {
-    let uri = match bosun::protect::agent_uri() {
-        Ok(u) => u,
-        Err(e) => {
-            eprintln!("bosun protect: {e}");
-            return 1;
-        }
-    };
     let enabled = args.state == config::ProtectState::On;
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -254,7 +248,32 @@ fn protect(args: &config::ProtectArgs) -> u8 {
             return 1;
         }
     };
-    match rt.block_on(bosun::protect::set(&uri, enabled, args.minutes)) {
+    let bosun_listens = args.listen.reach().is_some_and(|addr| {
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
+    });
+    let through_bosun = args
+        .listen
+        .local_url("/protection")
+        .filter(|_| bosun_listens);
+    let answer = match through_bosun {
+        Some(url) => rt.block_on(bosun::protect::through_endpoint(
+            &url,
+            enabled,
+            args.minutes,
+        )),
+        None => {
+            if let config::Listen::On(addr) = args.listen {
+                eprintln!(
+                    "bosun protect: no bosun listens on {addr}: asking the ECS agent directly (not renewed)"
+                );
+            }
+            match bosun::protect::agent_uri() {
+                Ok(uri) => rt.block_on(bosun::protect::set(&uri, enabled, Some(args.minutes))),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match answer {
         Ok(p) => {
             match (p.enabled, p.expiration) {
                 (true, Some(until)) => println!("protected until {until}"),

@@ -27,14 +27,16 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// A client must send a request's headers within this time.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The routes, over the supervisor's shared state.
-pub fn router(shared: Arc<Shared>) -> Router {
+/// The routes, over the supervisor's shared state; `PUT /protection` goes through the
+/// keeper, which renews what it sets.
+pub fn router(shared: Arc<Shared>, keeper: crate::protect::Keeper) -> Router {
     Router::new()
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/protection", axum::routing::put(protection))
+        .layer(axum::Extension(keeper))
         .with_state(shared)
 }
 
@@ -156,37 +158,38 @@ async fn status(AxState(shared): AxState<Arc<Shared>>) -> Response {
 }
 
 /// `PUT /protection` with `{"ProtectionEnabled": bool, "ExpiresInMinutes": n}` (the
-/// agent's own shape): passed on to the ECS agent, so a worker can ask over loopback.
-async fn protection(body: axum::body::Bytes) -> Response {
+/// agent's own shape, minutes 1..=2880, default 60): passed on to the ECS agent, so a
+/// worker can ask over loopback, and kept renewed until turned off (the answer's
+/// `Renewed`).
+async fn protection(
+    axum::Extension(keeper): axum::Extension<crate::protect::Keeper>,
+    body: axum::body::Bytes,
+) -> Response {
+    let bad = |e: String| (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response();
     let v: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({ "error": format!("not JSON: {e}") })),
-            )
-                .into_response()
-        }
+        Err(e) => return bad(format!("not JSON: {e}")),
     };
     let Some(enabled) = v["ProtectionEnabled"].as_bool() else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "ProtectionEnabled (true/false) is required" })),
-        )
-            .into_response();
+        return bad("ProtectionEnabled (true/false) is required".into());
     };
-    let minutes = v["ExpiresInMinutes"]
-        .as_u64()
-        .map(|m| m.clamp(1, 2880) as u32);
-    let uri = match crate::protect::agent_uri() {
-        Ok(u) => u,
-        Err(e) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": e }))).into_response()
-        }
+    let minutes = match &v["ExpiresInMinutes"] {
+        serde_json::Value::Null => crate::protect::DEFAULT_MINUTES,
+        m => match m.as_u64().filter(|m| (1..=2880).contains(m)) {
+            Some(m) => m as u32,
+            None => return bad(format!("ExpiresInMinutes must be 1..=2880, not {m}")),
+        },
     };
-    match crate::protect::set(&uri, enabled, minutes).await {
-        Ok(p) => Json(json!({ "ProtectionEnabled": p.enabled, "ExpirationDate": p.expiration }))
-            .into_response(),
+    if let Err(e) = crate::protect::agent_uri() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": e }))).into_response();
+    }
+    match keeper.set(enabled, minutes).await {
+        Ok(p) => Json(json!({
+            "ProtectionEnabled": p.enabled,
+            "ExpirationDate": p.expiration,
+            "Renewed": p.enabled,
+        }))
+        .into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({ "error": e }))).into_response(),
     }
 }
