@@ -343,6 +343,21 @@ fn an_injected_image_behaves_as_the_original_under_bosun() {
     );
     let injected = format!("{}-injected", s.tag);
     s.images.push(injected.clone());
+    // A dynamically linked bosun (the test build) is refused before anything is built.
+    let out = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_bosun-deploy"))
+            .args(["inject", &original, "--tag", &injected, "--bosun"])
+            .arg(env!("CARGO_BIN_EXE_bosun")),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("dynamically linked")
+            && text(&out.stderr).contains("docker/build-static.sh"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!docker(&["image", "inspect", &injected]).status.success());
     let out = run_bounded(
         Command::new(env!("CARGO_BIN_EXE_bosun-deploy"))
             .args(["inject", &original, "--tag", &injected, "--bosun"])

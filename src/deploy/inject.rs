@@ -74,8 +74,78 @@ pub fn dockerfile(image: &str, config: &Value, with_helper: bool) -> Result<Stri
     Ok(df)
 }
 
+/// What an executable needs to run in any image: from its ELF header and program
+/// headers, its machine (`e_machine`) and whether it asks for a dynamic loader
+/// (`PT_INTERP`), which an image may not have.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Executable {
+    /// Docker's name of the architecture (`amd64`, `arm64`), or the ELF machine number.
+    pub arch: String,
+    pub dynamic: bool,
+}
+
+/// Read `bytes` as a 64-bit little-endian ELF executable (what bosun is built as).
+pub fn executable(bytes: &[u8]) -> Result<Executable, String> {
+    let field = |o: usize, n: usize| o.checked_add(n).and_then(|end| bytes.get(o..end));
+    let u16_at = |o: usize| field(o, 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| field(o, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u64_at = |o: usize| {
+        field(o, 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    if bytes.get(..4) != Some(b"\x7fELF") {
+        return Err("not an ELF executable".into());
+    }
+    if bytes.get(4..6) != Some(&[2, 1]) {
+        return Err("not a 64-bit little-endian ELF executable".into());
+    }
+    let short = || "a truncated ELF file".to_owned();
+    let arch = match u16_at(18).ok_or_else(short)? {
+        62 => "amd64".to_owned(),
+        183 => "arm64".to_owned(),
+        m => format!("ELF machine {m}"),
+    };
+    let phoff = usize::try_from(u64_at(32).ok_or_else(short)?).map_err(|_| short())?;
+    let phentsize = usize::from(u16_at(54).ok_or_else(short)?);
+    let phnum = usize::from(u16_at(56).ok_or_else(short)?);
+    const PT_INTERP: u32 = 3;
+    let mut dynamic = false;
+    for i in 0..phnum {
+        let at = phoff
+            .checked_add(i.checked_mul(phentsize).ok_or_else(short)?)
+            .ok_or_else(short)?;
+        dynamic |= u32_at(at).ok_or_else(short)? == PT_INTERP;
+    }
+    Ok(Executable { arch, dynamic })
+}
+
+/// `path` runs in an image of `arch` without anything from it: a static executable of
+/// that architecture.
+fn check_binary(path: &Path, arch: &str) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let exe = executable(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    if exe.dynamic {
+        return Err(format!(
+            "{}: dynamically linked: an image may have no loader or C library for it; \
+             build a static one with docker/build-static.sh and pass it with --bosun",
+            path.display()
+        ));
+    }
+    if exe.arch != arch {
+        return Err(format!(
+            "{}: built for {}, but the image is {arch}: build bosun for {arch} \
+             (docker/build-static.sh on that architecture)",
+            path.display(),
+            exe.arch
+        ));
+    }
+    Ok(())
+}
+
 /// Build `tag` from `image` with `bosun` (a statically linked bosun) added, and the
-/// `bosun-aws` beside it when there is one.
+/// `bosun-aws` beside it when there is one. Both must be static executables of the
+/// image's architecture.
 pub fn inject(image: &str, tag: &str, bosun: &Path) -> Result<String, String> {
     if !bosun.is_file() {
         return Err(format!(
@@ -83,11 +153,24 @@ pub fn inject(image: &str, tag: &str, bosun: &Path) -> Result<String, String> {
             bosun.display()
         ));
     }
-    let inspect = docker(&["image", "inspect", image, "--format", "{{json .Config}}"])?;
-    let config: Value = serde_json::from_str(inspect.trim())
+    let inspect = docker(&[
+        "image",
+        "inspect",
+        image,
+        "--format",
+        "{{json .Config}}\n{{json .Architecture}}",
+    ])?;
+    let mut lines = inspect.lines();
+    let config: Value = serde_json::from_str(lines.next().unwrap_or_default())
         .map_err(|e| format!("docker image inspect {image}: {e}"))?;
+    let arch: String = serde_json::from_str(lines.next().unwrap_or_default())
+        .map_err(|e| format!("docker image inspect {image}: architecture: {e}"))?;
     let helper = bosun.with_file_name(HELPER);
     let with_helper = helper.is_file();
+    check_binary(bosun, &arch)?;
+    if with_helper {
+        check_binary(&helper, &arch)?;
+    }
     let df = dockerfile(image, &config, with_helper)?;
     let dir = std::env::temp_dir().join(format!("bosun-inject-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -111,6 +194,70 @@ pub fn inject(image: &str, tag: &str, bosun: &Path) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A minimal ELF header with program headers of the given types.
+    fn elf(machine: u16, types: &[u32]) -> Vec<u8> {
+        let mut b = vec![0u8; 64];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2;
+        b[5] = 1;
+        b[18..20].copy_from_slice(&machine.to_le_bytes());
+        b[32..40].copy_from_slice(&64u64.to_le_bytes());
+        b[54..56].copy_from_slice(&56u16.to_le_bytes());
+        b[56..58].copy_from_slice(&(types.len() as u16).to_le_bytes());
+        for t in types {
+            let mut ph = vec![0u8; 56];
+            ph[..4].copy_from_slice(&t.to_le_bytes());
+            b.extend(ph);
+        }
+        b
+    }
+
+    #[test]
+    fn executables_are_told_apart_by_loader_and_machine() {
+        assert_eq!(
+            executable(&elf(62, &[6, 1, 1])),
+            Ok(Executable {
+                arch: "amd64".into(),
+                dynamic: false
+            })
+        );
+        assert_eq!(
+            executable(&elf(183, &[6, 3, 1, 2])),
+            Ok(Executable {
+                arch: "arm64".into(),
+                dynamic: true
+            })
+        );
+        assert_eq!(executable(&elf(8, &[])).unwrap().arch, "ELF machine 8");
+        assert_eq!(
+            executable(b"#!/bin/sh\n").unwrap_err(),
+            "not an ELF executable"
+        );
+        let mut b = elf(62, &[1]);
+        b[4] = 1;
+        assert!(executable(&b).unwrap_err().contains("64-bit"));
+        let b = elf(62, &[1, 3]);
+        assert_eq!(executable(&b[..100]).unwrap_err(), "a truncated ELF file");
+        // The program headers say where they are: one past the end is refused.
+        let mut b = elf(62, &[1]);
+        b[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(executable(&b).unwrap_err(), "a truncated ELF file");
+    }
+
+    #[test]
+    fn this_test_binary_reads_as_what_it_is() {
+        // The test harness is linked as cargo builds it here: dynamic, for this machine.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let exe = executable(&me).unwrap();
+        let arch = if cfg!(target_arch = "x86_64") {
+            "amd64"
+        } else {
+            "arm64"
+        };
+        assert_eq!(exe.arch, arch);
+        assert_eq!(exe.dynamic, !cfg!(target_feature = "crt-static"));
+    }
 
     #[test]
     fn wraps_entrypoint_and_cmd_and_moves_the_stop_signal() {
