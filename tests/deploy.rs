@@ -128,7 +128,15 @@ fn each_rule_on_its_own() {
     let job = |props: &str| {
         format!("{HEAD}  j:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {{ cpu: 0.5, memory: 1024 }}\n{props}")
     };
+    let sized = |resources: &str| {
+        format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {resources}\n")
+    };
     let cases: Vec<(String, &str)> = vec![
+        (sized("{ cpu: 1 }"), "9:20: error: resources.w.properties.resources.cpu: cpu without memory: give resources.memory too (with 1 vCPU, Fargate allows 2048..=8192 MiB); the default 0.25 vCPU / 512 MiB is for neither given"),
+        (sized("{ memory: 4096 }"), "9:20: error: resources.w.properties.resources.memory: memory without cpu: give resources.cpu too (for 4096 MiB, Fargate allows 0.5, 1, 2 vCPU)"),
+        (sized("{ ephemeralStorage: 20 }"), "resources.w.properties.resources.ephemeralStorage: 20 is out of range: allowed 21..=200"),
+        (sized("{ ephemeralStorage: 201 }"), "201 is out of range: allowed 21..=200"),
+        (sized("{ instanceTypes: [t3.small], ephemeralStorage: 30 }"), "ephemeralStorage is Fargate's task storage"),
         (job("      schedule: \"rate(1 minutes)\"\n"), "10:7: error: resources.j.properties.schedule: rate(1 minutes): a value of 1 takes the singular: rate(1 minute)"),
         (job("      schedule: \"cron(0 25 ? * MON *)\"\n"), "hours: 25 is out of range: allowed 0..23"),
         (job("      schedule: \"at(2026-02-30T00:00:00)\"\n"), "day 30 is not in 01..28"),
@@ -188,6 +196,27 @@ fn one_mistake_one_error_and_properties_that_can_default_are_optional() {
     let fixed = write(&dir, "fixed.yaml", &text.replace("memroy", "memory"));
     let out = deploy(&["validate", "--stack", &fixed], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // No resources at all: Fargate's smallest task, with its own 20 GiB of storage.
+    let bare = write(
+        &dir,
+        "bare.yaml",
+        &text.replace("      resources: { cpu: 0.25, memroy: 512 }\n", ""),
+    );
+    let out = deploy(
+        &["render", "--stack", &bare],
+        &[
+            ("AWS_REGION", "eu-west-1".into()),
+            ("AWS_ACCOUNT_ID", "111122223333".into()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let td = &plan["taskDefinitions"][0];
+    assert_eq!(
+        (&td["cpu"], &td["memory"]),
+        (&serde_json::json!("256"), &serde_json::json!("512"))
+    );
+    assert!(td.get("ephemeralStorage").is_none(), "{td}");
 }
 
 #[test]
@@ -710,7 +739,7 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
             )
             .replace(
                 "resources: { cpu: 0.25, memory: 512, architecture: arm64 }",
-                "resources: { cpu: 0.25, memory: 1024, architecture: arm64 }",
+                "resources: { cpu: 0.25, memory: 1024, architecture: arm64, ephemeralStorage: 30 }",
             ),
     );
     let out = w.deploy(&["diff", "--stack", &changed]);
@@ -721,7 +750,7 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
         "{plan}"
     );
     assert!(
-        plan.contains("~ update task definition orders-worker\n      memory: 512 → 1024"),
+        plan.contains("~ update task definition orders-worker\n      ephemeralStorage: (none) → {\"sizeInGiB\":30}\n      memory: 512 → 1024"),
         "{plan}"
     );
     assert!(
@@ -738,8 +767,11 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
         .unwrap();
     assert_eq!(td["action"], "update");
     assert_eq!(
-        td["fields"][0],
-        serde_json::json!({ "path": "memory", "old": "512", "new": "1024" })
+        td["fields"],
+        serde_json::json!([
+            { "path": "ephemeralStorage", "new": { "sizeInGiB": 30 } },
+            { "path": "memory", "old": "512", "new": "1024" }
+        ])
     );
     w.proxy.record();
     let out = w.deploy(&["apply", "--no-wait", "--stack", &changed]);

@@ -683,6 +683,9 @@ fn task_definition(
             Some(((cpu * 1024.0).round() as i64).to_string()),
             Some(mem.to_string()),
         ),
+        // Fargate's smallest task, the documented default (validation refuses one
+        // without the other).
+        (None, None) if !ec2 => (Some("256".into()), Some("512".into())),
         _ => (None, None),
     };
     let def = td::TaskDefinition {
@@ -698,6 +701,12 @@ fn task_definition(
         container_definitions: vec![container],
         cpu,
         memory,
+        ephemeral_storage: r
+            .ephemeral_storage
+            .filter(|_| !ec2)
+            .map(|gib| td::EphemeralStorage {
+                size_in_gib: gib as i32,
+            }),
         tags: tags_ecs(stack),
     };
     (def, secret_refs)

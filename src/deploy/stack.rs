@@ -105,6 +105,8 @@ pub struct Resources {
     pub memory: Option<i64>,
     pub instance_types: Option<Vec<String>>,
     pub architecture: Option<String>,
+    /// Fargate's task storage, GiB (21..=200; 20 when not given).
+    pub ephemeral_storage: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -329,6 +329,9 @@ fn declared_keys<'s>(schema: &'s Value, keyword_path: &str) -> BTreeSet<&'s str>
     keys
 }
 
+/// Fargate's task CPU sizes (vCPU).
+const FARGATE_CPUS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+
 /// Fargate's task CPU (vCPU) and the memory (MiB) each allows.
 pub fn fargate_memory(cpu: f64) -> Option<Vec<i64>> {
     let r = |a: i64, b: i64, step: i64| (a..=b).step_by(step as usize).collect::<Vec<_>>();
@@ -666,16 +669,43 @@ fn container(
             }
             Some(_) => {}
         },
-        (None, cpu, mem) => {
-            if cpu.is_none() {
-                c.error(rp.clone(), "missing resources.cpu (vCPU: 0.25, 0.5, 1, 2, 4, 8 or 16) or resources.instanceTypes");
-            }
-            if mem.is_none() {
-                c.error(
-                    rp.clone(),
-                    "missing resources.memory (MiB, allowed by the Fargate table for the cpu)",
-                );
-            }
+        // Neither: Fargate's smallest task, the documented default.
+        (None, None, None) => {}
+        (None, Some(cpu), None) => {
+            let allowed = fargate_memory(cpu).map_or_else(
+                || format!("{cpu} vCPU is not a Fargate size either: allowed 0.25, 0.5, 1, 2, 4, 8, 16"),
+                |m| format!("with {cpu} vCPU, Fargate allows {}..={} MiB", m[0], m[m.len() - 1]),
+            );
+            c.error(
+                format!("{rp}/cpu"),
+                format!("cpu without memory: give resources.memory too ({allowed}); the default 0.25 vCPU / 512 MiB is for neither given"),
+            );
+        }
+        (None, None, Some(mem)) => {
+            let cpus: Vec<String> = FARGATE_CPUS
+                .iter()
+                .filter(|cpu| fargate_memory(**cpu).is_some_and(|m| m.contains(&mem)))
+                .map(|cpu| cpu.to_string())
+                .collect();
+            let allowed = if cpus.is_empty() {
+                format!("no Fargate size has {mem} MiB")
+            } else {
+                format!("for {mem} MiB, Fargate allows {} vCPU", cpus.join(", "))
+            };
+            c.error(
+                format!("{rp}/memory"),
+                format!("memory without cpu: give resources.cpu too ({allowed}); the default 0.25 vCPU / 512 MiB is for neither given"),
+            );
+        }
+    }
+    if let Some(gib) = res.ephemeral_storage {
+        if res.instance_types.is_some() {
+            c.error(
+                format!("{rp}/ephemeralStorage"),
+                "ephemeralStorage is Fargate's task storage: on EC2 (instanceTypes) a task uses the instance's disk",
+            );
+        } else {
+            c.range(format!("{rp}/ephemeralStorage"), Some(gib), 21, 200);
         }
     }
     let hc = format!("{props}/internalHealthCheck");

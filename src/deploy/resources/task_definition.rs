@@ -26,7 +26,16 @@ pub struct TaskDefinition {
     pub cpu: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
+    /// Fargate's task storage beyond its 20 GiB (none: those 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
     pub tags: Vec<EcsTag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EphemeralStorage {
+    #[serde(rename = "sizeInGiB")]
+    pub size_in_gib: i32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -294,6 +303,9 @@ impl Kind for TaskDefinition {
                 .collect(),
             cpu: td.cpu().map(str::to_owned),
             memory: td.memory().map(str::to_owned),
+            ephemeral_storage: td.ephemeral_storage().map(|e| EphemeralStorage {
+                size_in_gib: e.size_in_gib(),
+            }),
             tags: from_sdk(tags, &self.tags),
         }))
     }
@@ -330,6 +342,11 @@ impl Kind for TaskDefinition {
             .set_container_definitions(Some(containers))
             .set_cpu(self.cpu.clone())
             .set_memory(self.memory.clone())
+            .set_ephemeral_storage(self.ephemeral_storage.as_ref().map(|e| {
+                t::EphemeralStorage::builder()
+                    .size_in_gib(e.size_in_gib)
+                    .build()
+            }))
             .set_tags(Some(to_sdk(&self.tags)))
             .send()
             .await
