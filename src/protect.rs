@@ -116,13 +116,30 @@ enum Ask {
 
 /// The endpoint's and the supervisor's handle on the keeper task ([`keeper`]).
 #[derive(Clone)]
-pub struct Keeper(mpsc::UnboundedSender<Ask>);
+pub struct Keeper {
+    asks: mpsc::UnboundedSender<Ask>,
+    /// Whether there is anything to clear at exit (bosun's exit does not wait for the
+    /// services thread otherwise).
+    state: std::sync::Arc<Flags>,
+}
+
+/// Asks sent and not yet answered, and whether protection is held.
+#[derive(Default)]
+struct Flags {
+    pending: std::sync::atomic::AtomicUsize,
+    held: std::sync::atomic::AtomicBool,
+}
 
 impl Keeper {
     /// Turn protection on (kept renewed) or off, as the agent answers.
     pub async fn set(&self, enabled: bool, minutes: u32) -> Result<Protection, String> {
         let (reply, answer) = oneshot::channel();
-        self.0
+        // Counted before it is sent, uncounted once the keeper has acted on it: an exit
+        // meanwhile waits for it.
+        self.state
+            .pending
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.asks
             .send(Ask::Set {
                 enabled,
                 minutes,
@@ -135,11 +152,15 @@ impl Keeper {
     /// From the supervisor thread as bosun exits: protection held is cleared, waiting at
     /// most until `deadline` (and at least a second, for a loopback call).
     pub fn release(&self, deadline: Instant) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.state.pending.load(SeqCst) == 0 && !self.state.held.load(SeqCst) {
+            return;
+        }
         let bound = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_secs(1));
         let (done, wait) = std::sync::mpsc::channel();
-        if self.0.send(Ask::Release { done }).is_ok() {
+        if self.asks.send(Ask::Release { done }).is_ok() {
             let _ = wait.recv_timeout(bound);
         }
     }
@@ -191,12 +212,23 @@ pub fn keeper(
     impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (Keeper(tx), keep(rx, restarts))
+    let state = std::sync::Arc::new(Flags::default());
+    let keeper = Keeper {
+        asks: tx,
+        state: state.clone(),
+    };
+    (keeper, keep(rx, restarts, state))
 }
 
-async fn keep(mut asks: mpsc::UnboundedReceiver<Ask>, mut restarts: watch::Receiver<u64>) {
+async fn keep(
+    mut asks: mpsc::UnboundedReceiver<Ask>,
+    mut restarts: watch::Receiver<u64>,
+    flags: std::sync::Arc<Flags>,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
     let mut held: Option<Held> = None;
     loop {
+        flags.held.store(held.is_some(), SeqCst);
         let renew = held.as_ref().map(|h| h.renew);
         tokio::select! {
             ask = asks.recv() => match ask {
@@ -221,6 +253,8 @@ async fn keep(mut asks: mpsc::UnboundedReceiver<Ask>, mut restarts: watch::Recei
                         (Err(_), false) => held = None,
                         (Err(_), true) => {}
                     }
+                    flags.held.store(held.is_some(), SeqCst);
+                    flags.pending.fetch_sub(1, SeqCst);
                     let _ = reply.send(result);
                 }
                 Some(Ask::Release { done }) => {
