@@ -31,13 +31,43 @@ def hyperfine_median(commands, runs):
     return {r["command"]: r["median"] for r in data["results"]}
 
 
-def startup(entries, runs):
-    print(f"\n== startup: ENTRY -- true (hyperfine, median of {runs}) ==")
+def startup(entries, runs, rounds):
+    """Wall-clock start-up: hyperfine runs each command's runs in one block, so a drift
+    of the machine lands on one entry; `rounds` rounds, and the median of their medians."""
+    print(f"\n== startup: ENTRY -- true (hyperfine, median of {runs}, median of {rounds} rounds) ==")
     cmds = {name: " ".join(argv + ["true"]) for name, argv in entries.items()}
-    med = hyperfine_median(list(cmds.values()), runs)
-    res = {name: med[c] * 1000 for name, c in cmds.items()}
+    per_round = []
+    for _ in range(rounds):
+        med = hyperfine_median(list(cmds.values()), runs)
+        per_round.append({name: med[c] * 1000 for name, c in cmds.items()})
+    res = {name: statistics.median(r[name] for r in per_round) for name in cmds}
     for name, ms in res.items():
         print(f"  {name:<22} {ms:7.3f} ms")
+    if "catatonit" in res and rounds > 1:
+        each = ", ".join(f"{r['bosun'] / r['catatonit']:.2f}" for r in per_round)
+        print(f"  bosun/catatonit in each round: {each}")
+    return res
+
+
+def startup_cpu(entries, runs):
+    """CPU time of a start-up (both processes, user and kernel: perf's task-clock), which
+    the machine's scheduling noise moves far less than the wall clock."""
+    if not shutil.which("perf"):
+        print("\n(perf not installed: no start-up CPU time)")
+        return {}
+    print(f"\n== startup CPU time: ENTRY -- true (perf stat task-clock, mean of {runs}) ==")
+    res = {}
+    for name, argv in entries.items():
+        out = subprocess.run(
+            ["perf", "stat", "-x,", "-e", "task-clock", "-r", str(runs), *argv, "true"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        line = next((l for l in out.stderr.splitlines() if "task-clock" in l), "")
+        try:
+            res[name] = float(line.split(",")[0])
+            print(f"  {name:<22} {res[name]:7.3f} ms")
+        except ValueError:
+            print(f"  {name:<22} failed: {out.stderr[-200:]}")
     return res
 
 
@@ -160,6 +190,7 @@ def main():
     ap.add_argument("--bosun", default="target/static/bosun", help="the static build (docker/build-static.sh)")
     ap.add_argument("--dynamic", default=None, help="a dynamic build (cargo build --release)")
     ap.add_argument("--runs", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=3, help="start-up rounds (median of their medians)")
     ap.add_argument("--orphans", type=int, default=10000)
     a = ap.parse_args()
 
@@ -174,9 +205,11 @@ def main():
             print(f"(peer {name} not installed: skipped)")
 
     os.environ["BOSUN_LOG"] = "warn"
-    res = startup({**entries, **entries_default}, a.runs)
+    res = startup({**entries, **entries_default}, a.runs, a.rounds)
     ratios("startup", res)
     print("  target: bosun <= 1.0x catatonit")
+    res = startup_cpu(entries, a.runs)
+    ratios("startup CPU", res)
     res = peak_rss(entries)
     ratios("peak RSS", res)
     print("  target: bosun <= 1.25 MiB (tini's dynamic build)")
