@@ -300,10 +300,23 @@ impl Run {
 }
 
 impl Drop for Run {
+    /// A test that failed midway: bosun and everything under it go (a SIGKILLed bosun
+    /// outside a PID namespace cannot take its worker with it).
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             if self.pid > 0 {
-                kill(self.pid, libc::SIGKILL);
+                // Stopped first, so that it starts nothing new meanwhile.
+                kill(self.pid, libc::SIGSTOP);
+                let mut tree = vec![self.pid];
+                let mut i = 0;
+                while i < tree.len() {
+                    let more = children_of(tree[i]);
+                    tree.extend(more);
+                    i += 1;
+                }
+                for pid in tree {
+                    kill(pid, libc::SIGKILL);
+                }
             }
             let _ = self.child.kill();
             let _ = self.child.wait();
