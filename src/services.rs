@@ -96,15 +96,12 @@ impl Services {
             .is_some_and(|m| m.sinks.iter().any(|s| *s != MetricsSink::Prometheus))
             .then_some(flush_tx);
         // Protection is asked for through the endpoint, so it is kept where there is one.
-        let (keeper, keep) = match self.listener {
-            Some(_) => {
-                let (k, keep) = crate::protect::keeper(self.shared.restarts());
-                (Some(k), Some(keep))
-            }
-            None => (None, None),
-        };
+        let keeper = self
+            .listener
+            .as_ref()
+            .map(|_| crate::protect::keeper(self.shared.restarts()));
         let at_exit = AtExit {
-            keeper: keeper.clone(),
+            keeper: keeper.as_ref().map(|(k, _)| k.clone()),
             flush,
         };
         if self.health.is_some() {
@@ -116,7 +113,7 @@ impl Services {
         std::thread::Builder::new()
             .name("bosun-services".into())
             .stack_size(STACK)
-            .spawn(move || self.run(flush_rx, keeper.zip(keep)))?;
+            .spawn(move || self.run(flush_rx, keeper))?;
         Ok(at_exit)
     }
 

@@ -329,8 +329,13 @@ fn declared_keys<'s>(schema: &'s Value, keyword_path: &str) -> BTreeSet<&'s str>
     keys
 }
 
-/// Fargate's task CPU sizes (vCPU).
+/// Fargate's task CPU sizes (vCPU), the keys of [`fargate_memory`].
 const FARGATE_CPUS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+
+/// [`FARGATE_CPUS`] as a message lists them: `0.25, 0.5, 1, ...`.
+fn fargate_cpus() -> String {
+    FARGATE_CPUS.map(|c| c.to_string()).join(", ")
+}
 
 /// Fargate's task CPU (vCPU) and the memory (MiB) each allows.
 pub fn fargate_memory(cpu: f64) -> Option<Vec<i64>> {
@@ -644,7 +649,10 @@ fn container(
         (None, Some(cpu), Some(mem)) => match fargate_memory(cpu) {
             None => c.error(
                 format!("{rp}/cpu"),
-                format!("{cpu} vCPU is not a Fargate size: allowed 0.25, 0.5, 1, 2, 4, 8, 16"),
+                format!(
+                    "{cpu} vCPU is not a Fargate size: allowed {}",
+                    fargate_cpus()
+                ),
             ),
             Some(allowed) if !allowed.contains(&mem) => {
                 let (lo, hi) = (allowed[0], allowed[allowed.len() - 1]);
@@ -673,8 +681,19 @@ fn container(
         (None, None, None) => {}
         (None, Some(cpu), None) => {
             let allowed = fargate_memory(cpu).map_or_else(
-                || format!("{cpu} vCPU is not a Fargate size either: allowed 0.25, 0.5, 1, 2, 4, 8, 16"),
-                |m| format!("with {cpu} vCPU, Fargate allows {}..={} MiB", m[0], m[m.len() - 1]),
+                || {
+                    format!(
+                        "{cpu} vCPU is not a Fargate size either: allowed {}",
+                        fargate_cpus()
+                    )
+                },
+                |m| {
+                    format!(
+                        "with {cpu} vCPU, Fargate allows {}..={} MiB",
+                        m[0],
+                        m[m.len() - 1]
+                    )
+                },
             );
             c.error(
                 format!("{rp}/cpu"),
