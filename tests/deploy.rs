@@ -146,7 +146,10 @@ fn each_rule_on_its_own() {
         (job("      schedule: \"rate(5 minutes)\"\n      taskCount: 2\n      singleton: true\n"), "12:7: error: resources.j.properties.singleton: singleton: true needs taskCount 1 (it is 2)"),
         (svc("      internalHealthCheck: { healthCheckCommand: [x], timeoutSeconds: 61 }\n"), "timeoutSeconds: 61 is out of range: allowed 2..=60"),
         (svc("      internalHealthCheck: { healthCheckCommand: [x], startPeriodSeconds: 301 }\n"), "startPeriodSeconds: 301 is out of range: allowed 0..=300"),
-        (svc("      scaling: { minInstances: 0, maxInstances: 2 }\n"), "minInstances: 0 is out of range"),
+        (svc("      scaling: { minInstances: 0, maxInstances: 2 }\n"), "10:18: error: resources.w.properties.scaling.minInstances: 0 needs a queue to wake the service: connect it to an sqs-queue (connectTo)"),
+        (svc("      scaling: { minInstances: -1 }\n"), "minInstances: -1 is out of range: allowed 0 <= minInstances <= maxInstances"),
+        (svc("      scaling: { minInstances: 2, idleMinutes: 5 }\n"), "scaling.idleMinutes: idleMinutes applies only to a service that scales to zero (minInstances: 0); minInstances is 2"),
+        (format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      connectTo: [q]\n      scaling: {{ minInstances: 0, idleMinutes: 1441 }}\n"), "scaling.idleMinutes: 1441 is out of range: allowed 1..=1440"),
         (svc("      scaling: { scalingPolicy: { keepBacklogPerInstanceUnder: 10 } }\n"), "a backlog target needs a queue"),
         (svc("      scaling: { scalingPolicy: { keepAvgCpuUtilizationUnder: 120 } }\n"), "120 is out of range: allowed above 0 up to 100"),
         (svc("      spot: true\n      colour: red\n"), "unknown key 'colour'"),
@@ -228,6 +231,18 @@ fn unsafe_choices_are_warnings() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("6:19: warning: resources.q.properties.visibilityTimeoutSeconds: visibility timeout 20 s is shorter than w's stopTimeout 60 s"), "{err}");
+    assert!(!err.contains("deadLetterQueue"), "{err}");
+    // A service that scales to zero on a queue with no dead-letter queue: a poison
+    // message would wake it forever.
+    let zero = text.replace(
+        "      stopTimeout: 60\n",
+        "      scaling: { minInstances: 0, maxInstances: 3 }\n",
+    );
+    let file = write(&dir, "zero.yaml", &zero);
+    let out = deploy(&["validate", "--stack", &file], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("6:5: warning: resources.q.properties: 'q' has no deadLetterQueue: a message that always fails goes back to the queue and wakes w from zero again and again"), "{err}");
 }
 
 #[test]
@@ -1277,6 +1292,11 @@ fn what_apply_sends_is_valid_for_the_real_api() {
     ] {
         assert!(mutating.contains(a), "{a} not exercised: {mutating:?}");
     }
+    check_with_models(&dir, &recorded);
+}
+
+/// Check recorded requests against botocore's models of the real APIs.
+fn check_with_models(dir: &TempDir, recorded: &[proxy::Request]) {
     let lines: Vec<String> = recorded
         .iter()
         .map(|r| {
@@ -1300,4 +1320,154 @@ fn what_apply_sends_is_valid_for_the_real_api() {
         report.contains(&format!("checked {} requests", recorded.len())),
         "{report}"
     );
+}
+
+/// A queue worker that scales to zero: the wake and idle alarms on its queue's own
+/// metrics, each triggering its step policy; the scalable target 0..max; re-apply
+/// sends nothing; delete takes the alarms too and leaves someone else's alone.
+#[test]
+fn a_service_that_scales_to_zero_gets_its_alarms() {
+    let w = World::new();
+    let dir = TempDir::new("zero");
+    let text = format!(
+        "stack: orders\ncluster: zc\nnetwork: {{ subnets: [{}] }}\nresources:\n  jobs:\n    type: sqs-queue\n    properties: {{ deadLetterQueue: {{ targetQueue: dead, maxReceiveCount: 3 }} }}\n  dead:\n    type: sqs-queue\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      connectTo: [jobs]\n      scaling:\n        minInstances: 0\n        maxInstances: 4\n        idleMinutes: 20\n        scalingPolicy: {{ keepBacklogPerInstanceUnder: 10 }}\n",
+        w.subnets[0]
+    );
+    let file = write(&dir, "bosun.yaml", &text);
+    // Someone else's alarm under the stack's prefix: never read as the stack's.
+    py(&w.moto, "import boto3,sys; boto3.client('cloudwatch', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').put_metric_alarm(AlarmName='orders-theirs', MetricName='m', Namespace='n', Statistic='Maximum', Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator='GreaterThanThreshold')");
+
+    let out = w.deploy(&["diff", "--stack", &file]);
+    let plan = stdout(&out);
+    assert!(plan.contains("+ create alarm orders-worker-wake"), "{plan}");
+    assert!(plan.contains("+ create alarm orders-worker-idle"), "{plan}");
+    assert!(
+        plan.contains("+ create scaling policy orders-worker-wake"),
+        "{plan}"
+    );
+
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let requests = w.proxy.recorded();
+    // Each alarm is put after the policy it triggers (it names the policy's ARN).
+    let sent: Vec<(&str, &str)> = requests
+        .iter()
+        .filter(|r| r.action == "PutScalingPolicy" || r.action == "PutMetricAlarm")
+        .map(|r| (r.action.as_str(), r.body.as_str()))
+        .collect();
+    assert_eq!(sent.len(), 5, "{sent:?}");
+    for suffix in ["wake", "idle"] {
+        let at = |action: &str, needle: &str| {
+            sent.iter()
+                .position(|(a, b)| *a == action && b.contains(needle))
+                .unwrap_or_else(|| panic!("{action} {needle} not sent: {sent:?}"))
+        };
+        assert!(
+            at("PutScalingPolicy", &format!("\"orders-worker-{suffix}\""))
+                < at(
+                    "PutMetricAlarm",
+                    &format!("AlarmName=orders-worker-{suffix}&")
+                )
+        );
+    }
+
+    // What AWS has, read back from moto.
+    let seen = py(
+        &w.moto,
+        r#"
+import boto3, sys, json
+c = lambda s: boto3.client(s, endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y')
+aas = c('application-autoscaling')
+t = aas.describe_scalable_targets(ServiceNamespace='ecs')['ScalableTargets'][0]
+print('target', t['ResourceId'], t['MinCapacity'], t['MaxCapacity'])
+pols = {p['PolicyName']: p for p in aas.describe_scaling_policies(ServiceNamespace='ecs')['ScalingPolicies']}
+for n in sorted(pols):
+    p = pols[n]
+    steps = p.get('StepScalingPolicyConfiguration', {}).get('StepAdjustments', [])
+    print('policy', n, p['PolicyType'], json.dumps([(s.get('MetricIntervalLowerBound'), s.get('MetricIntervalUpperBound'), s['ScalingAdjustment']) for s in steps]))
+cw = c('cloudwatch')
+for a in cw.describe_alarms(AlarmNamePrefix='orders-worker')['MetricAlarms']:
+    expr = [m for m in a['Metrics'] if m.get('Expression')][0]
+    dims = sorted({d['Value'] for m in a['Metrics'] if 'MetricStat' in m for d in m['MetricStat']['Metric']['Dimensions']})
+    target = [n for n, p in pols.items() if p['PolicyARN'] in a['AlarmActions']]
+    tags = {t['Key']: t['Value'] for t in cw.list_tags_for_resource(ResourceARN=a['AlarmArn'])['Tags']}
+    print('alarm', a['AlarmName'], a['ComparisonOperator'], a['Threshold'], a['EvaluationPeriods'], a['TreatMissingData'], expr['Expression'], dims, target, tags.get('bosun:stack'))
+"#,
+    );
+    let want = [
+        "target service/zc/orders-worker 0 4",
+        "policy orders-worker-backlog TargetTrackingScaling []",
+        "policy orders-worker-idle StepScaling [[null, 0.0, 0]]",
+        "policy orders-worker-wake StepScaling [[0.0, 10.0, 1], [10.0, 20.0, 2], [20.0, 30.0, 3], [30.0, null, 4]]",
+        "alarm orders-worker-wake GreaterThanOrEqualToThreshold 1.0 1 notBreaching IF((f0) == 0, v0, 0) ['orders-jobs'] ['orders-worker-wake'] orders",
+        "alarm orders-worker-idle LessThanThreshold 1.0 20 notBreaching v0 + f0 ['orders-jobs'] ['orders-worker-idle'] orders",
+    ];
+    for line in want {
+        assert!(seen.lines().any(|l| l == line), "{line:?} not in\n{seen}");
+    }
+
+    // Again: nothing to change, nothing sent.
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no changes"), "{}", stdout(&out));
+    assert!(w.proxy.mutating().is_empty(), "{:?}", w.proxy.mutating());
+
+    // A longer idle time is one alarm's change.
+    let longer = write(
+        &dir,
+        "longer.yaml",
+        &text.replace("idleMinutes: 20", "idleMinutes: 30"),
+    );
+    let out = w.deploy(&["diff", "--stack", &longer]);
+    let plan = stdout(&out);
+    assert!(plan.contains("~ update alarm orders-worker-idle"), "{plan}");
+    assert!(plan.contains("EvaluationPeriods: 20 → 30"), "{plan}");
+    assert!(plan.contains("1 to update"), "{plan}");
+
+    // status: idle at zero (no task, the queue empty).
+    let out = w.deploy(&["status", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("scales to zero: idle at zero; queue visible 0 in flight 0, tasks 0"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Back to minInstances 1: the alarms and step policies go.
+    let one = write(
+        &dir,
+        "one.yaml",
+        &text
+            .replace("minInstances: 0", "minInstances: 1")
+            .replace("        idleMinutes: 20\n", ""),
+    );
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &one]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = stdout(&out);
+    for gone in [
+        "alarm orders-worker-wake",
+        "alarm orders-worker-idle",
+        "scaling policy orders-worker-wake",
+        "scaling policy orders-worker-idle",
+    ] {
+        assert!(out.contains(&format!("- delete {gone}")), "{gone}: {out}");
+    }
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = w.deploy(&["delete", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let left = py(&w.moto, "import boto3,sys; print(sorted(a['AlarmName'] for a in boto3.client('cloudwatch', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').describe_alarms()['MetricAlarms']))");
+    assert_eq!(left.trim(), "['orders-theirs']");
+
+    // Every request of the alarms' kind, checked against botocore's models.
+    check_with_models(&dir, &requests);
 }

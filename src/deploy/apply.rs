@@ -235,7 +235,7 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
     for (name, res) in &stack.resources {
         let svc_name = render::family(stack, name);
         match res {
-            Resource::WorkerService(_) => {
+            Resource::WorkerService(s) => {
                 let d = aws
                     .ecs
                     .describe_services()
@@ -283,15 +283,22 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                                 .iter()
                                 .filter(|p| p.resource_id() == id)
                             {
-                                let target = pol
-                                    .target_tracking_scaling_policy_configuration()
-                                    .map(|c| c.target_value())
-                                    .unwrap_or(0.0);
-                                out.push_str(&format!(
-                                    "  scaling policy {} target {target}\n",
-                                    pol.policy_name()
-                                ));
+                                match pol.target_tracking_scaling_policy_configuration() {
+                                    Some(c) => out.push_str(&format!(
+                                        "  scaling policy {} target {}\n",
+                                        pol.policy_name(),
+                                        c.target_value()
+                                    )),
+                                    None => out.push_str(&format!(
+                                        "  scaling policy {} ({})\n",
+                                        pol.policy_name(),
+                                        pol.policy_type().as_str()
+                                    )),
+                                }
                             }
+                        }
+                        if let Some(line) = zero_status(aws, stack, name, s, x).await? {
+                            out.push_str(&line);
                         }
                         for ev in x.events().iter().take(5) {
                             out.push_str(&format!("  event: {}\n", ev.message().unwrap_or("")));
@@ -352,6 +359,94 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// For a service that scales to zero: its queues' depth (visible, in flight), its
+/// tasks, its wake and idle alarms' states, and whether it is idle at zero.
+async fn zero_status(
+    aws: &Aws,
+    stack: &Stack,
+    name: &str,
+    s: &crate::deploy::stack::Service,
+    x: &aws_sdk_ecs::types::Service,
+) -> Result<Option<String>> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let Some(sc) = s.scaling.as_ref().filter(|sc| sc.min_instances == Some(0)) else {
+        return Ok(None);
+    };
+    let (mut visible, mut in_flight) = (0i64, 0i64);
+    for q in &s.container.connect_to {
+        let Some(Resource::SqsQueue(qq)) = stack.resources.get(q) else {
+            continue;
+        };
+        let qn = render::queue_name(stack, q, qq.fifo);
+        let u = aws.sqs.get_queue_url().queue_name(&qn).send().await;
+        let Some(u) = absent_on(
+            u,
+            &[
+                "QueueDoesNotExist",
+                "AWS.SimpleQueueService.NonExistentQueue",
+            ],
+            "SQS GetQueueUrl",
+            &qn,
+        )?
+        else {
+            continue;
+        };
+        let attrs = aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(u.queue_url().unwrap_or_default())
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(failed("SQS GetQueueAttributes", &qn))?;
+        let get = |k: A| {
+            attrs
+                .attributes()
+                .and_then(|a| a.get(&k))
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        visible += get(A::ApproximateNumberOfMessages);
+        in_flight += get(A::ApproximateNumberOfMessagesNotVisible);
+    }
+    let svc = render::family(stack, name);
+    let alarms = aws
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(format!("{svc}-wake"))
+        .alarm_names(format!("{svc}-idle"))
+        .send()
+        .await
+        .map_err(failed("CloudWatch DescribeAlarms", &svc))?;
+    let state = |suffix: &str| {
+        alarms
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(format!("{svc}-{suffix}").as_str()))
+            .and_then(|a| a.state_value())
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_else(|| "missing".into())
+    };
+    let tasks = x.running_count() + x.pending_count();
+    let idle = sc
+        .idle_minutes
+        .unwrap_or(crate::deploy::validate::DEFAULT_IDLE_MINUTES);
+    let verdict = match (x.desired_count(), tasks, visible + in_flight) {
+        (0, 0, 0) => "idle at zero".to_owned(),
+        (0, 0, _) => {
+            "at zero, messages waiting: the wake alarm starts a task within minutes".to_owned()
+        }
+        (_, _, 0) => format!("running, queues empty: goes to zero after {idle} min idle"),
+        _ => "running".to_owned(),
+    };
+    Ok(Some(format!(
+        "  scales to zero: {verdict}; queue visible {visible} in flight {in_flight}, tasks {tasks}; alarms wake {} idle {}\n",
+        state("wake"),
+        state("idle")
+    )))
 }
 
 /// Parse `10m`, `2h`, `30s`, `1d` into seconds.

@@ -12,11 +12,11 @@ use serde_json::{json, Map, Value};
 
 use super::engine::{Kind, Node};
 use super::resources::{
-    cluster::Cluster, dashboard, log_group, queue, role, scaling, schedule, service,
+    alarm, cluster::Cluster, dashboard, log_group, queue, role, scaling, schedule, service,
     task_definition, EcsTag, KvTag, Spec, KINDS,
 };
 use super::stack::{Container, Job, Resource, Service, Stack};
-use super::validate::{directive, Directive, DEFAULT_STOP_TIMEOUT};
+use super::validate::{directive, Directive, DEFAULT_IDLE_MINUTES, DEFAULT_STOP_TIMEOUT};
 
 /// Where bosun lives in the image (`bosun-deploy inject` and the buildpack put it there).
 pub const BOSUN_PATH: &str = "/usr/local/bin/bosun";
@@ -737,7 +737,7 @@ fn service(b: &mut Builder, stack: &Stack, t: &Target, name: &str, s: &Service, 
         .scaling
         .as_ref()
         .and_then(|x| x.max_instances)
-        .unwrap_or(min);
+        .unwrap_or(min.max(1));
     let (subnets, security_groups, assign_public_ip) = awsvpc(stack);
     let (launch_type, strategy) = if s.spot {
         (
@@ -811,7 +811,8 @@ fn service(b: &mut Builder, stack: &Stack, t: &Target, name: &str, s: &Service, 
                     resource_id: resource_id.clone(),
                     scalable_dimension: "ecs:service:DesiredCount".into(),
                     policy_type: "TargetTrackingScaling".into(),
-                    target_tracking_scaling_policy_configuration: scaling::TargetTracking {
+                    step_scaling_policy_configuration: None,
+                    target_tracking_scaling_policy_configuration: Some(scaling::TargetTracking {
                         target_value: value,
                         predefined_metric_specification: predefined.map(|p| scaling::Predefined {
                             predefined_metric_type: p.into(),
@@ -820,7 +821,7 @@ fn service(b: &mut Builder, stack: &Stack, t: &Target, name: &str, s: &Service, 
                         scale_out_cooldown: 60,
                         scale_in_cooldown: 300,
                         disable_scale_in: false,
-                    },
+                    }),
                 },
                 std::slice::from_ref(&target),
             );
@@ -856,6 +857,42 @@ fn service(b: &mut Builder, stack: &Stack, t: &Target, name: &str, s: &Service, 
                 }),
             );
         }
+        if min == 0 {
+            let idle = sc.idle_minutes.unwrap_or(DEFAULT_IDLE_MINUTES);
+            let queues: Vec<String> = s
+                .container
+                .connect_to
+                .iter()
+                .filter_map(|q| match stack.resources.get(q) {
+                    Some(Resource::SqsQueue(x)) => Some(queue_name(stack, q, x.fifo)),
+                    _ => None,
+                })
+                .collect();
+            let zero = ScaleToZero {
+                stack,
+                t,
+                svc_name: &svc_name,
+                resource_id: &resource_id,
+                queues: &queues,
+            };
+            let wake = b.add(
+                zero.policy("wake", wake_steps(pol.keep_backlog_per_instance_under, max)),
+                std::slice::from_ref(&target),
+            );
+            b.add(zero.wake_alarm(), &[wake]);
+            let to_zero = b.add(
+                zero.policy(
+                    "idle",
+                    vec![scaling::Step {
+                        metric_interval_lower_bound: None,
+                        metric_interval_upper_bound: Some(0.0),
+                        scaling_adjustment: 0,
+                    }],
+                ),
+                std::slice::from_ref(&target),
+            );
+            b.add(zero.idle_alarm(idle), &[to_zero]);
+        }
     }
     let metric =
         |ns: &str, m: &str| json!([ns, m, "ServiceName", svc_name, "ClusterName", stack.cluster]);
@@ -874,6 +911,173 @@ fn service(b: &mut Builder, stack: &Stack, t: &Target, name: &str, s: &Service, 
         },
         &[svc],
     );
+}
+
+/// The alarms and step policies of a service that scales to zero: a wake alarm (on
+/// the queues' own metrics, since no task runs to publish any) and an idle alarm that
+/// takes it to zero once the queues have been empty for the idle time.
+struct ScaleToZero<'a> {
+    stack: &'a Stack,
+    t: &'a Target,
+    svc_name: &'a str,
+    resource_id: &'a str,
+    /// The connected queues' names.
+    queues: &'a [String],
+}
+
+/// How many steps a wake policy has at most: beyond them, target tracking takes over
+/// once the tasks publish their backlog.
+const WAKE_STEPS: i64 = 10;
+
+/// The wake policy's steps, on the alarm's metric (messages waiting, threshold 1):
+/// ceil(waiting ÷ target) tasks, at least 1, at most `max` (and [`WAKE_STEPS`]).
+/// Without a backlog target, one task.
+fn wake_steps(target: Option<f64>, max: i64) -> Vec<scaling::Step> {
+    let n = match target {
+        Some(_) => max.clamp(1, WAKE_STEPS),
+        None => 1,
+    };
+    let per = target.unwrap_or(1.0);
+    (1..=n)
+        .map(|k| scaling::Step {
+            metric_interval_lower_bound: Some((k - 1) as f64 * per),
+            metric_interval_upper_bound: (k < n).then(|| k as f64 * per),
+            scaling_adjustment: k as i32,
+        })
+        .collect()
+}
+
+impl ScaleToZero<'_> {
+    fn policy(&self, suffix: &str, steps: Vec<scaling::Step>) -> scaling::ScalingPolicy {
+        scaling::ScalingPolicy {
+            policy_name: format!("{}-{suffix}", self.svc_name),
+            service_namespace: "ecs".into(),
+            resource_id: self.resource_id.to_owned(),
+            scalable_dimension: "ecs:service:DesiredCount".into(),
+            policy_type: "StepScaling".into(),
+            target_tracking_scaling_policy_configuration: None,
+            step_scaling_policy_configuration: Some(scaling::StepScaling {
+                adjustment_type: "ExactCapacity".into(),
+                step_adjustments: steps,
+                cooldown: 60,
+                metric_aggregation_type: "Maximum".into(),
+            }),
+        }
+    }
+
+    /// The queues' metrics: `v0, v1, ...` visible, `f0, f1, ...` in flight (each
+    /// queue's 1-minute maximum); and the sums of each.
+    fn queue_metrics(&self) -> (Vec<alarm::Query>, String, String) {
+        let q = |id: String, metric: &str, queue: &str| alarm::Query {
+            id,
+            expression: None,
+            metric_stat: Some(alarm::MetricStat {
+                metric: alarm::Metric {
+                    namespace: "AWS/SQS".into(),
+                    metric_name: metric.into(),
+                    dimensions: vec![alarm::Dimension {
+                        name: "QueueName".into(),
+                        value: queue.into(),
+                    }],
+                },
+                period: 60,
+                stat: "Maximum".into(),
+            }),
+            label: None,
+            return_data: false,
+        };
+        let mut out = Vec::new();
+        for (i, queue) in self.queues.iter().enumerate() {
+            out.push(q(
+                format!("v{i}"),
+                "ApproximateNumberOfMessagesVisible",
+                queue,
+            ));
+            out.push(q(
+                format!("f{i}"),
+                "ApproximateNumberOfMessagesNotVisible",
+                queue,
+            ));
+        }
+        let sum = |p: &str| {
+            (0..self.queues.len())
+                .map(|i| format!("{p}{i}"))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        (out, sum("v"), sum("f"))
+    }
+
+    fn alarm(
+        &self,
+        suffix: &str,
+        description: String,
+        expression: String,
+        label: &str,
+        (periods, comparison): (i64, &str),
+    ) -> alarm::Alarm {
+        let (mut metrics, _, _) = self.queue_metrics();
+        metrics.push(alarm::Query {
+            id: suffix.into(),
+            expression: Some(expression),
+            metric_stat: None,
+            label: Some(label.into()),
+            return_data: true,
+        });
+        alarm::Alarm {
+            alarm_name: format!("{}-{suffix}", self.svc_name),
+            alarm_description: description,
+            actions_enabled: true,
+            alarm_actions: vec![alarm::policy_arn_pattern(
+                &self.t.region,
+                &self.t.account,
+                self.resource_id,
+                &format!("{}-{suffix}", self.svc_name),
+            )],
+            metrics,
+            evaluation_periods: periods as i32,
+            datapoints_to_alarm: periods as i32,
+            threshold: 1.0,
+            comparison_operator: comparison.into(),
+            // No data is no reason to scale: neither to wake, nor to stop work.
+            treat_missing_data: "notBreaching".into(),
+            tags: tags_kv(self.stack),
+        }
+    }
+
+    /// Messages wait and none is in flight, so nothing takes them (the service is at
+    /// zero): the wake policy sets the tasks by how many wait.
+    fn wake_alarm(&self) -> alarm::Alarm {
+        let (_, visible, in_flight) = self.queue_metrics();
+        self.alarm(
+            "wake",
+            format!(
+                "bosun-deploy: wakes {} when messages wait in {} and none is in flight",
+                self.svc_name,
+                self.queues.join(", ")
+            ),
+            format!("IF(({in_flight}) == 0, {visible}, 0)"),
+            "messages waiting with none in flight",
+            (1, "GreaterThanOrEqualToThreshold"),
+        )
+    }
+
+    /// Nothing visible and nothing in flight for `idle` minutes in a row: the idle
+    /// policy takes the service to zero.
+    fn idle_alarm(&self, idle: i64) -> alarm::Alarm {
+        let (_, visible, in_flight) = self.queue_metrics();
+        self.alarm(
+            "idle",
+            format!(
+                "bosun-deploy: takes {} to zero after {idle} min with {} empty (nothing visible, nothing in flight)",
+                self.svc_name,
+                self.queues.join(", ")
+            ),
+            format!("{visible} + {in_flight}"),
+            "messages visible or in flight",
+            (idle, "LessThanThreshold"),
+        )
+    }
 }
 
 /// The schedule of a job: an ECS RunTask target.
@@ -933,6 +1137,38 @@ mod tests {
         );
         assert_eq!(ecr_repository_arn("repo/app:1.2"), None);
         assert_eq!(ecr_repository_arn("ghcr.io/o/app:1"), None);
+    }
+
+    #[test]
+    fn wake_steps_give_tasks_by_backlog() {
+        let steps = |t, max| {
+            super::wake_steps(t, max)
+                .iter()
+                .map(|s| {
+                    (
+                        s.metric_interval_lower_bound,
+                        s.metric_interval_upper_bound,
+                        s.scaling_adjustment,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        // Without a backlog target: one task, whatever waits.
+        assert_eq!(steps(None, 5), [(Some(0.0), None, 1)]);
+        // With one: ceil(waiting / target) tasks (the alarm's threshold is 1, so a
+        // step's bounds are waiting - 1), the last step open.
+        assert_eq!(
+            steps(Some(5.0), 3),
+            [
+                (Some(0.0), Some(5.0), 1),
+                (Some(5.0), Some(10.0), 2),
+                (Some(10.0), None, 3)
+            ]
+        );
+        // At most WAKE_STEPS steps; target tracking goes on from there.
+        let many = super::wake_steps(Some(1.0), 50);
+        assert_eq!(many.len() as i64, super::WAKE_STEPS);
+        assert_eq!(many.last().unwrap().metric_interval_upper_bound, None);
     }
 
     #[test]

@@ -168,6 +168,9 @@ pub struct Service {
 pub struct Scaling {
     pub min_instances: Option<i64>,
     pub max_instances: Option<i64>,
+    /// With `minInstances: 0`: the minutes the connected queues must stay empty
+    /// (nothing visible, nothing in flight) before the service goes to zero.
+    pub idle_minutes: Option<i64>,
     pub scaling_policy: Option<ScalingPolicy>,
 }
 

@@ -498,16 +498,50 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                     let p = format!("{props}/scaling");
                     let min = sc.min_instances.unwrap_or(1);
                     let max = sc.max_instances.unwrap_or(min.max(1));
-                    if min < 1 {
+                    let queues = connected_queues(kinds, &s.container);
+                    if min < 0 {
                         c.error(
                             format!("{p}/minInstances"),
-                            format!(
-                                "{min} is out of range: allowed 1 <= minInstances <= maxInstances"
-                            ),
+                            format!("{min} is out of range: allowed 0 <= minInstances <= maxInstances (0 only with a connected queue)"),
+                        );
+                    } else if min == 0 && queues.is_empty() {
+                        c.error(
+                            format!("{p}/minInstances"),
+                            "0 needs a queue to wake the service: connect it to an sqs-queue (connectTo), or keep minInstances at 1 or more",
+                        );
+                    } else if min == 0 && queues.len() > MAX_WAKE_QUEUES {
+                        c.error(
+                            format!("{p}/minInstances"),
+                            format!("0 works with up to {MAX_WAKE_QUEUES} connected queues (the idle alarm reads 2 metrics of each, 10 at most); this service connects to {}", queues.len()),
                         );
                     }
-                    if max < min {
-                        c.error(format!("{p}/maxInstances"), format!("{max} is less than minInstances ({min}): allowed 1 <= minInstances <= maxInstances"));
+                    if max < min.max(1) {
+                        c.error(format!("{p}/maxInstances"), format!("{max} is less than {}: allowed 1 <= maxInstances, and minInstances <= maxInstances", if min > 1 { format!("minInstances ({min})") } else { "1".to_owned() }));
+                    }
+                    if let Some(idle) = sc.idle_minutes {
+                        if min != 0 {
+                            c.error(
+                                format!("{p}/idleMinutes"),
+                                format!("idleMinutes applies only to a service that scales to zero (minInstances: 0); minInstances is {min}"),
+                            );
+                        } else if !(1..=MAX_IDLE_MINUTES).contains(&idle) {
+                            c.error(
+                                format!("{p}/idleMinutes"),
+                                format!("{idle} is out of range: allowed 1..={MAX_IDLE_MINUTES} (CloudWatch evaluates an alarm over at most one day)"),
+                            );
+                        }
+                    }
+                    if min == 0 {
+                        for q in &queues {
+                            if let Some(Resource::SqsQueue(qq)) = stack.resources.get(*q) {
+                                if qq.dead_letter_queue.is_none() {
+                                    c.warn(
+                                        format!("/resources/{q}/properties"),
+                                        format!("'{q}' has no deadLetterQueue: a message that always fails goes back to the queue and wakes {name} from zero again and again; give it a deadLetterQueue"),
+                                    );
+                                }
+                            }
+                        }
                     }
                     if let Some(pol) = &sc.scaling_policy {
                         for (key, v) in [
@@ -591,10 +625,25 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
 }
 
 fn connected_queue(kinds: &Kinds, ctr: &Container) -> bool {
+    !connected_queues(kinds, ctr).is_empty()
+}
+
+/// The sqs-queues a container connects to, in file order.
+fn connected_queues<'a>(kinds: &Kinds, ctr: &'a Container) -> Vec<&'a str> {
     ctr.connect_to
         .iter()
-        .any(|t| kind_of(kinds, t) == Some("sqs-queue"))
+        .filter(|t| kind_of(kinds, t) == Some("sqs-queue"))
+        .map(String::as_str)
+        .collect()
 }
+
+/// How many queues a scale-to-zero service may connect to: its idle alarm reads two
+/// metrics of each, and a CloudWatch metric-math alarm reads at most 10.
+pub const MAX_WAKE_QUEUES: usize = 4;
+/// The longest idle time: CloudWatch evaluates a 1-minute alarm over at most a day.
+pub const MAX_IDLE_MINUTES: i64 = 1440;
+/// The idle time before a scale-to-zero service goes to zero, by default.
+pub const DEFAULT_IDLE_MINUTES: i64 = 15;
 
 /// The `$ResourceParam` parameters of a resource kind.
 fn params_of(kind: &str) -> &'static [&'static str] {

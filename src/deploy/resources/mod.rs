@@ -2,6 +2,7 @@
 //! plus one line in the `kinds!` list below, which is also the creation order (and,
 //! reversed, the deletion order).
 
+pub mod alarm;
 pub mod cluster;
 pub mod dashboard;
 pub mod log_group;
@@ -118,6 +119,7 @@ kinds! {
     Service => service::Service,
     ScalableTarget => scaling::ScalableTarget,
     ScalingPolicy => scaling::ScalingPolicy,
+    Alarm => alarm::Alarm,
     ScheduleGroup => schedule::ScheduleGroup,
     Schedule => schedule::Schedule,
     Dashboard => dashboard::Dashboard,

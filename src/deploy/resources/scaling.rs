@@ -1,5 +1,5 @@
-//! Application Auto Scaling: a service's scalable target and its target-tracking
-//! policies. They carry no tags AWS returns: they are the stack's when their service
+//! Application Auto Scaling: a service's scalable target, its target-tracking
+//! policies and the step policies a scale-to-zero service's alarms trigger. They carry no tags AWS returns: they are the stack's when their service
 //! is (its tag), and go with it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,7 +31,31 @@ pub struct ScalingPolicy {
     pub resource_id: String,
     pub scalable_dimension: String,
     pub policy_type: String,
-    pub target_tracking_scaling_policy_configuration: TargetTracking,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_tracking_scaling_policy_configuration: Option<TargetTracking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_scaling_policy_configuration: Option<StepScaling>,
+}
+
+/// A step policy: what to do when its alarm fires, by how far the alarm's metric is
+/// from the alarm's threshold.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StepScaling {
+    pub adjustment_type: String,
+    pub step_adjustments: Vec<Step>,
+    pub cooldown: i32,
+    pub metric_aggregation_type: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Step {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric_interval_lower_bound: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric_interval_upper_bound: Option<f64>,
+    pub scaling_adjustment: i32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,23 +258,17 @@ impl Kind for ScalableTarget {
 }
 
 fn observe_policy(want: &ScalingPolicy, p: &t::ScalingPolicy) -> ScalingPolicy {
-    let c = p.target_tracking_scaling_policy_configuration();
-    ScalingPolicy {
-        policy_name: p.policy_name().to_owned(),
-        service_namespace: p.service_namespace().as_str().to_owned(),
-        resource_id: p.resource_id().to_owned(),
-        scalable_dimension: p.scalable_dimension().as_str().to_owned(),
-        policy_type: p.policy_type().as_str().to_owned(),
-        target_tracking_scaling_policy_configuration: TargetTracking {
-            target_value: c.map(|c| c.target_value()).unwrap_or(0.0),
-            predefined_metric_specification: c
-                .and_then(|c| c.predefined_metric_specification())
-                .map(|p| Predefined {
+    let tracking = p
+        .target_tracking_scaling_policy_configuration()
+        .map(|c| TargetTracking {
+            target_value: c.target_value(),
+            predefined_metric_specification: c.predefined_metric_specification().map(|p| {
+                Predefined {
                     predefined_metric_type: p.predefined_metric_type().as_str().to_owned(),
-                }),
-            customized_metric_specification: c
-                .and_then(|c| c.customized_metric_specification())
-                .map(|m| Customized {
+                }
+            }),
+            customized_metric_specification: c.customized_metric_specification().map(|m| {
+                Customized {
                     metric_name: m.metric_name().unwrap_or_default().to_owned(),
                     namespace: m.namespace().unwrap_or_default().to_owned(),
                     dimensions: m
@@ -265,14 +283,44 @@ fn observe_policy(want: &ScalingPolicy, p: &t::ScalingPolicy) -> ScalingPolicy {
                         .statistic()
                         .map(|s| s.as_str().to_owned())
                         .unwrap_or_default(),
-                }),
-            scale_out_cooldown: c.and_then(|c| c.scale_out_cooldown()).unwrap_or(0),
-            scale_in_cooldown: c.and_then(|c| c.scale_in_cooldown()).unwrap_or(0),
-            disable_scale_in: c.and_then(|c| c.disable_scale_in()).unwrap_or(
+                }
+            }),
+            scale_out_cooldown: c.scale_out_cooldown().unwrap_or(0),
+            scale_in_cooldown: c.scale_in_cooldown().unwrap_or(0),
+            disable_scale_in: c.disable_scale_in().unwrap_or(
                 want.target_tracking_scaling_policy_configuration
-                    .disable_scale_in,
+                    .as_ref()
+                    .is_some_and(|w| w.disable_scale_in),
             ),
-        },
+        });
+    let step = p.step_scaling_policy_configuration().map(|c| StepScaling {
+        adjustment_type: c
+            .adjustment_type()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default(),
+        step_adjustments: c
+            .step_adjustments()
+            .iter()
+            .map(|s| Step {
+                metric_interval_lower_bound: s.metric_interval_lower_bound(),
+                metric_interval_upper_bound: s.metric_interval_upper_bound(),
+                scaling_adjustment: s.scaling_adjustment(),
+            })
+            .collect(),
+        cooldown: c.cooldown().unwrap_or(0),
+        metric_aggregation_type: c
+            .metric_aggregation_type()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default(),
+    });
+    ScalingPolicy {
+        policy_name: p.policy_name().to_owned(),
+        service_namespace: p.service_namespace().as_str().to_owned(),
+        resource_id: p.resource_id().to_owned(),
+        scalable_dimension: p.scalable_dimension().as_str().to_owned(),
+        policy_type: p.policy_type().as_str().to_owned(),
+        target_tracking_scaling_policy_configuration: tracking,
+        step_scaling_policy_configuration: step,
     }
 }
 
@@ -298,49 +346,72 @@ impl Kind for ScalingPolicy {
     }
 
     async fn create(&self, ctx: &Ctx) -> Result<()> {
-        let c = &self.target_tracking_scaling_policy_configuration;
         let bad = |e: aws_sdk_applicationautoscaling::error::BuildError| {
             DeployError::Precondition(format!("scaling policy {}: {e}", self.policy_name))
         };
-        let mut tt = t::TargetTrackingScalingPolicyConfiguration::builder()
-            .target_value(c.target_value)
-            .scale_out_cooldown(c.scale_out_cooldown)
-            .scale_in_cooldown(c.scale_in_cooldown)
-            .disable_scale_in(c.disable_scale_in);
-        if let Some(p) = &c.predefined_metric_specification {
-            tt = tt.predefined_metric_specification(
-                t::PredefinedMetricSpecification::builder()
-                    .predefined_metric_type(t::MetricType::from(p.predefined_metric_type.as_str()))
-                    .build()
-                    .map_err(bad)?,
-            );
-        }
-        if let Some(m) = &c.customized_metric_specification {
-            let mut spec = t::CustomizedMetricSpecification::builder()
-                .metric_name(&m.metric_name)
-                .namespace(&m.namespace)
-                .statistic(t::MetricStatistic::from(m.statistic.as_str()));
-            for d in &m.dimensions {
-                spec = spec.dimensions(
-                    t::MetricDimension::builder()
-                        .name(&d.name)
-                        .value(&d.value)
-                        .build()
-                        .map_err(bad)?,
-                );
-            }
-            tt = tt.customized_metric_specification(spec.build());
-        }
-        ctx.aws
+        let mut req = ctx
+            .aws
             .scaling
             .put_scaling_policy()
             .policy_name(&self.policy_name)
             .service_namespace(t::ServiceNamespace::Ecs)
             .resource_id(&self.resource_id)
             .scalable_dimension(t::ScalableDimension::EcsServiceDesiredCount)
-            .policy_type(t::PolicyType::TargetTrackingScaling)
-            .target_tracking_scaling_policy_configuration(tt.build().map_err(bad)?)
-            .send()
+            .policy_type(t::PolicyType::from(self.policy_type.as_str()));
+        if let Some(c) = &self.target_tracking_scaling_policy_configuration {
+            let mut tt = t::TargetTrackingScalingPolicyConfiguration::builder()
+                .target_value(c.target_value)
+                .scale_out_cooldown(c.scale_out_cooldown)
+                .scale_in_cooldown(c.scale_in_cooldown)
+                .disable_scale_in(c.disable_scale_in);
+            if let Some(p) = &c.predefined_metric_specification {
+                tt = tt.predefined_metric_specification(
+                    t::PredefinedMetricSpecification::builder()
+                        .predefined_metric_type(t::MetricType::from(
+                            p.predefined_metric_type.as_str(),
+                        ))
+                        .build()
+                        .map_err(bad)?,
+                );
+            }
+            if let Some(m) = &c.customized_metric_specification {
+                let mut spec = t::CustomizedMetricSpecification::builder()
+                    .metric_name(&m.metric_name)
+                    .namespace(&m.namespace)
+                    .statistic(t::MetricStatistic::from(m.statistic.as_str()));
+                for d in &m.dimensions {
+                    spec = spec.dimensions(
+                        t::MetricDimension::builder()
+                            .name(&d.name)
+                            .value(&d.value)
+                            .build()
+                            .map_err(bad)?,
+                    );
+                }
+                tt = tt.customized_metric_specification(spec.build());
+            }
+            req = req.target_tracking_scaling_policy_configuration(tt.build().map_err(bad)?);
+        }
+        if let Some(c) = &self.step_scaling_policy_configuration {
+            let mut st = t::StepScalingPolicyConfiguration::builder()
+                .adjustment_type(t::AdjustmentType::from(c.adjustment_type.as_str()))
+                .cooldown(c.cooldown)
+                .metric_aggregation_type(t::MetricAggregationType::from(
+                    c.metric_aggregation_type.as_str(),
+                ));
+            for s in &c.step_adjustments {
+                st = st.step_adjustments(
+                    t::StepAdjustment::builder()
+                        .set_metric_interval_lower_bound(s.metric_interval_lower_bound)
+                        .set_metric_interval_upper_bound(s.metric_interval_upper_bound)
+                        .scaling_adjustment(s.scaling_adjustment)
+                        .build()
+                        .map_err(bad)?,
+                );
+            }
+            req = req.step_scaling_policy_configuration(st.build());
+        }
+        req.send()
             .await
             .map_err(failed("AutoScaling PutScalingPolicy", &self.policy_name))?;
         Ok(())
