@@ -1471,3 +1471,22 @@ for a in cw.describe_alarms(AlarmNamePrefix='orders-worker')['MetricAlarms']:
     // Every request of the alarms' kind, checked against botocore's models.
     check_with_models(&dir, &requests);
 }
+
+/// The scale-to-zero simulator replays its traces against what render gives: no task
+/// of bosun's is stopped while it holds a message and no message is left behind (it
+/// exits 1 otherwise), with Copilot's policy beside it.
+#[test]
+fn the_scale_to_zero_simulation_loses_no_message() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/scale_to_zero.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .args(["--deploy", env!("CARGO_BIN_EXE_bosun-deploy")]);
+    let out = run_bounded(&mut cmd, std::time::Duration::from_secs(120));
+    let report = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    for trace in ["burst:", "trickle:", "long job:", "steady:"] {
+        assert!(report.contains(trace), "{trace} missing:\n{report}");
+    }
+    assert_eq!(report.matches("  bosun ").count(), 4, "{report}");
+    assert_eq!(report.matches("  copilot ").count(), 4, "{report}");
+}
