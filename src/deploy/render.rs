@@ -941,7 +941,7 @@ fn wake_steps(target: Option<f64>, max: i64) -> Vec<scaling::Step> {
     (1..=n)
         .map(|k| scaling::Step {
             metric_interval_lower_bound: Some((k - 1) as f64 * per),
-            metric_interval_upper_bound: (k < n).then(|| k as f64 * per),
+            metric_interval_upper_bound: (k < n).then_some(k as f64 * per),
             scaling_adjustment: k as i32,
         })
         .collect()

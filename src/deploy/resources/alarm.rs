@@ -215,10 +215,7 @@ fn observe(want: &Alarm, a: &t::MetricAlarm, tags: &[(String, String)]) -> Alarm
     }
 }
 
-fn query_input(q: &Query) -> Result<t::MetricDataQuery> {
-    let bad = |e: aws_sdk_cloudwatch::error::BuildError| {
-        DeployError::Precondition(format!("alarm query {}: {e}", q.id))
-    };
+fn query_input(q: &Query) -> t::MetricDataQuery {
     let mut b = t::MetricDataQuery::builder()
         .id(&q.id)
         .set_expression(q.expression.clone())
@@ -244,8 +241,7 @@ fn query_input(q: &Query) -> Result<t::MetricDataQuery> {
                 .build(),
         );
     }
-    let _ = bad;
-    Ok(b.build())
+    b.build()
 }
 
 /// Read alarms by name (DescribeAlarms, 100 names a call), then each one's tags.
@@ -313,11 +309,7 @@ impl Kind for Alarm {
         for a in &self.alarm_actions {
             actions.push(resolve(ctx, a).await?);
         }
-        let metrics = self
-            .metrics
-            .iter()
-            .map(query_input)
-            .collect::<Result<Vec<_>>>()?;
+        let metrics = self.metrics.iter().map(query_input).collect();
         ctx.aws
             .cloudwatch
             .put_metric_alarm()
