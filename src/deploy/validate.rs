@@ -515,8 +515,16 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                             format!("0 works with up to {MAX_WAKE_QUEUES} connected queues (the idle alarm reads 2 metrics of each, 10 at most); this service connects to {}", queues.len()),
                         );
                     }
-                    if max < min.max(1) {
-                        c.error(format!("{p}/maxInstances"), format!("{max} is less than {}: allowed 1 <= maxInstances, and minInstances <= maxInstances", if min > 1 { format!("minInstances ({min})") } else { "1".to_owned() }));
+                    if max < min {
+                        c.error(
+                            format!("{p}/maxInstances"),
+                            format!("{max} is less than minInstances ({min}): allowed minInstances <= maxInstances"),
+                        );
+                    } else if max < 1 {
+                        c.error(
+                            format!("{p}/maxInstances"),
+                            format!("{max} is out of range: allowed 1 <= maxInstances"),
+                        );
                     }
                     if let Some(idle) = sc.idle_minutes {
                         if min != 0 {
