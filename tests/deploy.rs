@@ -1347,8 +1347,25 @@ fn a_service_that_scales_to_zero_gets_its_alarms() {
         "{plan}"
     );
 
+    // An alarm with the wake alarm's name that is not the stack's: apply stops before
+    // any change, naming it.
+    py(&w.moto, "import boto3,sys; boto3.client('cloudwatch', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').put_metric_alarm(AlarmName='orders-worker-wake', MetricName='m', Namespace='n', Statistic='Maximum', Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator='GreaterThanThreshold', Tags=[{'Key': 'bosun:stack', 'Value': 'billing'}])");
     w.proxy.record();
     let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "alarm orders-worker-wake exists but is not this stack's (tag bosun:stack=billing)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    py(&w.moto, "import boto3,sys; boto3.client('cloudwatch', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').delete_alarms(AlarmNames=['orders-worker-wake'])");
+
+    // apply, waiting for the service (with no task to start) to settle.
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--timeout", "120", "--stack", &file]);
     assert_eq!(
         out.status.code(),
         Some(0),
