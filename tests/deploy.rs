@@ -500,6 +500,20 @@ impl World {
     fn deploy(&self, args: &[&str]) -> Output {
         deploy(args, &self.env())
     }
+
+    /// `args` stops with exit 4 and a message holding `needle`, having sent no
+    /// mutating call.
+    fn refuses(&self, args: &[&str], needle: &str) {
+        self.proxy.record();
+        let out = self.deploy(args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(needle),
+            "{needle:?} not in\n{}",
+            stderr(&out)
+        );
+        assert_eq!(self.proxy.mutating(), Vec::<String>::new());
+    }
 }
 
 fn stdout(o: &Output) -> String {
@@ -1109,17 +1123,10 @@ fn the_account_is_the_callers() {
         &w.example()
             .replace("stack: orders", "stack: orders\naccount: \"111111111111\""),
     );
-    w.proxy.record();
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &other]);
-    assert_eq!(out.status.code(), Some(4));
-    assert!(
-        stderr(&out).contains(
-            "the stack is for account 111111111111, but the credentials are account 210987654321's"
-        ),
-        "{}",
-        stderr(&out)
+    w.refuses(
+        &["apply", "--no-wait", "--stack", &other],
+        "the stack is for account 111111111111, but the credentials are account 210987654321's",
     );
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
 }
 
 #[test]
@@ -1134,28 +1141,19 @@ fn preflight_and_ownership_refuse_before_any_change() {
             "securityGroups: [sg-0123456789abcdef0]",
         ),
     );
-    w.proxy.record();
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
-    assert_eq!(out.status.code(), Some(4));
-    assert!(
-        stderr(&out).contains("security groups sg-0123456789abcdef0"),
-        "{}",
-        stderr(&out)
+    w.refuses(
+        &["apply", "--no-wait", "--stack", &file],
+        "security groups sg-0123456789abcdef0",
     );
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
     // A queue with the stack's name that is not the stack's is never touched.
     py(&w.moto, "import boto3,sys; boto3.client('sqs', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').create_queue(QueueName='orders-jobsQueue')");
     let file = write(&dir, "bosun.yaml", &w.example());
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
-    assert_eq!(out.status.code(), Some(4));
-    assert!(
-        stderr(&out)
-            .contains("queue orders-jobsQueue exists but is not this stack's (no bosun:stack tag)"),
-        "{}",
-        stderr(&out)
+    w.refuses(
+        &["apply", "--no-wait", "--stack", &file],
+        "queue orders-jobsQueue exists but is not this stack's (no bosun:stack tag)",
     );
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
 }
+
 #[test]
 fn logs_prints_the_resources_events() {
     let moto = Moto::start();
@@ -1350,17 +1348,10 @@ fn a_service_that_scales_to_zero_gets_its_alarms() {
     // An alarm with the wake alarm's name that is not the stack's: apply stops before
     // any change, naming it.
     py(&w.moto, "import boto3,sys; boto3.client('cloudwatch', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').put_metric_alarm(AlarmName='orders-worker-wake', MetricName='m', Namespace='n', Statistic='Maximum', Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator='GreaterThanThreshold', Tags=[{'Key': 'bosun:stack', 'Value': 'billing'}])");
-    w.proxy.record();
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(
-            "alarm orders-worker-wake exists but is not this stack's (tag bosun:stack=billing)"
-        ),
-        "{}",
-        stderr(&out)
+    w.refuses(
+        &["apply", "--no-wait", "--stack", &file],
+        "alarm orders-worker-wake exists but is not this stack's (tag bosun:stack=billing)",
     );
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
     py(&w.moto, "import boto3,sys; boto3.client('cloudwatch', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').delete_alarms(AlarmNames=['orders-worker-wake'])");
 
     // apply, waiting for the service (with no task to start) to settle.

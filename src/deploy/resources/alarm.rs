@@ -264,6 +264,15 @@ async fn describe(ctx: &Ctx, names: &[String]) -> Result<Vec<t::MetricAlarm>> {
     Ok(out)
 }
 
+impl Alarm {
+    fn tags_input(&self) -> Vec<t::Tag> {
+        self.tags
+            .iter()
+            .map(|t| t::Tag::builder().key(&t.key).value(&t.value).build())
+            .collect()
+    }
+}
+
 impl Kind for Alarm {
     const KIND: &'static str = "alarm";
     const PLURAL: &'static str = "alarms";
@@ -325,12 +334,7 @@ impl Kind for Alarm {
                 self.comparison_operator.as_str(),
             ))
             .treat_missing_data(&self.treat_missing_data)
-            .set_tags(Some(
-                self.tags
-                    .iter()
-                    .map(|t| t::Tag::builder().key(&t.key).value(&t.value).build())
-                    .collect(),
-            ))
+            .set_tags(Some(self.tags_input()))
             .send()
             .await
             .map_err(failed("CloudWatch PutMetricAlarm", &self.alarm_name))?;
@@ -357,12 +361,7 @@ impl Kind for Alarm {
                 .cloudwatch
                 .tag_resource()
                 .resource_arn(&arn)
-                .set_tags(Some(
-                    self.tags
-                        .iter()
-                        .map(|t| t::Tag::builder().key(&t.key).value(&t.value).build())
-                        .collect(),
-                ))
+                .set_tags(Some(self.tags_input()))
                 .send()
                 .await
                 .map_err(failed("CloudWatch TagResource", &self.alarm_name))?;
