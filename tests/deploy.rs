@@ -148,6 +148,8 @@ fn each_rule_on_its_own() {
         (svc("      internalHealthCheck: { healthCheckCommand: [x], startPeriodSeconds: 301 }\n"), "startPeriodSeconds: 301 is out of range: allowed 0..=300"),
         (svc("      scaling: { minInstances: 0, maxInstances: 2 }\n"), "10:18: error: resources.w.properties.scaling.minInstances: 0 needs a queue to wake the service: connect it to an sqs-queue (connectTo)"),
         (format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      connectTo: [q]\n      scaling: {{ minInstances: 0, maxInstances: 0 }}\n"), "scaling.maxInstances: 0 is out of range: allowed 1 <= maxInstances"),
+        (svc("      onDemandBase: 1\n"), "resources.w.properties.onDemandBase: onDemandBase is the on-demand part of a spot service: it needs spot: true"),
+        (svc("      spot: true\n      onDemandBase: -1\n"), "onDemandBase: -1 is out of range: allowed 0..=100000"),
         (svc("      scaling: { minInstances: -1 }\n"), "minInstances: -1 is out of range: allowed 0 <= minInstances <= maxInstances"),
         (svc("      scaling: { minInstances: 2, idleMinutes: 5 }\n"), "scaling.idleMinutes: idleMinutes applies only to a service that scales to zero (minInstances: 0); minInstances is 2"),
         (format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      connectTo: [q]\n      scaling: {{ minInstances: 0, idleMinutes: 1441 }}\n"), "scaling.idleMinutes: 1441 is out of range: allowed 1..=1440"),
@@ -1498,4 +1500,103 @@ fn the_scale_to_zero_simulation_loses_no_message() {
     }
     assert_eq!(report.matches("  bosun ").count(), 4, "{report}");
     assert_eq!(report.matches("  copilot ").count(), 4, "{report}");
+}
+
+/// Spot services: the stack's cluster gets the Fargate capacity providers (and gets
+/// them back if someone takes them away); a shared cluster without FARGATE_SPOT
+/// stops apply before any change, since bosun-deploy does not change it; an
+/// on-demand base is a second strategy item, and changing it updates the service.
+#[test]
+fn spot_services_get_their_capacity_providers() {
+    let w = World::new();
+    let dir = TempDir::new("spot");
+    let stack = |cluster: &str, base: u32| {
+        format!(
+            "stack: orders\ncluster: {cluster}\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      spot: true\n      onDemandBase: {base}\n",
+            w.subnets[0]
+        )
+    };
+    let ecs = |code: &str| {
+        py(&w.moto, &format!("import boto3,sys,json; ecs = boto3.client('ecs', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); {code}"))
+    };
+    // A shared cluster (not the stack's) with no capacity provider.
+    ecs("ecs.create_cluster(clusterName='shared')");
+    let shared = write(&dir, "shared.yaml", &stack("shared", 2));
+    w.refuses(
+        &["apply", "--no-wait", "--stack", &shared],
+        "capacity providers FARGATE, FARGATE_SPOT on cluster shared (the spot services' strategy names them; the cluster is not this stack's",
+    );
+    // Its owner associates them: apply goes on, and leaves the cluster as it is.
+    ecs("ecs.put_cluster_capacity_providers(cluster='shared', capacityProviders=['FARGATE', 'FARGATE_SPOT'], defaultCapacityProviderStrategy=[])");
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &shared]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let create = w
+        .proxy
+        .recorded()
+        .into_iter()
+        .find(|r| r.action == "CreateService")
+        .expect("CreateService sent");
+    let create: serde_json::Value = serde_json::from_str(&create.body).unwrap();
+    assert_eq!(
+        create["capacityProviderStrategy"],
+        serde_json::json!([
+            { "capacityProvider": "FARGATE", "weight": 0, "base": 2 },
+            { "capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0 }
+        ])
+    );
+    assert!(!w
+        .proxy
+        .actions()
+        .iter()
+        .any(|a| a.contains("ClusterCapacityProviders")));
+    let out = w.deploy(&["delete", "--stack", &shared]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // The stack's own cluster is made with them.
+    let own = write(&dir, "own.yaml", &stack("mine", 2));
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &own]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let providers = ecs("print(sorted(ecs.describe_clusters(clusters=['mine'])['clusters'][0]['capacityProviders']))");
+    assert_eq!(providers.trim(), "['FARGATE', 'FARGATE_SPOT']");
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &own]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    // Taken away (or a cluster made before bosun-deploy set them): put back.
+    ecs("ecs.put_cluster_capacity_providers(cluster='mine', capacityProviders=[], defaultCapacityProviderStrategy=[])");
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &own]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("~ update ECS cluster mine"),
+        "{}",
+        stdout(&out)
+    );
+    let providers = ecs("print(sorted(ecs.describe_clusters(clusters=['mine'])['clusters'][0]['capacityProviders']))");
+    assert_eq!(providers.trim(), "['FARGATE', 'FARGATE_SPOT']");
+
+    // A larger on-demand base updates the service's strategy.
+    let more = write(&dir, "more.yaml", &stack("mine", 3));
+    let out = w.deploy(&["diff", "--stack", &more]);
+    let plan = stdout(&out);
+    assert!(
+        plan.contains("~ update ECS service orders-worker"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("capacityProviderStrategy[0].base: 2 → 3"),
+        "{plan}"
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &more]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let update = w
+        .proxy
+        .recorded()
+        .into_iter()
+        .find(|r| r.action == "UpdateService")
+        .expect("UpdateService sent");
+    assert!(update.body.contains("\"base\":3"), "{}", update.body);
+    let out = w.deploy(&["diff", "--stack", &more]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }

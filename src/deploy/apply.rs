@@ -87,6 +87,24 @@ pub async fn preflight(ctx: &Ctx, p: &Preflight) -> Result<()> {
             )),
         }
     }
+    if !p.capacity_providers.is_empty() {
+        // The stack's own cluster gets them; a shared one must have them already.
+        if let Some(have) = super::resources::cluster::foreign_providers(ctx, &ctx.cluster).await? {
+            let lacking: Vec<&str> = p
+                .capacity_providers
+                .iter()
+                .filter(|x| !have.contains(x))
+                .map(String::as_str)
+                .collect();
+            if !lacking.is_empty() {
+                missing.push(format!(
+                    "capacity providers {} on cluster {} (the spot services' strategy names them; the cluster is not this stack's, so bosun-deploy does not change it: associate them with `aws ecs put-cluster-capacity-providers`, or give the stack a cluster of its own)",
+                    lacking.join(", "),
+                    ctx.cluster
+                ));
+            }
+        }
+    }
     let mut secrets = p.secrets.clone();
     secrets.sort();
     secrets.dedup();

@@ -12,8 +12,10 @@ use serde_json::{json, Map, Value};
 
 use super::engine::{Kind, Node};
 use super::resources::{
-    alarm, cluster::Cluster, dashboard, log_group, queue, role, scaling, schedule, service,
-    task_definition, EcsTag, KvTag, Spec, KINDS,
+    alarm,
+    cluster::{self, Cluster},
+    dashboard, log_group, queue, role, scaling, schedule, service, task_definition, EcsTag, KvTag,
+    Spec, KINDS,
 };
 use super::stack::{Container, Job, Resource, Service, Stack};
 use super::validate::{directive, Directive, DEFAULT_IDLE_MINUTES, DEFAULT_STOP_TIMEOUT};
@@ -140,6 +142,9 @@ pub struct Rendered {
 pub struct Preflight {
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
+    /// The capacity providers the services' strategies name (a shared cluster must
+    /// have them already).
+    pub capacity_providers: Vec<String>,
     /// Secrets Manager secret names the tasks read.
     pub secrets: Vec<String>,
 }
@@ -216,6 +221,7 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
         b.add(
             Cluster {
                 cluster_name: stack.cluster.clone(),
+                capacity_providers: cluster::FARGATE_PROVIDERS.map(String::from).to_vec(),
                 tags: tags_ecs(stack),
             },
             &[],
@@ -226,6 +232,20 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
             preflight.subnets = n.subnets.clone();
             preflight.security_groups = n.security_groups.clone();
         }
+        let mut providers: Vec<String> = stack
+            .resources
+            .values()
+            .filter_map(|r| match r {
+                Resource::WorkerService(s) if s.spot => Some(spot_strategy(s)),
+                _ => None,
+            })
+            .flatten()
+            .map(|i| i.capacity_provider)
+            .collect();
+        providers.sort();
+        providers.dedup();
+        preflight.capacity_providers = providers;
+        {}
     }
 
     // Queues (dead-letter queues first, so they exist for the redrive policy).
@@ -724,6 +744,27 @@ fn awsvpc(stack: &Stack) -> (Vec<String>, Vec<String>, String) {
     )
 }
 
+/// A spot service's capacity provider strategy: its `onDemandBase` tasks on Fargate,
+/// every other on Fargate Spot.
+fn spot_strategy(s: &Service) -> Vec<service::StrategyItem> {
+    let spot = service::StrategyItem {
+        capacity_provider: "FARGATE_SPOT".into(),
+        weight: 1,
+        base: None,
+    };
+    match s.on_demand_base.filter(|b| *b > 0) {
+        None => vec![spot],
+        Some(base) => vec![
+            service::StrategyItem {
+                capacity_provider: "FARGATE".into(),
+                weight: 0,
+                base: Some(base as i32),
+            },
+            spot,
+        ],
+    }
+}
+
 /// The service, its scalable target, its scaling policies and its dashboard.
 fn service(b: &mut Builder, stack: &Stack, t: &Target, name: &str, s: &Service, deps: &[Dep]) {
     use service as sv;
@@ -740,14 +781,7 @@ fn service(b: &mut Builder, stack: &Stack, t: &Target, name: &str, s: &Service, 
         .unwrap_or(min.max(1));
     let (subnets, security_groups, assign_public_ip) = awsvpc(stack);
     let (launch_type, strategy) = if s.spot {
-        (
-            None,
-            Some(vec![sv::StrategyItem {
-                capacity_provider: "FARGATE_SPOT".into(),
-                weight: 1,
-                base: None,
-            }]),
-        )
+        (None, Some(spot_strategy(s)))
     } else if s.container.resources.instance_types.is_some() {
         (Some("EC2".to_owned()), None)
     } else {

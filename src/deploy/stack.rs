@@ -160,6 +160,8 @@ pub struct Service {
     pub container: Container,
     #[serde(default)]
     pub spot: bool,
+    /// With `spot`: how many tasks run on on-demand Fargate before any goes to Spot.
+    pub on_demand_base: Option<i64>,
     pub scaling: Option<Scaling>,
 }
 

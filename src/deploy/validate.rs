@@ -584,6 +584,19 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                         }
                     }
                 }
+                if let Some(base) = s.on_demand_base {
+                    if !s.spot {
+                        c.error(
+                            format!("{props}/onDemandBase"),
+                            "onDemandBase is the on-demand part of a spot service: it needs spot: true",
+                        );
+                    } else if !(0..=100_000).contains(&base) {
+                        c.error(
+                            format!("{props}/onDemandBase"),
+                            format!("{base} is out of range: allowed 0..=100000"),
+                        );
+                    }
+                }
                 if s.spot && s.container.resources.instance_types.is_some() {
                     c.error(
                         format!("{props}/spot"),

@@ -1,5 +1,7 @@
-//! The ECS cluster. An existing cluster that is not the stack's (`default`, a team's
-//! shared one) is used as it is: never changed, never deleted.
+//! The ECS cluster, with the Fargate capacity providers (`FARGATE`, `FARGATE_SPOT`)
+//! associated so services can use a capacity provider strategy. An existing cluster
+//! that is not the stack's (`default`, a team's shared one) is used as it is: never
+//! changed, never deleted (preflight checks it has the providers the services use).
 
 use std::collections::BTreeSet;
 
@@ -19,8 +21,13 @@ const DRAIN_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 #[serde(rename_all = "camelCase")]
 pub struct Cluster {
     pub cluster_name: String,
+    /// Sorted.
+    pub capacity_providers: Vec<String>,
     pub tags: Vec<EcsTag>,
 }
+
+/// The capacity providers every cluster of a stack gets.
+pub const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 
 fn tags(t: &[aws_sdk_ecs::types::Tag]) -> impl Iterator<Item = (&str, &str)> {
     t.iter()
@@ -93,8 +100,11 @@ impl Kind for Cluster {
         if !ctx.owns(tags(c.tags())) {
             return Ok(Observed::Foreign(ctx.why_not(tags(c.tags()))));
         }
+        let mut providers = c.capacity_providers().to_vec();
+        providers.sort();
         Ok(Observed::Present(Cluster {
             cluster_name: self.cluster_name.clone(),
+            capacity_providers: providers,
             tags: from_sdk(c.tags(), &self.tags),
         }))
     }
@@ -104,6 +114,7 @@ impl Kind for Cluster {
             .ecs
             .create_cluster()
             .cluster_name(&self.cluster_name)
+            .set_capacity_providers(Some(self.capacity_providers.clone()))
             .set_tags(Some(to_sdk(&self.tags)))
             .send()
             .await
@@ -111,8 +122,27 @@ impl Kind for Cluster {
         Ok(())
     }
 
-    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
-        tag(ctx, &format!("cluster/{}", self.cluster_name), &self.tags).await
+    async fn update(&self, have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+        if have.capacity_providers != self.capacity_providers {
+            // The stack's own cluster: its default strategy is the stack's too (none;
+            // every service names its launch type or strategy).
+            ctx.aws
+                .ecs
+                .put_cluster_capacity_providers()
+                .cluster(&self.cluster_name)
+                .set_capacity_providers(Some(self.capacity_providers.clone()))
+                .set_default_capacity_provider_strategy(Some(Vec::new()))
+                .send()
+                .await
+                .map_err(failed(
+                    "ECS PutClusterCapacityProviders",
+                    &self.cluster_name,
+                ))?;
+        }
+        if have.tags != self.tags {
+            tag(ctx, &format!("cluster/{}", self.cluster_name), &self.tags).await?;
+        }
+        Ok(())
     }
 
     async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
@@ -163,4 +193,24 @@ impl Kind for Cluster {
             tokio::time::sleep(DRAIN_POLL).await;
         }
     }
+}
+
+/// The capacity providers of a cluster that exists and is not the stack's, or `None`
+/// (absent, or the stack's own).
+pub async fn foreign_providers(ctx: &Ctx, name: &str) -> Result<Option<Vec<String>>> {
+    let out = ctx
+        .aws
+        .ecs
+        .describe_clusters()
+        .clusters(name)
+        .include(aws_sdk_ecs::types::ClusterField::Tags)
+        .send()
+        .await
+        .map_err(failed("ECS DescribeClusters", name))?;
+    Ok(out
+        .clusters()
+        .iter()
+        .find(|c| c.status() == Some("ACTIVE"))
+        .filter(|c| !ctx.owns(tags(c.tags())))
+        .map(|c| c.capacity_providers().to_vec()))
 }
