@@ -131,6 +131,9 @@ fn each_rule_on_its_own() {
     let sized = |resources: &str| {
         format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {resources}\n")
     };
+    let registry = |r: &str| {
+        format!("stack: orders\nregistry: {r}\nnetwork: {{ subnets: [subnet-1] }}\nresources: {{ q: {{ type: sqs-queue }} }}\n")
+    };
     let cases: Vec<(String, &str)> = vec![
         (sized("{ cpu: 1 }"), "9:20: error: resources.w.properties.resources.cpu: cpu without memory: give resources.memory too (with 1 vCPU, Fargate allows 2048..=8192 MiB); the default 0.25 vCPU / 512 MiB is for neither given"),
         (sized("{ memory: 4096 }"), "9:20: error: resources.w.properties.resources.memory: memory without cpu: give resources.cpu too (for 4096 MiB, Fargate allows 0.5, 1, 2 vCPU)"),
@@ -148,6 +151,10 @@ fn each_rule_on_its_own() {
         (svc("      internalHealthCheck: { healthCheckCommand: [x], startPeriodSeconds: 301 }\n"), "startPeriodSeconds: 301 is out of range: allowed 0..=300"),
         (svc("      scaling: { minInstances: 0, maxInstances: 2 }\n"), "10:18: error: resources.w.properties.scaling.minInstances: 0 needs a queue to wake the service: connect it to an sqs-queue (connectTo)"),
         (format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      connectTo: [q]\n      scaling: {{ minInstances: 0, maxInstances: 0 }}\n"), "scaling.maxInstances: 0 is out of range: allowed 1 <= maxInstances"),
+        (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: custom-dockerfile, properties: {{ buildContextPath: app }} }}\n"), "7:20: error: resources.w.properties.packaging.type: custom-dockerfile images are pushed to the stack's registry: give the top-level registry: HOST[:PORT]/NAMESPACE"),
+        (registry("https://ghcr.io/acme"), "2:1: error: registry: 'https://ghcr.io/acme': no scheme: expected HOST[:PORT]/NAMESPACE"),
+        (registry("ghcr.io"), "'ghcr.io': no namespace"),
+        (registry("ghcr.io/Acme"), "a namespace is lowercase letters"),
         (svc("      onDemandBase: 1\n"), "resources.w.properties.onDemandBase: onDemandBase is the on-demand part of a spot service: it needs spot: true"),
         (svc("      spot: true\n      onDemandBase: -1\n"), "onDemandBase: -1 is out of range: allowed 0..=100000"),
         (svc("      scaling: { minInstances: -1 }\n"), "minInstances: -1 is out of range: allowed 0 <= minInstances <= maxInstances"),

@@ -672,3 +672,189 @@ fn a_stopped_worker_loses_no_message() {
         "messages left in the queue"
     );
 }
+
+/// moto's default subnets, for CreateService.
+fn moto_subnet(moto: &Moto) -> String {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let out = run_bounded(
+        Command::new(py).args([
+            "-c",
+            "import boto3,sys; e=boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); print(e.describe_subnets()['Subnets'][0]['SubnetId'])",
+            &moto.url(),
+        ]),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).trim().to_owned()
+}
+
+/// The container definition of the latest revision of a family, from moto.
+fn task_container(moto: &Moto, family: &str) -> (String, serde_json::Value) {
+    let rt = runtime();
+    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config(&rt));
+    rt.block_on(async {
+        let td = ecs
+            .describe_task_definition()
+            .task_definition(family)
+            .send()
+            .await
+            .unwrap();
+        let td = td.task_definition().unwrap();
+        let c = &td.container_definitions()[0];
+        (
+            td.task_definition_arn().unwrap().to_owned(),
+            serde_json::json!({
+                "image": c.image(),
+                "entryPoint": c.entry_point(),
+                "command": c.command(),
+            }),
+        )
+    })
+}
+
+/// A `custom-dockerfile` worker with no `command`: apply builds it, puts bosun in,
+/// pushes it to the stack's registry (a real one on loopback) and pins the task
+/// definition to its digest; the pushed image runs its own CMD under bosun; an
+/// unchanged re-apply changes nothing; a changed file is a new digest and revision;
+/// a dynamically linked `--bosun` is refused before anything is built or changed.
+#[test]
+fn a_custom_dockerfile_is_built_pushed_and_pinned_by_digest() {
+    need_docker!();
+    let moto = Moto::start();
+    let registry = Registry::start();
+    let subnet = moto_subnet(&moto);
+    let dir = TempDir::new("package");
+    let app = dir.path("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::copy("/bin/busybox", app.join("busybox")).unwrap();
+    std::fs::write(app.join("msg"), "hello v1\n").unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        "FROM scratch AS base\nCOPY busybox /bin/busybox\nFROM base AS app\nARG GREETING\nCOPY msg /msg\nENV GREETING=$GREETING\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo parent=$PPID $GREETING; /bin/busybox cat /msg\"]\n",
+    )
+    .unwrap();
+    let stack = dir.path("bosun.yaml");
+    std::fs::write(
+        &stack,
+        format!(
+            "stack: pk{}\nregistry: {}/team\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging:\n        type: custom-dockerfile\n        properties: {{ buildContextPath: app, buildArgs: [{{ argName: GREETING, value: hi }}], buildTarget: app }}\n",
+            std::process::id(),
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let family = format!("pk{}-worker", std::process::id());
+    let repo = format!("{}/team/{family}", registry.host());
+    let deploy = |args: &[&str], bosun: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun-deploy"));
+        cmd.args(args)
+            .arg("--stack")
+            .arg(&stack)
+            .arg("--bosun")
+            .arg(bosun)
+            .envs(moto.env());
+        run_bounded(&mut cmd, Duration::from_secs(600))
+    };
+    let cleanup = Scope {
+        tag: String::new(),
+        images: vec![format!("{repo}:build"), format!("{repo}:bosun")],
+        containers: Vec::new(),
+    };
+
+    // A dynamically linked bosun: refused, nothing built, nothing sent to AWS.
+    moto.record();
+    let out = deploy(
+        &["apply", "--no-wait"],
+        Path::new(env!("CARGO_BIN_EXE_bosun")),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("docker/build-static.sh"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !moto.recorded_actions().iter().any(|a| proxy_mutating(a)),
+        "AWS was changed"
+    );
+
+    let out = deploy(&["apply", "--no-wait"], static_bosun());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let (first_arn, c) = task_container(&moto, &family);
+    let image = c["image"].as_str().unwrap().to_owned();
+    assert!(
+        image.starts_with(&format!("{repo}@sha256:")),
+        "not pinned by digest: {image}"
+    );
+    // bosun is the image's ENTRYPOINT: the task definition sets neither.
+    assert_eq!(c["entryPoint"], serde_json::json!([]), "{c}");
+    assert_eq!(c["command"], serde_json::json!([]), "{c}");
+    // The pushed image, pulled by its digest, runs its own CMD as bosun's child.
+    let _ = docker(&["rmi", &image]);
+    let run = docker(&["run", "--rm", &image]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(text(&run.stdout), "parent=1 hi\nhello v1\n");
+    let ep = docker(&[
+        "image",
+        "inspect",
+        &image,
+        "--format",
+        "{{json .Config.Entrypoint}}",
+    ]);
+    assert_eq!(text(&ep.stdout).trim(), "[\"/usr/local/bin/bosun\",\"--\"]");
+
+    // Unchanged: the same digest, no mutating AWS call.
+    moto.record();
+    let out = deploy(&["apply", "--no-wait"], static_bosun());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mutating: Vec<String> = moto
+        .recorded_actions()
+        .into_iter()
+        .filter(|a| proxy_mutating(a))
+        .collect();
+    assert_eq!(mutating, Vec::<String>::new());
+    assert_eq!(task_container(&moto, &family).0, first_arn);
+
+    // A changed file: a new digest, a new revision; diff shows it first.
+    std::fs::write(app.join("msg"), "hello v2\n").unwrap();
+    let out = deploy(&["diff"], static_bosun());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("containerDefinitions[0].image"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = deploy(&["apply", "--no-wait"], static_bosun());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (second_arn, c) = task_container(&moto, &family);
+    assert_ne!(second_arn, first_arn);
+    let image2 = c["image"].as_str().unwrap().to_owned();
+    assert!(image2.starts_with(&format!("{repo}@sha256:")) && image2 != image);
+    let run = docker(&["run", "--rm", &image2]);
+    assert_eq!(text(&run.stdout), "parent=1 hi\nhello v2\n");
+    let mut cleanup = cleanup;
+    cleanup.images.extend([image, image2]);
+}
+
+/// Whether an AWS action changes something (as the deployer tests count them).
+fn proxy_mutating(action: &str) -> bool {
+    [
+        "Create",
+        "Put",
+        "Register",
+        "Update",
+        "Set",
+        "Tag",
+        "Delete",
+        "Deregister",
+        "Untag",
+    ]
+    .iter()
+    .any(|p| action.starts_with(p))
+}

@@ -34,6 +34,38 @@ struct StackArg {
     stack: PathBuf,
 }
 
+#[derive(Debug, clap::Args)]
+struct BosunArg {
+    /// The statically linked bosun put into the images this builds (default: `bosun`
+    /// beside this program)
+    #[arg(long, value_name = "PATH")]
+    bosun: Option<PathBuf>,
+}
+
+/// `--bosun`, else the `bosun` beside this program.
+fn bosun_path(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("bosun")))
+            .unwrap_or_else(|| PathBuf::from("bosun"))
+    })
+}
+
+/// Build (and for apply, push) the stack's images before planning, so the plan pins
+/// their digests; nothing in AWS is changed if a build fails.
+fn build_images(
+    ctx: &mut engine::Ctx,
+    file: &Path,
+    stack: &Stack,
+    bosun: Option<PathBuf>,
+    push: bool,
+) -> Result<(), DeployError> {
+    ctx.images = bosun::deploy::package::package_all(file, stack, &bosun_path(bosun), push)
+        .map_err(DeployError::Image)?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     /// For people: `+ create`, `~ update` with the changed fields, `- delete`
@@ -61,6 +93,8 @@ enum Verb {
         stack: StackArg,
         #[command(flatten)]
         output: OutputArg,
+        #[command(flatten)]
+        bosun: BosunArg,
     },
     /// Make AWS match the file: create, update, and delete what the stack owns and
     /// the file no longer has; a second apply of the same file changes nothing
@@ -75,9 +109,16 @@ enum Verb {
         /// Give up waiting for a deployment after this many seconds
         #[arg(long, default_value = "900", value_name = "SECS")]
         timeout: u64,
+        #[command(flatten)]
+        bosun: BosunArg,
     },
     /// Desired/running/pending, deployments, scaling policies, recent events
-    Status(StackArg),
+    Status {
+        #[command(flatten)]
+        stack: StackArg,
+        #[command(flatten)]
+        bosun: BosunArg,
+    },
     /// Delete everything this stack owns (found by its tag)
     Delete {
         #[command(flatten)]
@@ -141,8 +182,13 @@ fn main() -> ExitCode {
             },
         ),
         Verb::Render(a) => load(&a.stack).map_or_else(|c| c, |stack| render_offline(&stack)),
-        Verb::Diff { stack, output } => with_aws(&stack.stack, |stack| async move {
-            let ctx = apply::connect(&stack).await?;
+        Verb::Diff {
+            stack: file,
+            output,
+            bosun,
+        } => with_aws(&file.stack.clone(), |stack| async move {
+            let mut ctx = apply::connect(&stack).await?;
+            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, false)?;
             let (_, r) = apply::plan(&ctx, &stack).await?;
             print_plan(&r.plan, output.output);
             Ok(if r.plan.changes.is_empty() {
@@ -152,12 +198,14 @@ fn main() -> ExitCode {
             })
         }),
         Verb::Apply {
-            stack,
+            stack: file,
             output,
             no_wait,
             timeout,
-        } => with_aws(&stack.stack, |stack| async move {
-            let ctx = apply::connect(&stack).await?;
+            bosun,
+        } => with_aws(&file.stack.clone(), |stack| async move {
+            let mut ctx = apply::connect(&stack).await?;
+            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, true)?;
             let (nodes, r) = apply::plan(&ctx, &stack).await?;
             execute(&ctx, &nodes, &r, output.output).await?;
             let rolled = r
@@ -170,8 +218,10 @@ fn main() -> ExitCode {
             }
             Ok(exit::OK)
         }),
-        Verb::Status(a) => with_aws(&a.stack, |stack| async move {
-            let ctx = apply::connect(&stack).await?;
+        Verb::Status { stack: file, bosun } => with_aws(&file.stack.clone(), |stack| async move {
+            let mut ctx = apply::connect(&stack).await?;
+            // Built locally (Docker's cache), not pushed: is AWS on this build?
+            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, false)?;
             // The same reads as diff: does AWS match the file?
             let r = engine::reconcile(&ctx, &apply::rendered(&ctx, &stack).nodes).await?;
             match r.plan.changes.len() {
@@ -186,12 +236,7 @@ fn main() -> ExitCode {
             Ok(exit::OK)
         }),
         Verb::Inject { image, tag, bosun } => {
-            let bosun = bosun.unwrap_or_else(|| {
-                std::env::current_exe()
-                    .ok()
-                    .and_then(|p| p.parent().map(|d| d.join("bosun")))
-                    .unwrap_or_else(|| PathBuf::from("bosun"))
-            });
+            let bosun = bosun_path(bosun);
             match bosun::deploy::inject::inject(&image, &tag, &bosun) {
                 Ok(id) => {
                     println!("{tag} {id}");
@@ -245,7 +290,11 @@ fn render_offline(stack: &Stack) -> u8 {
         .or_else(|| std::env::var("AWS_REGION").ok())
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
         .unwrap_or_else(|| "us-east-1".into());
-    let target = render::Target { region, account };
+    let target = render::Target {
+        region,
+        account,
+        images: Default::default(),
+    };
     let r = render::render(stack, &target);
     match serde_json::to_string_pretty(&r.to_json(stack, &target)) {
         Ok(text) => {

@@ -39,6 +39,7 @@ pub fn rendered(ctx: &Ctx, stack: &Stack) -> render::Rendered {
         &Target {
             region: ctx.region.clone(),
             account: ctx.account.clone(),
+            images: ctx.images.clone(),
         },
     )
 }

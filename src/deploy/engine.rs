@@ -47,6 +47,8 @@ pub struct Ctx {
     pub cluster: String,
     pub account: String,
     pub region: String,
+    /// The images this run built (resource → `REPO@sha256:…`).
+    pub images: BTreeMap<String, String>,
     owned_services: tokio::sync::OnceCell<BTreeSet<String>>,
     memo: std::sync::Mutex<BTreeMap<String, Memo>>,
 }
@@ -62,6 +64,7 @@ impl Ctx {
             cluster: cluster.to_owned(),
             account,
             region,
+            images: BTreeMap::new(),
             owned_services: tokio::sync::OnceCell::new(),
             memo: Default::default(),
         }

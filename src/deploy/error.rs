@@ -9,6 +9,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// `diff` only: there are changes.
     pub const CHANGES: u8 = 1;
+    /// An image could not be built or pushed (`inject`, `apply`, `diff`).
+    pub const IMAGE: u8 = 1;
     /// A usage error: bad flag, unknown resource name.
     pub const USAGE: u8 = 2;
     /// The stack file is invalid.
@@ -40,12 +42,17 @@ pub enum DeployError {
     /// A usage error (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// An image could not be built, have bosun put in, or be pushed (exit 1); nothing
+    /// was changed in AWS.
+    #[error("{0}; nothing was changed in AWS")]
+    Image(String),
 }
 
 impl DeployError {
     pub fn exit_code(&self) -> u8 {
         match self {
             DeployError::Usage(_) => exit::USAGE,
+            DeployError::Image(_) => exit::IMAGE,
             _ => exit::AWS,
         }
     }

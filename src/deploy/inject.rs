@@ -122,7 +122,7 @@ pub fn executable(bytes: &[u8]) -> Result<Executable, String> {
 
 /// `path` runs in an image of `arch` without anything from it: a static executable of
 /// that architecture.
-fn check_binary(path: &Path, arch: &str) -> Result<(), String> {
+pub fn check_binary(path: &Path, arch: &str) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let exe = executable(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     if exe.dynamic {

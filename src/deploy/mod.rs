@@ -24,6 +24,8 @@ pub mod error;
 #[cfg(feature = "deploy")]
 pub mod inject;
 #[cfg(feature = "deploy")]
+pub mod package;
+#[cfg(feature = "deploy")]
 pub mod plan;
 #[cfg(feature = "deploy")]
 pub mod render;

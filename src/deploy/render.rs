@@ -30,6 +30,9 @@ pub const STACK_TAG: &str = "bosun:stack";
 pub struct Target {
     pub region: String,
     pub account: String,
+    /// The images bosun-deploy built (resource → `REPO@sha256:…`); `render` builds
+    /// none and shows [`super::package::UNBUILT`] for their digests.
+    pub images: BTreeMap<String, String>,
 }
 
 impl Target {
@@ -657,12 +660,25 @@ fn task_definition(
     secrets.sort();
     let mut command: Vec<String> = ctr.entry_point.clone().unwrap_or_default();
     command.extend(ctr.command.clone().unwrap_or_default());
-    let image = ctr
-        .packaging
-        .properties
-        .image
-        .clone()
-        .unwrap_or_else(|| format!("{}:latest", family(stack, name)));
+    let built = super::package::is_built(ctr);
+    let image = if built {
+        t.images.get(name).cloned().unwrap_or_else(|| {
+            format!(
+                "{}@{}",
+                super::package::repository(stack, name).unwrap_or_else(|| family(stack, name)),
+                super::package::UNBUILT
+            )
+        })
+    } else {
+        ctr.packaging.properties.image.clone().unwrap_or_default()
+    };
+    // An image bosun-deploy built has bosun as its ENTRYPOINT: without a command of
+    // the stack's, the image's own start command runs under it.
+    let entry_point = if built && command.is_empty() {
+        Vec::new()
+    } else {
+        vec![BOSUN_PATH.into(), "--".into()]
+    };
     let mut log_options = BTreeMap::new();
     log_options.insert("awslogs-group".to_owned(), log_group(stack, name));
     log_options.insert("awslogs-region".to_owned(), t.region.clone());
@@ -671,7 +687,7 @@ fn task_definition(
         name: "app".into(),
         image,
         essential: true,
-        entry_point: vec![BOSUN_PATH.into(), "--".into()],
+        entry_point,
         command,
         environment: env
             .into_iter()

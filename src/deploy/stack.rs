@@ -17,6 +17,9 @@ pub struct Stack {
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     pub network: Option<Network>,
+    /// Where built images go: `HOST[:PORT]/NAMESPACE` of an OCI registry, pushed to
+    /// with the Docker engine's own credentials.
+    pub registry: Option<String>,
     pub resources: BTreeMap<String, Resource>,
 }
 
@@ -77,8 +80,21 @@ pub struct Packaging {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PackagingProps {
     pub image: Option<String>,
-    pub build_context: Option<String>,
+    /// The build context, relative to the stack file's folder.
+    #[serde(alias = "buildContext")]
+    pub build_context_path: Option<String>,
+    /// The Dockerfile, relative to the build context (default `Dockerfile`).
     pub dockerfile_path: Option<String>,
+    #[serde(default)]
+    pub build_args: Vec<BuildArg>,
+    pub build_target: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BuildArg {
+    pub arg_name: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -441,6 +441,11 @@ fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
             ),
         );
     }
+    if let Some(r) = &stack.registry {
+        if let Err(e) = check_registry(r) {
+            c.error("/registry", e);
+        }
+    }
     let needs_network = stack.resources.values().any(|r| r.container().is_some());
     if needs_network && stack.network.is_none() {
         c.error("/network", "missing: worker-service and scheduled-job tasks run on Fargate (awsvpc) and need network.subnets");
@@ -666,6 +671,35 @@ pub const MAX_IDLE_MINUTES: i64 = 1440;
 /// The idle time before a scale-to-zero service goes to zero, by default.
 pub const DEFAULT_IDLE_MINUTES: i64 = 15;
 
+/// A registry as the stack names it: `HOST[:PORT]/NAMESPACE`, with no scheme.
+pub fn check_registry(r: &str) -> std::result::Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!("'{r}': {why}: expected HOST[:PORT]/NAMESPACE (for example ghcr.io/acme or 127.0.0.1:5000/team)"))
+    };
+    if r.contains("://") {
+        return bad("no scheme");
+    }
+    let Some((host, ns)) = r.split_once('/') else {
+        return bad("no namespace");
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | ':'));
+    let ns_ok = !ns.is_empty()
+        && !ns.ends_with('/')
+        && ns.chars().all(|ch| {
+            ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-' | '/')
+        });
+    if !host_ok {
+        return bad("not a host name");
+    }
+    if !ns_ok {
+        return bad("a namespace is lowercase letters, digits, '.', '_', '-' and '/'");
+    }
+    Ok(())
+}
+
 /// The `$ResourceParam` parameters of a resource kind.
 fn params_of(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -698,13 +732,19 @@ fn container(
                 "prebuilt-image needs properties.image",
             )
         }
-        "custom-dockerfile" if ctr.packaging.properties.build_context.is_none() => c.error(
+        "custom-dockerfile" if ctr.packaging.properties.build_context_path.is_none() => c.error(
             format!("{pk}/properties"),
-            "custom-dockerfile needs properties.buildContext",
+            "custom-dockerfile needs properties.buildContextPath",
+        ),
+        "custom-dockerfile" if stack.registry.is_none() => c.error(
+            format!("{pk}/type"),
+            "custom-dockerfile images are pushed to the stack's registry: give the top-level registry: HOST[:PORT]/NAMESPACE (ECR repositories are not created yet)",
         ),
         _ => {}
     }
-    if ctr.command.as_ref().is_none_or(Vec::is_empty)
+    let built = ctr.packaging.kind == "custom-dockerfile";
+    if !built
+        && ctr.command.as_ref().is_none_or(Vec::is_empty)
         && ctr.entry_point.as_ref().is_none_or(Vec::is_empty)
     {
         c.error(

@@ -669,3 +669,56 @@ pub fn base64_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// A distribution registry (Debian's `docker-registry`) on a free loopback port,
+/// storing in a folder of its own; killed on drop. Docker trusts 127.0.0.0/8
+/// registries over plain HTTP.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    _dir: TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        let dir = TempDir::new("registry");
+        let port = free_port();
+        let config = dir.path("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (apt-get install docker-registry; bash .ci/setup)");
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        wait_until(Duration::from_secs(30), "the registry to answer", || {
+            http_get(addr, "/v2/").ok().filter(|(c, _)| *c == 200)
+        });
+        Registry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -51,7 +51,11 @@ pub struct Container {
     pub name: String,
     pub image: String,
     pub essential: bool,
+    /// Empty for an image bosun-deploy built: bosun is its ENTRYPOINT already, and
+    /// without a `command` its own start command runs under bosun.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entry_point: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
     pub environment: Vec<NameValue>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -201,8 +205,8 @@ fn to_container(c: &Container) -> Result<t::ContainerDefinition> {
         .name(&c.name)
         .image(&c.image)
         .essential(c.essential)
-        .set_entry_point(Some(c.entry_point.clone()))
-        .set_command(Some(c.command.clone()))
+        .set_entry_point((!c.entry_point.is_empty()).then(|| c.entry_point.clone()))
+        .set_command((!c.command.is_empty()).then(|| c.command.clone()))
         .set_environment(Some(
             c.environment
                 .iter()
