@@ -131,6 +131,10 @@ fn each_rule_on_its_own() {
     let sized = |resources: &str| {
         format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {resources}\n")
     };
+    // A worker connected to a queue, with these scaling settings.
+    let queued = |scaling: &str| {
+        format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      connectTo: [q]\n      scaling: {{ {scaling} }}\n")
+    };
     let registry = |r: &str| {
         format!("stack: orders\nregistry: {r}\nnetwork: {{ subnets: [subnet-1] }}\nresources: {{ q: {{ type: sqs-queue }} }}\n")
     };
@@ -150,7 +154,7 @@ fn each_rule_on_its_own() {
         (svc("      internalHealthCheck: { healthCheckCommand: [x], timeoutSeconds: 61 }\n"), "timeoutSeconds: 61 is out of range: allowed 2..=60"),
         (svc("      internalHealthCheck: { healthCheckCommand: [x], startPeriodSeconds: 301 }\n"), "startPeriodSeconds: 301 is out of range: allowed 0..=300"),
         (svc("      scaling: { minInstances: 0, maxInstances: 2 }\n"), "10:18: error: resources.w.properties.scaling.minInstances: 0 needs a queue to wake the service: connect it to an sqs-queue (connectTo)"),
-        (format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      connectTo: [q]\n      scaling: {{ minInstances: 0, maxInstances: 0 }}\n"), "scaling.maxInstances: 0 is out of range: allowed 1 <= maxInstances"),
+        (queued("minInstances: 0, maxInstances: 0"), "scaling.maxInstances: 0 is out of range: allowed 1 <= maxInstances"),
         (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: custom-dockerfile, properties: {{ buildContextPath: app }} }}\n"), "7:20: error: resources.w.properties.packaging.type: custom-dockerfile images are pushed to the stack's registry: give the top-level registry: HOST[:PORT]/NAMESPACE"),
         (registry("https://ghcr.io/acme"), "2:1: error: registry: 'https://ghcr.io/acme': no scheme: expected HOST[:PORT]/NAMESPACE"),
         (registry("ghcr.io"), "'ghcr.io': no namespace"),
@@ -159,7 +163,7 @@ fn each_rule_on_its_own() {
         (svc("      spot: true\n      onDemandBase: -1\n"), "onDemandBase: -1 is out of range: allowed 0..=100000"),
         (svc("      scaling: { minInstances: -1 }\n"), "minInstances: -1 is out of range: allowed 0 <= minInstances <= maxInstances"),
         (svc("      scaling: { minInstances: 2, idleMinutes: 5 }\n"), "scaling.idleMinutes: idleMinutes applies only to a service that scales to zero (minInstances: 0); minInstances is 2"),
-        (format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      connectTo: [q]\n      scaling: {{ minInstances: 0, idleMinutes: 1441 }}\n"), "scaling.idleMinutes: 1441 is out of range: allowed 1..=1440"),
+        (queued("minInstances: 0, idleMinutes: 1441"), "scaling.idleMinutes: 1441 is out of range: allowed 1..=1440"),
         (svc("      scaling: { scalingPolicy: { keepBacklogPerInstanceUnder: 10 } }\n"), "a backlog target needs a queue"),
         (svc("      scaling: { scalingPolicy: { keepAvgCpuUtilizationUnder: 120 } }\n"), "120 is out of range: allowed above 0 up to 100"),
         (svc("      spot: true\n      colour: red\n"), "unknown key 'colour'"),

@@ -774,7 +774,10 @@ fn a_custom_dockerfile_is_built_pushed_and_pinned_by_digest() {
         text(&out.stderr)
     );
     assert!(
-        !moto.recorded_actions().iter().any(|a| proxy_mutating(a)),
+        !moto
+            .recorded_actions()
+            .iter()
+            .any(|a| common::proxy::is_mutating(a)),
         "AWS was changed"
     );
 
@@ -816,7 +819,7 @@ fn a_custom_dockerfile_is_built_pushed_and_pinned_by_digest() {
     let mutating: Vec<String> = moto
         .recorded_actions()
         .into_iter()
-        .filter(|a| proxy_mutating(a))
+        .filter(|a| common::proxy::is_mutating(a))
         .collect();
     assert_eq!(mutating, Vec::<String>::new());
     assert_eq!(task_container(&moto, &family).0, first_arn);
@@ -840,21 +843,4 @@ fn a_custom_dockerfile_is_built_pushed_and_pinned_by_digest() {
     assert_eq!(text(&run.stdout), "parent=1 hi\nhello v2\n");
     let mut cleanup = cleanup;
     cleanup.images.extend([image, image2]);
-}
-
-/// Whether an AWS action changes something (as the deployer tests count them).
-fn proxy_mutating(action: &str) -> bool {
-    [
-        "Create",
-        "Put",
-        "Register",
-        "Update",
-        "Set",
-        "Tag",
-        "Delete",
-        "Deregister",
-        "Untag",
-    ]
-    .iter()
-    .any(|p| action.starts_with(p))
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::render::BOSUN_PATH;
 use crate::metrics::helper::HELPER;
 
-fn docker(args: &[&str]) -> Result<String, String> {
+pub(crate) fn docker(args: &[&str]) -> Result<String, String> {
     let out = Command::new("docker")
         .args(args)
         .output()

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::inject::docker;
 use super::stack::{Container, Stack};
 
 /// What `render` (which builds nothing) writes where a built image's digest goes.
@@ -26,21 +27,6 @@ pub fn repository(stack: &Stack, name: &str) -> Option<String> {
 /// Whether a container's image is built by the deployer.
 pub fn is_built(ctr: &Container) -> bool {
     ctr.packaging.kind == "custom-dockerfile"
-}
-
-fn docker_quiet(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run docker: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "docker {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Run docker with its progress on our stderr (stdout is the deployer's plan).
@@ -131,12 +117,12 @@ pub fn package(
         .map_err(|e| format!("{name}: {e}"))?;
     let short = id.trim_start_matches("sha256:");
     let tag = format!("{repo}:{}", &short[..short.len().min(12)]);
-    docker_quiet(&["tag", &id, &tag])?;
+    docker(&["tag", &id, &tag])?;
     if push {
         eprintln!("pushing {tag}");
         docker_shown(&["push".into(), tag.clone()], &format!("the push of {tag}"))?;
     }
-    let digests = docker_quiet(&["image", "inspect", &id, "--format", "{{json .RepoDigests}}"])?;
+    let digests = docker(&["image", "inspect", &id, "--format", "{{json .RepoDigests}}"])?;
     let digests: Vec<String> = serde_json::from_str(digests.trim()).unwrap_or_default();
     let prefix = format!("{repo}@");
     Ok(digests
