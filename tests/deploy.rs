@@ -853,6 +853,10 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
         status.contains("scaling policy orders-worker-backlog target 100"),
         "{status}"
     );
+    assert!(
+        status.contains("jobsQueue (sqs-queue orders-jobsQueue): visible 0 in flight 0\n"),
+        "{status}"
+    );
     rt.block_on(async {
         aws_sdk_sqs::Client::new(&cfg)
             .create_queue()

@@ -348,36 +348,58 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                     None => out.push_str(&format!("{name} (scheduled-job): not deployed\n")),
                 }
             }
-            Resource::SqsQueue(q) => {
-                let qn = render::queue_name(stack, name, q.fifo);
-                let u = aws.sqs.get_queue_url().queue_name(&qn).send().await;
-                match absent_on(
-                    u,
-                    &[
-                        "QueueDoesNotExist",
-                        "AWS.SimpleQueueService.NonExistentQueue",
-                    ],
-                    "SQS GetQueueUrl",
-                    &qn,
-                )? {
-                    Some(u) => {
-                        let url = u.queue_url().unwrap_or_default().to_owned();
-                        let a = aws.sqs.get_queue_attributes().queue_url(&url).attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible).send().await;
-                        let attrs = a
-                            .map_err(failed("SQS GetQueueAttributes", &qn))?
-                            .attributes()
-                            .cloned()
-                            .unwrap_or_default();
-                        let get = |k| attrs.get(&k).cloned().unwrap_or_default();
-                        out.push_str(&format!("{name} (sqs-queue {qn}): visible {} in flight {}\n", get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages), get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)));
-                    }
-                    None => out.push_str(&format!("{name} (sqs-queue): not deployed\n")),
-                }
-            }
+            Resource::SqsQueue(q) => match queue_depth(aws, stack, name).await? {
+                Some((visible, in_flight)) => out.push_str(&format!(
+                    "{name} (sqs-queue {}): visible {visible} in flight {in_flight}\n",
+                    render::queue_name(stack, name, q.fifo)
+                )),
+                None => out.push_str(&format!("{name} (sqs-queue): not deployed\n")),
+            },
         }
     }
     Ok(out)
+}
+
+/// A queue's messages (visible, in flight), or `None` when it does not exist.
+async fn queue_depth(aws: &Aws, stack: &Stack, name: &str) -> Result<Option<(i64, i64)>> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let Some(Resource::SqsQueue(q)) = stack.resources.get(name) else {
+        return Ok(None);
+    };
+    let qn = render::queue_name(stack, name, q.fifo);
+    let u = aws.sqs.get_queue_url().queue_name(&qn).send().await;
+    let Some(u) = absent_on(
+        u,
+        &[
+            "QueueDoesNotExist",
+            "AWS.SimpleQueueService.NonExistentQueue",
+        ],
+        "SQS GetQueueUrl",
+        &qn,
+    )?
+    else {
+        return Ok(None);
+    };
+    let attrs = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(u.queue_url().unwrap_or_default())
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(failed("SQS GetQueueAttributes", &qn))?;
+    let get = |k: A| {
+        attrs
+            .attributes()
+            .and_then(|a| a.get(&k))
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(Some((
+        get(A::ApproximateNumberOfMessages),
+        get(A::ApproximateNumberOfMessagesNotVisible),
+    )))
 }
 
 /// For a service that scales to zero: its queues' depth (visible, in flight), its
@@ -389,47 +411,15 @@ async fn zero_status(
     s: &crate::deploy::stack::Service,
     x: &aws_sdk_ecs::types::Service,
 ) -> Result<Option<String>> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
     let Some(sc) = s.scaling.as_ref().filter(|sc| sc.min_instances == Some(0)) else {
         return Ok(None);
     };
     let (mut visible, mut in_flight) = (0i64, 0i64);
     for q in &s.container.connect_to {
-        let Some(Resource::SqsQueue(qq)) = stack.resources.get(q) else {
-            continue;
-        };
-        let qn = render::queue_name(stack, q, qq.fifo);
-        let u = aws.sqs.get_queue_url().queue_name(&qn).send().await;
-        let Some(u) = absent_on(
-            u,
-            &[
-                "QueueDoesNotExist",
-                "AWS.SimpleQueueService.NonExistentQueue",
-            ],
-            "SQS GetQueueUrl",
-            &qn,
-        )?
-        else {
-            continue;
-        };
-        let attrs = aws
-            .sqs
-            .get_queue_attributes()
-            .queue_url(u.queue_url().unwrap_or_default())
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .map_err(failed("SQS GetQueueAttributes", &qn))?;
-        let get = |k: A| {
-            attrs
-                .attributes()
-                .and_then(|a| a.get(&k))
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0)
-        };
-        visible += get(A::ApproximateNumberOfMessages);
-        in_flight += get(A::ApproximateNumberOfMessagesNotVisible);
+        if let Some((v, f)) = queue_depth(aws, stack, q).await? {
+            visible += v;
+            in_flight += f;
+        }
     }
     let svc = render::family(stack, name);
     let alarms = aws
