@@ -612,12 +612,7 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
         stderr(&out)
     );
     // What was sent, as sent (moto does not keep a service's deployment settings).
-    let create = w
-        .proxy
-        .recorded()
-        .into_iter()
-        .find(|r| r.action == "CreateService")
-        .expect("CreateService sent");
+    let create = w.proxy.sent("CreateService");
     let create: serde_json::Value = serde_json::from_str(&create.body).unwrap();
     assert_eq!(
         create["deploymentConfiguration"]["deploymentCircuitBreaker"],
@@ -635,12 +630,7 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
     assert!(create["clientToken"]
         .as_str()
         .is_some_and(|t| !t.is_empty()));
-    let register = w
-        .proxy
-        .recorded()
-        .into_iter()
-        .find(|r| r.action == "RegisterScalableTarget")
-        .expect("RegisterScalableTarget sent");
+    let register = w.proxy.sent("RegisterScalableTarget");
     assert!(
         register.body.contains("bosun:stack"),
         "the target's tags are sent: {}",
@@ -1546,12 +1536,7 @@ fn spot_services_get_their_capacity_providers() {
     w.proxy.record();
     let out = w.deploy(&["apply", "--no-wait", "--stack", &shared]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let create = w
-        .proxy
-        .recorded()
-        .into_iter()
-        .find(|r| r.action == "CreateService")
-        .expect("CreateService sent");
+    let create = w.proxy.sent("CreateService");
     let create: serde_json::Value = serde_json::from_str(&create.body).unwrap();
     assert_eq!(
         create["capacityProviderStrategy"],
@@ -1605,12 +1590,7 @@ fn spot_services_get_their_capacity_providers() {
     w.proxy.record();
     let out = w.deploy(&["apply", "--no-wait", "--stack", &more]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let update = w
-        .proxy
-        .recorded()
-        .into_iter()
-        .find(|r| r.action == "UpdateService")
-        .expect("UpdateService sent");
+    let update = w.proxy.sent("UpdateService");
     assert!(update.body.contains("\"base\":3"), "{}", update.body);
     let out = w.deploy(&["diff", "--stack", &more]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));

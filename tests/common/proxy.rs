@@ -173,6 +173,14 @@ impl Proxy {
         self.rules.lock().unwrap().recorded.clone()
     }
 
+    /// The first recorded request of `action` (the test fails when there is none).
+    pub fn sent(&self, action: &str) -> Request {
+        self.recorded()
+            .into_iter()
+            .find(|r| r.action == action)
+            .unwrap_or_else(|| panic!("{action} not sent"))
+    }
+
     pub fn actions(&self) -> Vec<String> {
         self.recorded().into_iter().map(|r| r.action).collect()
     }
