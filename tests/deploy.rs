@@ -161,6 +161,17 @@ fn each_rule_on_its_own() {
         (registry("ghcr.io/Acme"), "a namespace is lowercase letters"),
         (svc("      onDemandBase: 1\n"), "resources.w.properties.onDemandBase: onDemandBase is the on-demand part of a spot service: it needs spot: true"),
         (svc("      spot: true\n      onDemandBase: -1\n"), "onDemandBase: -1 is out of range: allowed 0..=100000"),
+        (sized("{ instanceTypes: [] }"), "resources.w.properties.resources.instanceTypes: give at least one instance type"),
+        (sized("{ instanceTypes: [T3.small] }"), "9:36: error: resources.w.properties.resources.instanceTypes.0: \"T3.small\" is not an EC2 instance type"),
+        (sized("{ instanceTypes: [t3.small, t3.small] }"), "resources.instanceTypes.1: t3.small is listed twice"),
+        (sized("{ instanceTypes: [m6g.large] }"), "m6g.large is an arm64 type and the task's architecture is x86_64"),
+        (sized("{ instanceTypes: [t3.small, t3.medium], enableWarmPool: true }"), "resources.enableWarmPool: a warm pool needs exactly one instance type (EC2 Auto Scaling has no warm pool for a group of mixed types); 2 are listed"),
+        (sized("{ enableWarmPool: true }"), "resources.enableWarmPool: a warm pool holds EC2 instances: it needs resources.instanceTypes"),
+        (sized("{ instanceTypes: [x2idn.large] }"), "bosun-deploy does not know the size of x2idn.large, so it cannot size a task to fill one: give resources.cpu and resources.memory"),
+        (sized("{ instanceTypes: [t3.small], cpu: 1 }"), "resources.cpu: cpu without memory: give resources.memory too (or neither: a task then fills one instance of the smallest type)"),
+        (sized("{ instanceTypes: [t3.small, t3.large], cpu: 1, memory: 4000 }"), "resources.memory: 4000 MiB does not fit a t3.small: a task can have up to 1664 MiB of it"),
+        (sized("{ instanceTypes: [t3.small], cpu: 4, memory: 1024 }"), "resources.cpu: 4 vCPU does not fit a t3.small (2 vCPU)"),
+        (sized("{ instanceTypes: [t3.small] }").replace("stack: orders", "stack: ecsorders"), "ECS refuses a capacity provider name that starts with aws, ecs or fargate"),
         (svc("      scaling: { minInstances: -1 }\n"), "minInstances: -1 is out of range: allowed 0 <= minInstances <= maxInstances"),
         (svc("      scaling: { minInstances: 2, idleMinutes: 5 }\n"), "scaling.idleMinutes: idleMinutes applies only to a service that scales to zero (minInstances: 0); minInstances is 2"),
         (queued("minInstances: 0, idleMinutes: 1441"), "scaling.idleMinutes: 1441 is out of range: allowed 1..=1440"),
@@ -1594,4 +1605,223 @@ fn spot_services_get_their_capacity_providers() {
     assert!(update.body.contains("\"base\":3"), "{}", update.body);
     let out = w.deploy(&["diff", "--stack", &more]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+/// A worker on EC2 instances: its role, instance profile, launch template (the
+/// ECS-optimized AMI by its public parameter, user data joining the cluster), Auto
+/// Scaling group (weekly replacement, scale-in protection, a warm pool), capacity
+/// provider (managed scaling and termination protection) on the stack's cluster, a task
+/// that fills one instance; re-apply sends nothing; a new type is a new template
+/// version; several types make a mixed instances policy; a shared cluster is refused;
+/// delete takes it all.
+#[test]
+fn an_ec2_service_gets_its_instances_and_gives_them_back() {
+    let w = World::new();
+    let dir = TempDir::new("ec2");
+    let stack = |cluster: &str, resources: &str| {
+        format!(
+            "stack: orders\ncluster: {cluster}\nnetwork: {{ subnets: [{}], assignPublicIp: true }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      resources: {resources}\n      scaling: {{ minInstances: 1, maxInstances: 4 }}\n",
+            w.subnets[0]
+        )
+    };
+    let aws = |code: &str| {
+        py(&w.moto, &format!("import boto3,sys,json\ndef c(n): return boto3.client(n, endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y')\n{code}"))
+    };
+    // A cluster that is not the stack's cannot take its capacity provider.
+    aws("c('ecs').create_cluster(clusterName='shared')");
+    let shared = write(
+        &dir,
+        "shared.yaml",
+        &stack("shared", "{ instanceTypes: [t3.medium] }"),
+    );
+    w.refuses(
+        &["apply", "--no-wait", "--stack", &shared],
+        "a cluster of the stack's own (worker run on EC2 instances through capacity providers the stack creates",
+    );
+
+    let one = write(
+        &dir,
+        "one.yaml",
+        &stack(
+            "orders",
+            "{ instanceTypes: [t3.medium], enableWarmPool: true }",
+        ),
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &one]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let recorded = w.proxy.recorded();
+    check_with_models(&dir, &recorded);
+    let lt = w.proxy.sent("CreateLaunchTemplate").form();
+    assert_eq!(
+        lt["LaunchTemplateData.ImageId"],
+        "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+    );
+    assert_eq!(lt["LaunchTemplateData.InstanceType"], "t3.medium");
+    assert_eq!(
+        lt["LaunchTemplateData.MetadataOptions.HttpTokens"],
+        "required"
+    );
+    assert_eq!(
+        lt["LaunchTemplateData.IamInstanceProfile.Arn"],
+        "arn:aws:iam::123456789012:instance-profile/bosun/orders/orders-worker-instance"
+    );
+    assert_eq!(
+        lt["LaunchTemplateData.NetworkInterface.1.AssociatePublicIpAddress"],
+        "true"
+    );
+    let script = aws(&format!(
+        "import base64; print(base64.b64decode('{}').decode())",
+        lt["LaunchTemplateData.UserData"]
+    ));
+    for line in [
+        "ECS_CLUSTER=orders",
+        "ECS_RESERVED_MEMORY=256",
+        "ECS_AWSVPC_BLOCK_IMDS=true",
+        "ECS_WARM_POOLS_CHECK=true",
+    ] {
+        assert!(script.lines().any(|l| l == line), "{line} in {script}");
+    }
+    // What moto does not keep, as sent.
+    let group = w.proxy.sent("CreateAutoScalingGroup").form();
+    assert_eq!(group["MaxInstanceLifetime"], "604800");
+    assert_eq!(group["NewInstancesProtectedFromScaleIn"], "true");
+    assert_eq!(group["MinSize"], "0");
+    assert_eq!(group["MaxSize"], "4");
+    assert_eq!(group["LaunchTemplate.Version"], "$Latest");
+    let pool = w.proxy.sent("PutWarmPool").form();
+    assert_eq!(pool["PoolState"], "Stopped");
+    assert!(w
+        .proxy
+        .sent("GetParameters")
+        .body
+        .contains("amazon-linux-2023/recommended/image_id"));
+    // What AWS holds.
+    let seen = aws(
+        "asg = c('autoscaling').describe_auto_scaling_groups(AutoScalingGroupNames=['orders-worker'])['AutoScalingGroups'][0]\n\
+         cp = c('ecs').describe_capacity_providers(capacityProviders=['orders-worker'])['capacityProviders'][0]\n\
+         g = cp['autoScalingGroupProvider']\n\
+         print(g['autoScalingGroupArn'] == asg['AutoScalingGroupARN'], g['managedScaling']['status'], g['managedTerminationProtection'])\n\
+         print(sorted(c('ecs').describe_clusters(clusters=['orders'])['clusters'][0]['capacityProviders']))\n\
+         td = c('ecs').describe_task_definition(taskDefinition='orders-worker')['taskDefinition']\n\
+         print(td['cpu'], td['memory'], td['requiresCompatibilities'])\n\
+         p = c('iam').get_instance_profile(InstanceProfileName='orders-worker-instance')['InstanceProfile']\n\
+         print([r['RoleName'] for r in p['Roles']])",
+    );
+    let seen: Vec<&str> = seen.lines().collect();
+    assert_eq!(seen[0], "True ENABLED ENABLED");
+    assert_eq!(seen[1], "['FARGATE', 'FARGATE_SPOT', 'orders-worker']");
+    // One task fills a t3.medium: 2 vCPU, 4096 MiB less the kernel's and the agent's.
+    assert_eq!(seen[2], "2048 3584 ['EC2']");
+    assert_eq!(seen[3], "['orders-worker-instance']");
+    let create: serde_json::Value =
+        serde_json::from_str(&w.proxy.sent("CreateService").body).unwrap();
+    assert_eq!(
+        create["capacityProviderStrategy"],
+        serde_json::json!([{ "capacityProvider": "orders-worker", "weight": 1, "base": 0 }])
+    );
+    assert_eq!(create.get("launchType"), None);
+
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &one]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+
+    // A larger type: a new template version (the group launches $Latest), and a task
+    // that fills the new type.
+    let large = write(
+        &dir,
+        "large.yaml",
+        &stack(
+            "orders",
+            "{ instanceTypes: [t3.large], enableWarmPool: true }",
+        ),
+    );
+    let out = w.deploy(&["diff", "--stack", &large]);
+    let plan = stdout(&out);
+    assert!(
+        plan.contains("~ update EC2 launch template orders-worker"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("LaunchTemplateData.InstanceType: t3.medium → t3.large"),
+        "{plan}"
+    );
+    assert!(!plan.contains("Auto Scaling group"), "{plan}");
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &large]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let version = w.proxy.sent("CreateLaunchTemplateVersion").form();
+    assert_eq!(version["LaunchTemplateData.InstanceType"], "t3.large");
+    let modify = w.proxy.sent("ModifyLaunchTemplate").form();
+    assert_eq!(modify["SetDefaultVersion"], "2");
+    check_with_models(&dir, &w.proxy.recorded());
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &large]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+
+    // Two types and given sizes: a mixed instances policy (the first preferred), no
+    // warm pool, tasks packed.
+    let mixed = write(
+        &dir,
+        "mixed.yaml",
+        &stack(
+            "orders",
+            "{ instanceTypes: [t3.large, m5.large], cpu: 0.5, memory: 1024 }",
+        ),
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &mixed]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let update = w.proxy.sent("UpdateAutoScalingGroup").form();
+    assert_eq!(
+        update["MixedInstancesPolicy.LaunchTemplate.Overrides.member.1.InstanceType"],
+        "t3.large"
+    );
+    assert_eq!(
+        update["MixedInstancesPolicy.LaunchTemplate.Overrides.member.2.InstanceType"],
+        "m5.large"
+    );
+    assert_eq!(
+        update["MixedInstancesPolicy.InstancesDistribution.OnDemandAllocationStrategy"],
+        "prioritized"
+    );
+    w.proxy.sent("DeleteWarmPool");
+    let service = w.proxy.sent("UpdateService");
+    assert!(
+        service
+            .body
+            .contains(r#""placementStrategy":[{"type":"binpack","field":"memory"}]"#),
+        "{}",
+        service.body
+    );
+    check_with_models(&dir, &w.proxy.recorded());
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &mixed]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new(), "{}", stdout(&out));
+
+    // Delete: the provider comes off the cluster first, then everything goes.
+    let out = w.deploy(&["delete", "--stack", &mixed]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let left = aws(
+        "print(len(c('autoscaling').describe_auto_scaling_groups(AutoScalingGroupNames=['orders-worker'])['AutoScalingGroups']))\n\
+         print(len(c('ecs').describe_capacity_providers(capacityProviders=['orders-worker'])['capacityProviders']))\n\
+         print(len(c('ec2').describe_launch_templates(Filters=[{'Name': 'tag:bosun:stack', 'Values': ['orders']}])['LaunchTemplates']))\n\
+         print(len(c('iam').list_instance_profiles(PathPrefix='/bosun/orders/')['InstanceProfiles']))\n\
+         print(len(c('iam').list_roles(PathPrefix='/bosun/orders/')['Roles']))\n\
+         print([x['status'] for x in c('ecs').describe_clusters(clusters=['orders'])['clusters']])",
+    );
+    assert_eq!(
+        left.lines().collect::<Vec<_>>(),
+        ["0", "0", "0", "0", "0", "['INACTIVE']"],
+        "{left}"
+    );
 }

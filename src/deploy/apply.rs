@@ -106,6 +106,31 @@ pub async fn preflight(ctx: &Ctx, p: &Preflight) -> Result<()> {
             }
         }
     }
+    if !p.ec2_resources.is_empty() {
+        if super::resources::cluster::foreign_providers(ctx, &ctx.cluster)
+            .await?
+            .is_some()
+        {
+            missing.push(format!(
+                "a cluster of the stack's own ({} run on EC2 instances through capacity providers the stack creates, which must go on the cluster; cluster {} is not this stack's, so bosun-deploy does not change it: give the stack a cluster of its own)",
+                p.ec2_resources.join(", "),
+                ctx.cluster
+            ));
+        }
+        let out = ctx
+            .aws
+            .ssm
+            .get_parameters()
+            .set_names(Some(p.ami_parameters.clone()))
+            .send()
+            .await
+            .map_err(failed("SSM GetParameters", p.ami_parameters.join(",")))?;
+        for name in out.invalid_parameters() {
+            missing.push(format!(
+                "the ECS-optimized AMI's public parameter {name} (the region has no such AMI)"
+            ));
+        }
+    }
     let mut secrets = p.secrets.clone();
     secrets.sort();
     secrets.dedup();

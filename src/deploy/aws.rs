@@ -29,6 +29,8 @@ pub struct Aws {
     pub sts: aws_sdk_sts::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub region: String,
 }
 
@@ -72,6 +74,8 @@ impl Aws {
             sts: aws_sdk_sts::Client::new(&cfg),
             ec2: aws_sdk_ec2::Client::new(&cfg),
             secrets: aws_sdk_secretsmanager::Client::new(&cfg),
+            autoscaling: aws_sdk_autoscaling::Client::new(&cfg),
+            ssm: aws_sdk_ssm::Client::new(&cfg),
             region,
         }
     }

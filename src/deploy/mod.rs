@@ -7,6 +7,7 @@
 //! preflight, wait, status, logs), [`error`] (typed errors and exit codes).
 
 // The stack file (feature `stack`: no AWS code).
+pub mod instance_types;
 pub mod schedule;
 pub mod stack;
 pub mod validate;

@@ -11,11 +11,12 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::engine::{Kind, Node};
+use super::instance_types;
 use super::resources::{
-    alarm,
+    alarm, auto_scaling_group as asg, capacity_provider,
     cluster::{self, Cluster},
-    dashboard, log_group, queue, role, scaling, schedule, service, task_definition, EcsTag, KvTag,
-    Spec, KINDS,
+    dashboard, instance_profile, launch_template, log_group, queue, role, scaling, schedule,
+    service, task_definition, EcsTag, KvTag, Spec, KINDS,
 };
 use super::stack::{Container, Job, Resource, Service, Stack};
 use super::validate::{directive, Directive, DEFAULT_IDLE_MINUTES, DEFAULT_STOP_TIMEOUT};
@@ -150,6 +151,11 @@ pub struct Preflight {
     pub capacity_providers: Vec<String>,
     /// Secrets Manager secret names the tasks read.
     pub secrets: Vec<String>,
+    /// The resources that run on the stack's EC2 capacity (its own capacity providers
+    /// must go on the cluster, so the cluster must be the stack's).
+    pub ec2_resources: Vec<String>,
+    /// The public SSM parameters of the ECS-optimized AMIs the launch templates name.
+    pub ami_parameters: Vec<String>,
 }
 
 impl Rendered {
@@ -324,7 +330,7 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
     let execution_role = format!("{}-execution", stack.stack);
     let execution_id: Dep = (role::Role::KIND, execution_role.clone());
     let mut secret_arns: Vec<String> = Vec::new();
-    let mut scheduled: Vec<(String, &Job)> = Vec::new();
+    let mut scheduled: Vec<(String, &Job, Vec<Dep>)> = Vec::new();
     let mut pending_roles = Vec::new();
 
     for (name, res) in &stack.resources {
@@ -353,15 +359,60 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
                 .filter_map(|q| queue_ids.get(q).cloned()),
         );
         let td_id = b.add(td, &td_deps);
+        let capacity = ctr.resources.instance_types.as_ref().map(|types| {
+            let most = match res {
+                Resource::WorkerService(s) => service_bounds(s).1,
+                Resource::ScheduledJob(j) => j.task_count.unwrap_or(1),
+                Resource::SqsQueue(_) => 1,
+            };
+            preflight.ec2_resources.push(name.clone());
+            let (instance_role, provider) = ec2_capacity(&mut b, stack, t, name, ctr, types, most);
+            pending_roles.push(instance_role);
+            provider
+        });
+        let mut deps = vec![td_id];
+        deps.extend(cluster.clone());
+        if let Some(provider) = &capacity {
+            deps.push(provider.clone());
+            deps.push((
+                cluster::ClusterCapacityProviders::KIND,
+                stack.cluster.clone(),
+            ));
+        }
         match res {
-            Resource::WorkerService(s) => {
-                let mut deps = vec![td_id];
-                deps.extend(cluster.clone());
-                service(&mut b, stack, t, name, s, &deps);
-            }
-            Resource::ScheduledJob(j) => scheduled.push((fam, j)),
+            Resource::WorkerService(s) => service(&mut b, stack, t, name, s, &deps),
+            Resource::ScheduledJob(j) => scheduled.push((fam, j, deps)),
             Resource::SqsQueue(_) => {}
         }
+    }
+    if !preflight.ec2_resources.is_empty() {
+        let mut providers: Vec<String> = cluster::FARGATE_PROVIDERS.map(String::from).to_vec();
+        providers.extend(preflight.ec2_resources.iter().map(|n| family(stack, n)));
+        providers.sort();
+        let mut deps: Vec<Dep> = cluster.iter().cloned().collect();
+        deps.extend(
+            preflight
+                .ec2_resources
+                .iter()
+                .map(|n| (capacity_provider::CapacityProvider::KIND, family(stack, n))),
+        );
+        b.add(
+            cluster::ClusterCapacityProviders {
+                cluster: stack.cluster.clone(),
+                capacity_providers: providers,
+            },
+            &deps,
+        );
+        let mut params: Vec<String> = stack
+            .resources
+            .values()
+            .filter_map(|r| r.container())
+            .filter(|c| c.resources.instance_types.is_some())
+            .map(|c| ami_parameter(c.resources.architecture.as_deref()))
+            .collect();
+        params.sort();
+        params.dedup();
+        preflight.ami_parameters = params;
     }
     // Roles go first in creation order: everything that runs needs them.
     let mut roles: Vec<role::Role> = pending_roles;
@@ -407,7 +458,7 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
         let scheduler_role = format!("{}-scheduler", stack.stack);
         let statements = vec![
             json!({ "Effect": "Allow", "Action": ["ecs:RunTask"], "Resource": scheduled.iter()
-                .map(|(fam, _)| t.arn("ecs", &format!("task-definition/{fam}:*"))).collect::<Vec<_>>() }),
+                .map(|(fam, _, _)| t.arn("ecs", &format!("task-definition/{fam}:*"))).collect::<Vec<_>>() }),
             json!({ "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": format!("arn:aws:iam::{}:role{}*", t.account, role_path(&stack.stack)) }),
         ];
         roles.push(role(
@@ -423,13 +474,9 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
             },
             &[],
         );
-        for (fam, j) in &scheduled {
-            let mut deps = vec![
-                group.clone(),
-                (role::Role::KIND, scheduler_role.clone()),
-                (task_definition::TaskDefinition::KIND, fam.clone()),
-            ];
-            deps.extend(cluster.clone());
+        for (fam, j, job_deps) in &scheduled {
+            let mut deps = vec![group.clone(), (role::Role::KIND, scheduler_role.clone())];
+            deps.extend(job_deps.iter().cloned());
             b.add(job_schedule(stack, t, j, fam), &deps);
         }
     }
@@ -722,6 +769,20 @@ fn task_definition(
         // Fargate's smallest task, the documented default (validation refuses one
         // without the other).
         (None, None) if !ec2 => (Some("256".into()), Some("512".into())),
+        // On EC2, one task fills one instance of the smallest listed type (validation
+        // refuses a type whose size bosun-deploy does not know).
+        (None, None) => r
+            .instance_types
+            .iter()
+            .flatten()
+            .filter_map(|t| instance_types::shape(t))
+            .min_by_key(instance_types::Shape::task_memory)
+            .map_or((None, None), |s| {
+                (
+                    Some(s.cpu_units().to_string()),
+                    Some(s.task_memory().to_string()),
+                )
+            }),
         _ => (None, None),
     };
     let def = td::TaskDefinition {
@@ -760,6 +821,206 @@ fn awsvpc(stack: &Stack) -> (Vec<String>, Vec<String>, String) {
     )
 }
 
+/// A service's least and most tasks.
+fn service_bounds(s: &Service) -> (i64, i64) {
+    let min = s
+        .scaling
+        .as_ref()
+        .and_then(|x| x.min_instances)
+        .unwrap_or(1);
+    let max = s
+        .scaling
+        .as_ref()
+        .and_then(|x| x.max_instances)
+        .unwrap_or(min.max(1));
+    (min, max)
+}
+
+/// An EC2 service's strategy: its own capacity provider.
+fn ec2_strategy(stack: &Stack, name: &str) -> Vec<service::StrategyItem> {
+    vec![service::StrategyItem {
+        capacity_provider: family(stack, name),
+        weight: 1,
+        base: None,
+    }]
+}
+
+/// The public SSM parameter of the ECS-optimized Amazon Linux 2023 AMI.
+pub fn ami_parameter(architecture: Option<&str>) -> String {
+    let arch = if architecture == Some("arm64") {
+        "arm64/"
+    } else {
+        ""
+    };
+    format!("/aws/service/ecs/optimized-ami/amazon-linux-2023/{arch}recommended/image_id")
+}
+
+/// The instances' user data: join the cluster, keep memory for the OS and the agent,
+/// keep tasks from the instance's own credentials, and (with a warm pool) wait for
+/// the instance to leave the pool before registering.
+fn user_data(stack: &Stack, warm_pool: bool) -> String {
+    let mut config = format!(
+        "ECS_CLUSTER={}\nECS_RESERVED_MEMORY={}\nECS_AWSVPC_BLOCK_IMDS=true\n",
+        stack.cluster,
+        instance_types::ECS_RESERVED_MEMORY
+    );
+    if warm_pool {
+        config.push_str("ECS_WARM_POOLS_CHECK=true\n");
+    }
+    let script = format!("#!/bin/bash\ncat >> /etc/ecs/ecs.config <<'EOF'\n{config}EOF\n");
+    aws_smithy_types::base64::encode(script)
+}
+
+/// The EC2 capacity of a resource with `instanceTypes`: the instances' role and
+/// instance profile, a launch template, an Auto Scaling group and the capacity
+/// provider over it. Returns the role (roles go first) and the provider's id.
+fn ec2_capacity(
+    b: &mut Builder,
+    stack: &Stack,
+    t: &Target,
+    name: &str,
+    ctr: &Container,
+    types: &[String],
+    most: i64,
+) -> (role::Role, Dep) {
+    let base = family(stack, name);
+    let instance_name = format!("{base}-instance");
+    // The ECS agent's calls, on the stack's cluster only, and the awslogs driver's
+    // (on EC2 the instance writes the task's logs).
+    let cluster_arn = t.arn("ecs", &format!("cluster/{}", stack.cluster));
+    let instances_arn = t.arn("ecs", &format!("container-instance/{}/*", stack.cluster));
+    let statements = vec![
+        json!({ "Effect": "Allow", "Action": ["ecs:RegisterContainerInstance", "ecs:DeregisterContainerInstance", "ecs:SubmitContainerStateChange", "ecs:SubmitTaskStateChange", "ecs:SubmitAttachmentStateChanges"], "Resource": cluster_arn }),
+        json!({ "Effect": "Allow", "Action": ["ecs:Poll", "ecs:StartTelemetrySession", "ecs:UpdateContainerInstancesState"], "Resource": instances_arn }),
+        json!({ "Effect": "Allow", "Action": ["ecs:DiscoverPollEndpoint"], "Resource": "*" }),
+        json!({ "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": t.arn("logs", &format!("log-group:{}:*", log_group(stack, name))) }),
+    ];
+    let instance_role = role(stack, &instance_name, "ec2.amazonaws.com", statements);
+    let profile = b.add(
+        instance_profile::InstanceProfile {
+            instance_profile_name: instance_name.clone(),
+            path: role_path(&stack.stack),
+            role_name: instance_name.clone(),
+            tags: tags_kv(stack),
+        },
+        &[(role::Role::KIND, instance_name.clone())],
+    );
+    let warm_pool = ctr.resources.enable_warm_pool == Some(true);
+    let (subnets, security_groups, assign_public_ip) = awsvpc(stack);
+    let template = b.add(
+        launch_template::LaunchTemplate {
+            launch_template_name: base.clone(),
+            launch_template_data: launch_template::Data {
+                image_id: format!(
+                    "resolve:ssm:{}",
+                    ami_parameter(ctr.resources.architecture.as_deref())
+                ),
+                instance_type: (types.len() == 1).then(|| types[0].clone()),
+                iam_instance_profile: launch_template::Profile {
+                    arn: instance_profile::arn(
+                        &t.account,
+                        &role_path(&stack.stack),
+                        &instance_name,
+                    ),
+                },
+                user_data: user_data(stack, warm_pool),
+                network_interfaces: vec![launch_template::Nic {
+                    device_index: 0,
+                    associate_public_ip_address: assign_public_ip == "ENABLED",
+                    groups: security_groups,
+                }],
+                metadata_options: launch_template::Metadata {
+                    http_tokens: "required".into(),
+                    http_endpoint: "enabled".into(),
+                },
+            },
+            tags: tags_kv(stack),
+        },
+        &[profile],
+    );
+    let template_ref = asg::TemplateRef {
+        launch_template_name: base.clone(),
+        version: "$Latest".into(),
+    };
+    let (launch_template, mixed_instances_policy) = if types.len() == 1 {
+        (Some(template_ref), None)
+    } else {
+        (
+            None,
+            Some(asg::Mixed {
+                launch_template: asg::MixedTemplate {
+                    launch_template_specification: template_ref,
+                    overrides: types
+                        .iter()
+                        .map(|t| asg::Override {
+                            instance_type: t.clone(),
+                        })
+                        .collect(),
+                },
+                instances_distribution: asg::Distribution {
+                    on_demand_allocation_strategy: "prioritized".into(),
+                    on_demand_percentage_above_base_capacity: 100,
+                },
+            }),
+        )
+    };
+    let mut subnets = subnets;
+    subnets.sort();
+    let mut group_tags: Vec<asg::GroupTag> = tag_pairs(stack)
+        .into_iter()
+        .chain([("Name".to_owned(), base.clone())])
+        .map(|(key, value)| asg::GroupTag {
+            key,
+            value,
+            propagate_at_launch: true,
+        })
+        .collect();
+    group_tags.sort();
+    let group = b.add(
+        asg::AutoScalingGroup {
+            auto_scaling_group_name: base.clone(),
+            min_size: 0,
+            max_size: most.max(1) as i32,
+            launch_template,
+            mixed_instances_policy,
+            vpc_zone_identifier: subnets.join(","),
+            max_instance_lifetime: asg::MAX_INSTANCE_LIFETIME,
+            new_instances_protected_from_scale_in: true,
+            tags: group_tags,
+            warm_pool: warm_pool.then(|| asg::WarmPool {
+                pool_state: "Stopped".into(),
+                min_size: 0,
+                instance_reuse_policy: asg::ReusePolicy {
+                    reuse_on_scale_in: true,
+                },
+            }),
+        },
+        &[template],
+    );
+    let provider = b.add(
+        capacity_provider::CapacityProvider {
+            name: base.clone(),
+            auto_scaling_group_provider: capacity_provider::GroupProvider {
+                auto_scaling_group_arn: capacity_provider::group_arn_pattern(
+                    &t.region, &t.account, &base,
+                ),
+                managed_scaling: capacity_provider::ManagedScaling {
+                    status: "ENABLED".into(),
+                    target_capacity: 100,
+                    minimum_scaling_step_size: 1,
+                    maximum_scaling_step_size: 10,
+                    instance_warmup_period: 300,
+                },
+                managed_termination_protection: "ENABLED".into(),
+                managed_draining: "ENABLED".into(),
+            },
+            tags: tags_ecs(stack),
+        },
+        &[group],
+    );
+    (instance_role, provider)
+}
+
 /// A spot service's capacity provider strategy: its `onDemandBase` tasks on Fargate,
 /// every other on Fargate Spot.
 fn spot_strategy(s: &Service) -> Vec<service::StrategyItem> {
@@ -785,24 +1046,23 @@ fn spot_strategy(s: &Service) -> Vec<service::StrategyItem> {
 fn service(b: &mut Builder, stack: &Stack, t: &Target, name: &str, s: &Service, deps: &[Dep]) {
     use service as sv;
     let svc_name = family(stack, name);
-    let min = s
-        .scaling
-        .as_ref()
-        .and_then(|x| x.min_instances)
-        .unwrap_or(1);
-    let max = s
-        .scaling
-        .as_ref()
-        .and_then(|x| x.max_instances)
-        .unwrap_or(min.max(1));
+    let (min, max) = service_bounds(s);
     let (subnets, security_groups, assign_public_ip) = awsvpc(stack);
+    let res = &s.container.resources;
     let (launch_type, strategy) = if s.spot {
         (None, Some(spot_strategy(s)))
-    } else if s.container.resources.instance_types.is_some() {
-        (Some("EC2".to_owned()), None)
+    } else if res.instance_types.is_some() {
+        (None, Some(ec2_strategy(stack, name)))
     } else {
         (Some("FARGATE".to_owned()), None)
     };
+    // Tasks of a given size are packed onto as few instances as hold them.
+    let placement_strategy = (res.instance_types.is_some() && res.memory.is_some()).then(|| {
+        vec![sv::Placement {
+            kind: "binpack".into(),
+            field: "memory".into(),
+        }]
+    });
     let svc = b.add(
         sv::Service {
             cluster: stack.cluster.clone(),
@@ -826,6 +1086,7 @@ fn service(b: &mut Builder, stack: &Stack, t: &Target, name: &str, s: &Service, 
             },
             launch_type,
             capacity_provider_strategy: strategy,
+            placement_strategy,
             enable_ecs_managed_tags: true,
             propagate_tags: "SERVICE".into(),
             tags: tags_ecs(stack),
@@ -1151,12 +1412,20 @@ fn job_schedule(stack: &Stack, t: &Target, j: &Job, fam: &str) -> schedule::Sche
             ecs_parameters: sc::EcsParameters {
                 task_definition_arn: t.arn("ecs", &format!("task-definition/{fam}")),
                 task_count: j.task_count.unwrap_or(1) as i32,
-                launch_type: if j.container.resources.instance_types.is_some() {
-                    "EC2"
-                } else {
-                    "FARGATE"
-                }
-                .into(),
+                launch_type: j
+                    .container
+                    .resources
+                    .instance_types
+                    .is_none()
+                    .then(|| "FARGATE".into()),
+                capacity_provider_strategy: j.container.resources.instance_types.as_ref().map(
+                    |_| {
+                        vec![sc::StrategyItem {
+                            capacity_provider: fam.to_owned(),
+                            weight: 1,
+                        }]
+                    },
+                ),
                 network_configuration: sc::NetworkConfiguration {
                     awsvpc_configuration: sc::AwsVpc {
                         subnets,

@@ -123,6 +123,9 @@ pub struct Resources {
     pub architecture: Option<String>,
     /// Fargate's task storage, GiB (21..=200; 20 when not given).
     pub ephemeral_storage: Option<i64>,
+    /// With exactly one of `instance_types`: a warm pool of stopped, pre-initialised
+    /// instances.
+    pub enable_warm_pool: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::schedule;
-use super::stack::{Container, Resource, Stack};
+use super::stack::{Container, Resource, Resources, Stack};
 use super::yaml::{self, Pos, Positions};
 
 /// The stack file's JSON Schema (published in the repository for editors).
@@ -709,6 +709,104 @@ fn params_of(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// A task on EC2 instances (`resources.instanceTypes`): the types, their architecture,
+/// the warm pool, and the task's size against the smallest type.
+fn ec2_resources(types: &[String], res: &Resources, rp: &str, c: &mut Collector<'_>) {
+    use super::instance_types as it;
+    let tp = format!("{rp}/instanceTypes");
+    if types.is_empty() {
+        c.error(
+            tp.clone(),
+            "give at least one instance type (the first is preferred)",
+        );
+        return;
+    }
+    let arch = res.architecture.as_deref().unwrap_or("x86_64");
+    for (i, t) in types.iter().enumerate() {
+        if !it::well_formed(t) {
+            c.error(
+                format!("{tp}/{i}"),
+                format!("{t:?} is not an EC2 instance type (family.size, as m6i.large)"),
+            );
+        } else if types[..i].contains(t) {
+            c.error(format!("{tp}/{i}"), format!("{t} is listed twice"));
+        } else if it::architecture(t) != arch {
+            c.error(
+                format!("{tp}/{i}"),
+                format!(
+                    "{t} is an {} type and the task's architecture is {arch} (resources.architecture): every type must run the image",
+                    it::architecture(t)
+                ),
+            );
+        }
+    }
+    if res.enable_warm_pool == Some(true) && types.len() != 1 {
+        c.error(
+            format!("{rp}/enableWarmPool"),
+            format!(
+                "a warm pool needs exactly one instance type (EC2 Auto Scaling has no warm pool for a group of mixed types); {} are listed",
+                types.len()
+            ),
+        );
+    }
+    // The smallest listed type, by what a task can have of it; every type must be known
+    // for a task to be sized to fill one without cpu and memory.
+    let known: Vec<(usize, &String, it::Shape)> = types
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| it::shape(t).map(|s| (i, t, s)))
+        .collect();
+    let smallest = known.iter().min_by_key(|(_, _, s)| s.task_memory());
+    match (res.cpu, res.memory) {
+        (None, None) => {
+            for (i, t) in types.iter().enumerate() {
+                if it::well_formed(t) && it::shape(t).is_none() {
+                    c.error(
+                        format!("{tp}/{i}"),
+                        format!("bosun-deploy does not know the size of {t}, so it cannot size a task to fill one: give resources.cpu and resources.memory"),
+                    );
+                }
+            }
+        }
+        (Some(_), None) => c.error(
+            format!("{rp}/cpu"),
+            "cpu without memory: give resources.memory too (or neither: a task then fills one instance of the smallest type)",
+        ),
+        (None, Some(_)) => c.error(
+            format!("{rp}/memory"),
+            "memory without cpu: give resources.cpu too (or neither: a task then fills one instance of the smallest type)",
+        ),
+        (Some(cpu), Some(mem)) => {
+            if cpu <= 0.0 {
+                c.error(format!("{rp}/cpu"), format!("{cpu} vCPU must be above 0"));
+            }
+            if mem < 128 {
+                c.error(
+                    format!("{rp}/memory"),
+                    format!("{mem} MiB is below ECS's least, 128 MiB"),
+                );
+            }
+            if let Some((_, t, shape)) = smallest {
+                if (cpu * 1024.0).round() as i64 > shape.cpu_units() {
+                    c.error(
+                        format!("{rp}/cpu"),
+                        format!("{cpu} vCPU does not fit a {t} ({} vCPU)", shape.vcpus),
+                    );
+                }
+                if mem > shape.task_memory() {
+                    c.error(
+                        format!("{rp}/memory"),
+                        format!(
+                            "{mem} MiB does not fit a {t}: a task can have up to {} MiB of it",
+                            shape.task_memory()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn container(
     stack: &Stack,
     kinds: &Kinds,
@@ -754,8 +852,25 @@ fn container(
     }
     let res = &ctr.resources;
     let rp = format!("{props}/resources");
+    let lower = stack.stack.to_ascii_lowercase();
+    if res.instance_types.is_some()
+        && ["aws", "ecs", "fargate"]
+            .iter()
+            .any(|p| lower.starts_with(p))
+    {
+        c.error(
+            format!("{rp}/instanceTypes"),
+            format!("the EC2 capacity provider would be named {}-{name}, and ECS refuses a capacity provider name that starts with aws, ecs or fargate: rename the stack", stack.stack),
+        );
+    }
+    if res.enable_warm_pool.is_some() && res.instance_types.is_none() {
+        c.error(
+            format!("{rp}/enableWarmPool"),
+            "a warm pool holds EC2 instances: it needs resources.instanceTypes (with exactly one type)",
+        );
+    }
     match (&res.instance_types, res.cpu, res.memory) {
-        (Some(_), _, _) => {}
+        (Some(types), _, _) => ec2_resources(types, res, &rp, c),
         (None, Some(cpu), Some(mem)) => match fargate_memory(cpu) {
             None => c.error(
                 format!("{rp}/cpu"),

@@ -37,6 +37,41 @@ pub struct Request {
     pub body: String,
 }
 
+impl Request {
+    /// The fields of a query-protocol (form) body, decoded.
+    pub fn form(&self) -> std::collections::BTreeMap<String, String> {
+        self.body
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (form_decode(k), form_decode(v)))
+            .collect()
+    }
+}
+
+fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[derive(Default)]
 struct Rules {
     deny: Vec<String>,
@@ -76,6 +111,7 @@ pub fn is_mutating(action: &str) -> bool {
         "Detach",
         "Remove",
         "Add",
+        "Modify",
     ];
     PREFIXES.iter().any(|p| action.starts_with(p))
 }

@@ -100,7 +100,14 @@ impl Kind for Cluster {
         if !ctx.owns(tags(c.tags())) {
             return Ok(Observed::Foreign(ctx.why_not(tags(c.tags()))));
         }
-        let mut providers = c.capacity_providers().to_vec();
+        // The Fargate ones: the stack's EC2 providers are its capacity providers'
+        // (`ClusterCapacityProviders`).
+        let mut providers: Vec<String> = c
+            .capacity_providers()
+            .iter()
+            .filter(|p| FARGATE_PROVIDERS.contains(&p.as_str()))
+            .cloned()
+            .collect();
         providers.sort();
         Ok(Observed::Present(Cluster {
             cluster_name: self.cluster_name.clone(),
@@ -124,20 +131,15 @@ impl Kind for Cluster {
 
     async fn update(&self, have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
         if have.capacity_providers != self.capacity_providers {
-            // The stack's own cluster: its default strategy is the stack's too (none;
-            // every service names its launch type or strategy).
-            ctx.aws
-                .ecs
-                .put_cluster_capacity_providers()
-                .cluster(&self.cluster_name)
-                .set_capacity_providers(Some(self.capacity_providers.clone()))
-                .set_default_capacity_provider_strategy(Some(Vec::new()))
-                .send()
-                .await
-                .map_err(failed(
-                    "ECS PutClusterCapacityProviders",
-                    &self.cluster_name,
-                ))?;
+            // The Fargate ones added to what the cluster has (EC2 ones stay).
+            let mut all = self.capacity_providers.clone();
+            all.extend(
+                attached(ctx, &self.cluster_name)
+                    .await?
+                    .into_iter()
+                    .filter(|p| !FARGATE_PROVIDERS.contains(&p.as_str())),
+            );
+            put_providers(ctx, &self.cluster_name, all).await?;
         }
         if have.tags != self.tags {
             tag(ctx, &format!("cluster/{}", self.cluster_name), &self.tags).await?;
@@ -185,7 +187,11 @@ impl Kind for Cluster {
             };
             let draining = matches!(
                 err.code(),
-                Some("ClusterContainsServicesException" | "ClusterContainsTasksException")
+                Some(
+                    "ClusterContainsServicesException"
+                        | "ClusterContainsTasksException"
+                        | "ClusterContainsContainerInstancesException"
+                )
             );
             if !draining || std::time::Instant::now() >= give_up {
                 return Err(err);
@@ -213,4 +219,152 @@ pub async fn foreign_providers(ctx: &Ctx, name: &str) -> Result<Option<Vec<Strin
         .find(|c| c.status() == Some("ACTIVE"))
         .filter(|c| !ctx.owns(tags(c.tags())))
         .map(|c| c.capacity_providers().to_vec()))
+}
+
+/// The capacity providers on cluster `name` (none when it does not exist).
+async fn attached(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
+    let out = ctx
+        .aws
+        .ecs
+        .describe_clusters()
+        .clusters(name)
+        .send()
+        .await
+        .map_err(failed("ECS DescribeClusters", name))?;
+    Ok(out
+        .clusters()
+        .iter()
+        .find(|c| c.status() == Some("ACTIVE"))
+        .map(|c| c.capacity_providers().to_vec())
+        .unwrap_or_default())
+}
+
+/// Set the capacity providers of the stack's own cluster. Its default strategy is
+/// the stack's too: none (every service names its launch type or strategy).
+async fn put_providers(ctx: &Ctx, cluster: &str, mut providers: Vec<String>) -> Result<()> {
+    providers.sort();
+    providers.dedup();
+    ctx.aws
+        .ecs
+        .put_cluster_capacity_providers()
+        .cluster(cluster)
+        .set_capacity_providers(Some(providers))
+        .set_default_capacity_provider_strategy(Some(Vec::new()))
+        .send()
+        .await
+        .map_err(failed("ECS PutClusterCapacityProviders", cluster))?;
+    Ok(())
+}
+
+/// Take the capacity provider `provider` off the stack's cluster, if it is there and
+/// the cluster is the stack's (a provider is deleted only once on no cluster).
+pub async fn detach_provider(ctx: &Ctx, provider: &str) -> Result<()> {
+    let out = ctx
+        .aws
+        .ecs
+        .describe_clusters()
+        .clusters(&ctx.cluster)
+        .include(aws_sdk_ecs::types::ClusterField::Tags)
+        .send()
+        .await
+        .map_err(failed("ECS DescribeClusters", &ctx.cluster))?;
+    let Some(c) = out
+        .clusters()
+        .iter()
+        .find(|c| c.status() == Some("ACTIVE") && ctx.owns(tags(c.tags())))
+    else {
+        return Ok(());
+    };
+    if !c.capacity_providers().iter().any(|p| p == provider) {
+        return Ok(());
+    }
+    let rest = c
+        .capacity_providers()
+        .iter()
+        .filter(|p| *p != provider)
+        .cloned()
+        .collect();
+    put_providers(ctx, &ctx.cluster, rest).await
+}
+
+/// The stack's EC2 capacity providers on its cluster (beside the Fargate ones). A
+/// provider the file no longer has is left on it here: its own deletion takes it off,
+/// after the services that use it are gone.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterCapacityProviders {
+    pub cluster: String,
+    /// Sorted: the Fargate ones and the stack's EC2 ones.
+    pub capacity_providers: Vec<String>,
+}
+
+impl ClusterCapacityProviders {
+    /// Of the providers on the cluster, the stack's that the file no longer has.
+    fn leaving(&self, ctx: &Ctx, on: &[String]) -> Vec<String> {
+        let prefix = format!("{}-", ctx.stack);
+        on.iter()
+            .filter(|p| p.starts_with(&prefix) && !self.capacity_providers.contains(p))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Kind for ClusterCapacityProviders {
+    const KIND: &'static str = "ECS cluster capacity providers";
+    const PLURAL: &'static str = "clusterCapacityProviders";
+    const SHARED_OK: bool = true;
+
+    fn name(&self) -> String {
+        self.cluster.clone()
+    }
+
+    async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
+        let out = ctx
+            .aws
+            .ecs
+            .describe_clusters()
+            .clusters(&self.cluster)
+            .include(aws_sdk_ecs::types::ClusterField::Tags)
+            .send()
+            .await
+            .map_err(failed("ECS DescribeClusters", &self.cluster))?;
+        let Some(c) = out.clusters().iter().find(|c| c.status() == Some("ACTIVE")) else {
+            return Ok(Observed::Absent);
+        };
+        if !ctx.owns(tags(c.tags())) {
+            return Ok(Observed::Foreign(ctx.why_not(tags(c.tags()))));
+        }
+        let leaving = self.leaving(ctx, c.capacity_providers());
+        let mut providers: Vec<String> = c
+            .capacity_providers()
+            .iter()
+            .filter(|p| !leaving.contains(p))
+            .cloned()
+            .collect();
+        providers.sort();
+        Ok(Observed::Present(ClusterCapacityProviders {
+            cluster: self.cluster.clone(),
+            capacity_providers: providers,
+        }))
+    }
+
+    async fn create(&self, ctx: &Ctx) -> Result<()> {
+        self.update(self, &[], ctx).await
+    }
+
+    async fn update(&self, _: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+        let on = attached(ctx, &self.cluster).await?;
+        let mut all = self.capacity_providers.clone();
+        all.extend(self.leaving(ctx, &on));
+        put_providers(ctx, &self.cluster, all).await
+    }
+
+    /// The cluster's: nothing of its own to delete.
+    async fn list_owned(_: &Ctx, _: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        Ok(Vec::new())
+    }
+
+    async fn delete(_: &Owned, _: &Ctx) -> Result<()> {
+        Ok(())
+    }
 }

@@ -3,8 +3,12 @@
 //! reversed, the deletion order).
 
 pub mod alarm;
+pub mod auto_scaling_group;
+pub mod capacity_provider;
 pub mod cluster;
 pub mod dashboard;
+pub mod instance_profile;
+pub mod launch_template;
 pub mod log_group;
 pub mod queue;
 pub mod role;
@@ -113,6 +117,11 @@ macro_rules! kinds {
 kinds! {
     Cluster => cluster::Cluster,
     Role => role::Role,
+    InstanceProfile => instance_profile::InstanceProfile,
+    LaunchTemplate => launch_template::LaunchTemplate,
+    AutoScalingGroup => auto_scaling_group::AutoScalingGroup,
+    CapacityProvider => capacity_provider::CapacityProvider,
+    ClusterCapacityProviders => cluster::ClusterCapacityProviders,
     LogGroup => log_group::LogGroup,
     Queue => queue::Queue,
     TaskDefinition => task_definition::TaskDefinition,
@@ -123,6 +132,17 @@ kinds! {
     ScheduleGroup => schedule::ScheduleGroup,
     Schedule => schedule::Schedule,
     Dashboard => dashboard::Dashboard,
+}
+
+/// A short, stable hash of `text` (FNV-1a, 16 hex digits): client tokens that make a
+/// create retried after a crash the same create.
+pub fn short_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
 }
 
 /// A tag as ECS writes it.

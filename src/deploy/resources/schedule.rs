@@ -60,8 +60,19 @@ pub struct RetryPolicy {
 pub struct EcsParameters {
     pub task_definition_arn: String,
     pub task_count: i32,
-    pub launch_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<StrategyItem>>,
     pub network_configuration: NetworkConfiguration,
+}
+
+/// As Scheduler writes a capacity provider strategy item (camelCase, unlike the rest).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyItem {
+    pub capacity_provider: String,
+    pub weight: i32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -236,7 +247,21 @@ impl Schedule {
                 t::EcsParameters::builder()
                     .task_definition_arn(&e.task_definition_arn)
                     .task_count(e.task_count)
-                    .launch_type(t::LaunchType::from(e.launch_type.as_str()))
+                    .set_launch_type(e.launch_type.as_deref().map(t::LaunchType::from))
+                    .set_capacity_provider_strategy(e.capacity_provider_strategy.as_ref().map(
+                        |items| {
+                            items
+                                .iter()
+                                .filter_map(|i| {
+                                    t::CapacityProviderStrategyItem::builder()
+                                        .capacity_provider(&i.capacity_provider)
+                                        .weight(i.weight)
+                                        .build()
+                                        .ok()
+                                })
+                                .collect()
+                        },
+                    ))
                     .network_configuration(
                         t::NetworkConfiguration::builder()
                             .awsvpc_configuration(
@@ -330,8 +355,18 @@ impl Kind for Schedule {
                     task_count: ecs.and_then(|e| e.task_count()).unwrap_or(1),
                     launch_type: ecs
                         .and_then(|e| e.launch_type())
-                        .map(|l| l.as_str().to_owned())
-                        .unwrap_or_default(),
+                        .map(|l| l.as_str().to_owned()),
+                    capacity_provider_strategy: ecs
+                        .map(|e| {
+                            e.capacity_provider_strategy()
+                                .iter()
+                                .map(|i| StrategyItem {
+                                    capacity_provider: i.capacity_provider().to_owned(),
+                                    weight: i.weight(),
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .filter(|v| !v.is_empty()),
                     network_configuration: NetworkConfiguration {
                         awsvpc_configuration: AwsVpc {
                             subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),

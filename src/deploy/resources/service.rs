@@ -27,6 +27,8 @@ pub struct Service {
     pub launch_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity_provider_strategy: Option<Vec<StrategyItem>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement_strategy: Option<Vec<Placement>>,
     #[serde(rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: bool,
     pub propagate_tags: String,
@@ -71,6 +73,13 @@ pub struct StrategyItem {
     pub weight: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Placement {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub field: String,
 }
 
 /// DescribeServices, ten names a call (its limit), tags included; a missing cluster
@@ -204,6 +213,19 @@ impl Service {
                 None
             },
             capacity_provider_strategy: (!strategy.is_empty()).then_some(strategy),
+            placement_strategy: Some(
+                s.placement_strategy()
+                    .iter()
+                    .map(|p| Placement {
+                        kind: p
+                            .r#type()
+                            .map(|t| t.as_str().to_owned())
+                            .unwrap_or_default(),
+                        field: p.field().unwrap_or_default().to_owned(),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .filter(|p| !p.is_empty()),
             // Set at creation, not compared (the API gives no way to tell "false"
             // from "not returned").
             enable_ecs_managed_tags: self.enable_ecs_managed_tags,
@@ -258,15 +280,23 @@ impl Service {
         })
     }
 
+    fn placement(&self) -> Option<Vec<t::PlacementStrategy>> {
+        self.placement_strategy.as_ref().map(|p| {
+            p.iter()
+                .map(|p| {
+                    t::PlacementStrategy::builder()
+                        .r#type(t::PlacementStrategyType::from(p.kind.as_str()))
+                        .field(&p.field)
+                        .build()
+                })
+                .collect()
+        })
+    }
+
     /// A client token that makes a create retried after a crash the same create.
     fn client_token(&self) -> String {
         let text = format!("{}/{}", self.cluster, self.service_name);
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in text.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        format!("bosun-{h:016x}")
+        format!("bosun-{}", super::short_hash(&text))
     }
 }
 
@@ -333,6 +363,7 @@ impl Kind for Service {
             .propagate_tags(t::PropagateTags::from(self.propagate_tags.as_str()))
             .client_token(self.client_token())
             .set_capacity_provider_strategy(self.strategy())
+            .set_placement_strategy(self.placement())
             .set_tags(Some(to_sdk(&self.tags)));
         if let Some(l) = &self.launch_type {
             req = req.launch_type(t::LaunchType::from(l.as_str()));
@@ -343,7 +374,7 @@ impl Kind for Service {
         Ok(())
     }
 
-    async fn update(&self, _have: &Self, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, have: &Self, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
         let only_tags = changes.iter().all(|c| c.path.starts_with("tags"));
         if !only_tags {
             let mut req = ctx
@@ -355,7 +386,11 @@ impl Kind for Service {
                 .task_definition(&self.task_definition)
                 .network_configuration(self.network()?)
                 .deployment_configuration(self.deployment())
-                .set_capacity_provider_strategy(self.strategy());
+                .set_capacity_provider_strategy(self.strategy())
+                .set_placement_strategy(self.placement().or_else(|| {
+                    // Taken off: none is ECS's default (spread over zones).
+                    have.placement_strategy.as_ref().map(|_| Vec::new())
+                }));
             if !self.scaled {
                 req = req.desired_count(self.desired_count);
             }
