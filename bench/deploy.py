@@ -2,7 +2,10 @@
 """bosun-deploy benchmarks, printed (never asserted):
  1. validate and render of a 50-resource stack (hyperfine, median; target <= 50 ms);
  2. the AWS calls of a first apply and of a no-change apply (moto recorder);
- 3. the 25-resource stack of the "real engine" issue (10 queues, 10 workers with
+ 3. one worker service on EC2 (`instanceTypes`: instance role and profile, launch
+    template, Auto Scaling group, capacity provider) beside the same worker on Fargate:
+    calls and time of a first and of a no-change apply;
+ 4. the 25-resource stack of the "real engine" issue (10 queues, 10 workers with
     scaling, 5 jobs) through a proxy that adds 50 ms to every call (a region's round
     trip): calls, the most in flight at once, time, and the speed-up against the same
     calls made one at a time (calls x 50 ms) and against BOSUN_DEPLOY_CONCURRENCY=1.
@@ -31,6 +34,18 @@ def stack(subnets, n_queues=10, n_services=25, n_jobs=15):
                   "      command: [node, job.js]", f"      schedule: \"cron({i} 3 * * ? *)\"",
                   "      resources: { cpu: 0.25, memory: 512 }"]
     return "\n".join(lines) + "\n"
+
+
+MUTATING = ("Create", "Put", "Register", "Update", "Set", "Tag", "Delete", "Modify", "Add", "POST", "PUT", "DELETE")
+
+
+def one_worker(subnets, name, ec2):
+    resources = "{ instanceTypes: [t3.medium, t3a.medium] }" if ec2 else "{ cpu: 2, memory: 4096 }"
+    return "\n".join([f"stack: {name}", f"cluster: {name}", "network:", f"  subnets: [{', '.join(subnets)}]", "resources:",
+                      "  worker:", "    type: worker-service", "    properties:",
+                      "      packaging: { type: prebuilt-image, properties: { image: repo/app:1 } }",
+                      "      command: [node, main.js]", f"      resources: {resources}",
+                      "      scaling: { minInstances: 1, maxInstances: 4, scalingPolicy: { keepAvgCpuUtilizationUnder: 70 } }"]) + "\n"
 
 
 def main():
@@ -73,20 +88,30 @@ def main():
             f.write(stack(subnets))
         aws_env = dict(os.environ, AWS_ENDPOINT_URL=base, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y")
 
-        def count(label):
+        def count(label, stack_path=path):
             moto_recording.start(base)
             t0 = time.monotonic()
-            r = subprocess.run([a.deploy, "apply", "--no-wait", "--stack", path], env=aws_env, capture_output=True, text=True)
+            r = subprocess.run([a.deploy, "apply", "--no-wait", "--stack", stack_path], env=aws_env, capture_output=True, text=True)
             if r.returncode != 0:
                 raise SystemExit(f"apply failed: {r.stderr[-2000:]}")
             took = time.monotonic() - t0
             acts = moto_recording.actions(base)
             total = len(acts)
-            mutating = sum(x.startswith(("Create", "Put", "Register", "Update", "Set", "Tag", "Delete", "POST", "PUT", "DELETE")) for x in acts)
-            print(f"  {label:<18} {total:4d} calls, {mutating:4d} mutating, {took:5.1f} s")
+            mutating = sum(x.startswith(MUTATING) for x in acts)
+            which = sorted({x for x in acts if x.startswith(MUTATING)})
+            print(f"  {label:<18} {total:4d} calls, {mutating:4d} mutating, {took:5.1f} s" + (f"  ({', '.join(which)})" if "no-change" in label and which else ""))
 
         count("first apply")
         count("no-change apply")
+        print("\n== one worker service: EC2 capacity beside Fargate, against moto (recorder) ==")
+        print("  (moto keeps a service's capacityProviderStrategy but does not return it, so a no-change")
+        print("   apply of a service with a strategy re-sends UpdateService here; AWS returns it)")
+        for name, ec2 in (("fargate", False), ("ec2", True)):
+            one = os.path.join(work, f"{name}.yaml")
+            with open(one, "w") as f:
+                f.write(one_worker(subnets, name, ec2))
+            count(f"{name} first apply", one)
+            count(f"{name} no-change", one)
         latency_section(a, base, py, work, subnets)
     finally:
         moto.terminate(); moto.wait(timeout=10)

@@ -1726,6 +1726,14 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
     let out = w.deploy(&["apply", "--no-wait", "--stack", &one]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    // status shows the instances (none yet: ECS asks for them once tasks wait).
+    let out = w.deploy(&["status", "--stack", &one]);
+    assert!(
+        stdout(&out).contains("  EC2 capacity orders-worker (t3.medium): desired 0, instances 0 (0 in service), warm pool 0\n"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     // A larger type: a new template version (the group launches $Latest), and a task
     // that fills the new type.
@@ -1823,5 +1831,48 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
         left.lines().collect::<Vec<_>>(),
         ["0", "0", "0", "0", "0", "['INACTIVE']"],
         "{left}"
+    );
+
+    // A scheduled job on EC2: its schedule runs the task through its capacity provider.
+    let job = write(
+        &dir,
+        "job.yaml",
+        &format!(
+            "stack: nightly\nnetwork: {{ subnets: [{}] }}\nresources:\n  report:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      schedule: \"cron(0 3 * * ? *)\"\n      taskCount: 2\n      resources: {{ instanceTypes: [m6g.large], architecture: arm64 }}\n",
+            w.subnets[0]
+        ),
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &job]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    check_with_models(&dir, &w.proxy.recorded());
+    let schedule: serde_json::Value =
+        serde_json::from_str(&w.proxy.sent("CreateSchedule").body).unwrap();
+    let ecs = &schedule["Target"]["EcsParameters"];
+    assert_eq!(
+        ecs["CapacityProviderStrategy"],
+        serde_json::json!([{ "capacityProvider": "nightly-report", "weight": 1 }])
+    );
+    assert_eq!(ecs.get("LaunchType"), None);
+    let lt = w.proxy.sent("CreateLaunchTemplate").form();
+    assert_eq!(
+        lt["LaunchTemplateData.ImageId"],
+        "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id"
+    );
+    assert_eq!(
+        w.proxy.sent("CreateAutoScalingGroup").form()["MaxSize"],
+        "2"
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &job]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new(), "{}", stdout(&out));
+    let out = w.deploy(&["delete", "--stack", &job]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
     );
 }

@@ -344,6 +344,7 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                         if let Some(line) = zero_status(aws, stack, name, s, x).await? {
                             out.push_str(&line);
                         }
+                        out.push_str(&ec2_status(aws, stack, name, &s.container).await?);
                         for ev in x.events().iter().take(5) {
                             out.push_str(&format!("  event: {}\n", ev.message().unwrap_or("")));
                         }
@@ -364,12 +365,15 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                     "Scheduler GetSchedule",
                     &svc_name,
                 )? {
-                    Some(s) => out.push_str(&format!(
-                        "{name} (scheduled-job): {} {} state {}\n",
-                        s.schedule_expression().unwrap_or(&j.schedule),
-                        s.schedule_expression_timezone().unwrap_or("UTC"),
-                        s.state().map(|x| x.as_str()).unwrap_or("?")
-                    )),
+                    Some(s) => {
+                        out.push_str(&format!(
+                            "{name} (scheduled-job): {} {} state {}\n",
+                            s.schedule_expression().unwrap_or(&j.schedule),
+                            s.schedule_expression_timezone().unwrap_or("UTC"),
+                            s.state().map(|x| x.as_str()).unwrap_or("?")
+                        ));
+                        out.push_str(&ec2_status(aws, stack, name, &j.container).await?);
+                    }
                     None => out.push_str(&format!("{name} (scheduled-job): not deployed\n")),
                 }
             }
@@ -383,6 +387,53 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// The EC2 capacity line of a resource with `instanceTypes` (empty otherwise): the
+/// group's desired and in-service instances, and its warm pool.
+async fn ec2_status(
+    aws: &Aws,
+    stack: &Stack,
+    name: &str,
+    ctr: &super::stack::Container,
+) -> Result<String> {
+    let Some(types) = &ctr.resources.instance_types else {
+        return Ok(String::new());
+    };
+    let group = render::family(stack, name);
+    let out = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&group)
+        .send()
+        .await
+        .map_err(failed("AutoScaling DescribeAutoScalingGroups", &group))?;
+    let Some(g) = out.auto_scaling_groups().first() else {
+        return Ok(format!("  EC2 capacity {group}: not deployed\n"));
+    };
+    let in_service = g
+        .instances()
+        .iter()
+        .filter(|i| i.lifecycle_state().map(|l| l.as_str()) == Some("InService"))
+        .count();
+    let mut line = format!(
+        "  EC2 capacity {group} ({}): desired {}, instances {} ({in_service} in service)",
+        types.join(", "),
+        g.desired_capacity().unwrap_or(0),
+        g.instances().len()
+    );
+    if g.warm_pool_configuration().is_some() {
+        let pool = aws
+            .autoscaling
+            .describe_warm_pool()
+            .auto_scaling_group_name(&group)
+            .send()
+            .await
+            .map_err(failed("AutoScaling DescribeWarmPool", &group))?;
+        line.push_str(&format!(", warm pool {}", pool.instances().len()));
+    }
+    line.push('\n');
+    Ok(line)
 }
 
 /// A queue's messages (visible, in flight), or `None` when it does not exist.
