@@ -1810,7 +1810,11 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(w.proxy.mutating(), Vec::<String>::new(), "{}", stdout(&out));
 
-    // Delete: the provider comes off the cluster first, then everything goes.
+    // Delete: the provider comes off the cluster first (ECS refuses while the deleted
+    // service's tasks still stop: twice here), then everything goes.
+    w.proxy
+        .fail("PutClusterCapacityProviders", 2, "ResourceInUseException");
+    w.proxy.record();
     let out = w.deploy(&["delete", "--stack", &mixed]);
     assert_eq!(
         out.status.code(),
@@ -1819,6 +1823,9 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
         stdout(&out),
         stderr(&out)
     );
+    let puts = w.proxy.actions();
+    let puts = puts.iter().filter(|a| *a == "PutClusterCapacityProviders");
+    assert_eq!(puts.count(), 3);
     let left = aws(
         "print(len(c('autoscaling').describe_auto_scaling_groups(AutoScalingGroupNames=['orders-worker'])['AutoScalingGroups']))\n\
          print(len(c('ecs').describe_capacity_providers(capacityProviders=['orders-worker'])['capacityProviders']))\n\

@@ -278,8 +278,24 @@ impl Kind for CapacityProvider {
     }
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
-        // Only a provider on no cluster can be deleted: take it off the stack's.
-        super::cluster::detach_provider(ctx, &owned.name).await?;
+        // Only a provider on no cluster can be deleted: take it off the stack's. ECS
+        // refuses while tasks placed through it still run (its services were just
+        // deleted, and their tasks stop within their stopTimeout): wait for them.
+        let give_up = std::time::Instant::now() + DELETE_PATIENCE;
+        loop {
+            let err = match super::cluster::detach_provider(ctx, &owned.name).await {
+                Ok(()) => break,
+                Err(e) => e,
+            };
+            let in_use = matches!(
+                err.code(),
+                Some("ResourceInUseException" | "UpdateInProgressException")
+            );
+            if !in_use || std::time::Instant::now() >= give_up {
+                return Err(err);
+            }
+            tokio::time::sleep(DELETE_POLL).await;
+        }
         ctx.aws
             .ecs
             .delete_capacity_provider()
@@ -288,7 +304,6 @@ impl Kind for CapacityProvider {
             .await
             .map_err(failed("ECS DeleteCapacityProvider", &owned.name))?;
         // Deletion goes on in the background; the group under it can go only after.
-        let give_up = std::time::Instant::now() + DELETE_PATIENCE;
         loop {
             let left = describe(ctx, std::slice::from_ref(&owned.name)).await?;
             if left.is_empty() {
