@@ -18,7 +18,7 @@ import botocore.session
 from botocore.validate import ParamValidator
 
 SERVICES = ["ecs", "logs", "application-autoscaling", "sqs", "secretsmanager", "iam",
-            "sts", "ec2", "cloudwatch", "scheduler", "autoscaling", "ssm"]
+            "sts", "ec2", "cloudwatch", "scheduler", "autoscaling", "ssm", "ecr"]
 
 session = botocore.session.get_session()
 models = {name: session.get_service_model(name) for name in SERVICES}

@@ -844,3 +844,150 @@ fn a_custom_dockerfile_is_built_pushed_and_pinned_by_digest() {
     let mut cleanup = cleanup;
     cleanup.images.extend([image, image2]);
 }
+
+/// Without `registry:`, a built image goes to the stack's ECR repository: made (scan
+/// on push, the lifecycle policy, tagged) before anything is pushed, logged in to with
+/// ECR's token in a docker config of bosun-deploy's own (the user's is not touched),
+/// pinned by digest; a re-apply changes nothing; delete takes the repository and its
+/// images. moto has no registry behind ECR: the proxy names a real one on loopback as
+/// the account's ECR registry.
+#[test]
+fn a_built_image_goes_to_the_stacks_ecr_repository() {
+    need_docker!();
+    let moto = Moto::start();
+    let proxy = common::proxy::Proxy::start(moto.port);
+    let registry = Registry::start();
+    proxy.ecr_registry(&registry.host());
+    let subnet = moto_subnet(&moto);
+    let dir = TempDir::new("ecr");
+    let app = dir.path("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::copy("/bin/busybox", app.join("busybox")).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"echo\", \"from ecr\"]\n",
+    )
+    .unwrap();
+    let stack_name = format!("ecr{}", std::process::id());
+    let stack = dir.path("bosun.yaml");
+    std::fs::write(
+        &stack,
+        format!(
+            "stack: {stack_name}\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  Worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: custom-dockerfile, properties: {{ buildContextPath: app }} }}\n"
+        ),
+    )
+    .unwrap();
+    // The user's docker config: bosun-deploy logs in elsewhere.
+    let user_config = dir.path("user-docker");
+    std::fs::create_dir_all(&user_config).unwrap();
+    let deploy = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun-deploy"));
+        cmd.args(args).arg("--stack").arg(&stack);
+        if args[0] != "delete" {
+            cmd.arg("--bosun").arg(static_bosun());
+        }
+        cmd.env("DOCKER_CONFIG", &user_config).envs(proxy.env());
+        run_bounded(&mut cmd, Duration::from_secs(600))
+    };
+    let repo_name = format!("{stack_name}-worker");
+    let repo = format!("{}/{repo_name}", registry.host());
+    let _cleanup = Scope {
+        tag: String::new(),
+        images: vec![format!("{repo}:build"), format!("{repo}:bosun")],
+        containers: Vec::new(),
+    };
+
+    proxy.record();
+    let out = deploy(&["apply", "--no-wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "+ create ECR repository {repo_name}\n      (before its image is pushed there)"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let recorded = proxy.recorded();
+    check_with_models(&dir, &recorded);
+    // The repository exists before the push, and is the stack's.
+    let order: Vec<&str> = recorded.iter().map(|r| r.action.as_str()).collect();
+    let created = order.iter().position(|a| *a == "CreateRepository").unwrap();
+    let registered = order
+        .iter()
+        .position(|a| *a == "RegisterTaskDefinition")
+        .unwrap();
+    assert!(created < registered, "{order:?}");
+    let create: serde_json::Value =
+        serde_json::from_str(&proxy.sent("CreateRepository").body).unwrap();
+    assert_eq!(create["repositoryName"], serde_json::json!(repo_name));
+    assert_eq!(
+        create["imageScanningConfiguration"],
+        serde_json::json!({ "scanOnPush": true })
+    );
+    assert!(
+        create["tags"].to_string().contains("bosun:stack"),
+        "{create}"
+    );
+    let policy: serde_json::Value =
+        serde_json::from_str(&proxy.sent("PutLifecyclePolicy").body).unwrap();
+    let rules: serde_json::Value =
+        serde_json::from_str(policy["lifecyclePolicyText"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        rules["rules"][0]["selection"]["countNumber"],
+        serde_json::json!(30)
+    );
+    // The user's docker config holds no login of bosun-deploy's.
+    let user = std::fs::read_to_string(user_config.join("config.json")).unwrap_or_default();
+    assert!(!user.contains(&registry.host()), "{user}");
+    // Pinned by digest in the repository; the image runs its own CMD under bosun.
+    let family = format!("{stack_name}-Worker");
+    let (first_arn, c) = task_container(&moto, &family);
+    let image = c["image"].as_str().unwrap().to_owned();
+    assert!(image.starts_with(&format!("{repo}@sha256:")), "{image}");
+    let _ = docker(&["rmi", &image]);
+    let run = docker(&["run", "--rm", &image]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(text(&run.stdout), "from ecr\n");
+
+    // Unchanged: nothing changes (the repository is there, the digest the same).
+    proxy.record();
+    let out = deploy(&["apply", "--no-wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mutating: Vec<String> = proxy
+        .actions()
+        .into_iter()
+        .filter(|a| common::proxy::is_mutating(a))
+        .collect();
+    assert_eq!(mutating, Vec::<String>::new());
+    assert_eq!(task_container(&moto, &family).0, first_arn);
+
+    // Delete takes the repository with its images.
+    proxy.record();
+    let out = deploy(&["delete"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let gone: serde_json::Value =
+        serde_json::from_str(&proxy.sent("DeleteRepository").body).unwrap();
+    assert_eq!(
+        gone,
+        serde_json::json!({ "repositoryName": repo_name, "force": true })
+    );
+    proxy.record();
+    let out = deploy(&["diff"]);
+    assert!(
+        text(&out.stdout).contains(&format!("+ create ECR repository {repo_name}")),
+        "{}",
+        text(&out.stdout)
+    );
+}

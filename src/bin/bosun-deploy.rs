@@ -53,16 +53,66 @@ fn bosun_path(given: Option<PathBuf>) -> PathBuf {
 }
 
 /// Build (and for apply, push) the stack's images before planning, so the plan pins
-/// their digests; nothing in AWS is changed if a build fails.
-fn build_images(
+/// their digests; nothing in AWS is changed if a build fails. Without the stack's
+/// `registry:`, images go to its ECR repositories: apply makes them (after preflight)
+/// and logs in with ECR's token into a docker config of its own.
+async fn build_images(
     ctx: &mut engine::Ctx,
     file: &Path,
     stack: &Stack,
     bosun: Option<PathBuf>,
     push: bool,
 ) -> Result<(), DeployError> {
-    ctx.images = bosun::deploy::package::package_all(file, stack, &bosun_path(bosun), push)
-        .map_err(DeployError::Image)?;
+    use bosun::deploy::package;
+    let built_any = stack
+        .resources
+        .values()
+        .any(|r| r.container().is_some_and(package::is_built));
+    if !built_any {
+        return Ok(());
+    }
+    let ecr = if stack.registry.is_none() {
+        Some(apply::ecr_login(ctx).await?)
+    } else {
+        None
+    };
+    let host = ecr.as_ref().map(|(h, _, _)| h.clone()).unwrap_or_default();
+    let built =
+        package::build_all(file, stack, &bosun_path(bosun), &host).map_err(DeployError::Image)?;
+    let mut images = std::collections::BTreeMap::new();
+    if push {
+        let config = match &ecr {
+            Some((host, user, password)) => {
+                apply::ensure_repositories(ctx, stack).await?;
+                let dir = std::env::temp_dir().join(format!("bosun-deploy-{}", std::process::id()));
+                let logged = package::login(host, user, password, &dir);
+                Some((dir, logged))
+            }
+            None => None,
+        };
+        let pushed: Result<Vec<(String, String)>, String> = match &config {
+            Some((_, Err(e))) => Err(e.clone()),
+            _ => built
+                .iter()
+                .map(|b| {
+                    let dir = config.as_ref().map(|(d, _)| d.as_path());
+                    Ok((b.name.clone(), package::push(b, dir)?))
+                })
+                .collect(),
+        };
+        if let Some((dir, _)) = &config {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        images.extend(pushed.map_err(DeployError::Image)?);
+    } else {
+        for b in &built {
+            images.insert(
+                b.name.clone(),
+                package::reference(b).map_err(DeployError::Image)?,
+            );
+        }
+    }
+    ctx.images = images;
     Ok(())
 }
 
@@ -188,7 +238,7 @@ fn main() -> ExitCode {
             bosun,
         } => with_aws(&file.stack.clone(), |stack| async move {
             let mut ctx = apply::connect(&stack).await?;
-            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, false)?;
+            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, false).await?;
             let (_, r) = apply::plan(&ctx, &stack).await?;
             print_plan(&r.plan, output.output);
             Ok(if r.plan.changes.is_empty() {
@@ -205,7 +255,7 @@ fn main() -> ExitCode {
             bosun,
         } => with_aws(&file.stack.clone(), |stack| async move {
             let mut ctx = apply::connect(&stack).await?;
-            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, true)?;
+            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, true).await?;
             let (nodes, r) = apply::plan(&ctx, &stack).await?;
             execute(&ctx, &nodes, &r, output.output).await?;
             let rolled = r
@@ -221,7 +271,7 @@ fn main() -> ExitCode {
         Verb::Status { stack: file, bosun } => with_aws(&file.stack.clone(), |stack| async move {
             let mut ctx = apply::connect(&stack).await?;
             // Built locally (Docker's cache), not pushed: is AWS on this build?
-            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, false)?;
+            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, false).await?;
             // The same reads as diff: does AWS match the file?
             let r = engine::reconcile(&ctx, &apply::rendered(&ctx, &stack).nodes).await?;
             match r.plan.changes.len() {

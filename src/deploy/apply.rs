@@ -168,6 +168,61 @@ pub async fn preflight(ctx: &Ctx, p: &Preflight) -> Result<()> {
     }
 }
 
+/// The account's ECR registry: its host (from the authorization's endpoint) and a
+/// user and password that log in to it for 12 hours (GetAuthorizationToken: a read).
+pub async fn ecr_login(ctx: &Ctx) -> Result<(String, String, String)> {
+    let out = ctx
+        .aws
+        .ecr
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(failed("ECR GetAuthorizationToken", &ctx.account))?;
+    let bad =
+        |why: &str| DeployError::Precondition(format!("ECR GetAuthorizationToken answered {why}"));
+    let data = out
+        .authorization_data()
+        .first()
+        .ok_or_else(|| bad("no authorization"))?;
+    let token = data.authorization_token().ok_or_else(|| bad("no token"))?;
+    let decoded =
+        aws_smithy_types::base64::decode(token).map_err(|_| bad("a token that is not base64"))?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad("a token that is not text"))?;
+    let (user, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| bad("a token without a user"))?;
+    let endpoint = data.proxy_endpoint().ok_or_else(|| bad("no endpoint"))?;
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, h)| h)
+        .trim_end_matches('/')
+        .to_owned();
+    Ok((host, user.to_owned(), password.to_owned()))
+}
+
+/// Before images are pushed to ECR: preflight, then create (or bring in line) the
+/// stack's ECR repositories alone, each change said on stderr before it is made.
+pub async fn ensure_repositories(ctx: &Ctx, stack: &Stack) -> Result<()> {
+    let r = rendered(ctx, stack);
+    preflight(ctx, &r.preflight).await?;
+    let repos: Vec<Node> = r
+        .nodes
+        .into_iter()
+        .filter(|n| {
+            n.spec.kind() == <super::resources::repository::Repository as engine::Kind>::KIND
+        })
+        .collect();
+    if repos.is_empty() {
+        return Ok(());
+    }
+    let plan = engine::reconcile_some(ctx, &repos).await?;
+    for c in &plan.plan.changes {
+        eprintln!("{c}\n      (before its image is pushed there)");
+    }
+    engine::execute(ctx, &repos, &plan, &mut |_, _| {}).await?;
+    Ok(())
+}
+
 /// Preflight, then read everything and plan: no mutating call.
 pub async fn plan(ctx: &Ctx, stack: &Stack) -> Result<(Vec<Node>, Reconciled)> {
     let r = rendered(ctx, stack);

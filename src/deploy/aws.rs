@@ -31,6 +31,7 @@ pub struct Aws {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub ecr: aws_sdk_ecr::Client,
     pub region: String,
 }
 
@@ -76,6 +77,7 @@ impl Aws {
             secrets: aws_sdk_secretsmanager::Client::new(&cfg),
             autoscaling: aws_sdk_autoscaling::Client::new(&cfg),
             ssm: aws_sdk_ssm::Client::new(&cfg),
+            ecr: aws_sdk_ecr::Client::new(&cfg),
             region,
         }
     }

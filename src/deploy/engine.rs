@@ -265,8 +265,22 @@ enum Step {
 
 /// Read everything and build the plan: no mutating call.
 pub async fn reconcile(ctx: &Ctx, nodes: &[Node]) -> Result<Reconciled> {
-    let observed = Spec::read_everything(nodes, ctx).await?;
     let owned = Spec::list_everything(ctx, nodes).await?;
+    plan_for(ctx, nodes, owned).await
+}
+
+/// The plan that creates or updates these nodes alone, deleting nothing (what must
+/// exist before the rest: the repositories images are pushed to).
+pub async fn reconcile_some(ctx: &Ctx, nodes: &[Node]) -> Result<Reconciled> {
+    plan_for(ctx, nodes, Vec::new()).await
+}
+
+async fn plan_for(
+    ctx: &Ctx,
+    nodes: &[Node],
+    owned: Vec<(&'static str, Vec<Owned>)>,
+) -> Result<Reconciled> {
+    let observed = Spec::read_everything(nodes, ctx).await?;
     let mut changes = Vec::new();
     let mut steps = Vec::new();
     let mut changed: BTreeSet<(&'static str, String)> = BTreeSet::new();

@@ -7,7 +7,6 @@
 //! to the same image, bosun goes in as the same layer, and the same image pushes to
 //! the same digest, so re-applying an unchanged stack changes no task definition.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -17,11 +16,25 @@ use super::stack::{Container, Stack};
 /// What `render` (which builds nothing) writes where a built image's digest goes.
 pub const UNBUILT: &str = "sha256:BUILT_BY_APPLY";
 
-/// The repository of a resource's built image: `{registry}/{stack}-{name}`, in
-/// lowercase as registries name them.
-pub fn repository(stack: &Stack, name: &str) -> Option<String> {
-    let registry = stack.registry.as_deref()?;
-    Some(format!("{registry}/{}-{name}", stack.stack).to_ascii_lowercase())
+/// The ECR repository (its name) of a resource's built image when the stack names
+/// no `registry:`: `{stack}-{name}` in lowercase, as ECR names them.
+pub fn ecr_repository(stack: &Stack, name: &str) -> String {
+    format!("{}-{name}", stack.stack).to_ascii_lowercase()
+}
+
+/// The host of the account's ECR registry in a region.
+pub fn ecr_host(account: &str, region: &str) -> String {
+    format!("{account}.dkr.ecr.{region}.amazonaws.com")
+}
+
+/// The repository of a resource's built image: `{registry}/{stack}-{name}` with the
+/// stack's `registry:`, else `{ecr_host}/{stack}-{name}`, in lowercase as registries
+/// name them.
+pub fn repository(stack: &Stack, name: &str, ecr_host: &str) -> String {
+    match stack.registry.as_deref() {
+        Some(registry) => format!("{registry}/{}-{name}", stack.stack).to_ascii_lowercase(),
+        None => format!("{ecr_host}/{}", ecr_repository(stack, name)),
+    }
 }
 
 /// Whether a container's image is built by the deployer.
@@ -52,19 +65,23 @@ fn platform(ctr: &Container) -> &'static str {
     }
 }
 
-/// Build one resource's image, put bosun in, and (when `push`) push it. Returns the
-/// image reference for the task definition: `REPO@sha256:…` once the registry has
-/// it, else `REPO:ID` (a `diff` before the first push).
-pub fn package(
+/// One resource's image, built with bosun in, tagged `REPO:ID12` (not pushed yet).
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub name: String,
+    pub repo: String,
+    pub id: String,
+    pub tag: String,
+}
+
+/// Build one resource's image and put bosun in; `repo` is where it goes.
+pub fn build(
     stack_dir: &Path,
-    stack: &Stack,
     name: &str,
     ctr: &Container,
+    repo: &str,
     bosun: &Path,
-    push: bool,
-) -> Result<String, String> {
-    let repo = repository(stack, name)
-        .ok_or_else(|| format!("{name}: a built image needs the stack's registry"))?;
+) -> Result<Built, String> {
     let props = &ctr.packaging.properties;
     let context: PathBuf = stack_dir.join(props.build_context_path.as_deref().unwrap_or("."));
     if !context.is_dir() {
@@ -118,35 +135,96 @@ pub fn package(
     let short = id.trim_start_matches("sha256:");
     let tag = format!("{repo}:{}", &short[..short.len().min(12)]);
     docker(&["tag", &id, &tag])?;
-    if push {
-        eprintln!("pushing {tag}");
-        docker_shown(&["push".into(), tag.clone()], &format!("the push of {tag}"))?;
-    }
-    let digests = docker(&["image", "inspect", &id, "--format", "{{json .RepoDigests}}"])?;
-    let digests: Vec<String> = serde_json::from_str(digests.trim()).unwrap_or_default();
-    let prefix = format!("{repo}@");
-    Ok(digests
-        .into_iter()
-        .find(|d| d.starts_with(&prefix))
-        .unwrap_or(tag))
+    Ok(Built {
+        name: name.to_owned(),
+        repo: repo.to_owned(),
+        id,
+        tag,
+    })
 }
 
-/// Every built image of the stack: resource name → image reference.
-pub fn package_all(
+/// Build every image of the stack (nothing is pushed). `ecr_host` is the registry of
+/// the stack's ECR repositories (used when it names no `registry:`).
+pub fn build_all(
     stack_file: &Path,
     stack: &Stack,
     bosun: &Path,
-    push: bool,
-) -> Result<BTreeMap<String, String>, String> {
+    ecr_host: &str,
+) -> Result<Vec<Built>, String> {
     let dir = stack_file
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for (name, res) in &stack.resources {
         if let Some(ctr) = res.container().filter(|c| is_built(c)) {
-            out.insert(name.clone(), package(dir, stack, name, ctr, bosun, push)?);
+            let repo = repository(stack, name, ecr_host);
+            out.push(build(dir, name, ctr, &repo, bosun)?);
         }
     }
     Ok(out)
+}
+
+/// The image reference of a built image for the task definition: `REPO@sha256:…` once
+/// the registry has it, else `REPO:ID` (a `diff` before the first push).
+pub fn reference(b: &Built) -> Result<String, String> {
+    let digests = docker(&[
+        "image",
+        "inspect",
+        &b.id,
+        "--format",
+        "{{json .RepoDigests}}",
+    ])?;
+    let digests: Vec<String> = serde_json::from_str(digests.trim()).unwrap_or_default();
+    let prefix = format!("{}@", b.repo);
+    Ok(digests
+        .into_iter()
+        .find(|d| d.starts_with(&prefix))
+        .unwrap_or_else(|| b.tag.clone()))
+}
+
+/// Push a built image (with the login in `docker_config`, else the engine's own
+/// credentials) and return its reference, pinned by digest.
+pub fn push(b: &Built, docker_config: Option<&Path>) -> Result<String, String> {
+    eprintln!("pushing {}", b.tag);
+    let mut args: Vec<String> = Vec::new();
+    if let Some(dir) = docker_config {
+        args.push("--config".into());
+        args.push(dir.display().to_string());
+    }
+    args.extend(["push".into(), b.tag.clone()]);
+    docker_shown(&args, &format!("the push of {}", b.tag))?;
+    reference(b)
+}
+
+/// Log in to a registry with a user and password (ECR's token) into a docker config
+/// folder of its own, so the user's own docker config is left as it is.
+pub fn login(host: &str, user: &str, password: &str, dir: &Path) -> Result<(), String> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut child = Command::new("docker")
+        .arg("--config")
+        .arg(dir)
+        .args(["login", "--username", user, "--password-stdin", host])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run docker: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(password.as_bytes())
+            .map_err(|e| format!("docker login: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("docker login: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "docker login to {host} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
 }

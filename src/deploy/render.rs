@@ -15,8 +15,8 @@ use super::instance_types;
 use super::resources::{
     alarm, auto_scaling_group as asg, capacity_provider,
     cluster::{self, Cluster},
-    dashboard, instance_profile, launch_template, log_group, queue, role, scaling, schedule,
-    service, task_definition, EcsTag, KvTag, Spec, KINDS,
+    dashboard, instance_profile, launch_template, log_group, queue, repository, role, scaling,
+    schedule, service, task_definition, EcsTag, KvTag, Spec, KINDS,
 };
 use super::stack::{Container, Job, Resource, Service, Stack};
 use super::validate::{directive, Directive, DEFAULT_IDLE_MINUTES, DEFAULT_STOP_TIMEOUT};
@@ -347,12 +347,26 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
         let task_role = task_role(stack, t, name, res, ctr);
         let task_role_id = (role::Role::KIND, task_role.role_name.clone());
         pending_roles.push(task_role);
+        // A built image without the stack's registry goes to its ECR repository.
+        let ecr = (super::package::is_built(ctr) && stack.registry.is_none()).then(|| {
+            b.add(
+                repository::Repository {
+                    repository_name: super::package::ecr_repository(stack, name),
+                    image_scanning_configuration: repository::Scanning { scan_on_push: true },
+                    image_tag_mutability: "MUTABLE".into(),
+                    lifecycle_policy_text: repository::lifecycle_policy(),
+                    tags: tags_kv(stack),
+                },
+                &[],
+            )
+        });
         let (td, secrets) = task_definition(stack, t, name, res, ctr, &execution_role);
         preflight
             .secrets
             .extend(secrets.iter().map(|(n, _)| n.clone()));
         secret_arns.extend(secrets.into_iter().map(|(_, arn)| arn));
         let mut td_deps = vec![lg, task_role_id, execution_id.clone()];
+        td_deps.extend(ecr);
         td_deps.extend(
             ctr.connect_to
                 .iter()
@@ -427,6 +441,20 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
             .filter_map(|c| c.packaging.properties.image.as_deref())
             .filter_map(ecr_repository_arn)
             .collect();
+        if stack.registry.is_none() {
+            repos.extend(
+                stack
+                    .resources
+                    .iter()
+                    .filter(|(_, r)| r.container().is_some_and(super::package::is_built))
+                    .map(|(name, _)| {
+                        t.arn(
+                            "ecr",
+                            &format!("repository/{}", super::package::ecr_repository(stack, name)),
+                        )
+                    }),
+            );
+        }
         repos.sort();
         repos.dedup();
         if !repos.is_empty() {
@@ -712,7 +740,11 @@ fn task_definition(
         t.images.get(name).cloned().unwrap_or_else(|| {
             format!(
                 "{}@{}",
-                super::package::repository(stack, name).unwrap_or_else(|| family(stack, name)),
+                super::package::repository(
+                    stack,
+                    name,
+                    &super::package::ecr_host(&t.account, &t.region)
+                ),
                 super::package::UNBUILT
             )
         })

@@ -834,10 +834,6 @@ fn container(
             format!("{pk}/properties"),
             "custom-dockerfile needs properties.buildContextPath",
         ),
-        "custom-dockerfile" if stack.registry.is_none() => c.error(
-            format!("{pk}/type"),
-            "custom-dockerfile images are pushed to the stack's registry: give the top-level registry: HOST[:PORT]/NAMESPACE (ECR repositories are not created yet)",
-        ),
         _ => {}
     }
     let built = ctr.packaging.kind == "custom-dockerfile";

@@ -722,3 +722,34 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// Check recorded requests against botocore's models of the real APIs.
+pub fn check_with_models(dir: &TempDir, recorded: &[proxy::Request]) {
+    let lines: Vec<String> = recorded
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "protocol": match r.protocol { proxy::Protocol::Json => "json", proxy::Protocol::Query => "query", proxy::Protocol::Rest => "rest" },
+                "service": r.service, "action": r.action, "method": r.method, "path": r.path, "body": r.body,
+            })
+            .to_string()
+        })
+        .collect();
+    let file = dir.path("requests.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/aws_models.py");
+    let mut cmd = Command::new(py);
+    cmd.arg(checker).arg(&file);
+    let out = run_bounded(&mut cmd, std::time::Duration::from_secs(120));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains(&format!("checked {} requests", recorded.len())),
+        "{report}"
+    );
+}

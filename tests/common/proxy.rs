@@ -88,6 +88,9 @@ struct Rules {
     service_extras: HashMap<String, serde_json::Value>,
     /// Task ARN → createdAt (seconds since the epoch).
     task_created: HashMap<String, f64>,
+    /// The registry host that ECR's answers name in place of the account's
+    /// `{account}.dkr.ecr.{region}.amazonaws.com` (moto has no registry behind it).
+    ecr_registry: Option<String>,
 }
 
 pub struct Proxy {
@@ -168,6 +171,12 @@ impl Proxy {
             .unwrap()
             .fail
             .insert(action.to_owned(), (n, code.to_owned()));
+    }
+
+    /// Answer ECR's calls as if the account's ECR registry were `host` (a real
+    /// registry on loopback): its endpoint and repository URIs name it.
+    pub fn ecr_registry(&self, host: &str) {
+        self.rules.lock().unwrap().ecr_registry = Some(host.to_owned());
     }
 
     /// Page `ListServices` and `ListTasks` by 10, as AWS does (moto does not).
@@ -537,6 +546,16 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
         }
         if req.action == "DescribeTasks" {
             answer.body = patch_tasks(rules, &req, &answer.body);
+        }
+        let ecr = rules.lock().unwrap().ecr_registry.clone();
+        if let Some(host) = ecr.filter(|_| req.service.starts_with("AmazonEC2ContainerRegistry")) {
+            let text = String::from_utf8_lossy(&answer.body)
+                .replace(
+                    "https://123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                    &format!("http://{host}"),
+                )
+                .replace("123456789012.dkr.ecr.us-east-1.amazonaws.com", &host);
+            answer.body = text.into_bytes();
         }
         if is_mutating(&req.action) {
             let kill = {

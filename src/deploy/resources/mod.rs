@@ -11,6 +11,7 @@ pub mod instance_profile;
 pub mod launch_template;
 pub mod log_group;
 pub mod queue;
+pub mod repository;
 pub mod role;
 pub mod scaling;
 pub mod schedule;
@@ -117,6 +118,7 @@ macro_rules! kinds {
 kinds! {
     Cluster => cluster::Cluster,
     Role => role::Role,
+    Repository => repository::Repository,
     InstanceProfile => instance_profile::InstanceProfile,
     LaunchTemplate => launch_template::LaunchTemplate,
     AutoScalingGroup => auto_scaling_group::AutoScalingGroup,
