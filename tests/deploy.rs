@@ -181,7 +181,6 @@ fn each_rule_on_its_own() {
         (svc("      environment: [{ name: A, value: a }, { name: A, value: b }]\n"), "'A' is set twice"),
         (format!("{HEAD}  q:\n    type: sqs-queue\n    properties: {{ deadLetterQueue: {{ targetQueue: q, maxReceiveCount: 5 }} }}\n"), "a queue cannot be its own dead-letter queue"),
         (format!("{HEAD}  q:\n    type: sqs-queue\n    properties: {{ messageRetentionSeconds: 30 }}\n"), "messageRetentionSeconds: 30 is out of range: allowed 60..=1209600"),
-        (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      resources: {{ cpu: 0.5, memory: 1024 }}\n"), "missing command (or entryPoint)"),
         ("stack: a\nresources: { q: { type: sqs-queue }\n".into(), "not valid YAML"),
         ("stack: a\nstack: b\nresources: {}\n".into(), "2:1: error: (file): not valid YAML: duplicate key 'stack'"),
     ];

@@ -707,6 +707,9 @@ fn task_container(moto: &Moto, family: &str) -> (String, serde_json::Value) {
                 "image": c.image(),
                 "entryPoint": c.entry_point(),
                 "command": c.command(),
+                "environment": c.environment().iter()
+                    .map(|e| (e.name().unwrap_or_default().to_owned(), serde_json::json!(e.value())))
+                    .collect::<serde_json::Map<String, serde_json::Value>>(),
             }),
         )
     })
@@ -989,5 +992,224 @@ fn a_built_image_goes_to_the_stacks_ecr_repository() {
         text(&out.stdout).contains(&format!("+ create ECR repository {repo_name}")),
         "{}",
         text(&out.stdout)
+    );
+}
+
+/// A registry front that wants a bearer token, as Docker Hub and GHCR do: a 401 naming
+/// its token endpoint, which hands out a token to anyone; with it, requests go on to
+/// the registry behind. Counts the tokens it gave.
+struct TokenFront {
+    port: u16,
+    tokens: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TokenFront {
+    fn start(registry_port: u16) -> TokenFront {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tokens = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let given = tokens.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let given = given.clone();
+                std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let end = line == "\r\n";
+                        head.push_str(&line);
+                        if end {
+                            break;
+                        }
+                    }
+                    let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    let answer = |conn: &mut std::net::TcpStream,
+                                  status: &str,
+                                  extra: &str,
+                                  body: &str| {
+                        let _ = write!(conn, "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    };
+                    if path.starts_with("/token?") {
+                        assert!(
+                            path.contains("scope=repository%3Ateam%2Fapp%3Apull")
+                                || path.contains("scope=repository:team/app:pull"),
+                            "{path}"
+                        );
+                        given.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        answer(
+                            &mut conn,
+                            "200 OK",
+                            "Content-Type: application/json\r\n",
+                            "{\"token\":\"t0k\"}",
+                        );
+                    } else if head.contains("Authorization: Bearer t0k")
+                        || head.contains("authorization: Bearer t0k")
+                    {
+                        let mut up =
+                            std::net::TcpStream::connect(("127.0.0.1", registry_port)).unwrap();
+                        let head = head
+                            .lines()
+                            .filter(|l| {
+                                !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty()
+                            })
+                            .map(|l| format!("{l}\r\n"))
+                            .collect::<String>()
+                            + "Connection: close\r\n\r\n";
+                        up.write_all(head.as_bytes()).unwrap();
+                        let mut back = Vec::new();
+                        let _ = up.read_to_end(&mut back);
+                        let _ = conn.write_all(&back);
+                    } else {
+                        let challenge = format!("WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"front\",scope=\"repository:team/app:pull\"\r\n");
+                        answer(&mut conn, "401 Unauthorized", &challenge, "{}");
+                    }
+                });
+            }
+        });
+        TokenFront { port, tokens }
+    }
+}
+
+/// A `prebuilt-image` without `command`: apply reads the image's config from its
+/// registry (through a bearer-token challenge, as public registries answer) and runs
+/// its own ENTRYPOINT and CMD under the bosun it holds, with its STOPSIGNAL as bosun's
+/// stop signal; an image whose ENTRYPOINT is bosun already (made by `inject`) is run as
+/// it is; re-apply changes nothing; an image the registry does not have is an error
+/// naming the resource, before any change.
+#[test]
+fn a_prebuilt_image_without_command_runs_its_own_start_under_bosun() {
+    need_docker!();
+    let moto = Moto::start();
+    let registry = Registry::start();
+    let front = TokenFront::start(registry.port);
+    let subnet = moto_subnet(&moto);
+    let dir = TempDir::new("prebuilt");
+    let app = dir.path("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::copy("/bin/busybox", app.join("busybox")).unwrap();
+    std::fs::copy(static_bosun(), app.join("bosun")).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY bosun /usr/local/bin/bosun\nENTRYPOINT [\"/bin/busybox\"]\nCMD [\"echo\", \"own start\"]\nSTOPSIGNAL SIGQUIT\n",
+    )
+    .unwrap();
+    let plain = format!("{}/team/app:1", registry.host());
+    let wrapped = format!("{}/team/wrapped:1", registry.host());
+    let _cleanup = Scope {
+        tag: String::new(),
+        images: vec![plain.clone(), wrapped.clone()],
+        containers: Vec::new(),
+    };
+    let built = docker(&["build", "-q", "-t", &plain, app.to_str().unwrap()]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    assert!(docker(&["push", &plain]).status.success());
+    let inject = Command::new(env!("CARGO_BIN_EXE_bosun-deploy"))
+        .args(["inject", &plain, "--tag", &wrapped, "--bosun"])
+        .arg(static_bosun())
+        .output()
+        .unwrap();
+    assert!(inject.status.success(), "{}", text(&inject.stderr));
+    assert!(docker(&["push", &wrapped]).status.success());
+
+    let stack_name = format!("pre{}", std::process::id());
+    let stack = dir.path("bosun.yaml");
+    let write_stack = |app_image: &str| {
+        std::fs::write(
+            &stack,
+            format!(
+                "stack: {stack_name}\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  plain:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {app_image} }} }}\n  wrapped:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {wrapped} }} }}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let deploy = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun-deploy"));
+        cmd.args(args).arg("--stack").arg(&stack).envs(moto.env());
+        run_bounded(&mut cmd, Duration::from_secs(300))
+    };
+
+    // Not in the registry: refused before any change.
+    write_stack(&format!("127.0.0.1:{}/team/app:nope", front.port));
+    moto.record();
+    let out = deploy(&["apply", "--no-wait"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("plain: its start command is read from the image's config, and that failed")
+            && text(&out.stderr).contains("HTTP 404"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!moto
+        .recorded_actions()
+        .iter()
+        .any(|a| common::proxy::is_mutating(a)));
+
+    write_stack(&format!("127.0.0.1:{}/team/app:1", front.port));
+    let out = deploy(&["apply", "--no-wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(front.tokens.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let (first_arn, c) = task_container(&moto, &format!("{stack_name}-plain"));
+    assert_eq!(
+        c["entryPoint"],
+        serde_json::json!(["/usr/local/bin/bosun", "--"]),
+        "{c}"
+    );
+    assert_eq!(
+        c["command"],
+        serde_json::json!(["/bin/busybox", "echo", "own start"]),
+        "{c}"
+    );
+    assert_eq!(
+        c["environment"]["BOSUN_STOP_SIGNAL"],
+        serde_json::json!("SIGQUIT"),
+        "{c}"
+    );
+    let (_, w) = task_container(&moto, &format!("{stack_name}-wrapped"));
+    assert_eq!(w["entryPoint"], serde_json::json!([]), "{w}");
+    assert_eq!(w["command"], serde_json::json!([]), "{w}");
+    // What the task definition says is what runs: the image's start under its bosun.
+    let run = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/usr/local/bin/bosun",
+        &plain,
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "echo parent=$PPID; echo own start",
+    ]);
+    assert_eq!(
+        text(&run.stdout),
+        "parent=1\nown start\n",
+        "{}",
+        text(&run.stderr)
+    );
+
+    moto.record();
+    let out = deploy(&["apply", "--no-wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!moto
+        .recorded_actions()
+        .iter()
+        .any(|a| common::proxy::is_mutating(a)));
+    assert_eq!(
+        task_container(&moto, &format!("{stack_name}-plain")).0,
+        first_arn
     );
 }

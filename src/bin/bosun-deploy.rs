@@ -52,6 +52,53 @@ fn bosun_path(given: Option<PathBuf>) -> PathBuf {
     })
 }
 
+/// Read the config (ENTRYPOINT, CMD, STOPSIGNAL) of each prebuilt image run without a
+/// command from its registry, so the task definition runs its own start command under
+/// bosun. An ECR image is read with ECR's token; others anonymously.
+async fn read_image_configs(ctx: &mut engine::Ctx, stack: &Stack) -> Result<(), DeployError> {
+    use bosun::deploy::{package, registry};
+    let wanted: Vec<(&String, &str, &str)> = stack
+        .resources
+        .iter()
+        .filter_map(|(name, r)| r.container().map(|c| (name, c)))
+        .filter(|(_, c)| !package::is_built(c))
+        .filter(|(_, c)| c.command.as_ref().is_none_or(Vec::is_empty))
+        .filter(|(_, c)| c.entry_point.as_ref().is_none_or(Vec::is_empty))
+        .filter_map(|(name, c)| {
+            let arch = match c.resources.architecture.as_deref() {
+                Some("arm64") => "arm64",
+                _ => "amd64",
+            };
+            c.packaging
+                .properties
+                .image
+                .as_deref()
+                .map(|i| (name, i, arch))
+        })
+        .collect();
+    let mut ecr: Option<(String, String, String)> = None;
+    for (name, image, arch) in wanted {
+        let host = registry::parse(image)
+            .map_err(|e| DeployError::Image(format!("{name}: {e}")))?
+            .host;
+        let creds = if registry::is_ecr(&host) {
+            if ecr.is_none() {
+                ecr = Some(apply::ecr_login(ctx).await?);
+            }
+            ecr.as_ref().map(|(_, u, p)| (u.as_str(), p.as_str()))
+        } else {
+            None
+        };
+        let cfg = registry::config(image, arch, creds).map_err(|e| {
+            DeployError::Image(format!(
+                "{name}: its start command is read from the image's config, and that failed: {e}"
+            ))
+        })?;
+        ctx.image_configs.insert(name.clone(), cfg);
+    }
+    Ok(())
+}
+
 /// Build (and for apply, push) the stack's images before planning, so the plan pins
 /// their digests; nothing in AWS is changed if a build fails. Without the stack's
 /// `registry:`, images go to its ECR repositories: apply makes them (after preflight)
@@ -64,6 +111,7 @@ async fn build_images(
     push: bool,
 ) -> Result<(), DeployError> {
     use bosun::deploy::package;
+    read_image_configs(ctx, stack).await?;
     let built_any = stack
         .resources
         .values()
@@ -344,6 +392,7 @@ fn render_offline(stack: &Stack) -> u8 {
         region,
         account,
         images: Default::default(),
+        image_configs: Default::default(),
     };
     let r = render::render(stack, &target);
     match serde_json::to_string_pretty(&r.to_json(stack, &target)) {

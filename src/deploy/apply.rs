@@ -40,6 +40,7 @@ pub fn rendered(ctx: &Ctx, stack: &Stack) -> render::Rendered {
             region: ctx.region.clone(),
             account: ctx.account.clone(),
             images: ctx.images.clone(),
+            image_configs: ctx.image_configs.clone(),
         },
     )
 }

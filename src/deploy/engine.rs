@@ -49,6 +49,8 @@ pub struct Ctx {
     pub region: String,
     /// The images this run built (resource → `REPO@sha256:…`).
     pub images: BTreeMap<String, String>,
+    /// The configs of the prebuilt images run without a command.
+    pub image_configs: BTreeMap<String, super::registry::ImageConfig>,
     owned_services: tokio::sync::OnceCell<BTreeSet<String>>,
     memo: std::sync::Mutex<BTreeMap<String, Memo>>,
 }
@@ -65,6 +67,7 @@ impl Ctx {
             account,
             region,
             images: BTreeMap::new(),
+            image_configs: BTreeMap::new(),
             owned_services: tokio::sync::OnceCell::new(),
             memo: Default::default(),
         }

@@ -29,6 +29,8 @@ pub mod package;
 #[cfg(feature = "deploy")]
 pub mod plan;
 #[cfg(feature = "deploy")]
+pub mod registry;
+#[cfg(feature = "deploy")]
 pub mod render;
 #[cfg(feature = "deploy")]
 pub mod resources;

@@ -26,6 +26,10 @@ pub const BOSUN_PATH: &str = "/usr/local/bin/bosun";
 /// The tag that marks what a stack created.
 pub const STACK_TAG: &str = "bosun:stack";
 
+/// What `render` (which reads no registry) writes for the start command of a
+/// prebuilt image without a command: apply reads it from the image's config.
+pub const IMAGE_START: &str = "(the image's ENTRYPOINT and CMD, read from its registry by apply)";
+
 /// The account and region ARNs are written for.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -34,6 +38,16 @@ pub struct Target {
     /// The images bosun-deploy built (resource → `REPO@sha256:…`); `render` builds
     /// none and shows [`super::package::UNBUILT`] for their digests.
     pub images: BTreeMap<String, String>,
+    /// The configs of the prebuilt images run without a command (resource → config).
+    pub image_configs: BTreeMap<String, super::registry::ImageConfig>,
+}
+
+/// Whether an image's ENTRYPOINT starts with bosun (`bosun-deploy inject`, or a
+/// Dockerfile that puts it there): it runs its start command under bosun as it is.
+fn runs_bosun(entrypoint: &[String]) -> bool {
+    entrypoint
+        .first()
+        .is_some_and(|e| e == BOSUN_PATH || e.ends_with("/bosun") || e == "bosun")
 }
 
 impl Target {
@@ -730,12 +744,28 @@ fn task_definition(
             _ => env.push((v.name.clone(), text)),
         }
     }
-    env.sort();
-    env.dedup_by(|a, b| a.0 == b.0);
-    secrets.sort();
     let mut command: Vec<String> = ctr.entry_point.clone().unwrap_or_default();
     command.extend(ctr.command.clone().unwrap_or_default());
     let built = super::package::is_built(ctr);
+    // A prebuilt image without a command of the stack's runs its own start command
+    // (read from its registry by apply) under the bosun it holds.
+    let own_start = !built && command.is_empty();
+    let mut image_has_bosun = false;
+    if own_start {
+        match t.image_configs.get(name) {
+            Some(cfg) if runs_bosun(&cfg.entrypoint) => image_has_bosun = true,
+            Some(cfg) => {
+                command = cfg.entrypoint.iter().chain(&cfg.cmd).cloned().collect();
+                if let Some(sig) = &cfg.stop_signal {
+                    env.push(("BOSUN_STOP_SIGNAL".into(), sig.clone()));
+                }
+            }
+            None => command = vec![IMAGE_START.into()],
+        }
+    }
+    env.sort();
+    env.dedup_by(|a, b| a.0 == b.0);
+    secrets.sort();
     let image = if built {
         t.images.get(name).cloned().unwrap_or_else(|| {
             format!(
@@ -753,7 +783,7 @@ fn task_definition(
     };
     // An image bosun-deploy built has bosun as its ENTRYPOINT: without a command of
     // the stack's, the image's own start command runs under it.
-    let entry_point = if built && command.is_empty() {
+    let entry_point = if (built && command.is_empty()) || image_has_bosun {
         Vec::new()
     } else {
         vec![BOSUN_PATH.into(), "--".into()]

@@ -836,16 +836,6 @@ fn container(
         ),
         _ => {}
     }
-    let built = ctr.packaging.kind == "custom-dockerfile";
-    if !built
-        && ctr.command.as_ref().is_none_or(Vec::is_empty)
-        && ctr.entry_point.as_ref().is_none_or(Vec::is_empty)
-    {
-        c.error(
-            props.to_owned(),
-            "missing command (or entryPoint): bosun becomes the container's entry point, so the image's own ENTRYPOINT and CMD are not run",
-        );
-    }
     let res = &ctr.resources;
     let rp = format!("{props}/resources");
     let lower = stack.stack.to_ascii_lowercase();
