@@ -1213,3 +1213,156 @@ fn a_prebuilt_image_without_command_runs_its_own_start_under_bosun() {
         first_arn
     );
 }
+
+/// A base image made from this machine's own interpreter (no image can be pulled
+/// here): the binary, the libraries `ldd` names, and `extra` folders, in a `scratch`
+/// image tagged `tag`. Returns whether it made the tag (an image of that name that is
+/// already there is used as it is).
+fn interpreter_image(tag: &str, binary: &str, links: &[(&str, &str)], extra: &[&str]) -> bool {
+    if docker(&["image", "inspect", tag]).status.success() {
+        return false;
+    }
+    let root = TempDir::new("rootfs");
+    let r = root.path("fs");
+    std::fs::create_dir_all(&r).unwrap();
+    let mut script = format!(
+        "set -e; for f in {binary} $(ldd {binary} | grep -o '/[^ ]*'); do cp -L --parents \"$f\" '{0}'; done",
+        r.display()
+    );
+    for dir in extra {
+        // (tar: coreutils 9.1's `cp -a --parents` fails on the parents it makes)
+        let rel = dir.trim_start_matches('/');
+        script.push_str(&format!(
+            "; tar -C / -cf - {rel} | tar -C '{}' -xf -",
+            r.display()
+        ));
+    }
+    for (link, to) in links {
+        script.push_str(&format!("; ln -sf {to} '{}{link}'", r.display()));
+    }
+    script.push_str(&format!(
+        "; tar -C '{}' -c . | docker import --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' - {tag} >/dev/null",
+        r.display()
+    ));
+    let out = run_bounded(
+        Command::new("sh").args(["-c", &script]),
+        Duration::from_secs(300),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    true
+}
+
+/// Auto-packaging: a Node.js worker (the default base image's name) and a Python one
+/// (`baseImage`) from their entry files alone: render shows the generated Dockerfiles;
+/// apply builds them, puts bosun in, pushes and pins them; each image runs its own
+/// start command as bosun's child.
+#[test]
+fn auto_packaged_node_and_python_workers_build_and_run() {
+    need_docker!();
+    let made_node = interpreter_image(
+        bosun::deploy::buildpack::NODE_BASE,
+        "/usr/bin/node",
+        &[],
+        &[],
+    );
+    let python_base = format!("bosun-test-python:{}", std::process::id());
+    interpreter_image(
+        &python_base,
+        "/usr/bin/python3",
+        &[("/usr/bin/python", "python3")],
+        &["/usr/lib/python3.11"],
+    );
+    let moto = Moto::start();
+    let registry = Registry::start();
+    let subnet = moto_subnet(&moto);
+    let dir = TempDir::new("buildpack");
+    let write = |path: &str, body: &str| {
+        let p = dir.path(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    };
+    write(
+        "web/package.json",
+        "{\"name\": \"w\", \"version\": \"1.0.0\"}\n",
+    );
+    write(
+        "web/src/main.js",
+        "console.log(`node parent=${process.ppid} env=${process.env.NODE_ENV}`);\n",
+    );
+    write("py/requirements.txt", "# no dependencies\n");
+    write(
+        "py/worker.py",
+        "import os\nprint(f\"python parent={os.getppid()}\")\n",
+    );
+    let stack_name = format!("bp{}", std::process::id());
+    let stack = dir.path("bosun.yaml");
+    std::fs::write(
+        &stack,
+        format!(
+            "stack: {stack_name}\nregistry: {}/team\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  web:\n    type: worker-service\n    properties:\n      packaging: {{ type: stacktape-image-buildpack, properties: {{ entryfilePath: web/src/main.js }} }}\n  py:\n    type: worker-service\n    properties:\n      packaging: {{ type: image-buildpack, properties: {{ entryfilePath: py/worker.py, baseImage: \"{python_base}\" }} }}\n",
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let repo = |r: &str| format!("{}/team/{stack_name}-{r}", registry.host());
+    let mut cleanup = Scope {
+        tag: String::new(),
+        images: ["web", "py"]
+            .iter()
+            .flat_map(|r| [format!("{}:build", repo(r)), format!("{}:bosun", repo(r))])
+            .chain([python_base.clone()])
+            .chain(made_node.then(|| bosun::deploy::buildpack::NODE_BASE.to_owned()))
+            .collect(),
+        containers: Vec::new(),
+    };
+    let deploy = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun-deploy"));
+        cmd.args(args).arg("--stack").arg(&stack).envs(moto.env());
+        if args[0] != "render" {
+            cmd.arg("--bosun").arg(static_bosun());
+        }
+        run_bounded(&mut cmd, Duration::from_secs(600))
+    };
+
+    let out = deploy(&["render"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rendered: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let web = rendered["dockerfiles"]["web"]["dockerfile"]
+        .as_str()
+        .unwrap();
+    assert!(
+        web.starts_with(&format!(
+            "# Generated by bosun-deploy (image-buildpack, Node.js)\nFROM {}\n",
+            bosun::deploy::buildpack::NODE_BASE
+        )) && web.ends_with("CMD [\"node\",\"src/main.js\"]\n"),
+        "{web}"
+    );
+    let py = rendered["dockerfiles"]["py"]["dockerfile"]
+        .as_str()
+        .unwrap();
+    assert!(py.contains(&format!("FROM {python_base}\n")), "{py}");
+
+    let out = deploy(&["apply", "--no-wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    for (r, want) in [
+        ("web", "node parent=1 env=production\n"),
+        ("py", "python parent=1\n"),
+    ] {
+        let (_, c) = task_container(&moto, &format!("{stack_name}-{r}"));
+        let image = c["image"].as_str().unwrap().to_owned();
+        assert!(
+            image.starts_with(&format!("{}@sha256:", repo(r))),
+            "{image}"
+        );
+        assert_eq!(c["command"], serde_json::json!([]), "{c}");
+        let run = docker(&["run", "--rm", &image]);
+        assert_eq!(text(&run.stdout), want, "{}", text(&run.stderr));
+        cleanup.images.push(image);
+    }
+}

@@ -279,7 +279,9 @@ fn main() -> ExitCode {
                 exit::OK
             },
         ),
-        Verb::Render(a) => load(&a.stack).map_or_else(|c| c, |stack| render_offline(&stack)),
+        Verb::Render(a) => {
+            load(&a.stack).map_or_else(|c| c, |stack| render_offline(&a.stack, &stack))
+        }
         Verb::Diff {
             stack: file,
             output,
@@ -371,7 +373,7 @@ fn main() -> ExitCode {
 /// `render` needs no AWS call: the account is the stack's `account:` or
 /// `AWS_ACCOUNT_ID`; without either, ARNs show the placeholder `ACCOUNT_ID` (never a
 /// made-up number).
-fn render_offline(stack: &Stack) -> u8 {
+fn render_offline(file: &Path, stack: &Stack) -> u8 {
     let account = stack
         .account
         .clone()
@@ -395,7 +397,37 @@ fn render_offline(stack: &Stack) -> u8 {
         image_configs: Default::default(),
     };
     let r = render::render(stack, &target);
-    match serde_json::to_string_pretty(&r.to_json(stack, &target)) {
+    let mut out = r.to_json(stack, &target);
+    // Auto-packaged resources: the Dockerfile bosun-deploy generates, to take over.
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut generated = serde_json::Map::new();
+    for (name, res) in &stack.resources {
+        let Some(ctr) = res
+            .container()
+            .filter(|c| bosun::deploy::buildpack::is_buildpack(&c.packaging.kind))
+        else {
+            continue;
+        };
+        match bosun::deploy::buildpack::generate(dir, ctr) {
+            Ok(g) => {
+                generated.insert(
+                    name.clone(),
+                    serde_json::json!({ "language": g.language, "context": g.context, "dockerfile": g.dockerfile }),
+                );
+            }
+            Err(e) => {
+                eprintln!("bosun-deploy: {name}: {e}");
+                return 1;
+            }
+        }
+    }
+    if !generated.is_empty() {
+        out["dockerfiles"] = serde_json::Value::Object(generated);
+    }
+    match serde_json::to_string_pretty(&out) {
         Ok(text) => {
             println!("{text}");
             exit::OK

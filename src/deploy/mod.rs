@@ -19,6 +19,8 @@ pub mod apply;
 #[cfg(feature = "deploy")]
 pub mod aws;
 #[cfg(feature = "deploy")]
+pub mod buildpack;
+#[cfg(feature = "deploy")]
 pub mod engine;
 #[cfg(feature = "deploy")]
 pub mod error;

@@ -40,6 +40,8 @@ pub fn repository(stack: &Stack, name: &str, ecr_host: &str) -> String {
 /// Whether a container's image is built by the deployer.
 pub fn is_built(ctr: &Container) -> bool {
     ctr.packaging.kind == "custom-dockerfile"
+        || ctr.packaging.kind == "image-buildpack"
+        || ctr.packaging.kind == "stacktape-image-buildpack"
 }
 
 /// Run docker with its progress on our stderr (stdout is the deployer's plan).
@@ -83,14 +85,51 @@ pub fn build(
     bosun: &Path,
 ) -> Result<Built, String> {
     let props = &ctr.packaging.properties;
-    let context: PathBuf = stack_dir.join(props.build_context_path.as_deref().unwrap_or("."));
+    // Auto-packaging: the generated Dockerfile, in a file of its own for the build.
+    let generated = if super::buildpack::is_buildpack(&ctr.packaging.kind) {
+        let g = super::buildpack::generate(stack_dir, ctr).map_err(|e| format!("{name}: {e}"))?;
+        let file = std::env::temp_dir().join(format!(
+            "bosun-deploy-{}-{name}.Dockerfile",
+            std::process::id()
+        ));
+        std::fs::write(&file, &g.dockerfile).map_err(|e| format!("{}: {e}", file.display()))?;
+        eprintln!("{name}: {} project in {}", g.language, g.context.display());
+        Some((g.context, file))
+    } else {
+        None
+    };
+    let (context, dockerfile) = match &generated {
+        Some((context, file)) => (context.clone(), file.clone()),
+        None => {
+            let context: PathBuf =
+                stack_dir.join(props.build_context_path.as_deref().unwrap_or("."));
+            let dockerfile = context.join(props.dockerfile_path.as_deref().unwrap_or("Dockerfile"));
+            (context, dockerfile)
+        }
+    };
+    let built = build_context(name, ctr, &context, &dockerfile, repo, bosun);
+    if let Some((_, file)) = &generated {
+        let _ = std::fs::remove_file(file);
+    }
+    built
+}
+
+/// Build from a context and a Dockerfile, then put bosun in.
+fn build_context(
+    name: &str,
+    ctr: &Container,
+    context: &Path,
+    dockerfile: &Path,
+    repo: &str,
+    bosun: &Path,
+) -> Result<Built, String> {
+    let props = &ctr.packaging.properties;
     if !context.is_dir() {
         return Err(format!(
             "{name}: build context {} is not a folder",
             context.display()
         ));
     }
-    let dockerfile = context.join(props.dockerfile_path.as_deref().unwrap_or("Dockerfile"));
     if !dockerfile.is_file() {
         return Err(format!("{name}: no Dockerfile at {}", dockerfile.display()));
     }

@@ -88,6 +88,10 @@ pub struct PackagingProps {
     #[serde(default)]
     pub build_args: Vec<BuildArg>,
     pub build_target: Option<String>,
+    /// image-buildpack: the entry file, relative to the stack file's folder.
+    pub entryfile_path: Option<String>,
+    /// image-buildpack: the base image of the generated Dockerfile.
+    pub base_image: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

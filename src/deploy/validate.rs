@@ -830,6 +830,29 @@ fn container(
                 "prebuilt-image needs properties.image",
             )
         }
+        "image-buildpack" | "stacktape-image-buildpack" => {
+            match ctr.packaging.properties.entryfile_path.as_deref() {
+                None | Some("") => c.error(
+                    format!("{pk}/properties"),
+                    "image-buildpack needs properties.entryfilePath (the file the worker starts from)",
+                ),
+                Some(entry) => {
+                    const KNOWN: [&str; 7] = ["js", "mjs", "cjs", "ts", "mts", "py", "go"];
+                    let ext = Path::new(entry)
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .unwrap_or("");
+                    if !KNOWN.contains(&ext) {
+                        c.error(
+                            format!("{pk}/properties/entryfilePath"),
+                            format!(
+                                "{entry}: auto-packaging knows Node.js (.js, .mjs, .cjs, .ts, .mts), Python (.py) and Go (.go) entry files; for another language, write a Dockerfile (custom-dockerfile)"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
         "custom-dockerfile" if ctr.packaging.properties.build_context_path.is_none() => c.error(
             format!("{pk}/properties"),
             "custom-dockerfile needs properties.buildContextPath",
