@@ -162,6 +162,7 @@ fn each_rule_on_its_own() {
         (svc("      spot: true\n      onDemandBase: -1\n"), "onDemandBase: -1 is out of range: allowed 0..=100000"),
         (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: image-buildpack, properties: {{ entryfilePath: main.rb }} }}\n"), "7:57: error: resources.w.properties.packaging.properties.entryfilePath: main.rb: auto-packaging knows Node.js (.js, .mjs, .cjs, .ts, .mts), Python (.py) and Go (.go) entry files"),
         (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: stacktape-image-buildpack, properties: {{ baseImage: node:22 }} }}\n"), "resources.w.properties.packaging.properties: image-buildpack needs properties.entryfilePath"),
+        (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: external-buildpack, properties: {{ buildpacks: [x] }} }}\n"), "resources.w.properties.packaging.properties: external-buildpack needs properties.builder"),
         (sized("{ instanceTypes: [] }"), "resources.w.properties.resources.instanceTypes: give at least one instance type"),
         (sized("{ instanceTypes: [T3.small] }"), "9:36: error: resources.w.properties.resources.instanceTypes.0: \"T3.small\" is not an EC2 instance type"),
         (sized("{ instanceTypes: [t3.small, t3.small] }"), "resources.instanceTypes.1: t3.small is listed twice"),

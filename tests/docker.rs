@@ -1366,3 +1366,116 @@ fn auto_packaged_node_and_python_workers_build_and_run() {
         cleanup.images.push(image);
     }
 }
+
+/// `external-buildpack`: without `pack` on PATH, apply stops before any change with a
+/// message naming what to install; with it, apply runs `pack build` with the builder,
+/// buildpacks, source folder and platform, then puts bosun in, pushes and pins the
+/// image. (`pack` cannot be installed here: a script stands in for it, recording its
+/// arguments and building the image with the engine.)
+#[test]
+fn an_external_buildpack_build_goes_through_pack() {
+    need_docker!();
+    let moto = Moto::start();
+    let registry = Registry::start();
+    let subnet = moto_subnet(&moto);
+    let dir = TempDir::new("pack");
+    let src = dir.path("app");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy("/bin/busybox", src.join("busybox")).unwrap();
+    let stack_name = format!("pk{}x", std::process::id());
+    let stack = dir.path("bosun.yaml");
+    std::fs::write(
+        &stack,
+        format!(
+            "stack: {stack_name}\nregistry: {}/team\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging:\n        type: external-buildpack\n        properties: {{ sourceDirectoryPath: app, builder: paketobuildpacks/builder-jammy-base, buildpacks: [paketo-buildpacks/nodejs] }}\n",
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let repo = format!("{}/team/{stack_name}-worker", registry.host());
+    let mut cleanup = Scope {
+        tag: String::new(),
+        images: vec![format!("{repo}:build"), format!("{repo}:bosun")],
+        containers: Vec::new(),
+    };
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let deploy = |path: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun-deploy"));
+        cmd.args(["apply", "--no-wait", "--stack"])
+            .arg(&stack)
+            .arg("--bosun")
+            .arg(static_bosun())
+            .env("PATH", path)
+            .envs(moto.env());
+        run_bounded(&mut cmd, Duration::from_secs(300))
+    };
+    let docker_dir = Path::new(
+        &text(
+            &run_bounded(
+                Command::new("sh").args(["-c", "command -v docker"]),
+                Duration::from_secs(10),
+            )
+            .stdout,
+        )
+        .trim()
+        .to_owned(),
+    )
+    .parent()
+    .unwrap()
+    .to_owned();
+    let path = format!("{}:{}", bin.display(), docker_dir.display());
+
+    moto.record();
+    let out = deploy(&path);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("worker: external-buildpack builds with the pack CLI (Cloud Native Buildpacks), and no `pack` is on PATH: install it"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!moto
+        .recorded_actions()
+        .iter()
+        .any(|a| common::proxy::is_mutating(a)));
+
+    let args_file = dir.path("pack-args");
+    std::fs::write(
+        bin.join("pack"),
+        format!(
+            "#!/bin/sh\necho \"$@\" > '{}'\nprintf 'FROM scratch\\nCOPY busybox /bin/busybox\\nCMD [\"/bin/busybox\", \"echo\", \"built by pack\"]\\n' | docker build -q -t \"$2\" -f - \"$6\" >/dev/null\n",
+            args_file.display()
+        ),
+    )
+    .unwrap();
+    let _ = Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("pack"))
+        .status();
+    let out = deploy(&path);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&args_file).unwrap().trim(),
+        format!(
+            "build {repo}:build --builder paketobuildpacks/builder-jammy-base --path {} --platform linux/amd64 --pull-policy if-not-present --buildpack paketo-buildpacks/nodejs",
+            src.display()
+        )
+    );
+    let (_, c) = task_container(&moto, &format!("{stack_name}-worker"));
+    let image = c["image"].as_str().unwrap().to_owned();
+    assert!(image.starts_with(&format!("{repo}@sha256:")), "{image}");
+    let run = docker(&["run", "--rm", &image]);
+    assert_eq!(
+        text(&run.stdout),
+        "built by pack\n",
+        "{}",
+        text(&run.stderr)
+    );
+    cleanup.images.push(image);
+}

@@ -42,6 +42,62 @@ pub fn is_built(ctr: &Container) -> bool {
     ctr.packaging.kind == "custom-dockerfile"
         || ctr.packaging.kind == "image-buildpack"
         || ctr.packaging.kind == "stacktape-image-buildpack"
+        || ctr.packaging.kind == "external-buildpack"
+}
+
+/// Build with Cloud Native Buildpacks through the `pack` CLI, into the local engine
+/// as `tag`.
+fn pack(stack_dir: &Path, name: &str, ctr: &Container, tag: &str) -> Result<(), String> {
+    let props = &ctr.packaging.properties;
+    let source = stack_dir.join(props.source_directory_path.as_deref().unwrap_or("."));
+    if !source.is_dir() {
+        return Err(format!(
+            "{name}: source directory {} is not a folder",
+            source.display()
+        ));
+    }
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("pack").is_file()))
+        .unwrap_or(false);
+    if !found {
+        return Err(format!(
+            "{name}: external-buildpack builds with the pack CLI (Cloud Native Buildpacks), and no `pack` is on PATH: install it (https://buildpacks.io/docs/for-platform-operators/how-to/integrate-ci/pack/), or package the worker with image-buildpack or custom-dockerfile"
+        ));
+    }
+    let mut args: Vec<String> = vec![
+        "build".into(),
+        tag.into(),
+        "--builder".into(),
+        props.builder.clone().unwrap_or_default(),
+        "--path".into(),
+        source.display().to_string(),
+        "--platform".into(),
+        platform(ctr).into(),
+        "--pull-policy".into(),
+        "if-not-present".into(),
+    ];
+    for b in &props.buildpacks {
+        args.push("--buildpack".into());
+        args.push(b.clone());
+    }
+    eprintln!(
+        "building {name} ({}) with pack from {}",
+        platform(ctr),
+        source.display()
+    );
+    let status = Command::new("pack")
+        .args(&args)
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| format!("cannot run pack: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the build of {name} with pack failed (its output is above)"
+        ))
+    }
 }
 
 /// Run docker with its progress on our stderr (stdout is the deployer's plan).
@@ -85,6 +141,13 @@ pub fn build(
     bosun: &Path,
 ) -> Result<Built, String> {
     let props = &ctr.packaging.properties;
+    if ctr.packaging.kind == "external-buildpack" {
+        // The bosun to put in is checked before anything is built.
+        check_bosun(ctr, bosun)?;
+        let built_tag = format!("{repo}:build");
+        pack(stack_dir, name, ctr, &built_tag)?;
+        return wrap(name, repo, &built_tag, bosun);
+    }
     // Auto-packaging: the generated Dockerfile, in a file of its own for the build.
     let generated = if super::buildpack::is_buildpack(&ctr.packaging.kind) {
         let g = super::buildpack::generate(stack_dir, ctr).map_err(|e| format!("{name}: {e}"))?;
@@ -134,16 +197,7 @@ fn build_context(
         return Err(format!("{name}: no Dockerfile at {}", dockerfile.display()));
     }
     // The bosun to put in is checked before anything is built.
-    let arch = if platform(ctr) == "linux/arm64" {
-        "arm64"
-    } else {
-        "amd64"
-    };
-    super::inject::check_binary(bosun, arch)?;
-    let helper = bosun.with_file_name(crate::metrics::helper::HELPER);
-    if helper.is_file() {
-        super::inject::check_binary(&helper, arch)?;
-    }
+    check_bosun(ctr, bosun)?;
     let built_tag = format!("{repo}:build");
     let mut args: Vec<String> = vec![
         "build".into(),
@@ -169,7 +223,28 @@ fn build_context(
         context.display()
     );
     docker_shown(&args, &format!("the build of {name}"))?;
-    let id = super::inject::inject(&built_tag, &format!("{repo}:bosun"), bosun)
+    wrap(name, repo, &built_tag, bosun)
+}
+
+/// bosun (and bosun-aws beside it) must be static executables of the task's
+/// architecture.
+fn check_bosun(ctr: &Container, bosun: &Path) -> Result<(), String> {
+    let arch = if platform(ctr) == "linux/arm64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    super::inject::check_binary(bosun, arch)?;
+    let helper = bosun.with_file_name(crate::metrics::helper::HELPER);
+    if helper.is_file() {
+        super::inject::check_binary(&helper, arch)?;
+    }
+    Ok(())
+}
+
+/// Put bosun into the built image and tag it `REPO:ID12`.
+fn wrap(name: &str, repo: &str, built_tag: &str, bosun: &Path) -> Result<Built, String> {
+    let id = super::inject::inject(built_tag, &format!("{repo}:bosun"), bosun)
         .map_err(|e| format!("{name}: {e}"))?;
     let short = id.trim_start_matches("sha256:");
     let tag = format!("{repo}:{}", &short[..short.len().min(12)]);

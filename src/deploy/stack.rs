@@ -92,6 +92,13 @@ pub struct PackagingProps {
     pub entryfile_path: Option<String>,
     /// image-buildpack: the base image of the generated Dockerfile.
     pub base_image: Option<String>,
+    /// external-buildpack: the app's folder, relative to the stack file's (default `.`).
+    pub source_directory_path: Option<String>,
+    /// external-buildpack: the Cloud Native Buildpacks builder image.
+    pub builder: Option<String>,
+    /// external-buildpack: buildpacks to use instead of the builder's detection.
+    #[serde(default)]
+    pub buildpacks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -853,6 +853,19 @@ fn container(
                 }
             }
         }
+        "external-buildpack"
+            if ctr
+                .packaging
+                .properties
+                .builder
+                .as_deref()
+                .is_none_or(str::is_empty) =>
+        {
+            c.error(
+                format!("{pk}/properties"),
+                "external-buildpack needs properties.builder (a Cloud Native Buildpacks builder image, as paketobuildpacks/builder-jammy-base)",
+            )
+        }
         "custom-dockerfile" if ctr.packaging.properties.build_context_path.is_none() => c.error(
             format!("{pk}/properties"),
             "custom-dockerfile needs properties.buildContextPath",
