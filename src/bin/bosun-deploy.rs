@@ -94,6 +94,10 @@ async fn read_image_configs(ctx: &mut engine::Ctx, stack: &Stack) -> Result<(), 
                 "{name}: its start command is read from the image's config, and that failed: {e}"
             ))
         })?;
+        if let Some(sig) = &cfg.stop_signal {
+            bosun::supervise::signals::parse_signal(sig)
+                .map_err(|e| DeployError::Image(format!("{name}: {image}'s STOPSIGNAL {e}")))?;
+        }
         ctx.image_configs.insert(name.clone(), cfg);
     }
     Ok(())

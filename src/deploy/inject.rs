@@ -40,7 +40,54 @@ fn json_list(v: &Value) -> Vec<String> {
 
 /// The Dockerfile that wraps an image whose config (`docker image inspect`'s
 /// `.Config`) is `config`; `with_helper` adds `bosun-aws` beside bosun.
-pub fn dockerfile(image: &str, config: &Value, with_helper: bool) -> Result<String, String> {
+/// The layer file in the build context.
+const LAYER: &str = "bosun-layer.tar";
+
+/// Write a tar of `files` (path in the image → file here) with their parent folders,
+/// every entry owned by root and dated 1970-01-01: the same binaries give the same
+/// bytes, so Docker makes the same layer of them at every build.
+pub fn layer(out: &Path, files: &[(String, std::path::PathBuf)]) -> Result<(), String> {
+    let file = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut b = tar::Builder::new(file);
+    let mut dirs = std::collections::BTreeSet::new();
+    for (path, _) in files {
+        let mut p = Path::new(path.trim_start_matches('/'));
+        while let Some(parent) = p.parent().filter(|x| !x.as_os_str().is_empty()) {
+            dirs.insert(parent.to_path_buf());
+            p = parent;
+        }
+    }
+    let fail = |e: std::io::Error| format!("{}: {e}", out.display());
+    for d in &dirs {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(0);
+        h.set_cksum();
+        b.append_data(&mut h, format!("{}/", d.display()), std::io::empty())
+            .map_err(fail)?;
+    }
+    for (path, from) in files {
+        let data = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, path.trim_start_matches('/'), data.as_slice())
+            .map_err(fail)?;
+    }
+    b.into_inner().map_err(fail)?;
+    Ok(())
+}
+
+pub fn dockerfile(image: &str, config: &Value) -> Result<String, String> {
     let entrypoint = json_list(&config["Entrypoint"]);
     let cmd = json_list(&config["Cmd"]);
     if entrypoint.first().is_some_and(|e| e == BOSUN_PATH) {
@@ -48,10 +95,9 @@ pub fn dockerfile(image: &str, config: &Value, with_helper: bool) -> Result<Stri
     }
     let mut new_entry = vec![BOSUN_PATH.to_owned(), "--".to_owned()];
     new_entry.extend(entrypoint);
-    let mut df = format!("FROM {image}\nCOPY bosun {BOSUN_PATH}\n");
-    if with_helper {
-        df.push_str(&format!("COPY {HELPER} {BOSUN_PATH}-aws\n"));
-    }
+    // One layer, written by bosun-deploy with fixed times and owners (`layer`): the
+    // same bosun is the same layer, whatever the image and whenever it is built.
+    let mut df = format!("FROM {image}\nADD {LAYER} /\n");
     df.push_str("LABEL dev.bosun.injected=\"true\"\n");
     if let Some(sig) = config["StopSignal"].as_str().filter(|s| !s.is_empty()) {
         crate::supervise::signals::parse_signal(sig)
@@ -171,17 +217,16 @@ pub fn inject(image: &str, tag: &str, bosun: &Path) -> Result<String, String> {
     if with_helper {
         check_binary(&helper, &arch)?;
     }
-    let df = dockerfile(image, &config, with_helper)?;
+    let df = dockerfile(image, &config)?;
     let dir = std::env::temp_dir().join(format!("bosun-inject-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let result = (|| {
-        std::fs::copy(bosun, dir.join("bosun"))
-            .map_err(|e| format!("copy {}: {e}", bosun.display()))?;
+        let mut files = vec![(BOSUN_PATH.to_owned(), bosun.to_path_buf())];
         if with_helper {
-            std::fs::copy(&helper, dir.join(HELPER))
-                .map_err(|e| format!("copy {}: {e}", helper.display()))?;
+            files.push((format!("{BOSUN_PATH}-aws"), helper.clone()));
         }
+        layer(&dir.join(LAYER), &files)?;
         std::fs::write(dir.join("Dockerfile"), &df)
             .map_err(|e| format!("write Dockerfile: {e}"))?;
         let ctx = dir.display().to_string();
@@ -262,7 +307,7 @@ mod tests {
     #[test]
     fn wraps_entrypoint_and_cmd_and_moves_the_stop_signal() {
         let cfg = serde_json::json!({ "Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo hi"], "StopSignal": "SIGQUIT", "User": "1000" });
-        let df = dockerfile("app:1", &cfg, false).unwrap();
+        let df = dockerfile("app:1", &cfg).unwrap();
         assert!(
             df.contains("ENTRYPOINT [\"/usr/local/bin/bosun\",\"--\",\"/bin/sh\",\"-c\"]"),
             "{df}"
@@ -273,20 +318,51 @@ mod tests {
             "{df}"
         );
         let cfg = serde_json::json!({ "Entrypoint": null, "Cmd": ["worker"] });
-        let df = dockerfile("app:1", &cfg, false).unwrap();
+        let df = dockerfile("app:1", &cfg).unwrap();
         assert!(
             df.contains("ENTRYPOINT [\"/usr/local/bin/bosun\",\"--\"]\nCMD [\"worker\"]"),
             "{df}"
         );
         let cfg = serde_json::json!({ "Entrypoint": ["/usr/local/bin/bosun", "--"], "Cmd": ["x"] });
-        assert!(dockerfile("app:1", &cfg, false)
-            .unwrap_err()
-            .contains("already"));
-        let cfg = serde_json::json!({ "Cmd": ["worker"] });
-        let df = dockerfile("app:1", &cfg, true).unwrap();
-        assert!(
-            df.contains("COPY bosun-aws /usr/local/bin/bosun-aws\n"),
-            "{df}"
+        assert!(dockerfile("app:1", &cfg).unwrap_err().contains("already"));
+    }
+
+    #[test]
+    fn the_bosun_layer_is_the_same_bytes_every_time() {
+        let dir = std::env::temp_dir().join(format!("bosun-layer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("b"), b"binary").unwrap();
+        let files = vec![
+            ("/usr/local/bin/bosun".to_owned(), dir.join("b")),
+            ("/usr/local/bin/bosun-aws".to_owned(), dir.join("b")),
+        ];
+        layer(&dir.join("one.tar"), &files).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        std::fs::write(dir.join("b"), b"binary").unwrap();
+        layer(&dir.join("two.tar"), &files).unwrap();
+        let one = std::fs::read(dir.join("one.tar")).unwrap();
+        assert_eq!(one, std::fs::read(dir.join("two.tar")).unwrap());
+        let mut names = Vec::new();
+        let mut a = tar::Archive::new(one.as_slice());
+        for e in a.entries().unwrap() {
+            let e = e.unwrap();
+            let h = e.header();
+            assert_eq!(
+                (h.mtime().unwrap(), h.uid().unwrap(), h.gid().unwrap()),
+                (0, 0, 0)
+            );
+            names.push(e.path().unwrap().display().to_string());
+        }
+        assert_eq!(
+            names,
+            [
+                "usr/",
+                "usr/local/",
+                "usr/local/bin/",
+                "usr/local/bin/bosun",
+                "usr/local/bin/bosun-aws"
+            ]
         );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
