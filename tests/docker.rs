@@ -1479,3 +1479,123 @@ fn an_external_buildpack_build_goes_through_pack() {
     );
     cleanup.images.push(image);
 }
+
+/// bosun-aws (the AWS helper) goes into a built image only when the resource uses what
+/// needs it (here: publishing its queue's backlog); then a bosun without one beside it
+/// is refused before anything is built or changed.
+#[test]
+fn bosun_aws_goes_in_only_when_the_stack_needs_it() {
+    need_docker!();
+    let moto = Moto::start();
+    let registry = Registry::start();
+    let subnet = moto_subnet(&moto);
+    let dir = TempDir::new("helper");
+    let app = dir.path("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::copy("/bin/busybox", app.join("busybox")).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"true\"]\n",
+    )
+    .unwrap();
+    // bosun alone, and bosun with a bosun-aws beside it (a static executable stands
+    // in for the helper: only its presence is looked at).
+    let alone = dir.path("alone");
+    let both = dir.path("both");
+    for d in [&alone, &both] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::copy(static_bosun(), d.join("bosun")).unwrap();
+    }
+    std::fs::copy(static_bosun(), both.join("bosun-aws")).unwrap();
+    let stack_name = format!("hp{}", std::process::id());
+    let stack = dir.path("bosun.yaml");
+    let write_stack = |backlog: bool| {
+        let scaling = if backlog {
+            "      connectTo: [jobs]\n      scaling: { minInstances: 1, maxInstances: 2, scalingPolicy: { keepBacklogPerInstanceUnder: 10 } }\n"
+        } else {
+            ""
+        };
+        std::fs::write(
+            &stack,
+            format!(
+                "stack: {stack_name}\nregistry: {}/team\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  jobs:\n    type: sqs-queue\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: custom-dockerfile, properties: {{ buildContextPath: app }} }}\n{scaling}",
+                registry.host()
+            ),
+        )
+        .unwrap();
+    };
+    let repo = format!("{}/team/{stack_name}-worker", registry.host());
+    let mut cleanup = Scope {
+        tag: String::new(),
+        images: vec![format!("{repo}:build"), format!("{repo}:bosun")],
+        containers: Vec::new(),
+    };
+    let apply = |bosun: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun-deploy"));
+        cmd.args(["apply", "--no-wait", "--stack"])
+            .arg(&stack)
+            .arg("--bosun")
+            .arg(bosun)
+            .envs(moto.env());
+        run_bounded(&mut cmd, Duration::from_secs(300))
+    };
+    let listed = |image: &str| {
+        let out = docker(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/busybox",
+            image,
+            "ls",
+            "/usr/local/bin",
+        ]);
+        text(&out.stdout)
+    };
+    let family = format!("{stack_name}-worker");
+
+    // No backlog: bosun alone goes in, even with a bosun-aws beside it.
+    write_stack(false);
+    let out = apply(&both.join("bosun"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let image = task_container(&moto, &family).1["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(listed(&image), "bosun\n");
+    cleanup.images.push(image);
+
+    // A backlog target: bosun-aws is needed; without it, refused before any change.
+    write_stack(true);
+    moto.record();
+    let out = apply(&alone.join("bosun"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("worker needs bosun-aws in its image (it publishes its queue's backlog to CloudWatch), and there is none beside"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!moto
+        .recorded_actions()
+        .iter()
+        .any(|a| common::proxy::is_mutating(a)));
+    let out = apply(&both.join("bosun"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let image = task_container(&moto, &family).1["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(listed(&image), "bosun\nbosun-aws\n");
+    cleanup.images.push(image);
+}

@@ -193,6 +193,17 @@ pub fn check_binary(path: &Path, arch: &str) -> Result<(), String> {
 /// `bosun-aws` beside it when there is one. Both must be static executables of the
 /// image's architecture.
 pub fn inject(image: &str, tag: &str, bosun: &Path) -> Result<String, String> {
+    let helper = bosun.with_file_name(HELPER);
+    inject_with(image, tag, bosun, helper.is_file())
+}
+
+/// [`inject`], with `bosun-aws` (beside bosun) put in or left out as `with_helper` says.
+pub fn inject_with(
+    image: &str,
+    tag: &str,
+    bosun: &Path,
+    with_helper: bool,
+) -> Result<String, String> {
     if !bosun.is_file() {
         return Err(format!(
             "{}: no bosun binary there (build one with docker/build-static.sh, or pass --bosun)",
@@ -212,7 +223,6 @@ pub fn inject(image: &str, tag: &str, bosun: &Path) -> Result<String, String> {
     let arch: String = serde_json::from_str(lines.next().unwrap_or_default())
         .map_err(|e| format!("docker image inspect {image}: architecture: {e}"))?;
     let helper = bosun.with_file_name(HELPER);
-    let with_helper = helper.is_file();
     check_binary(bosun, &arch)?;
     if with_helper {
         check_binary(&helper, &arch)?;

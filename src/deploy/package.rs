@@ -132,18 +132,26 @@ pub struct Built {
     pub tag: String,
 }
 
+/// The bosun put into an image, and why `bosun-aws` goes beside it (when the
+/// resource uses what needs it; left out otherwise).
+#[derive(Debug, Clone, Copy)]
+pub struct BosunIn<'a> {
+    pub path: &'a Path,
+    pub helper: Option<&'static str>,
+}
+
 /// Build one resource's image and put bosun in; `repo` is where it goes.
 pub fn build(
     stack_dir: &Path,
     name: &str,
     ctr: &Container,
     repo: &str,
-    bosun: &Path,
+    bosun: BosunIn<'_>,
 ) -> Result<Built, String> {
     let props = &ctr.packaging.properties;
     if ctr.packaging.kind == "external-buildpack" {
         // The bosun to put in is checked before anything is built.
-        check_bosun(ctr, bosun)?;
+        check_bosun(name, ctr, bosun)?;
         let built_tag = format!("{repo}:build");
         pack(stack_dir, name, ctr, &built_tag)?;
         return wrap(name, repo, &built_tag, bosun);
@@ -184,7 +192,7 @@ fn build_context(
     context: &Path,
     dockerfile: &Path,
     repo: &str,
-    bosun: &Path,
+    bosun: BosunIn<'_>,
 ) -> Result<Built, String> {
     let props = &ctr.packaging.properties;
     if !context.is_dir() {
@@ -197,7 +205,7 @@ fn build_context(
         return Err(format!("{name}: no Dockerfile at {}", dockerfile.display()));
     }
     // The bosun to put in is checked before anything is built.
-    check_bosun(ctr, bosun)?;
+    check_bosun(name, ctr, bosun)?;
     let built_tag = format!("{repo}:build");
     let mut args: Vec<String> = vec![
         "build".into(),
@@ -226,26 +234,37 @@ fn build_context(
     wrap(name, repo, &built_tag, bosun)
 }
 
-/// bosun (and bosun-aws beside it) must be static executables of the task's
-/// architecture.
-fn check_bosun(ctr: &Container, bosun: &Path) -> Result<(), String> {
+/// bosun (and bosun-aws, when the resource needs it) must be static executables of
+/// the task's architecture.
+fn check_bosun(name: &str, ctr: &Container, bosun: BosunIn<'_>) -> Result<(), String> {
     let arch = if platform(ctr) == "linux/arm64" {
         "arm64"
     } else {
         "amd64"
     };
-    super::inject::check_binary(bosun, arch)?;
-    let helper = bosun.with_file_name(crate::metrics::helper::HELPER);
-    if helper.is_file() {
+    super::inject::check_binary(bosun.path, arch)?;
+    if let Some(why) = bosun.helper {
+        let helper = bosun.path.with_file_name(crate::metrics::helper::HELPER);
+        if !helper.is_file() {
+            return Err(format!(
+                "{name} needs bosun-aws in its image ({why}), and there is none beside {}: build both with docker/build-static.sh (without --lean)",
+                bosun.path.display()
+            ));
+        }
         super::inject::check_binary(&helper, arch)?;
     }
     Ok(())
 }
 
 /// Put bosun into the built image and tag it `REPO:ID12`.
-fn wrap(name: &str, repo: &str, built_tag: &str, bosun: &Path) -> Result<Built, String> {
-    let id = super::inject::inject(built_tag, &format!("{repo}:bosun"), bosun)
-        .map_err(|e| format!("{name}: {e}"))?;
+fn wrap(name: &str, repo: &str, built_tag: &str, bosun: BosunIn<'_>) -> Result<Built, String> {
+    let id = super::inject::inject_with(
+        built_tag,
+        &format!("{repo}:bosun"),
+        bosun.path,
+        bosun.helper.is_some(),
+    )
+    .map_err(|e| format!("{name}: {e}"))?;
     let short = id.trim_start_matches("sha256:");
     let tag = format!("{repo}:{}", &short[..short.len().min(12)]);
     docker(&["tag", &id, &tag])?;
@@ -273,6 +292,10 @@ pub fn build_all(
     for (name, res) in &stack.resources {
         if let Some(ctr) = res.container().filter(|c| is_built(c)) {
             let repo = repository(stack, name, ecr_host);
+            let bosun = BosunIn {
+                path: bosun,
+                helper: super::render::needs_helper(stack, res),
+            };
             out.push(build(dir, name, ctr, &repo, bosun)?);
         }
     }

@@ -42,6 +42,39 @@ pub struct Target {
     pub image_configs: BTreeMap<String, super::registry::ImageConfig>,
 }
 
+/// The queue whose backlog bosun publishes for a service (a backlog target and a
+/// connected queue), if any.
+fn backlog_queue<'a>(stack: &'a Stack, res: &'a Resource) -> Option<&'a String> {
+    let Resource::WorkerService(s) = res else {
+        return None;
+    };
+    s.scaling
+        .as_ref()
+        .and_then(|sc| sc.scaling_policy.as_ref())
+        .and_then(|p| p.keep_backlog_per_instance_under)
+        .and_then(|_| {
+            s.container
+                .connect_to
+                .iter()
+                .find(|q| matches!(stack.resources.get(*q), Some(Resource::SqsQueue(_))))
+        })
+}
+
+/// Why a resource's bosun needs `bosun-aws` (its AWS helper) in the image, if it
+/// does: publishing a queue's backlog (CloudWatch, SQS) or a singleton job's check of
+/// earlier runs (ECS).
+pub fn needs_helper(stack: &Stack, res: &Resource) -> Option<&'static str> {
+    if backlog_queue(stack, res).is_some() {
+        return Some("it publishes its queue's backlog to CloudWatch");
+    }
+    match res {
+        Resource::ScheduledJob(j) if j.singleton => {
+            Some("it is a singleton job, which asks ECS for earlier runs")
+        }
+        _ => None,
+    }
+}
+
 /// Whether an image's ENTRYPOINT starts with bosun (`bosun-deploy inject`, or a
 /// Dockerfile that puts it there): it runs its start command under bosun as it is.
 fn runs_bosun(entrypoint: &[String]) -> bool {
@@ -679,19 +712,7 @@ fn task_definition(
             h.start_period_seconds.unwrap_or(0).to_string(),
         ));
     }
-    let backlog_queue = match res {
-        Resource::WorkerService(s) => s
-            .scaling
-            .as_ref()
-            .and_then(|sc| sc.scaling_policy.as_ref())
-            .and_then(|p| p.keep_backlog_per_instance_under)
-            .and_then(|_| {
-                ctr.connect_to
-                    .iter()
-                    .find(|q| matches!(stack.resources.get(*q), Some(Resource::SqsQueue(_))))
-            }),
-        _ => None,
-    };
+    let backlog_queue = backlog_queue(stack, res);
     if let Resource::ScheduledJob(j) = res {
         if let Some(t) = j.timeout_seconds {
             env.push(("BOSUN_MAX_RUNTIME".into(), t.to_string()));
