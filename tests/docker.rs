@@ -42,6 +42,14 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A build context `app/` in `dir` holding the machine's static busybox.
+fn busybox_app(dir: &TempDir) -> PathBuf {
+    let app = dir.path("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::copy("/bin/busybox", app.join("busybox")).unwrap();
+    app
+}
+
 /// The statically linked bosun (built once per test run, in a target directory of
 /// its own so that it does not wait for the lock of the one running these tests).
 fn static_bosun() -> &'static Path {
@@ -727,9 +735,7 @@ fn a_custom_dockerfile_is_built_pushed_and_pinned_by_digest() {
     let registry = Registry::start();
     let subnet = moto_subnet(&moto);
     let dir = TempDir::new("package");
-    let app = dir.path("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::copy("/bin/busybox", app.join("busybox")).unwrap();
+    let app = busybox_app(&dir);
     std::fs::write(app.join("msg"), "hello v1\n").unwrap();
     std::fs::write(
         app.join("Dockerfile"),
@@ -863,9 +869,7 @@ fn a_built_image_goes_to_the_stacks_ecr_repository() {
     proxy.ecr_registry(&registry.host());
     let subnet = moto_subnet(&moto);
     let dir = TempDir::new("ecr");
-    let app = dir.path("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::copy("/bin/busybox", app.join("busybox")).unwrap();
+    let app = busybox_app(&dir);
     std::fs::write(
         app.join("Dockerfile"),
         "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"echo\", \"from ecr\"]\n",
@@ -1091,9 +1095,7 @@ fn a_prebuilt_image_without_command_runs_its_own_start_under_bosun() {
     let front = TokenFront::start(registry.port);
     let subnet = moto_subnet(&moto);
     let dir = TempDir::new("prebuilt");
-    let app = dir.path("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::copy("/bin/busybox", app.join("busybox")).unwrap();
+    let app = busybox_app(&dir);
     std::fs::copy(static_bosun(), app.join("bosun")).unwrap();
     std::fs::write(
         app.join("Dockerfile"),
@@ -1379,9 +1381,7 @@ fn an_external_buildpack_build_goes_through_pack() {
     let registry = Registry::start();
     let subnet = moto_subnet(&moto);
     let dir = TempDir::new("pack");
-    let src = dir.path("app");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::copy("/bin/busybox", src.join("busybox")).unwrap();
+    let src = busybox_app(&dir);
     let stack_name = format!("pk{}x", std::process::id());
     let stack = dir.path("bosun.yaml");
     std::fs::write(
@@ -1490,9 +1490,7 @@ fn bosun_aws_goes_in_only_when_the_stack_needs_it() {
     let registry = Registry::start();
     let subnet = moto_subnet(&moto);
     let dir = TempDir::new("helper");
-    let app = dir.path("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::copy("/bin/busybox", app.join("busybox")).unwrap();
+    let app = busybox_app(&dir);
     std::fs::write(
         app.join("Dockerfile"),
         "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"true\"]\n",

@@ -80,21 +80,7 @@ impl Kind for Cluster {
     }
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
-        let out = ctx
-            .aws
-            .ecs
-            .describe_clusters()
-            .clusters(&self.cluster_name)
-            .include(aws_sdk_ecs::types::ClusterField::Tags)
-            .send()
-            .await
-            .map_err(failed("ECS DescribeClusters", &self.cluster_name))?;
-        // A missing cluster is a failure with reason MISSING; a deleted one is INACTIVE.
-        let Some(c) = out
-            .clusters()
-            .iter()
-            .find(|c| c.status() == Some("ACTIVE") || c.status() == Some("PROVISIONING"))
-        else {
+        let Some(c) = active(ctx, &self.cluster_name).await? else {
             return Ok(Observed::Absent);
         };
         if !ctx.owns(tags(c.tags())) {
@@ -149,23 +135,14 @@ impl Kind for Cluster {
 
     async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
         // Only the stack's own cluster can be its: look at that one.
-        let out = ctx
-            .aws
-            .ecs
-            .describe_clusters()
-            .clusters(&ctx.cluster)
-            .include(aws_sdk_ecs::types::ClusterField::Tags)
-            .send()
-            .await
-            .map_err(failed("ECS DescribeClusters", &ctx.cluster))?;
-        Ok(out
-            .clusters()
-            .iter()
-            .filter(|c| c.status() == Some("ACTIVE") && ctx.owns(tags(c.tags())))
+        Ok(active(ctx, &ctx.cluster)
+            .await?
+            .filter(|c| ctx.owns(tags(c.tags())))
             .map(|c| Owned {
                 name: c.cluster_name().unwrap_or_default().to_owned(),
                 handle: String::new(),
             })
+            .into_iter()
             .collect())
     }
 
@@ -201,9 +178,10 @@ impl Kind for Cluster {
     }
 }
 
-/// The capacity providers of a cluster that exists and is not the stack's, or `None`
-/// (absent, or the stack's own).
-pub async fn foreign_providers(ctx: &Ctx, name: &str) -> Result<Option<Vec<String>>> {
+/// Cluster `name` as DescribeClusters gives it (with its tags), if it is there: ACTIVE
+/// or PROVISIONING (a missing cluster is a failure with reason MISSING; a deleted one
+/// is INACTIVE).
+async fn active(ctx: &Ctx, name: &str) -> Result<Option<aws_sdk_ecs::types::Cluster>> {
     let out = ctx
         .aws
         .ecs
@@ -216,25 +194,23 @@ pub async fn foreign_providers(ctx: &Ctx, name: &str) -> Result<Option<Vec<Strin
     Ok(out
         .clusters()
         .iter()
-        .find(|c| c.status() == Some("ACTIVE"))
+        .find(|c| c.status() == Some("ACTIVE") || c.status() == Some("PROVISIONING"))
+        .cloned())
+}
+
+/// The capacity providers of a cluster that exists and is not the stack's, or `None`
+/// (absent, or the stack's own).
+pub async fn foreign_providers(ctx: &Ctx, name: &str) -> Result<Option<Vec<String>>> {
+    Ok(active(ctx, name)
+        .await?
         .filter(|c| !ctx.owns(tags(c.tags())))
         .map(|c| c.capacity_providers().to_vec()))
 }
 
 /// The capacity providers on cluster `name` (none when it does not exist).
 async fn attached(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
-    let out = ctx
-        .aws
-        .ecs
-        .describe_clusters()
-        .clusters(name)
-        .send()
-        .await
-        .map_err(failed("ECS DescribeClusters", name))?;
-    Ok(out
-        .clusters()
-        .iter()
-        .find(|c| c.status() == Some("ACTIVE"))
+    Ok(active(ctx, name)
+        .await?
         .map(|c| c.capacity_providers().to_vec())
         .unwrap_or_default())
 }
@@ -259,19 +235,9 @@ async fn put_providers(ctx: &Ctx, cluster: &str, mut providers: Vec<String>) -> 
 /// Take the capacity provider `provider` off the stack's cluster, if it is there and
 /// the cluster is the stack's (a provider is deleted only once on no cluster).
 pub async fn detach_provider(ctx: &Ctx, provider: &str) -> Result<()> {
-    let out = ctx
-        .aws
-        .ecs
-        .describe_clusters()
-        .clusters(&ctx.cluster)
-        .include(aws_sdk_ecs::types::ClusterField::Tags)
-        .send()
-        .await
-        .map_err(failed("ECS DescribeClusters", &ctx.cluster))?;
-    let Some(c) = out
-        .clusters()
-        .iter()
-        .find(|c| c.status() == Some("ACTIVE") && ctx.owns(tags(c.tags())))
+    let Some(c) = active(ctx, &ctx.cluster)
+        .await?
+        .filter(|c| ctx.owns(tags(c.tags())))
     else {
         return Ok(());
     };
@@ -319,16 +285,7 @@ impl Kind for ClusterCapacityProviders {
     }
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
-        let out = ctx
-            .aws
-            .ecs
-            .describe_clusters()
-            .clusters(&self.cluster)
-            .include(aws_sdk_ecs::types::ClusterField::Tags)
-            .send()
-            .await
-            .map_err(failed("ECS DescribeClusters", &self.cluster))?;
-        let Some(c) = out.clusters().iter().find(|c| c.status() == Some("ACTIVE")) else {
+        let Some(c) = active(ctx, &self.cluster).await? else {
             return Ok(Observed::Absent);
         };
         if !ctx.owns(tags(c.tags())) {
