@@ -1220,17 +1220,20 @@ fn a_prebuilt_image_without_command_runs_its_own_start_under_bosun() {
 /// here): the binary, the libraries `ldd` names, and `extra` folders, in a `scratch`
 /// image tagged `tag`. Returns whether it made the tag (an image of that name that is
 /// already there is used as it is).
-fn interpreter_image(tag: &str, binary: &str, links: &[(&str, &str)], extra: &[&str]) -> bool {
+fn interpreter_image(tag: &str, binaries: &[&str], links: &[(&str, &str)], extra: &[&str]) -> bool {
     if docker(&["image", "inspect", tag]).status.success() {
         return false;
     }
     let root = TempDir::new("rootfs");
     let r = root.path("fs");
     std::fs::create_dir_all(&r).unwrap();
-    let mut script = format!(
-        "set -e; for f in {binary} $(ldd {binary} | grep -o '/[^ ]*'); do cp -L --parents \"$f\" '{0}'; done",
-        r.display()
-    );
+    let mut script = format!("set -e; mkdir -p -m 1777 '{}/tmp'", r.display());
+    for binary in binaries {
+        script.push_str(&format!(
+            "; for f in {binary} $(ldd {binary} 2>/dev/null | grep -o '/[^ ]*' || true); do cp -L --parents \"$f\" '{0}'; done",
+            r.display()
+        ));
+    }
     for dir in extra {
         // (tar: coreutils 9.1's `cp -a --parents` fails on the parents it makes)
         let rel = dir.trim_start_matches('/');
@@ -1240,7 +1243,10 @@ fn interpreter_image(tag: &str, binary: &str, links: &[(&str, &str)], extra: &[&
         ));
     }
     for (link, to) in links {
-        script.push_str(&format!("; ln -sf {to} '{}{link}'", r.display()));
+        script.push_str(&format!(
+            "; mkdir -p \"$(dirname '{0}{link}')\"; ln -sf {to} '{0}{link}'",
+            r.display()
+        ));
     }
     script.push_str(&format!(
         "; tar -C '{}' -c . | docker import --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' - {tag} >/dev/null",
@@ -1254,25 +1260,39 @@ fn interpreter_image(tag: &str, binary: &str, links: &[(&str, &str)], extra: &[&
     true
 }
 
-/// Auto-packaging: a Node.js worker (the default base image's name) and a Python one
+/// Auto-packaging: a Node.js and a Go worker (the default base images' names) and a Python one
 /// (`baseImage`) from their entry files alone: render shows the generated Dockerfiles;
 /// apply builds them, puts bosun in, pushes and pins them; each image runs its own
 /// start command as bosun's child.
 #[test]
-fn auto_packaged_node_and_python_workers_build_and_run() {
+fn auto_packaged_node_python_and_go_workers_build_and_run() {
     need_docker!();
     let made_node = interpreter_image(
         bosun::deploy::buildpack::NODE_BASE,
-        "/usr/bin/node",
+        &["/usr/bin/node"],
         &[],
         &[],
     );
     let python_base = format!("bosun-test-python:{}", std::process::id());
     interpreter_image(
         &python_base,
-        "/usr/bin/python3",
+        &["/usr/bin/python3"],
         &[("/usr/bin/python", "python3")],
         &["/usr/lib/python3.11"],
+    );
+    // Go: the machine's toolchain and a shell (busybox) for the build stage's RUNs.
+    let made_go = interpreter_image(
+        bosun::deploy::buildpack::GO_BASE,
+        &["/usr/lib/go-1.19/bin/go", "/bin/busybox"],
+        &[
+            ("/usr/local/bin/go", "/usr/lib/go-1.19/bin/go"),
+            ("/bin/sh", "/bin/busybox"),
+        ],
+        &[
+            "/usr/lib/go-1.19",
+            "/usr/share/go-1.19",
+            "/etc/ssl/certs/ca-certificates.crt",
+        ],
     );
     let moto = Moto::start();
     let registry = Registry::start();
@@ -1291,6 +1311,11 @@ fn auto_packaged_node_and_python_workers_build_and_run() {
         "web/src/main.js",
         "console.log(`node parent=${process.ppid} env=${process.env.NODE_ENV}`);\n",
     );
+    write("gosvc/go.mod", "module example.com/w\n\ngo 1.19\n");
+    write(
+        "gosvc/cmd/worker/main.go",
+        "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() { fmt.Printf(\"go parent=%d\\n\", os.Getppid()) }\n",
+    );
     write("py/requirements.txt", "# no dependencies\n");
     write(
         "py/worker.py",
@@ -1301,7 +1326,7 @@ fn auto_packaged_node_and_python_workers_build_and_run() {
     std::fs::write(
         &stack,
         format!(
-            "stack: {stack_name}\nregistry: {}/team\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  web:\n    type: worker-service\n    properties:\n      packaging: {{ type: stacktape-image-buildpack, properties: {{ entryfilePath: web/src/main.js }} }}\n  py:\n    type: worker-service\n    properties:\n      packaging: {{ type: image-buildpack, properties: {{ entryfilePath: py/worker.py, baseImage: \"{python_base}\" }} }}\n",
+            "stack: {stack_name}\nregistry: {}/team\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  web:\n    type: worker-service\n    properties:\n      packaging: {{ type: stacktape-image-buildpack, properties: {{ entryfilePath: web/src/main.js }} }}\n  py:\n    type: worker-service\n    properties:\n      packaging: {{ type: image-buildpack, properties: {{ entryfilePath: py/worker.py, baseImage: \"{python_base}\" }} }}\n  gw:\n    type: worker-service\n    properties:\n      packaging: {{ type: image-buildpack, properties: {{ entryfilePath: gosvc/cmd/worker/main.go }} }}\n",
             registry.host()
         ),
     )
@@ -1309,11 +1334,12 @@ fn auto_packaged_node_and_python_workers_build_and_run() {
     let repo = |r: &str| format!("{}/team/{stack_name}-{r}", registry.host());
     let mut cleanup = Scope {
         tag: String::new(),
-        images: ["web", "py"]
+        images: ["web", "py", "gw"]
             .iter()
             .flat_map(|r| [format!("{}:build", repo(r)), format!("{}:bosun", repo(r))])
             .chain([python_base.clone()])
             .chain(made_node.then(|| bosun::deploy::buildpack::NODE_BASE.to_owned()))
+            .chain(made_go.then(|| bosun::deploy::buildpack::GO_BASE.to_owned()))
             .collect(),
         containers: Vec::new(),
     };
@@ -1355,6 +1381,7 @@ fn auto_packaged_node_and_python_workers_build_and_run() {
     for (r, want) in [
         ("web", "node parent=1 env=production\n"),
         ("py", "python parent=1\n"),
+        ("gw", "go parent=1\n"),
     ] {
         let (_, c) = task_container(&moto, &format!("{stack_name}-{r}"));
         let image = c["image"].as_str().unwrap().to_owned();
