@@ -163,6 +163,7 @@ fn each_rule_on_its_own() {
         (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: image-buildpack, properties: {{ entryfilePath: main.rb }} }}\n"), "7:57: error: resources.w.properties.packaging.properties.entryfilePath: main.rb: auto-packaging knows Node.js (.js, .mjs, .cjs, .ts, .mts), Python (.py) and Go (.go) entry files"),
         (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: stacktape-image-buildpack, properties: {{ baseImage: node:22 }} }}\n"), "resources.w.properties.packaging.properties: image-buildpack needs properties.entryfilePath"),
         (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: external-buildpack, properties: {{ buildpacks: [x] }} }}\n"), "resources.w.properties.packaging.properties: external-buildpack needs properties.builder"),
+        (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, repositoryCredentialsSecretArn: ghcr }} }}\n      command: [run]\n"), "resources.w.properties.packaging.properties.repositoryCredentialsSecretArn: \"ghcr\" is not a Secrets Manager secret's ARN"),
         (sized("{ instanceTypes: [] }"), "resources.w.properties.resources.instanceTypes: give at least one instance type"),
         (sized("{ instanceTypes: [T3.small] }"), "9:36: error: resources.w.properties.resources.instanceTypes.0: \"T3.small\" is not an EC2 instance type"),
         (sized("{ instanceTypes: [t3.small, t3.small] }"), "resources.instanceTypes.1: t3.small is listed twice"),
@@ -1856,4 +1857,57 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
         stdout(&out),
         stderr(&out)
     );
+}
+
+/// A private registry's image: the task definition pulls it with the Secrets Manager
+/// secret named by `repositoryCredentialsSecretArn`, the execution role may read that
+/// secret alone, and a secret that does not exist stops apply before any change.
+#[test]
+fn a_private_registry_image_is_pulled_with_its_secret() {
+    let w = World::new();
+    let dir = TempDir::new("private");
+    let arn = py(
+        &w.moto,
+        "import boto3,sys; print(boto3.client('secretsmanager', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').create_secret(Name='ghcr', SecretString='{\"username\": \"u\", \"password\": \"p\"}')['ARN'])",
+    );
+    let arn = arn.trim();
+    let stack = |secret: &str| {
+        format!(
+            "stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: ghcr.io/acme/app:1, repositoryCredentialsSecretArn: \"{secret}\" }} }}\n      command: [run]\n",
+            w.subnets[0]
+        )
+    };
+    let missing = write(&dir, "missing.yaml", &stack(&arn.replace("ghcr", "gone")));
+    w.refuses(
+        &["apply", "--no-wait", "--stack", &missing],
+        "secret arn:aws:secretsmanager:us-east-1:123456789012:secret:gone",
+    );
+    let file = write(&dir, "bosun.yaml", &stack(arn));
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    check_with_models(&dir, &w.proxy.recorded());
+    let td: serde_json::Value =
+        serde_json::from_str(&w.proxy.sent("RegisterTaskDefinition").body).unwrap();
+    assert_eq!(
+        td["containerDefinitions"][0]["repositoryCredentials"],
+        serde_json::json!({ "credentialsParameter": arn })
+    );
+    let policies: Vec<String> = w
+        .proxy
+        .recorded()
+        .into_iter()
+        .filter(|r| r.action == "PutRolePolicy" && r.body.contains("orders-execution"))
+        .map(|r| r.form()["PolicyDocument"].clone())
+        .collect();
+    assert!(
+        policies
+            .iter()
+            .any(|p| p.contains("secretsmanager:GetSecretValue") && p.contains(&format!("{arn}*"))),
+        "{policies:?}"
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
 }

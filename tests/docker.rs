@@ -1000,15 +1000,16 @@ fn a_built_image_goes_to_the_stacks_ecr_repository() {
 }
 
 /// A registry front that wants a bearer token, as Docker Hub and GHCR do: a 401 naming
-/// its token endpoint, which hands out a token to anyone; with it, requests go on to
-/// the registry behind. Counts the tokens it gave.
+/// its token endpoint, which hands out a token to anyone who logs in with `login`
+/// (basic, base64 of `user:password`); with it, requests go on to the registry
+/// behind. Counts the tokens it gave.
 struct TokenFront {
     port: u16,
     tokens: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl TokenFront {
-    fn start(registry_port: u16) -> TokenFront {
+    fn start(registry_port: u16, login: &'static str) -> TokenFront {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -1040,7 +1041,15 @@ impl TokenFront {
                                   body: &str| {
                         let _ = write!(conn, "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
                     };
-                    if path.starts_with("/token?") {
+                    let basic = format!("Basic {login}");
+                    if path.starts_with("/token?") && !head.contains(&basic) {
+                        answer(
+                            &mut conn,
+                            "401 Unauthorized",
+                            "WWW-Authenticate: Basic realm=\"front\"\r\n",
+                            "{}",
+                        );
+                    } else if path.starts_with("/token?") {
                         assert!(
                             path.contains("scope=repository%3Ateam%2Fapp%3Apull")
                                 || path.contains("scope=repository:team/app:pull"),
@@ -1082,7 +1091,8 @@ impl TokenFront {
 }
 
 /// A `prebuilt-image` without `command`: apply reads the image's config from its
-/// registry (through a bearer-token challenge, as public registries answer) and runs
+/// registry (through a bearer-token challenge, the token got with the credentials of
+/// the secret its packaging names) and runs
 /// its own ENTRYPOINT and CMD under the bosun it holds, with its STOPSIGNAL as bosun's
 /// stop signal; an image whose ENTRYPOINT is bosun already (made by `inject`) is run as
 /// it is; re-apply changes nothing; an image the registry does not have is an error
@@ -1092,7 +1102,18 @@ fn a_prebuilt_image_without_command_runs_its_own_start_under_bosun() {
     need_docker!();
     let moto = Moto::start();
     let registry = Registry::start();
-    let front = TokenFront::start(registry.port);
+    // The front's token endpoint wants user u, password p: kept in a secret.
+    let front = TokenFront::start(registry.port, "dTpw");
+    let secret = run_bounded(
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")).args([
+            "-c",
+            "import boto3,sys; print(boto3.client('secretsmanager', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').create_secret(Name='front', SecretString='{\"username\": \"u\", \"password\": \"p\"}')['ARN'])",
+            &moto.url(),
+        ]),
+        Duration::from_secs(60),
+    );
+    let secret = text(&secret.stdout).trim().to_owned();
+    assert!(secret.starts_with("arn:aws:secretsmanager:"), "{secret}");
     let subnet = moto_subnet(&moto);
     let dir = TempDir::new("prebuilt");
     let app = busybox_app(&dir);
@@ -1126,7 +1147,7 @@ fn a_prebuilt_image_without_command_runs_its_own_start_under_bosun() {
         std::fs::write(
             &stack,
             format!(
-                "stack: {stack_name}\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  plain:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {app_image} }} }}\n  wrapped:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {wrapped} }} }}\n"
+                "stack: {stack_name}\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  plain:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {app_image}, repositoryCredentialsSecretArn: \"{secret}\" }} }}\n  wrapped:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {wrapped} }} }}\n"
             ),
         )
         .unwrap();

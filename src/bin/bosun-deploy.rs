@@ -57,7 +57,7 @@ fn bosun_path(given: Option<PathBuf>) -> PathBuf {
 /// bosun. An ECR image is read with ECR's token; others anonymously.
 async fn read_image_configs(ctx: &mut engine::Ctx, stack: &Stack) -> Result<(), DeployError> {
     use bosun::deploy::{package, registry};
-    let wanted: Vec<(&String, &str, &str)> = stack
+    let wanted: Vec<(&String, &str, &str, Option<&String>)> = stack
         .resources
         .iter()
         .filter_map(|(name, r)| r.container().map(|c| (name, c)))
@@ -69,19 +69,24 @@ async fn read_image_configs(ctx: &mut engine::Ctx, stack: &Stack) -> Result<(), 
                 Some("arm64") => "arm64",
                 _ => "amd64",
             };
-            c.packaging
-                .properties
-                .image
+            let p = &c.packaging.properties;
+            p.image
                 .as_deref()
-                .map(|i| (name, i, arch))
+                .map(|i| (name, i, arch, p.repository_credentials_secret_arn.as_ref()))
         })
         .collect();
     let mut ecr: Option<(String, String, String)> = None;
-    for (name, image, arch) in wanted {
+    for (name, image, arch, secret) in wanted {
         let host = registry::parse(image)
             .map_err(|e| DeployError::Image(format!("{name}: {e}")))?
             .host;
-        let creds = if registry::is_ecr(&host) {
+        let private = match secret {
+            Some(arn) => Some(apply::registry_credentials(ctx, arn).await?),
+            None => None,
+        };
+        let creds = if let Some((u, p)) = &private {
+            Some((u.as_str(), p.as_str()))
+        } else if registry::is_ecr(&host) {
             if ecr.is_none() {
                 ecr = Some(apply::ecr_login(ctx).await?);
             }

@@ -201,6 +201,27 @@ pub async fn ecr_login(ctx: &Ctx) -> Result<(String, String, String)> {
     Ok((host, user.to_owned(), password.to_owned()))
 }
 
+/// The user name and password of a private registry, from the Secrets Manager secret
+/// ECS pulls with (`{"username": …, "password": …}`).
+pub async fn registry_credentials(ctx: &Ctx, arn: &str) -> Result<(String, String)> {
+    let out = ctx
+        .aws
+        .secrets
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(failed("SecretsManager GetSecretValue", arn))?;
+    let v: serde_json::Value =
+        serde_json::from_str(out.secret_string().unwrap_or_default()).unwrap_or_default();
+    match (v["username"].as_str(), v["password"].as_str()) {
+        (Some(u), Some(p)) => Ok((u.to_owned(), p.to_owned())),
+        _ => Err(DeployError::Precondition(format!(
+            "secret {arn} is not a registry's credentials: ECS wants a JSON object with username and password"
+        ))),
+    }
+}
+
 /// Before images are pushed to ECR: preflight, then create (or bring in line) the
 /// stack's ECR repositories alone, each change said on stderr before it is made.
 pub async fn ensure_repositories(ctx: &Ctx, stack: &Stack) -> Result<()> {

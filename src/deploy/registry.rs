@@ -166,7 +166,7 @@ impl Session {
             return match &self.basic {
                 Some(_) => Err(format!("{url}: the registry refused the credentials")),
                 None => Err(format!(
-                    "{url}: the registry wants credentials, and bosun-deploy has none for it (a private registry other than ECR cannot be read yet: give the resource a command)"
+                    "{url}: the registry wants credentials, and bosun-deploy has none for it (name a Secrets Manager secret with them in packaging.properties.repositoryCredentialsSecretArn)"
                 )),
             };
         }

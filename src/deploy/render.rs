@@ -412,6 +412,11 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
             .secrets
             .extend(secrets.iter().map(|(n, _)| n.clone()));
         secret_arns.extend(secrets.into_iter().map(|(_, arn)| arn));
+        // A private registry's credentials: the execution role reads them for ECS.
+        if let Some(arn) = &ctr.packaging.properties.repository_credentials_secret_arn {
+            preflight.secrets.push(arn.clone());
+            secret_arns.push(format!("{arn}*"));
+        }
         let mut td_deps = vec![lg, task_role_id, execution_id.clone()];
         td_deps.extend(ecr);
         td_deps.extend(
@@ -836,6 +841,14 @@ fn task_definition(
             retries: h.retries.unwrap_or(3) as i32,
             start_period: h.start_period_seconds.unwrap_or(0) as i32,
         }),
+        repository_credentials: ctr
+            .packaging
+            .properties
+            .repository_credentials_secret_arn
+            .as_ref()
+            .map(|arn| td::RepositoryCredentials {
+                credentials_parameter: arn.clone(),
+            }),
     };
     let r = &ctr.resources;
     let arch = if r.architecture.as_deref() == Some("arm64") {

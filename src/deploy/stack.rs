@@ -99,6 +99,10 @@ pub struct PackagingProps {
     /// external-buildpack: buildpacks to use instead of the builder's detection.
     #[serde(default)]
     pub buildpacks: Vec<String>,
+    /// The ARN of a Secrets Manager secret (`username`, `password`) for a private
+    /// registry's image: ECS pulls with it, and bosun-deploy reads the image's config
+    /// with it.
+    pub repository_credentials_secret_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

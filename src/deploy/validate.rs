@@ -816,6 +816,20 @@ fn container(
     c: &mut Collector<'_>,
 ) {
     let pk = format!("{props}/packaging");
+    if let Some(arn) = &ctr.packaging.properties.repository_credentials_secret_arn {
+        let parts: Vec<&str> = arn.splitn(7, ':').collect();
+        let ok = parts.len() == 7
+            && parts[0] == "arn"
+            && parts[2] == "secretsmanager"
+            && parts[5] == "secret"
+            && !parts[6].is_empty();
+        if !ok {
+            c.error(
+                format!("{pk}/properties/repositoryCredentialsSecretArn"),
+                format!("{arn:?} is not a Secrets Manager secret's ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"),
+            );
+        }
+    }
     match ctr.packaging.kind.as_str() {
         "prebuilt-image"
             if ctr

@@ -64,6 +64,15 @@ pub struct Container {
     pub log_configuration: LogConfiguration,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
+    /// The Secrets Manager secret ECS pulls a private registry's image with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_credentials: Option<RepositoryCredentials>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryCredentials {
+    pub credentials_parameter: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -194,6 +203,9 @@ fn from_container(c: &t::ContainerDefinition) -> Container {
             retries: h.retries().unwrap_or(3),
             start_period: h.start_period().unwrap_or(0),
         }),
+        repository_credentials: c.repository_credentials().map(|r| RepositoryCredentials {
+            credentials_parameter: r.credentials_parameter().to_owned(),
+        }),
     }
 }
 
@@ -247,6 +259,14 @@ fn to_container(c: &Container) -> Result<t::ContainerDefinition> {
                 .start_period(h.start_period)
                 .build()
                 .map_err(|e| built("health check", e))?,
+        );
+    }
+    if let Some(r) = &c.repository_credentials {
+        b = b.repository_credentials(
+            t::RepositoryCredentials::builder()
+                .credentials_parameter(&r.credentials_parameter)
+                .build()
+                .map_err(|e| built("repository credentials", e))?,
         );
     }
     Ok(b.build())
