@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
 use crate::deploy::error::{absent_on, failed, DeployError, Result};
 use crate::deploy::plan::FieldChange;
-use crate::deploy::resources::{keep_tags, KvTag};
+use crate::deploy::resources::{keep_kv_tags, KvTag};
 
 const NOT_FOUND: &[&str] = &["ResourceNotFound", "ResourceNotFoundException"];
 /// DescribeAlarms takes at most 100 names.
@@ -182,11 +182,6 @@ fn observe_query(q: &t::MetricDataQuery) -> Query {
 }
 
 fn observe(want: &Alarm, a: &t::MetricAlarm, tags: &[(String, String)]) -> Alarm {
-    let wanted: Vec<(String, String)> = want
-        .tags
-        .iter()
-        .map(|t| (t.key.clone(), t.value.clone()))
-        .collect();
     Alarm {
         alarm_name: a.alarm_name().unwrap_or_default().to_owned(),
         alarm_description: a.alarm_description().unwrap_or_default().to_owned(),
@@ -208,10 +203,10 @@ fn observe(want: &Alarm, a: &t::MetricAlarm, tags: &[(String, String)]) -> Alarm
             .map(|c| c.as_str().to_owned())
             .unwrap_or_default(),
         treat_missing_data: a.treat_missing_data().unwrap_or("missing").to_owned(),
-        tags: keep_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), &wanted)
-            .into_iter()
-            .map(|(key, value)| KvTag { key, value })
-            .collect(),
+        tags: keep_kv_tags(
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &want.tags,
+        ),
     }
 }
 

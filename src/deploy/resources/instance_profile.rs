@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use super::role::sdk_tags;
 use super::KvTag;
 use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
 use crate::deploy::error::{absent_on, failed, Result};
@@ -18,18 +19,6 @@ pub struct InstanceProfile {
     /// The role in it (an instance profile holds at most one).
     pub role_name: String,
     pub tags: Vec<KvTag>,
-}
-
-fn sdk_tags(t: &[KvTag]) -> Vec<aws_sdk_iam::types::Tag> {
-    t.iter()
-        .filter_map(|t| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(&t.key)
-                .value(&t.value)
-                .build()
-                .ok()
-        })
-        .collect()
 }
 
 /// The ARN of the stack's instance profile `name`.
@@ -89,11 +78,6 @@ impl Kind for InstanceProfile {
         if !ctx.owns(tags.clone()) {
             return Ok(Observed::Foreign(ctx.why_not(tags)));
         }
-        let want: Vec<(String, String)> = self
-            .tags
-            .iter()
-            .map(|t| (t.key.clone(), t.value.clone()))
-            .collect();
         Ok(Observed::Present(InstanceProfile {
             instance_profile_name: p.instance_profile_name().to_owned(),
             path: p.path().to_owned(),
@@ -102,10 +86,7 @@ impl Kind for InstanceProfile {
                 .first()
                 .map(|r| r.role_name().to_owned())
                 .unwrap_or_default(),
-            tags: super::keep_tags(tags, &want)
-                .into_iter()
-                .map(|(key, value)| KvTag { key, value })
-                .collect(),
+            tags: super::keep_kv_tags(tags, &self.tags),
         }))
     }
 

@@ -191,18 +191,10 @@ impl Kind for LaunchTemplate {
         else {
             return Ok(Observed::Absent);
         };
-        let want: Vec<(String, String)> = self
-            .tags
-            .iter()
-            .map(|t| (t.key.clone(), t.value.clone()))
-            .collect();
         Ok(Observed::Present(LaunchTemplate {
             launch_template_name: name.clone(),
             launch_template_data: Data::observed(data),
-            tags: super::keep_tags(tags_of(lt.tags()), &want)
-                .into_iter()
-                .map(|(key, value)| KvTag { key, value })
-                .collect(),
+            tags: super::keep_kv_tags(tags_of(lt.tags()), &self.tags),
         }))
     }
 

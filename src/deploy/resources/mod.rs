@@ -176,6 +176,21 @@ pub fn keep_tags<'a>(
     v
 }
 
+/// [`keep_tags`] for the kinds whose tags are [`KvTag`]s.
+pub fn keep_kv_tags<'a>(
+    have: impl Iterator<Item = (&'a str, &'a str)>,
+    want: &[KvTag],
+) -> Vec<KvTag> {
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect();
+    keep_tags(have, &want)
+        .into_iter()
+        .map(|(key, value)| KvTag { key, value })
+        .collect()
+}
+
 /// Decode an IAM policy document as IAM returns it (URL-encoded JSON).
 pub fn policy_json(text: &str) -> Value {
     let decoded = if text.trim_start().starts_with('{') {

@@ -152,11 +152,6 @@ impl Kind for Repository {
         .and_then(|p| p.lifecycle_policy_text().map(str::to_owned))
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
-        let want: Vec<(String, String)> = self
-            .tags
-            .iter()
-            .map(|t| (t.key.clone(), t.value.clone()))
-            .collect();
         Ok(Observed::Present(Repository {
             repository_name: name.clone(),
             image_scanning_configuration: Scanning {
@@ -169,10 +164,7 @@ impl Kind for Repository {
                 .map(|m| m.as_str().to_owned())
                 .unwrap_or_else(|| "MUTABLE".into()),
             lifecycle_policy_text: policy,
-            tags: super::keep_tags(pairs, &want)
-                .into_iter()
-                .map(|(key, value)| KvTag { key, value })
-                .collect(),
+            tags: super::keep_kv_tags(pairs, &self.tags),
         }))
     }
 

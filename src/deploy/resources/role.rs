@@ -27,7 +27,8 @@ pub struct Role {
     pub policy_document: Option<Value>,
 }
 
-fn sdk_tags(t: &[KvTag]) -> Vec<aws_sdk_iam::types::Tag> {
+/// Tags as IAM takes them (roles and instance profiles).
+pub(crate) fn sdk_tags(t: &[KvTag]) -> Vec<aws_sdk_iam::types::Tag> {
     t.iter()
         .filter_map(|t| {
             aws_sdk_iam::types::Tag::builder()
@@ -37,10 +38,6 @@ fn sdk_tags(t: &[KvTag]) -> Vec<aws_sdk_iam::types::Tag> {
                 .ok()
         })
         .collect()
-}
-
-fn pairs(t: &[KvTag]) -> Vec<(String, String)> {
-    t.iter().map(|t| (t.key.clone(), t.value.clone())).collect()
 }
 
 impl Kind for Role {
@@ -81,10 +78,7 @@ impl Kind for Role {
                 .assume_role_policy_document()
                 .map(super::policy_json)
                 .unwrap_or(Value::Null),
-            tags: super::keep_tags(tags, &pairs(&self.tags))
-                .into_iter()
-                .map(|(key, value)| KvTag { key, value })
-                .collect(),
+            tags: super::keep_kv_tags(tags, &self.tags),
             policy_name: document.as_ref().map(|_| POLICY_NAME.to_owned()),
             policy_document: document,
         }))

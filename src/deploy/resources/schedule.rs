@@ -144,17 +144,9 @@ impl Kind for ScheduleGroup {
         if !ctx.owns(it.clone()) {
             return Ok(Observed::Foreign(ctx.why_not(it)));
         }
-        let want: Vec<(String, String)> = self
-            .tags
-            .iter()
-            .map(|t| (t.key.clone(), t.value.clone()))
-            .collect();
         Ok(Observed::Present(ScheduleGroup {
             name: self.name.clone(),
-            tags: super::keep_tags(it, &want)
-                .into_iter()
-                .map(|(key, value)| KvTag { key, value })
-                .collect(),
+            tags: super::keep_kv_tags(it, &self.tags),
         }))
     }
 
