@@ -65,10 +65,7 @@ async fn read_image_configs(ctx: &mut engine::Ctx, stack: &Stack) -> Result<(), 
         .filter(|(_, c)| c.command.as_ref().is_none_or(Vec::is_empty))
         .filter(|(_, c)| c.entry_point.as_ref().is_none_or(Vec::is_empty))
         .filter_map(|(name, c)| {
-            let arch = match c.resources.architecture.as_deref() {
-                Some("arm64") => "arm64",
-                _ => "amd64",
-            };
+            let arch = package::docker_arch(c);
             let p = &c.packaging.properties;
             p.image
                 .as_deref()

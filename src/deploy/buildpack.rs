@@ -16,22 +16,12 @@
 use std::path::{Path, PathBuf};
 
 use super::stack::Container;
+use super::validate::ENTRY_EXTENSIONS;
 
 /// The base images, changed with `packaging.properties.baseImage`.
 pub const NODE_BASE: &str = "node:22-bookworm-slim";
 pub const PYTHON_BASE: &str = "python:3.12-slim-bookworm";
 pub const GO_BASE: &str = "golang:1.23-bookworm";
-
-/// The entry file extensions auto-packaging knows, with their language.
-pub const EXTENSIONS: &[(&str, &str)] = &[
-    ("js", "Node.js"),
-    ("mjs", "Node.js"),
-    ("cjs", "Node.js"),
-    ("ts", "Node.js"),
-    ("mts", "Node.js"),
-    ("py", "Python"),
-    ("go", "Go"),
-];
 
 /// Whether a packaging type is auto-packaging.
 pub fn is_buildpack(kind: &str) -> bool {
@@ -82,25 +72,26 @@ pub fn generate(stack_dir: &Path, ctr: &Container) -> Result<Generated, String> 
         .and_then(|e| e.to_str())
         .unwrap_or_default();
     let start = entry.parent().unwrap_or(&top).to_path_buf();
-    let arch = match ctr.resources.architecture.as_deref() {
-        Some("arm64") => "arm64",
-        _ => "amd64",
-    };
-    let (language, markers): (&'static str, &[&str]) = match ext {
-        "js" | "mjs" | "cjs" | "ts" | "mts" => ("Node.js", &["package.json"]),
-        "py" => ("Python", &["requirements.txt", "pyproject.toml"]),
-        "go" => ("Go", &["go.mod"]),
-        other => {
-            return Err(format!(
-                "entry file {}: no language for .{other} (known: {})",
+    let arch = super::package::docker_arch(ctr);
+    let language = ENTRY_EXTENSIONS
+        .iter()
+        .find(|(e, _)| *e == ext)
+        .map(|(_, l)| *l)
+        .ok_or_else(|| {
+            format!(
+                "entry file {}: no language for .{ext} (known: {})",
                 entry.display(),
-                EXTENSIONS
+                ENTRY_EXTENSIONS
                     .iter()
                     .map(|(e, _)| format!(".{e}"))
                     .collect::<Vec<_>>()
                     .join(", ")
-            ))
-        }
+            )
+        })?;
+    let markers: &[&str] = match language {
+        "Node.js" => &["package.json"],
+        "Python" => &["requirements.txt", "pyproject.toml"],
+        _ => &["go.mod"],
     };
     let root = project_root(&start, &top, markers).ok_or_else(|| {
         format!(

@@ -115,10 +115,18 @@ fn docker_shown(args: &[String], what: &str) -> Result<(), String> {
     }
 }
 
+/// Docker's name of a task's architecture (`amd64`, `arm64`).
+pub fn docker_arch(ctr: &Container) -> &'static str {
+    match ctr.resources.architecture.as_deref() {
+        Some("arm64") => "arm64",
+        _ => "amd64",
+    }
+}
+
 /// The Docker platform of a task architecture.
 fn platform(ctr: &Container) -> &'static str {
-    match ctr.resources.architecture.as_deref() {
-        Some("arm64") => "linux/arm64",
+    match docker_arch(ctr) {
+        "arm64" => "linux/arm64",
         _ => "linux/amd64",
     }
 }
@@ -237,11 +245,7 @@ fn build_context(
 /// bosun (and bosun-aws, when the resource needs it) must be static executables of
 /// the task's architecture.
 fn check_bosun(name: &str, ctr: &Container, bosun: BosunIn<'_>) -> Result<(), String> {
-    let arch = if platform(ctr) == "linux/arm64" {
-        "arm64"
-    } else {
-        "amd64"
-    };
+    let arch = docker_arch(ctr);
     super::inject::check_binary(bosun.path, arch)?;
     if let Some(why) = bosun.helper {
         let helper = bosun.path.with_file_name(crate::metrics::helper::HELPER);

@@ -671,6 +671,18 @@ pub const MAX_IDLE_MINUTES: i64 = 1440;
 /// The idle time before a scale-to-zero service goes to zero, by default.
 pub const DEFAULT_IDLE_MINUTES: i64 = 15;
 
+/// The entry file extensions auto-packaging (`image-buildpack`) knows, with their
+/// language.
+pub const ENTRY_EXTENSIONS: &[(&str, &str)] = &[
+    ("js", "Node.js"),
+    ("mjs", "Node.js"),
+    ("cjs", "Node.js"),
+    ("ts", "Node.js"),
+    ("mts", "Node.js"),
+    ("py", "Python"),
+    ("go", "Go"),
+];
+
 /// A registry as the stack names it: `HOST[:PORT]/NAMESPACE`, with no scheme.
 pub fn check_registry(r: &str) -> std::result::Result<(), String> {
     let bad = |why: &str| {
@@ -851,12 +863,11 @@ fn container(
                     "image-buildpack needs properties.entryfilePath (the file the worker starts from)",
                 ),
                 Some(entry) => {
-                    const KNOWN: [&str; 7] = ["js", "mjs", "cjs", "ts", "mts", "py", "go"];
                     let ext = Path::new(entry)
                         .extension()
                         .and_then(|e| e.to_str())
                         .unwrap_or("");
-                    if !KNOWN.contains(&ext) {
+                    if !ENTRY_EXTENSIONS.iter().any(|(e, _)| *e == ext) {
                         c.error(
                             format!("{pk}/properties/entryfilePath"),
                             format!(
