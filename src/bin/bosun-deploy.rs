@@ -72,25 +72,21 @@ async fn read_image_configs(ctx: &mut engine::Ctx, stack: &Stack) -> Result<(), 
                 .map(|i| (name, i, arch, p.repository_credentials_secret_arn.as_ref()))
         })
         .collect();
-    let mut ecr: Option<(String, String, String)> = None;
     for (name, image, arch, secret) in wanted {
         let host = registry::parse(image)
             .map_err(|e| DeployError::Image(format!("{name}: {e}")))?
             .host;
-        let private = match secret {
+        // The credentials of the secret the packaging names, else ECR's for an ECR
+        // image, else none (a public image).
+        let creds = match secret {
             Some(arn) => Some(apply::registry_credentials(ctx, arn).await?),
+            None if registry::is_ecr(&host) => {
+                let login = apply::ecr_login(ctx).await?;
+                Some((login.1.clone(), login.2.clone()))
+            }
             None => None,
         };
-        let creds = if let Some((u, p)) = &private {
-            Some((u.as_str(), p.as_str()))
-        } else if registry::is_ecr(&host) {
-            if ecr.is_none() {
-                ecr = Some(apply::ecr_login(ctx).await?);
-            }
-            ecr.as_ref().map(|(_, u, p)| (u.as_str(), p.as_str()))
-        } else {
-            None
-        };
+        let creds = creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
         let cfg = registry::config(image, arch, creds).map_err(|e| {
             DeployError::Image(format!(
                 "{name}: its start command is read from the image's config, and that failed: {e}"
@@ -130,12 +126,12 @@ async fn build_images(
     } else {
         None
     };
-    let host = ecr.as_ref().map(|(h, _, _)| h.clone()).unwrap_or_default();
+    let host = ecr.as_ref().map(|l| l.0.clone()).unwrap_or_default();
     let built =
         package::build_all(file, stack, &bosun_path(bosun), &host).map_err(DeployError::Image)?;
     let mut images = std::collections::BTreeMap::new();
     if push {
-        let config = match &ecr {
+        let config = match ecr.as_deref() {
             Some((host, user, password)) => {
                 apply::ensure_repositories(ctx, stack).await?;
                 let dir = std::env::temp_dir().join(format!("bosun-deploy-{}", std::process::id()));

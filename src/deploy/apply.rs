@@ -47,8 +47,14 @@ pub fn rendered(ctx: &Ctx, stack: &Stack) -> render::Rendered {
 
 /// Everything a deploy needs that the stack does not create: its subnets, security
 /// groups and secrets. Checked before the first mutating call, so a stack that
-/// cannot deploy changes nothing.
+/// cannot deploy changes nothing; once a run (the ECR repositories made before the
+/// push and the plan after it check the same stack).
 pub async fn preflight(ctx: &Ctx, p: &Preflight) -> Result<()> {
+    ctx.once("preflight".into(), || check(ctx, p)).await?;
+    Ok(())
+}
+
+async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
     let mut missing = Vec::new();
     if !p.subnets.is_empty() {
         let out = ctx
@@ -170,8 +176,13 @@ pub async fn preflight(ctx: &Ctx, p: &Preflight) -> Result<()> {
 }
 
 /// The account's ECR registry: its host (from the authorization's endpoint) and a
-/// user and password that log in to it for 12 hours (GetAuthorizationToken: a read).
-pub async fn ecr_login(ctx: &Ctx) -> Result<(String, String, String)> {
+/// user and password that log in to it for 12 hours (GetAuthorizationToken: a read,
+/// made once a run).
+pub async fn ecr_login(ctx: &Ctx) -> Result<std::sync::Arc<(String, String, String)>> {
+    ctx.once("ecr-login".into(), || read_ecr_login(ctx)).await
+}
+
+async fn read_ecr_login(ctx: &Ctx) -> Result<(String, String, String)> {
     let out = ctx
         .aws
         .ecr
