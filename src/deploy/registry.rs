@@ -106,7 +106,7 @@ impl Session {
     /// GET `path` (relative to the registry's base, or a full URL), answering a 401
     /// once with the token or credentials it asks for, and following redirects
     /// without the registry's authorization (blobs live elsewhere: S3, a CDN).
-    fn get(&mut self, path: &str, accept: &str) -> Result<(String, String), String> {
+    fn get(&mut self, path: &str, accept: &str) -> Result<String, String> {
         let mut url = if path.starts_with("http") {
             path.to_owned()
         } else {
@@ -137,9 +137,7 @@ impl Session {
                     };
                 }
                 Ok(r) => {
-                    let kind = r.content_type().to_owned();
-                    let body = r.into_string().map_err(|e| format!("{url}: {e}"))?;
-                    return Ok((kind, body));
+                    return r.into_string().map_err(|e| format!("{url}: {e}"));
                 }
                 Err(ureq::Error::Status(401, r)) if own && !authorized_tried => {
                     authorized_tried = true;
@@ -229,7 +227,7 @@ pub fn config(image: &str, arch: &str, basic: Option<(&str, &str)>) -> Result<Im
         basic: basic.map(|(u, p)| aws_smithy_types::base64::encode(format!("{u}:{p}"))),
         bearer: None,
     };
-    let (_, body) = s.get(
+    let body = s.get(
         &format!("/v2/{}/manifests/{}", r.repository, r.reference),
         MANIFESTS,
     )?;
@@ -241,7 +239,7 @@ pub fn config(image: &str, arch: &str, basic: Option<(&str, &str)>) -> Result<Im
             .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch)
             .ok_or_else(|| format!("{image} has no linux/{arch} image"))?;
         let digest = pick["digest"].as_str().unwrap_or_default().to_owned();
-        let (_, body) = s.get(
+        let body = s.get(
             &format!("/v2/{}/manifests/{digest}", r.repository),
             MANIFESTS,
         )?;
@@ -251,7 +249,7 @@ pub fn config(image: &str, arch: &str, basic: Option<(&str, &str)>) -> Result<Im
         .as_str()
         .ok_or_else(|| format!("{image}: a manifest with no config (schema 1 is not read)"))?
         .to_owned();
-    let (_, body) = s.get(&format!("/v2/{}/blobs/{digest}", r.repository), "*/*")?;
+    let body = s.get(&format!("/v2/{}/blobs/{digest}", r.repository), "*/*")?;
     let blob: Value = serde_json::from_str(&body).map_err(|e| format!("{image}: config: {e}"))?;
     if let Some(a) = blob["architecture"].as_str() {
         if a != arch {

@@ -432,6 +432,9 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
                 Resource::SqsQueue(_) => 1,
             };
             preflight.ec2_resources.push(name.clone());
+            preflight
+                .ami_parameters
+                .push(ami_parameter(ctr.resources.architecture.as_deref()));
             let (instance_role, provider) = ec2_capacity(&mut b, stack, t, name, ctr, types, most);
             pending_roles.push(instance_role);
             provider
@@ -469,16 +472,8 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
             },
             &deps,
         );
-        let mut params: Vec<String> = stack
-            .resources
-            .values()
-            .filter_map(|r| r.container())
-            .filter(|c| c.resources.instance_types.is_some())
-            .map(|c| ami_parameter(c.resources.architecture.as_deref()))
-            .collect();
-        params.sort();
-        params.dedup();
-        preflight.ami_parameters = params;
+        preflight.ami_parameters.sort();
+        preflight.ami_parameters.dedup();
     }
     // Roles go first in creation order: everything that runs needs them.
     let mut roles: Vec<role::Role> = pending_roles;

@@ -419,33 +419,11 @@ impl Kind for AutoScalingGroup {
     }
 
     async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
-        let mut pages = ctx
-            .aws
-            .autoscaling
-            .describe_auto_scaling_groups()
-            .filters(
-                t::Filter::builder()
-                    .name(format!("tag:{}", crate::deploy::render::STACK_TAG))
-                    .values(&ctx.stack)
-                    .build(),
-            )
-            .into_paginator()
-            .send();
-        let mut owned = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(failed("AutoScaling DescribeAutoScalingGroups", &ctx.stack))?;
-            owned.extend(
-                page.auto_scaling_groups()
-                    .iter()
-                    .filter(|g| ctx.owns(tags_of(g)))
-                    .filter(|g| !g.status().is_some_and(|s| s.starts_with("Delete")))
-                    .map(|g| Owned {
-                        name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
-                        handle: String::new(),
-                    }),
-            );
-        }
-        Ok(owned)
+        // Read once a run: the capacity providers' listing starts from it too.
+        Ok((*ctx
+            .once("owned-groups".into(), || owned_groups(ctx))
+            .await?)
+            .clone())
     }
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
@@ -472,4 +450,35 @@ impl Kind for AutoScalingGroup {
             }
         }
     }
+}
+
+/// The stack's Auto Scaling groups (by their tag, paged), less those being deleted.
+async fn owned_groups(ctx: &Ctx) -> Result<Vec<Owned>> {
+    let mut pages = ctx
+        .aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .filters(
+            t::Filter::builder()
+                .name(format!("tag:{}", crate::deploy::render::STACK_TAG))
+                .values(&ctx.stack)
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    let mut owned = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(failed("AutoScaling DescribeAutoScalingGroups", &ctx.stack))?;
+        owned.extend(
+            page.auto_scaling_groups()
+                .iter()
+                .filter(|g| ctx.owns(tags_of(g)))
+                .filter(|g| !g.status().is_some_and(|s| s.starts_with("Delete")))
+                .map(|g| Owned {
+                    name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
+                    handle: String::new(),
+                }),
+        );
+    }
+    Ok(owned)
 }
