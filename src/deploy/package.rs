@@ -39,10 +39,10 @@ pub fn repository(stack: &Stack, name: &str, ecr_host: &str) -> String {
 
 /// Whether a container's image is built by the deployer.
 pub fn is_built(ctr: &Container) -> bool {
-    ctr.packaging.kind == "custom-dockerfile"
-        || ctr.packaging.kind == "image-buildpack"
-        || ctr.packaging.kind == "stacktape-image-buildpack"
-        || ctr.packaging.kind == "external-buildpack"
+    let kind = ctr.packaging.kind.as_str();
+    kind == "custom-dockerfile"
+        || kind == "external-buildpack"
+        || super::buildpack::is_buildpack(kind)
 }
 
 /// Build with Cloud Native Buildpacks through the `pack` CLI, into the local engine
