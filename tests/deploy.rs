@@ -1113,6 +1113,62 @@ fn apply_killed_at_any_point_is_finished_by_the_next() {
     }
 }
 
+/// An EC2 stack's apply killed right after each of its mutating calls (an instance
+/// profile without its role, a group without its warm pool, a provider not yet on the
+/// cluster...) is finished by the next apply, after which a third sends nothing.
+#[test]
+fn an_ec2_apply_killed_at_any_point_is_finished_by_the_next() {
+    let stack = |w: &World| {
+        format!(
+            "stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      resources: {{ instanceTypes: [t3.medium], enableWarmPool: true }}\n",
+            w.subnets[0]
+        )
+    };
+    // How many mutating calls a clean apply makes.
+    let total = {
+        let w = World::new();
+        let dir = TempDir::new("ec2-clean");
+        let file = write(&dir, "bosun.yaml", &stack(&w));
+        w.proxy.record();
+        let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        w.proxy.mutating().len() as u32
+    };
+    assert!(total > 10, "{total}");
+    for n in 1..total {
+        let w = World::new();
+        let dir = TempDir::new("ec2-killed");
+        let file = write(&dir, "bosun.yaml", &stack(&w));
+        let mut cmd = Command::new(DEPLOY);
+        cmd.args(["apply", "--no-wait", "--stack", &file])
+            .envs(w.env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().unwrap();
+        w.proxy.kill_after(n, child.id() as i32);
+        let out = wait_output(child, std::time::Duration::from_secs(60));
+        assert_eq!(out.status.code(), None, "killed after mutating call {n}");
+        w.proxy.clear_kill();
+        let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "after a kill at {n}: {}",
+            stderr(&out)
+        );
+        w.proxy.record();
+        let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(
+            w.proxy.mutating(),
+            Vec::<String>::new(),
+            "third apply after a kill at {n}: {}",
+            stdout(&out)
+        );
+    }
+}
+
 #[test]
 fn the_account_is_the_callers() {
     let w = World::with_moto(Moto::start_with(&[("MOTO_ACCOUNT_ID", "210987654321")]));
