@@ -3,6 +3,6 @@
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = bosun::deploy::validate::check("fuzz.yaml", text);
+        let _ = bosun::deploy::stack::validate::check("fuzz.yaml", text);
     }
 });

@@ -1,8 +1,9 @@
 //! `bosun-deploy`: parse options, run one verb, map the outcome to an exit code.
 //!
-//! Exit codes (one place: [`bosun::deploy::error::exit`]): 0 done (for `diff`: no
-//! change), 1 for `diff`: changes, 2 usage error, 3 invalid stack file, 4 AWS refused
-//! or failed.
+//! Exit codes (one place: [`bosun::deploy::engine::error::exit`]): 0 done (for
+//! `diff`: no change), 1 for `diff`: changes, 2 usage error (a stack file that cannot
+//! be read included), 3 invalid stack file, 4 AWS refused or failed, 5 a local tool
+//! failed (nothing in AWS changed), 6 a deployment did not finish within `--timeout`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,11 +11,14 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use bosun::deploy::error::{exit, DeployError};
-use bosun::deploy::plan::Plan;
-use bosun::deploy::resources::service;
-use bosun::deploy::stack::Stack;
-use bosun::deploy::{apply, engine, render, validate};
+use bosun::deploy::components::{self, Target};
+use bosun::deploy::engine::error::{exit, DeployError};
+use bosun::deploy::engine::plan::{Change, Plan};
+use bosun::deploy::engine::{self, Kind, Node, Reconciled};
+use bosun::deploy::images::buildpack;
+use bosun::deploy::ops::{self, logs};
+use bosun::deploy::resources::{service, Spec};
+use bosun::deploy::stack::{validate, Stack};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,120 +54,6 @@ fn bosun_path(given: Option<PathBuf>) -> PathBuf {
             .and_then(|p| p.parent().map(|d| d.join("bosun")))
             .unwrap_or_else(|| PathBuf::from("bosun"))
     })
-}
-
-/// Read the config (ENTRYPOINT, CMD, STOPSIGNAL) of each prebuilt image run without a
-/// command from its registry, so the task definition runs its own start command under
-/// bosun. An ECR image is read with ECR's token; others anonymously.
-async fn read_image_configs(ctx: &mut engine::Ctx, stack: &Stack) -> Result<(), DeployError> {
-    use bosun::deploy::{package, registry};
-    let wanted: Vec<(&String, &str, &str, Option<&String>)> = stack
-        .resources
-        .iter()
-        .filter_map(|(name, r)| r.container().map(|c| (name, c)))
-        .filter(|(_, c)| !package::is_built(c))
-        .filter(|(_, c)| c.command.as_ref().is_none_or(Vec::is_empty))
-        .filter(|(_, c)| c.entry_point.as_ref().is_none_or(Vec::is_empty))
-        .filter_map(|(name, c)| {
-            let arch = package::docker_arch(c);
-            let p = &c.packaging.properties;
-            p.image
-                .as_deref()
-                .map(|i| (name, i, arch, p.repository_credentials_secret_arn.as_ref()))
-        })
-        .collect();
-    for (name, image, arch, secret) in wanted {
-        let host = registry::parse(image)
-            .map_err(|e| DeployError::Image(format!("{name}: {e}")))?
-            .host;
-        // The credentials of the secret the packaging names, else ECR's for an ECR
-        // image, else none (a public image).
-        let creds = match secret {
-            Some(arn) => Some(apply::registry_credentials(ctx, arn).await?),
-            None if registry::is_ecr(&host) => {
-                let login = apply::ecr_login(ctx).await?;
-                Some((login.1.clone(), login.2.clone()))
-            }
-            None => None,
-        };
-        let creds = creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
-        let cfg = registry::config(image, arch, creds).map_err(|e| {
-            DeployError::Image(format!(
-                "{name}: its start command is read from the image's config, and that failed: {e}"
-            ))
-        })?;
-        if let Some(sig) = &cfg.stop_signal {
-            bosun::supervise::signals::parse_signal(sig)
-                .map_err(|e| DeployError::Image(format!("{name}: {image}'s STOPSIGNAL {e}")))?;
-        }
-        ctx.image_configs.insert(name.clone(), cfg);
-    }
-    Ok(())
-}
-
-/// Build (and for apply, push) the stack's images before planning, so the plan pins
-/// their digests; nothing in AWS is changed if a build fails. Without the stack's
-/// `registry:`, images go to its ECR repositories: apply makes them (after preflight)
-/// and logs in with ECR's token into a docker config of its own.
-async fn build_images(
-    ctx: &mut engine::Ctx,
-    file: &Path,
-    stack: &Stack,
-    bosun: Option<PathBuf>,
-    push: bool,
-) -> Result<(), DeployError> {
-    use bosun::deploy::package;
-    read_image_configs(ctx, stack).await?;
-    let built_any = stack
-        .resources
-        .values()
-        .any(|r| r.container().is_some_and(package::is_built));
-    if !built_any {
-        return Ok(());
-    }
-    let ecr = if stack.registry.is_none() {
-        Some(apply::ecr_login(ctx).await?)
-    } else {
-        None
-    };
-    let host = ecr.as_ref().map(|l| l.0.clone()).unwrap_or_default();
-    let built =
-        package::build_all(file, stack, &bosun_path(bosun), &host).map_err(DeployError::Image)?;
-    let mut images = std::collections::BTreeMap::new();
-    if push {
-        let config = match ecr.as_deref() {
-            Some((host, user, password)) => {
-                apply::ensure_repositories(ctx, stack).await?;
-                let dir = std::env::temp_dir().join(format!("bosun-deploy-{}", std::process::id()));
-                let logged = package::login(host, user, password, &dir);
-                Some((dir, logged))
-            }
-            None => None,
-        };
-        let pushed: Result<Vec<(String, String)>, String> = match &config {
-            Some((_, Err(e))) => Err(e.clone()),
-            _ => built
-                .iter()
-                .map(|b| {
-                    let dir = config.as_ref().map(|(d, _)| d.as_path());
-                    Ok((b.name.clone(), package::push(b, dir)?))
-                })
-                .collect(),
-        };
-        if let Some((dir, _)) = &config {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        images.extend(pushed.map_err(DeployError::Image)?);
-    } else {
-        for b in &built {
-            images.insert(
-                b.name.clone(),
-                package::reference(b).map_err(DeployError::Image)?,
-            );
-        }
-    }
-    ctx.images = images;
-    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -244,7 +134,7 @@ enum Verb {
         #[command(flatten)]
         stack: StackArg,
         /// How far back: 30s, 10m, 2h, 1d
-        #[arg(long, default_value = "10m", value_name = "AGE", value_parser = apply::parse_since)]
+        #[arg(long, default_value = "10m", value_name = "AGE", value_parser = logs::parse_since)]
         since: i64,
         /// Keep printing new events
         #[arg(long)]
@@ -253,7 +143,19 @@ enum Verb {
 }
 
 fn load(path: &Path) -> Result<Stack, u8> {
-    match validate::load(path) {
+    // A file that cannot be read is a usage error (a wrong --stack), not an invalid
+    // stack: the path and the system's reason, and exit 2.
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!(
+                "bosun-deploy: cannot read the stack file {}: {e} (--stack FILE; default bosun.yaml)",
+                path.display()
+            );
+            return Err(exit::USAGE);
+        }
+    };
+    match validate::check(&path.display().to_string(), &text) {
         Ok((stack, report)) => {
             eprint!("{report}");
             Ok(stack)
@@ -289,9 +191,10 @@ fn main() -> ExitCode {
             output,
             bosun,
         } => with_aws(&file.stack.clone(), |stack| async move {
-            let mut ctx = apply::connect(&stack).await?;
-            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, false).await?;
-            let (_, r) = apply::plan(&ctx, &stack).await?;
+            let ctx = ops::connect(&stack).await?;
+            let images =
+                ops::images(&ctx, &file.stack, &stack, &bosun_path(bosun.bosun), false).await?;
+            let (_, r) = ops::plan(&ctx, &stack, &images).await?;
             print_plan(&r.plan, output.output);
             Ok(if r.plan.changes.is_empty() {
                 exit::OK
@@ -306,26 +209,28 @@ fn main() -> ExitCode {
             timeout,
             bosun,
         } => with_aws(&file.stack.clone(), |stack| async move {
-            let mut ctx = apply::connect(&stack).await?;
-            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, true).await?;
-            let (nodes, r) = apply::plan(&ctx, &stack).await?;
+            let ctx = ops::connect(&stack).await?;
+            let images =
+                ops::images(&ctx, &file.stack, &stack, &bosun_path(bosun.bosun), true).await?;
+            let (nodes, r) = ops::plan(&ctx, &stack, &images).await?;
             execute(&ctx, &nodes, &r, output.output).await?;
             let rolled = r
                 .plan
                 .changes
                 .iter()
-                .any(|c| c.kind == <service::Service as engine::Kind>::KIND);
+                .any(|c| c.kind == service::Service::KIND);
             if !no_wait && rolled {
-                apply::wait(&ctx.aws, &nodes, Duration::from_secs(timeout)).await?;
+                ops::wait::wait(&ctx.aws, &nodes, Duration::from_secs(timeout)).await?;
             }
             Ok(exit::OK)
         }),
         Verb::Status { stack: file, bosun } => with_aws(&file.stack.clone(), |stack| async move {
-            let mut ctx = apply::connect(&stack).await?;
+            let ctx = ops::connect(&stack).await?;
             // Built locally (Docker's cache), not pushed: is AWS on this build?
-            build_images(&mut ctx, &file.stack, &stack, bosun.bosun, false).await?;
+            let images =
+                ops::images(&ctx, &file.stack, &stack, &bosun_path(bosun.bosun), false).await?;
             // The same reads as diff: does AWS match the file?
-            let r = engine::reconcile(&ctx, &apply::rendered(&ctx, &stack).nodes).await?;
+            let r = engine::reconcile(&ctx, &ops::rendered(&ctx, &stack, &images).nodes).await?;
             match r.plan.changes.len() {
                 0 => println!("stack {}: AWS matches the file", stack.stack),
                 n => println!(
@@ -334,19 +239,19 @@ fn main() -> ExitCode {
                     if n == 1 { "" } else { "s" }
                 ),
             }
-            print!("{}", apply::status(&ctx.aws, &stack).await?);
+            print!("{}", ops::status::status(&ctx.aws, &stack).await?);
             Ok(exit::OK)
         }),
         Verb::Inject { image, tag, bosun } => {
             let bosun = bosun_path(bosun);
-            match bosun::deploy::inject::inject(&image, &tag, &bosun) {
+            match bosun::deploy::images::inject::inject(&image, &tag, &bosun) {
                 Ok(id) => {
                     println!("{tag} {id}");
                     exit::OK
                 }
                 Err(e) => {
                     eprintln!("bosun-deploy inject: {e}");
-                    1
+                    exit::LOCAL_TOOL
                 }
             }
         }
@@ -357,14 +262,14 @@ fn main() -> ExitCode {
             follow,
         } => with_aws(&stack.stack, |stack| async move {
             // A wrong name is a usage error, found before any AWS call.
-            apply::has_logs(&stack, &resource)?;
-            let ctx = apply::connect(&stack).await?;
-            apply::logs(&ctx.aws, &stack, &resource, since, follow).await?;
+            logs::has_logs(&stack, &resource)?;
+            let ctx = ops::connect(&stack).await?;
+            logs::logs(&ctx.aws, &stack, &resource, since, follow).await?;
             Ok(exit::OK)
         }),
         Verb::Delete { stack, output } => with_aws(&stack.stack, |stack| async move {
-            let ctx = apply::connect(&stack).await?;
-            let (nodes, r) = apply::plan_delete(&ctx).await?;
+            let ctx = ops::connect(&stack).await?;
+            let (nodes, r) = ops::plan_delete(&ctx).await?;
             execute(&ctx, &nodes, &r, output.output).await?;
             Ok(exit::OK)
         }),
@@ -392,13 +297,13 @@ fn render_offline(file: &Path, stack: &Stack) -> u8 {
         .or_else(|| std::env::var("AWS_REGION").ok())
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
         .unwrap_or_else(|| "us-east-1".into());
-    let target = render::Target {
+    let target = Target {
         region,
         account,
         images: Default::default(),
         image_configs: Default::default(),
     };
-    let r = render::render(stack, &target);
+    let r = components::render(stack, &target);
     let mut out = r.to_json(stack, &target);
     // Auto-packaged resources: the Dockerfile bosun-deploy generates, to take over.
     let dir = file
@@ -407,13 +312,10 @@ fn render_offline(file: &Path, stack: &Stack) -> u8 {
         .unwrap_or(Path::new("."));
     let mut generated = serde_json::Map::new();
     for (name, res) in &stack.resources {
-        let Some(ctr) = res
-            .container()
-            .filter(|c| bosun::deploy::buildpack::is_buildpack(&c.packaging.kind))
-        else {
+        let Some(ctr) = res.container().filter(|c| c.packaging.is_buildpack()) else {
             continue;
         };
-        match bosun::deploy::buildpack::generate(dir, ctr) {
+        match buildpack::generate(dir, ctr) {
             Ok(g) => {
                 generated.insert(
                     name.clone(),
@@ -422,7 +324,7 @@ fn render_offline(file: &Path, stack: &Stack) -> u8 {
             }
             Err(e) => {
                 eprintln!("bosun-deploy: {name}: {e}");
-                return 1;
+                return exit::INVALID;
             }
         }
     }
@@ -451,14 +353,14 @@ fn print_plan(plan: &Plan, output: Output) {
 /// Print the plan, execute it with a line per finished change, then the count.
 async fn execute(
     ctx: &engine::Ctx,
-    nodes: &[engine::Node],
-    r: &engine::Reconciled,
+    nodes: &[Node<Spec>],
+    r: &Reconciled<Spec>,
     output: Output,
 ) -> Result<(), DeployError> {
     if output == Output::Text {
         print_plan(&r.plan, output);
     }
-    let mut progress = |c: &bosun::deploy::plan::Change, t: Duration| {
+    let mut progress = |c: &Change, t: Duration| {
         eprintln!(
             "  done {} {} {} ({:.1}s)",
             c.symbol(),

@@ -1,38 +1,33 @@
 //! bosun-deploy: from one stack file to a running ECS service with bosun wired in.
-//! [`yaml`] (parsing with positions), [`stack`] (the model), [`validate`] (every
-//! problem at once), [`schedule`] (cron/rate/at), [`render`] (pure: stack → typed
-//! resources, the exact AWS API inputs), [`engine`] (one reconciler: read, compare,
-//! create/update/delete along the dependency graph) over [`resources`] (one file per
-//! AWS resource kind), [`plan`] (what will change, as data), [`apply`] (connect,
-//! preflight, wait, status, logs), [`error`] (typed errors and exit codes).
+//!
+//! Layers that import downward only, each a folder:
+//! - [`stack`]: the stack file (syntax with positions, model, validation, schedules,
+//!   instance sizes); no AWS code, what the fuzz targets build.
+//! - [`components`]: one file per thing a user writes or a feature adds (worker
+//!   service, scheduled job, queue, EC2 capacity, scale to zero, ...), each turning its
+//!   part of the stack into nodes of AWS kinds, with its own defaults. Pure: no call.
+//! - [`resources`]: one file per AWS kind (read, create, update, list what the stack
+//!   owns, delete, what it cannot change in place), registered in one list.
+//! - [`engine`]: the plan and the one reconciler (order from the dependency graph),
+//!   the run's context, errors and exit codes, the SDK clients.
+//! - [`naming`], at the bottom: every name, tag and ARN the deployer makes, once.
+//!
+//! Beside them: [`images`] (build, inject, buildpacks, registry) and [`ops`] (connect,
+//! preflight, plan, wait, status, logs), which the binary dispatches to.
 
 // The stack file (feature `stack`: no AWS code).
-pub mod instance_types;
-pub mod schedule;
 pub mod stack;
-pub mod validate;
-pub mod yaml;
 
 // Everything that renders for and talks to AWS (feature `deploy`).
 #[cfg(feature = "deploy")]
-pub mod apply;
-#[cfg(feature = "deploy")]
-pub mod aws;
-#[cfg(feature = "deploy")]
-pub mod buildpack;
+pub mod components;
 #[cfg(feature = "deploy")]
 pub mod engine;
 #[cfg(feature = "deploy")]
-pub mod error;
+pub mod images;
 #[cfg(feature = "deploy")]
-pub mod inject;
+pub mod naming;
 #[cfg(feature = "deploy")]
-pub mod package;
-#[cfg(feature = "deploy")]
-pub mod plan;
-#[cfg(feature = "deploy")]
-pub mod registry;
-#[cfg(feature = "deploy")]
-pub mod render;
+pub mod ops;
 #[cfg(feature = "deploy")]
 pub mod resources;

@@ -12,9 +12,8 @@ use std::collections::BTreeSet;
 use aws_sdk_cloudwatch::types as t;
 use serde::Serialize;
 
-use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{absent_on, failed, DeployError, Result};
-use crate::deploy::plan::FieldChange;
+use crate::deploy::engine::error::{absent_on, failed, DeployError, Result};
+use crate::deploy::engine::{differs_besides, keep_owned, Ctx, Kind, Observed, Owned};
 use crate::deploy::resources::{keep_kv_tags, KvTag};
 
 const NOT_FOUND: &[&str] = &["ResourceNotFound", "ResourceNotFoundException"];
@@ -119,7 +118,7 @@ async fn resolve(ctx: &Ctx, pattern: &str) -> Result<String> {
         .find(|p| p.policy_name() == name && p.resource_id() == resource_id)
         .map(|p| p.policy_arn().to_owned())
         .ok_or_else(|| {
-            DeployError::Precondition(format!(
+            DeployError::Refused(format!(
                 "scaling policy {name} of {resource_id} not found: the alarm that triggers it cannot be made"
             ))
         })
@@ -271,6 +270,7 @@ impl Alarm {
 impl Kind for Alarm {
     const KIND: &'static str = "alarm";
     const PLURAL: &'static str = "alarms";
+    const DEPENDS_ON: &'static [&'static str] = &[super::scaling::ScalingPolicy::KIND];
     /// Put again when its policy is made again: the policy's id is in the action.
     const FOLLOWS_DEPS: bool = true;
 
@@ -336,12 +336,9 @@ impl Kind for Alarm {
         Ok(())
     }
 
-    async fn update(&self, have: &Self, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, have: &Self, ctx: &Ctx) -> Result<()> {
         // PutMetricAlarm replaces the alarm but ignores Tags on an existing one.
-        if changes
-            .iter()
-            .any(|c| c.path != "Tags" && !c.path.starts_with("Tags["))
-        {
+        if differs_besides(self, have, |a| a.tags.clear()) {
             self.create(ctx).await?;
         }
         if have.tags != self.tags {
@@ -349,8 +346,9 @@ impl Kind for Alarm {
                 .await?
                 .first()
                 .and_then(|a| a.alarm_arn().map(str::to_owned))
-                .ok_or_else(|| {
-                    DeployError::Precondition(format!("alarm {} vanished", self.alarm_name))
+                .ok_or_else(|| DeployError::Unexpected {
+                    call: "CloudWatch DescribeAlarms",
+                    what: format!("no alarm {} right after apply made it", self.alarm_name),
                 })?;
             ctx.aws
                 .cloudwatch

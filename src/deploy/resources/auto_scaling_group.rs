@@ -10,9 +10,8 @@ use std::collections::BTreeSet;
 use aws_sdk_autoscaling::types as t;
 use serde::Serialize;
 
-use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{failed, DeployError, Result};
-use crate::deploy::plan::FieldChange;
+use crate::deploy::engine::error::{failed, DeployError, Result};
+use crate::deploy::engine::{differs_besides, Ctx, Kind, Observed, Owned};
 
 /// A week: instances older than this are replaced (launched from the template again,
 /// with the AMI of the day).
@@ -309,16 +308,16 @@ pub async fn arn(ctx: &Ctx, name: &str) -> Result<String> {
         .await?
         .iter()
         .find_map(|g| g.auto_scaling_group_arn().map(str::to_owned))
-        .ok_or_else(|| {
-            DeployError::Precondition(format!(
-                "Auto Scaling group {name} is not there right after apply made it: apply again"
-            ))
+        .ok_or_else(|| DeployError::Unexpected {
+            call: "AutoScaling DescribeAutoScalingGroups",
+            what: format!("no group {name} right after apply made it: apply again"),
         })
 }
 
 impl Kind for AutoScalingGroup {
     const KIND: &'static str = "Auto Scaling group";
     const PLURAL: &'static str = "autoScalingGroups";
+    const DEPENDS_ON: &'static [&'static str] = &[super::launch_template::LaunchTemplate::KIND];
 
     fn name(&self) -> String {
         self.auto_scaling_group_name.clone()
@@ -349,7 +348,7 @@ impl Kind for AutoScalingGroup {
                     return Ok(Observed::Foreign(ctx.why_not(tags_of(g))));
                 }
                 if g.status().is_some_and(|s| s.starts_with("Delete")) {
-                    return Err(DeployError::Precondition(format!(
+                    return Err(DeployError::Refused(format!(
                         "Auto Scaling group {} is still being deleted (its instances are terminating): apply again once it is gone (a few minutes)",
                         w.auto_scaling_group_name
                     )));
@@ -382,11 +381,12 @@ impl Kind for AutoScalingGroup {
         Ok(())
     }
 
-    async fn update(&self, have: &Self, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, have: &Self, ctx: &Ctx) -> Result<()> {
         let name = &self.auto_scaling_group_name;
-        let group_changed = changes
-            .iter()
-            .any(|c| !c.path.starts_with("Tags") && !c.path.starts_with("WarmPool"));
+        let group_changed = differs_besides(self, have, |g| {
+            g.tags.clear();
+            g.warm_pool = None;
+        });
         if group_changed {
             ctx.aws
                 .autoscaling
@@ -460,7 +460,7 @@ async fn owned_groups(ctx: &Ctx) -> Result<Vec<Owned>> {
         .describe_auto_scaling_groups()
         .filters(
             t::Filter::builder()
-                .name(format!("tag:{}", crate::deploy::render::STACK_TAG))
+                .name(format!("tag:{}", crate::deploy::naming::STACK_TAG))
                 .values(&ctx.stack)
                 .build(),
         )

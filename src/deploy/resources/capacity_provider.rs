@@ -10,9 +10,8 @@ use serde::Serialize;
 
 use super::cluster::{from_sdk, to_sdk};
 use super::EcsTag;
+use crate::deploy::engine::error::{failed, DeployError, Result};
 use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{failed, DeployError, Result};
-use crate::deploy::plan::FieldChange;
 
 /// How long `delete` waits for ECS to finish deleting a capacity provider (the group
 /// under it can go only then), and how often it asks.
@@ -156,9 +155,25 @@ async fn describe(ctx: &Ctx, names: &[String]) -> Result<Vec<t::CapacityProvider
 impl Kind for CapacityProvider {
     const KIND: &'static str = "ECS capacity provider";
     const PLURAL: &'static str = "capacityProviders";
+    const DEPENDS_ON: &'static [&'static str] =
+        &[super::auto_scaling_group::AutoScalingGroup::KIND];
 
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    /// UpdateCapacityProvider changes a provider's scaling, protection and draining,
+    /// never its Auto Scaling group (ECS API reference, UpdateCapacityProvider and
+    /// AutoScalingGroupProviderUpdate): another group is another provider.
+    fn replace_reason(&self, have: &Self) -> Option<String> {
+        let (g, h) = (
+            &self.auto_scaling_group_provider,
+            &have.auto_scaling_group_provider,
+        );
+        (g.auto_scaling_group_arn != h.auto_scaling_group_arn).then(|| {
+            "autoScalingGroupProvider.autoScalingGroupArn: a provider cannot change its group"
+                .to_owned()
+        })
     }
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
@@ -172,7 +187,7 @@ impl Kind for CapacityProvider {
         if p.status() == Some(&t::CapacityProviderStatus::Deprovisioning)
             || p.update_status() == Some(&t::CapacityProviderUpdateStatus::DeleteInProgress)
         {
-            return Err(DeployError::Precondition(format!(
+            return Err(DeployError::Refused(format!(
                 "ECS capacity provider {} is still being deleted: apply again once it is gone (a few minutes)",
                 self.name
             )));
@@ -192,8 +207,9 @@ impl Kind for CapacityProvider {
             ))
             .managed_draining(t::ManagedDraining::from(g.managed_draining.as_str()))
             .build()
-            .map_err(|e| {
-                DeployError::Precondition(format!("capacity provider {}: {e}", self.name))
+            .map_err(|e| DeployError::Request {
+                what: format!("capacity provider {}", self.name),
+                why: e.to_string(),
             })?;
         ctx.aws
             .ecs
@@ -207,17 +223,11 @@ impl Kind for CapacityProvider {
         Ok(())
     }
 
-    async fn update(&self, have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, have: &Self, ctx: &Ctx) -> Result<()> {
         let (g, h) = (
             &self.auto_scaling_group_provider,
             &have.auto_scaling_group_provider,
         );
-        if g.auto_scaling_group_arn != h.auto_scaling_group_arn {
-            return Err(DeployError::Precondition(format!(
-                "ECS capacity provider {} is over {}, not {}: a provider cannot change its group; delete the stack (bosun-deploy delete) or that provider, then apply",
-                self.name, h.auto_scaling_group_arn, g.auto_scaling_group_arn
-            )));
-        }
         if g != h {
             ctx.aws
                 .ecs
@@ -310,7 +320,7 @@ impl Kind for CapacityProvider {
                 return Ok(());
             }
             if std::time::Instant::now() >= give_up {
-                return Err(DeployError::Precondition(format!(
+                return Err(DeployError::Refused(format!(
                     "ECS capacity provider {} is still being deleted after {} s: run delete again later",
                     owned.name,
                     DELETE_PATIENCE.as_secs()

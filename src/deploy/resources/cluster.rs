@@ -8,9 +8,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::EcsTag;
+use crate::deploy::engine::error::{failed, Result};
 use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{failed, Result};
-use crate::deploy::plan::FieldChange;
 
 /// How long `delete` waits for the stack's services and tasks to drain from its
 /// cluster before giving up (a next `delete` goes on), and how often it asks.
@@ -115,7 +114,7 @@ impl Kind for Cluster {
         Ok(())
     }
 
-    async fn update(&self, have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, have: &Self, ctx: &Ctx) -> Result<()> {
         if have.capacity_providers != self.capacity_providers {
             // The Fargate ones added to what the cluster has (EC2 ones stay).
             let mut all = self.capacity_providers.clone();
@@ -278,6 +277,10 @@ impl ClusterCapacityProviders {
 impl Kind for ClusterCapacityProviders {
     const KIND: &'static str = "ECS cluster capacity providers";
     const PLURAL: &'static str = "clusterCapacityProviders";
+    const DEPENDS_ON: &'static [&'static str] = &[
+        Cluster::KIND,
+        super::capacity_provider::CapacityProvider::KIND,
+    ];
     const SHARED_OK: bool = true;
 
     fn name(&self) -> String {
@@ -306,10 +309,10 @@ impl Kind for ClusterCapacityProviders {
     }
 
     async fn create(&self, ctx: &Ctx) -> Result<()> {
-        self.update(self, &[], ctx).await
+        self.update(self, ctx).await
     }
 
-    async fn update(&self, _: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, _: &Self, ctx: &Ctx) -> Result<()> {
         let on = attached(ctx, &self.cluster).await?;
         let mut all = self.capacity_providers.clone();
         all.extend(self.leaving(ctx, &on));

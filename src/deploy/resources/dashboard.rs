@@ -7,9 +7,8 @@ use std::collections::BTreeSet;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use crate::deploy::engine::error::{absent_on, failed, Result};
 use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{absent_on, failed, Result};
-use crate::deploy::plan::FieldChange;
 
 const NOT_FOUND: &[&str] = &["ResourceNotFound", "ResourceNotFoundException"];
 
@@ -37,7 +36,7 @@ pub fn owner_widget(stack: &str) -> Value {
 fn owner_text(stack: &str) -> String {
     format!(
         "Managed by bosun-deploy: {}={stack}",
-        crate::deploy::render::STACK_TAG
+        crate::deploy::naming::STACK_TAG
     )
 }
 
@@ -69,6 +68,7 @@ async fn body(ctx: &Ctx, name: &str) -> Result<Option<Value>> {
 impl Kind for Dashboard {
     const KIND: &'static str = "dashboard";
     const PLURAL: &'static str = "dashboards";
+    const DEPENDS_ON: &'static [&'static str] = &[super::service::Service::KIND];
 
     fn name(&self) -> String {
         self.dashboard_name.clone()
@@ -101,7 +101,7 @@ impl Kind for Dashboard {
         Ok(())
     }
 
-    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, _have: &Self, ctx: &Ctx) -> Result<()> {
         self.create(ctx).await
     }
 

@@ -7,9 +7,8 @@ use serde::Serialize;
 
 use super::role::sdk_tags;
 use super::KvTag;
+use crate::deploy::engine::error::{absent_on, failed, Result};
 use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{absent_on, failed, Result};
-use crate::deploy::plan::FieldChange;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -54,9 +53,26 @@ impl InstanceProfile {
 impl Kind for InstanceProfile {
     const KIND: &'static str = "IAM instance profile";
     const PLURAL: &'static str = "instanceProfiles";
+    const DEPENDS_ON: &'static [&'static str] = &[super::role::Role::KIND];
 
     fn name(&self) -> String {
         self.instance_profile_name.clone()
+    }
+
+    /// Deleting it needs the role it holds (taken out first).
+    fn owned(&self) -> Owned {
+        Owned {
+            name: self.instance_profile_name.clone(),
+            handle: self.role_name.clone(),
+        }
+    }
+
+    /// IAM has no call that changes an instance profile's path (IAM API reference,
+    /// CreateInstanceProfile; there is no UpdateInstanceProfile): another path is
+    /// another profile.
+    fn replace_reason(&self, have: &Self) -> Option<String> {
+        (self.path != have.path)
+            .then(|| "Path: IAM cannot move an instance profile to another path".to_owned())
     }
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
@@ -111,9 +127,9 @@ impl Kind for InstanceProfile {
         self.set_role(None, ctx).await
     }
 
-    async fn update(&self, have: &Self, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, have: &Self, ctx: &Ctx) -> Result<()> {
         let name = &self.instance_profile_name;
-        if changes.iter().any(|c| c.path.starts_with("RoleName")) {
+        if self.role_name != have.role_name {
             self.set_role(
                 Some(&have.role_name)
                     .filter(|r| !r.is_empty())
@@ -122,7 +138,7 @@ impl Kind for InstanceProfile {
             )
             .await?;
         }
-        if changes.iter().any(|c| c.path.starts_with("Tags")) {
+        if self.tags != have.tags {
             ctx.aws
                 .iam
                 .tag_instance_profile()
@@ -136,7 +152,7 @@ impl Kind for InstanceProfile {
     }
 
     async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
-        let path = crate::deploy::render::role_path(&ctx.stack);
+        let path = crate::deploy::naming::role_path(&ctx.stack);
         let mut pages = ctx
             .aws
             .iam

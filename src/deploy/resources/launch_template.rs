@@ -9,9 +9,8 @@ use aws_sdk_ec2::types as t;
 use serde::Serialize;
 
 use super::KvTag;
+use crate::deploy::engine::error::{absent_on, failed, Result};
 use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{absent_on, failed, Result};
-use crate::deploy::plan::FieldChange;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -152,6 +151,10 @@ const NOT_FOUND: &[&str] = &[
 impl Kind for LaunchTemplate {
     const KIND: &'static str = "EC2 launch template";
     const PLURAL: &'static str = "launchTemplates";
+    const DEPENDS_ON: &'static [&'static str] = &[
+        super::instance_profile::InstanceProfile::KIND,
+        super::cluster::Cluster::KIND,
+    ];
 
     fn name(&self) -> String {
         self.launch_template_name.clone()
@@ -211,17 +214,14 @@ impl Kind for LaunchTemplate {
                     .set_tags(Some(sdk_tags(&self.tags)))
                     .build(),
             )
-            .client_token(format!(
-                "bosun-{}",
-                crate::deploy::resources::short_hash(name)
-            ))
+            .client_token(format!("bosun-{}", crate::deploy::naming::short_hash(name)))
             .send()
             .await
             .map_err(failed("EC2 CreateLaunchTemplate", name))?;
         Ok(())
     }
 
-    async fn update(&self, have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, have: &Self, ctx: &Ctx) -> Result<()> {
         let name = &self.launch_template_name;
         if have.launch_template_data != self.launch_template_data {
             let out = ctx
@@ -281,7 +281,7 @@ impl Kind for LaunchTemplate {
             .describe_launch_templates()
             .filters(
                 t::Filter::builder()
-                    .name(format!("tag:{}", crate::deploy::render::STACK_TAG))
+                    .name(format!("tag:{}", crate::deploy::naming::STACK_TAG))
                     .values(&ctx.stack)
                     .build(),
             )

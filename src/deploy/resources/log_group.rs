@@ -4,9 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::deploy::engine::error::{absent_on, failed, Result};
 use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{absent_on, failed, Result};
-use crate::deploy::plan::FieldChange;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -119,9 +118,9 @@ impl Kind for LogGroup {
         self.put_retention(ctx).await
     }
 
-    async fn update(&self, _have: &Self, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, have: &Self, ctx: &Ctx) -> Result<()> {
         let name = &self.log_group_name;
-        if changes.iter().any(|c| c.path.starts_with("tags")) {
+        if self.tags != have.tags {
             ctx.aws
                 .logs
                 .tag_resource()
@@ -131,7 +130,7 @@ impl Kind for LogGroup {
                 .await
                 .map_err(failed("Logs TagResource", name))?;
         }
-        if changes.iter().any(|c| c.path == "retentionInDays") {
+        if self.retention_in_days != have.retention_in_days {
             self.put_retention(ctx).await?;
         }
         Ok(())

@@ -1,6 +1,6 @@
 //! One file per AWS resource kind, each implementing [`Kind`]. A new kind is its file
-//! plus one line in the `kinds!` list below, which is also the creation order (and,
-//! reversed, the deletion order).
+//! plus one line in the `kinds!` list below; what it may depend on is its own
+//! [`Kind::DEPENDS_ON`], from which the engine orders creation and deletion.
 
 pub mod alarm;
 pub mod auto_scaling_group;
@@ -21,9 +21,8 @@ pub mod task_definition;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::engine::{BoxFuture, Ctx, Kind, Node, Observed, Owned};
-use super::error::Result;
-use super::plan::FieldChange;
+use super::engine::error::{DeployError, Result};
+use super::engine::{BoxFuture, Ctx, Kind, Node, Observed, Owned, Registry};
 
 macro_rules! kinds {
     ($($variant:ident => $ty:ty),* $(,)?) => {
@@ -36,45 +35,57 @@ macro_rules! kinds {
             fn from(v: $ty) -> Spec { Spec::$variant(v) }
         })*
 
-        /// Every kind's name, in creation order.
+        /// Every kind's name, in the order `render` and the plan list them (what
+        /// runs first is decided by the dependencies, never by this list).
         pub const KINDS: &[&str] = &[$(<$ty as Kind>::KIND),*];
 
         impl Spec {
-            pub fn kind(&self) -> &'static str {
-                match self { $(Spec::$variant(_) => <$ty as Kind>::KIND),* }
-            }
             pub fn plural(&self) -> &'static str {
                 match self { $(Spec::$variant(_) => <$ty as Kind>::PLURAL),* }
             }
-            pub fn name(&self) -> String {
+        }
+
+        impl Registry for Spec {
+            fn kinds() -> Vec<(&'static str, &'static [&'static str])> {
+                vec![$((<$ty as Kind>::KIND, <$ty as Kind>::DEPENDS_ON)),*]
+            }
+            fn kind(&self) -> &'static str {
+                match self { $(Spec::$variant(_) => <$ty as Kind>::KIND),* }
+            }
+            fn name(&self) -> String {
                 match self { $(Spec::$variant(s) => s.name()),* }
             }
-            pub fn shared_ok(&self) -> bool {
+            fn shared_ok(&self) -> bool {
                 match self { $(Spec::$variant(_) => <$ty as Kind>::SHARED_OK),* }
             }
-            pub fn follows_deps(&self) -> bool {
+            fn follows_deps(&self) -> bool {
                 match self { $(Spec::$variant(_) => <$ty as Kind>::FOLLOWS_DEPS),* }
             }
-            pub fn to_json(&self) -> Value {
-                serde_json::to_value(self).unwrap_or(Value::Null)
+            fn owned(&self) -> Owned {
+                match self { $(Spec::$variant(s) => s.owned()),* }
             }
-            pub async fn create(&self, ctx: &Ctx) -> Result<()> {
-                match self { $(Spec::$variant(s) => s.create(ctx).await),* }
-            }
-            pub async fn update(&self, have: &Spec, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
+            fn replace_reason(&self, have: &Spec) -> Option<String> {
                 match (self, have) {
-                    $((Spec::$variant(s), Spec::$variant(h)) => s.update(h, changes, ctx).await,)*
-                    _ => Err(super::error::DeployError::Precondition(format!(
-                        "internal: {} {} compared with another kind", self.kind(), self.name()))),
+                    $((Spec::$variant(s), Spec::$variant(h)) => s.replace_reason(h),)*
+                    _ => Some(format!("{} is now a {}", have.kind(), self.kind())),
                 }
             }
-            pub async fn delete(kind: &str, owned: &Owned, ctx: &Ctx) -> Result<()> {
+            async fn create(&self, ctx: &Ctx) -> Result<()> {
+                match self { $(Spec::$variant(s) => s.create(ctx).await),* }
+            }
+            async fn update(&self, have: &Spec, ctx: &Ctx) -> Result<()> {
+                match (self, have) {
+                    $((Spec::$variant(s), Spec::$variant(h)) => s.update(h, ctx).await,)*
+                    _ => Err(DeployError::Internal(format!(
+                        "{} {} compared with another kind", self.kind(), self.name()))),
+                }
+            }
+            async fn delete(kind: &str, owned: &Owned, ctx: &Ctx) -> Result<()> {
                 $(if kind == <$ty as Kind>::KIND { return <$ty>::delete(owned, ctx).await; })*
-                Ok(())
+                Err(DeployError::Internal(format!("delete of {} {}: no kind {kind} is registered", kind, owned.name)))
             }
 
-            /// Read every node, each kind's batch at once; the result is in node order.
-            pub async fn read_everything(nodes: &[Node], ctx: &Ctx) -> Result<Vec<Observed<Spec>>> {
+            async fn read_everything(nodes: &[Node<Spec>], ctx: &Ctx) -> Result<Vec<Observed<Spec>>> {
                 let mut futs: Vec<BoxFuture<'_, Result<Vec<(usize, Observed<Spec>)>>>> = Vec::new();
                 $({
                     let mine: Vec<(usize, &$ty)> = nodes.iter().enumerate()
@@ -84,11 +95,9 @@ macro_rules! kinds {
                         futs.push(Box::pin(async move {
                             let specs: Vec<&$ty> = mine.iter().map(|(_, s)| *s).collect();
                             let seen = <$ty>::read_all(&specs, ctx).await?;
-                            Ok(mine.iter().map(|(i, _)| *i).zip(seen.into_iter().map(|o| match o {
-                                Observed::Absent => Observed::Absent,
-                                Observed::Foreign(w) => Observed::Foreign(w),
-                                Observed::Present(s) => Observed::Present(Spec::$variant(s)),
-                            })).collect())
+                            Ok(mine.iter().map(|(i, _)| *i)
+                                .zip(seen.into_iter().map(|o| o.map(Spec::$variant)))
+                                .collect())
                         }));
                     }
                 })*
@@ -98,12 +107,11 @@ macro_rules! kinds {
                 Ok(all.into_iter().map(|(_, o)| o).collect())
             }
 
-            /// What the stack owns, kind by kind in creation order.
-            pub async fn list_everything<'a>(ctx: &'a Ctx, nodes: &'a [Node]) -> Result<Vec<(&'static str, Vec<Owned>)>> {
+            async fn list_everything(ctx: &Ctx, nodes: &[Node<Spec>]) -> Result<Vec<(&'static str, Vec<Owned>)>> {
                 let wanted = |kind: &str| -> std::collections::BTreeSet<String> {
                     nodes.iter().filter(|n| n.spec.kind() == kind).map(|n| n.spec.name()).collect()
                 };
-                let futs: Vec<BoxFuture<'a, Result<(&'static str, Vec<Owned>)>>> = vec![
+                let futs: Vec<BoxFuture<'_, Result<(&'static str, Vec<Owned>)>>> = vec![
                     $({
                         let w = wanted(<$ty as Kind>::KIND);
                         Box::pin(async move { Ok((<$ty as Kind>::KIND, <$ty>::list_owned(ctx, &w).await?)) })
@@ -134,17 +142,6 @@ kinds! {
     ScheduleGroup => schedule::ScheduleGroup,
     Schedule => schedule::Schedule,
     Dashboard => dashboard::Dashboard,
-}
-
-/// A short, stable hash of `text` (FNV-1a, 16 hex digits): client tokens that make a
-/// create retried after a crash the same create.
-pub fn short_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
 }
 
 /// A tag as ECS writes it.

@@ -5,9 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_sqs::types::QueueAttributeName as A;
 use serde::Serialize;
 
+use crate::deploy::engine::error::{absent_on, failed, Result};
 use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{absent_on, failed, Result};
-use crate::deploy::plan::FieldChange;
 
 /// SQS's not-found codes (JSON protocol, and the query protocol's older name).
 const NOT_FOUND: &[&str] = &[
@@ -68,6 +67,7 @@ async fn tags(ctx: &Ctx, url: &str, name: &str) -> Result<BTreeMap<String, Strin
 impl Kind for Queue {
     const KIND: &'static str = "queue";
     const PLURAL: &'static str = "queues";
+    const DEPENDS_ON: &'static [&'static str] = &[Queue::KIND];
 
     fn name(&self) -> String {
         self.queue_name.clone()
@@ -131,7 +131,7 @@ impl Kind for Queue {
         Ok(())
     }
 
-    async fn update(&self, have: &Self, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, have: &Self, ctx: &Ctx) -> Result<()> {
         let name = &self.queue_name;
         // Read moments ago; asked again only if that read did not give it.
         let url = match &have.url {
@@ -163,7 +163,7 @@ impl Kind for Queue {
                 .await
                 .map_err(failed("SQS SetQueueAttributes", name))?;
         }
-        if changes.iter().any(|c| c.path.starts_with("tags")) {
+        if self.tags != have.tags {
             ctx.aws
                 .sqs
                 .tag_queue()

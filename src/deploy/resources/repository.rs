@@ -8,9 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::KvTag;
+use crate::deploy::engine::error::{absent_on, failed, Result};
 use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{absent_on, failed, Result};
-use crate::deploy::plan::FieldChange;
 
 /// Images a repository keeps (older ones expire): a rollback has that many builds to
 /// go back to.
@@ -189,7 +188,7 @@ impl Kind for Repository {
         self.put_policy(ctx).await
     }
 
-    async fn update(&self, have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, have: &Self, ctx: &Ctx) -> Result<()> {
         let name = &self.repository_name;
         if have.image_scanning_configuration != self.image_scanning_configuration {
             ctx.aws

@@ -6,9 +6,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::KvTag;
+use crate::deploy::engine::error::{absent_on, failed, Result};
 use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{absent_on, failed, Result};
-use crate::deploy::plan::FieldChange;
 
 /// The name of the inline policy bosun-deploy writes.
 pub const POLICY_NAME: &str = "bosun";
@@ -46,6 +45,13 @@ impl Kind for Role {
 
     fn name(&self) -> String {
         self.role_name.clone()
+    }
+
+    /// IAM has no call that changes a role's path (UpdateRole sets its description
+    /// and session length; IAM API reference, UpdateRole): another path is another
+    /// role.
+    fn replace_reason(&self, have: &Self) -> Option<String> {
+        (self.path != have.path).then(|| "Path: IAM cannot move a role to another path".to_owned())
     }
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
@@ -102,7 +108,7 @@ impl Kind for Role {
             Some(_) => {}
             None => {
                 if !matches!(self.read(ctx).await?, Observed::Present(_)) {
-                    return Err(crate::deploy::error::DeployError::NotOwned {
+                    return Err(crate::deploy::engine::error::DeployError::NotOwned {
                         kind: Self::KIND,
                         name: name.clone(),
                         why: "created meanwhile by someone else".into(),
@@ -113,10 +119,9 @@ impl Kind for Role {
         self.put_policy(ctx).await
     }
 
-    async fn update(&self, have: &Self, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, have: &Self, ctx: &Ctx) -> Result<()> {
         let name = &self.role_name;
-        let touched = |p: &str| changes.iter().any(|c| c.path.starts_with(p));
-        if touched("AssumeRolePolicyDocument") {
+        if self.assume_role_policy_document != have.assume_role_policy_document {
             ctx.aws
                 .iam
                 .update_assume_role_policy()
@@ -126,7 +131,7 @@ impl Kind for Role {
                 .await
                 .map_err(failed("IAM UpdateAssumeRolePolicy", name))?;
         }
-        if touched("Tags") {
+        if self.tags != have.tags {
             ctx.aws
                 .iam
                 .tag_role()
@@ -136,7 +141,7 @@ impl Kind for Role {
                 .await
                 .map_err(failed("IAM TagRole", name))?;
         }
-        if touched("Policy") {
+        if self.policy_name != have.policy_name || self.policy_document != have.policy_document {
             if self.policy_document.is_none() && have.policy_document.is_some() {
                 ctx.aws
                     .iam
@@ -153,7 +158,7 @@ impl Kind for Role {
     }
 
     async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
-        let path = crate::deploy::render::role_path(&ctx.stack);
+        let path = crate::deploy::naming::role_path(&ctx.stack);
         let mut pages = ctx
             .aws
             .iam

@@ -7,9 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_applicationautoscaling::types as t;
 use serde::Serialize;
 
+use crate::deploy::engine::error::{failed, DeployError, Result};
 use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{failed, DeployError, Result};
-use crate::deploy::plan::FieldChange;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -126,7 +125,7 @@ async fn all_targets(ctx: &Ctx) -> Result<std::sync::Arc<Vec<(String, i32, i32)>
 
 /// The targets whose service is the stack's.
 async fn owned_targets(ctx: &Ctx) -> Result<Vec<String>> {
-    let services = ctx.owned_services().await?;
+    let services = super::service::owned_names(ctx).await?;
     let prefix = format!("service/{}/", ctx.cluster);
     Ok(all_targets(ctx)
         .await?
@@ -166,6 +165,7 @@ async fn policies_of(ctx: &Ctx, id: &str) -> Result<std::sync::Arc<Vec<t::Scalin
 impl Kind for ScalableTarget {
     const KIND: &'static str = "scalable target";
     const PLURAL: &'static str = "scalableTargets";
+    const DEPENDS_ON: &'static [&'static str] = &[super::service::Service::KIND];
 
     fn name(&self) -> String {
         self.resource_id.clone()
@@ -207,7 +207,7 @@ impl Kind for ScalableTarget {
         Ok(())
     }
 
-    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, _have: &Self, ctx: &Ctx) -> Result<()> {
         // Registering again updates the bounds (tags apply only to a new target).
         ctx.aws
             .scaling
@@ -247,7 +247,7 @@ impl Kind for ScalableTarget {
             .scalable_dimension(t::ScalableDimension::EcsServiceDesiredCount)
             .send()
             .await;
-        crate::deploy::error::absent_on(
+        crate::deploy::engine::error::absent_on(
             out,
             &["ObjectNotFoundException"],
             "AutoScaling DeregisterScalableTarget",
@@ -327,6 +327,7 @@ fn observe_policy(want: &ScalingPolicy, p: &t::ScalingPolicy) -> ScalingPolicy {
 impl Kind for ScalingPolicy {
     const KIND: &'static str = "scaling policy";
     const PLURAL: &'static str = "scalingPolicies";
+    const DEPENDS_ON: &'static [&'static str] = &[ScalableTarget::KIND];
 
     fn name(&self) -> String {
         self.policy_name.clone()
@@ -346,8 +347,9 @@ impl Kind for ScalingPolicy {
     }
 
     async fn create(&self, ctx: &Ctx) -> Result<()> {
-        let bad = |e: aws_sdk_applicationautoscaling::error::BuildError| {
-            DeployError::Precondition(format!("scaling policy {}: {e}", self.policy_name))
+        let bad = |e: aws_sdk_applicationautoscaling::error::BuildError| DeployError::Request {
+            what: format!("scaling policy {}", self.policy_name),
+            why: e.to_string(),
         };
         let mut req = ctx
             .aws
@@ -417,7 +419,7 @@ impl Kind for ScalingPolicy {
         Ok(())
     }
 
-    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, _have: &Self, ctx: &Ctx) -> Result<()> {
         self.create(ctx).await
     }
 
@@ -448,7 +450,7 @@ impl Kind for ScalingPolicy {
             .scalable_dimension(t::ScalableDimension::EcsServiceDesiredCount)
             .send()
             .await;
-        crate::deploy::error::absent_on(
+        crate::deploy::engine::error::absent_on(
             out,
             &["ObjectNotFoundException"],
             "AutoScaling DeleteScalingPolicy",

@@ -8,9 +8,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::KvTag;
+use crate::deploy::engine::error::{absent_on, failed, DeployError, Result};
 use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{absent_on, failed, DeployError, Result};
-use crate::deploy::plan::FieldChange;
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
@@ -169,7 +168,7 @@ impl Kind for ScheduleGroup {
         Ok(())
     }
 
-    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, _have: &Self, ctx: &Ctx) -> Result<()> {
         ctx.aws
             .scheduler
             .tag_resource()
@@ -182,7 +181,7 @@ impl Kind for ScheduleGroup {
     }
 
     async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
-        let name = crate::deploy::render::schedule_group(&ctx.stack);
+        let name = crate::deploy::naming::schedule_group(&ctx.stack);
         let out = ctx
             .aws
             .scheduler
@@ -220,8 +219,9 @@ impl Kind for ScheduleGroup {
 
 impl Schedule {
     fn target(&self) -> Result<t::Target> {
-        let bad = |e: aws_sdk_scheduler::error::BuildError| {
-            DeployError::Precondition(format!("schedule {}: {e}", self.name))
+        let bad = |e: aws_sdk_scheduler::error::BuildError| DeployError::Request {
+            what: format!("schedule {}", self.name),
+            why: e.to_string(),
         };
         let tg = &self.target;
         let e = &tg.ecs_parameters;
@@ -284,13 +284,24 @@ impl Schedule {
                 self.flexible_time_window.mode.as_str(),
             ))
             .build()
-            .map_err(|e| DeployError::Precondition(format!("schedule {}: {e}", self.name)))
+            .map_err(|e| DeployError::Request {
+                what: format!("schedule {}", self.name),
+                why: e.to_string(),
+            })
     }
 }
 
 impl Kind for Schedule {
     const KIND: &'static str = "schedule";
     const PLURAL: &'static str = "schedules";
+    const DEPENDS_ON: &'static [&'static str] = &[
+        ScheduleGroup::KIND,
+        super::role::Role::KIND,
+        super::task_definition::TaskDefinition::KIND,
+        super::cluster::Cluster::KIND,
+        super::capacity_provider::CapacityProvider::KIND,
+        super::cluster::ClusterCapacityProviders::KIND,
+    ];
 
     fn name(&self) -> String {
         self.name.clone()
@@ -400,12 +411,12 @@ impl Kind for Schedule {
         )?
         .is_none()
         {
-            return self.update(self, &[], ctx).await;
+            return self.update(self, ctx).await;
         }
         Ok(())
     }
 
-    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, _have: &Self, ctx: &Ctx) -> Result<()> {
         ctx.aws
             .scheduler
             .update_schedule()
@@ -423,7 +434,7 @@ impl Kind for Schedule {
     }
 
     async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
-        let group = crate::deploy::render::schedule_group(&ctx.stack);
+        let group = crate::deploy::naming::schedule_group(&ctx.stack);
         // Only a group of the stack's holds the stack's schedules.
         if ScheduleGroup::list_owned(ctx, &BTreeSet::new())
             .await?

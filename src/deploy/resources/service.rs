@@ -8,9 +8,8 @@ use serde::Serialize;
 use super::cluster::{from_sdk, to_sdk};
 use super::task_definition::family_of;
 use super::EcsTag;
-use crate::deploy::engine::{bounded, Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{absent_on, failed, DeployError, Result};
-use crate::deploy::plan::FieldChange;
+use crate::deploy::engine::error::{absent_on, failed, DeployError, Result};
+use crate::deploy::engine::{bounded, differs_besides, Ctx, Kind, Observed, Owned};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -117,7 +116,14 @@ fn tags(s: &t::Service) -> impl Iterator<Item = (&str, &str)> + Clone {
 }
 
 /// The names of the services in the stack's cluster that are the stack's (paged).
-pub async fn list_owned_names(ctx: &Ctx) -> Result<BTreeSet<String>> {
+/// The names of the ECS services in the stack's cluster that carry this stack's tag,
+/// read once a run (scaling targets and policies follow their service).
+pub async fn owned_names(ctx: &Ctx) -> Result<std::sync::Arc<BTreeSet<String>>> {
+    ctx.once("owned-services".into(), || list_owned_names(ctx))
+        .await
+}
+
+async fn list_owned_names(ctx: &Ctx) -> Result<BTreeSet<String>> {
     let mut pages = ctx
         .aws
         .ecs
@@ -244,8 +250,9 @@ impl Service {
                     .set_security_groups(Some(v.security_groups.clone()))
                     .assign_public_ip(t::AssignPublicIp::from(v.assign_public_ip.as_str()))
                     .build()
-                    .map_err(|e| {
-                        DeployError::Precondition(format!("network configuration: {e}"))
+                    .map_err(|e| DeployError::Request {
+                        what: "network configuration".into(),
+                        why: e.to_string(),
                     })?,
             )
             .build())
@@ -296,13 +303,19 @@ impl Service {
     /// A client token that makes a create retried after a crash the same create.
     fn client_token(&self) -> String {
         let text = format!("{}/{}", self.cluster, self.service_name);
-        format!("bosun-{}", super::short_hash(&text))
+        format!("bosun-{}", crate::deploy::naming::short_hash(&text))
     }
 }
 
 impl Kind for Service {
     const KIND: &'static str = "ECS service";
     const PLURAL: &'static str = "services";
+    const DEPENDS_ON: &'static [&'static str] = &[
+        super::task_definition::TaskDefinition::KIND,
+        super::cluster::Cluster::KIND,
+        super::capacity_provider::CapacityProvider::KIND,
+        super::cluster::ClusterCapacityProviders::KIND,
+    ];
     const FOLLOWS_DEPS: bool = true;
 
     fn name(&self) -> String {
@@ -332,7 +345,7 @@ impl Kind for Service {
                     return Ok(Observed::Absent);
                 };
                 if s.status() == Some("DRAINING") {
-                    return Err(DeployError::Precondition(format!(
+                    return Err(DeployError::Refused(format!(
                         "ECS service {} is still draining from an earlier delete: apply again once it is gone (a few minutes)",
                         w.service_name
                     )));
@@ -341,7 +354,7 @@ impl Kind for Service {
                     return Ok(Observed::Foreign(ctx.why_not(tags(&s))));
                 }
                 let family = family_of(s.task_definition().unwrap_or_default()).to_owned();
-                let latest = ctx.latest_revision(&family).await?;
+                let latest = super::task_definition::latest_revision(ctx, &family).await?;
                 Ok(Observed::Present(w.observe(&s, latest.as_deref())))
             }
         }))
@@ -374,8 +387,10 @@ impl Kind for Service {
         Ok(())
     }
 
-    async fn update(&self, have: &Self, changes: &[FieldChange], ctx: &Ctx) -> Result<()> {
-        let only_tags = changes.iter().all(|c| c.path.starts_with("tags"));
+    async fn update(&self, have: &Self, ctx: &Ctx) -> Result<()> {
+        // Called with nothing different when its task definition changed (it
+        // follows its dependencies): then it rolls out again.
+        let only_tags = self.tags != have.tags && !differs_besides(self, have, |s| s.tags.clear());
         if !only_tags {
             let mut req = ctx
                 .aws
@@ -398,7 +413,7 @@ impl Kind for Service {
                 .await
                 .map_err(failed("ECS UpdateService", &self.service_name))?;
         }
-        if changes.iter().any(|c| c.path.starts_with("tags")) {
+        if self.tags != have.tags {
             let path = format!("service/{}/{}", self.cluster, self.service_name);
             super::cluster::tag(ctx, &path, &self.tags).await?;
         }
@@ -406,8 +421,7 @@ impl Kind for Service {
     }
 
     async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
-        Ok(ctx
-            .owned_services()
+        Ok(owned_names(ctx)
             .await?
             .iter()
             .map(|n| Owned {

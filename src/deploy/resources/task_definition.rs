@@ -8,9 +8,8 @@ use serde::Serialize;
 
 use super::cluster::{from_sdk, to_sdk};
 use super::EcsTag;
+use crate::deploy::engine::error::{failed, DeployError, Result};
 use crate::deploy::engine::{keep_owned, Ctx, Kind, Observed, Owned};
-use crate::deploy::error::{failed, DeployError, Result};
-use crate::deploy::plan::FieldChange;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -210,8 +209,9 @@ fn from_container(c: &t::ContainerDefinition) -> Container {
 }
 
 fn to_container(c: &Container) -> Result<t::ContainerDefinition> {
-    let built = |what: &str, e: aws_sdk_ecs::error::BuildError| {
-        DeployError::Precondition(format!("container {}: {what}: {e}", c.name))
+    let built = |what: &str, e: aws_sdk_ecs::error::BuildError| DeployError::Request {
+        what: format!("container {}: {what}", c.name),
+        why: e.to_string(),
     };
     let mut b = t::ContainerDefinition::builder()
         .name(&c.name)
@@ -275,6 +275,12 @@ fn to_container(c: &Container) -> Result<t::ContainerDefinition> {
 impl Kind for TaskDefinition {
     const KIND: &'static str = "task definition";
     const PLURAL: &'static str = "taskDefinitions";
+    const DEPENDS_ON: &'static [&'static str] = &[
+        super::log_group::LogGroup::KIND,
+        super::role::Role::KIND,
+        super::repository::Repository::KIND,
+        super::queue::Queue::KIND,
+    ];
 
     fn name(&self) -> String {
         self.family.clone()
@@ -282,7 +288,7 @@ impl Kind for TaskDefinition {
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
         let fam = &self.family;
-        let Some(latest) = ctx.latest_revision(fam).await? else {
+        let Some(latest) = latest_revision(ctx, fam).await? else {
             return Ok(Observed::Absent);
         };
         let out = describe(ctx, &latest).await?;
@@ -378,7 +384,7 @@ impl Kind for TaskDefinition {
         Ok(())
     }
 
-    async fn update(&self, _have: &Self, _: &[FieldChange], ctx: &Ctx) -> Result<()> {
+    async fn update(&self, _have: &Self, ctx: &Ctx) -> Result<()> {
         self.create(ctx).await
     }
 
@@ -427,7 +433,16 @@ impl Kind for TaskDefinition {
 }
 
 /// The ARN of the latest active revision of `family`, if any (read through
-/// [`Ctx::latest_revision`], which asks once a run).
-pub async fn latest(ctx: &Ctx, family: &str) -> Result<Option<String>> {
+/// [`latest_revision`], which asks once a run).
+/// The ARN of the latest active revision of a task definition family, read once a
+/// run (the task definition and its service both need it).
+pub async fn latest_revision(ctx: &Ctx, family: &str) -> Result<Option<String>> {
+    let latest = ctx
+        .once(format!("latest-revision:{family}"), || latest(ctx, family))
+        .await?;
+    Ok((*latest).clone())
+}
+
+async fn latest(ctx: &Ctx, family: &str) -> Result<Option<String>> {
     Ok(revisions(ctx, family).await?.pop())
 }

@@ -16,11 +16,25 @@ pub struct FieldChange {
     pub new: Option<Value>,
 }
 
+impl FieldChange {
+    /// A line of the plan that is no field: why a resource is replaced, or rolled out
+    /// again.
+    pub fn note(text: String) -> FieldChange {
+        FieldChange {
+            path: text,
+            old: None,
+            new: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Create,
     Update,
+    /// What AWS cannot change in place: deleted, then created.
+    Replace,
     Delete,
 }
 
@@ -35,11 +49,12 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn symbol(&self) -> char {
+    pub fn symbol(&self) -> &'static str {
         match self.action {
-            Action::Create => '+',
-            Action::Update => '~',
-            Action::Delete => '-',
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
         }
     }
 }
@@ -49,6 +64,7 @@ impl fmt::Display for Change {
         let verb = match self.action {
             Action::Create => "create",
             Action::Update => "update",
+            Action::Replace => "replace",
             Action::Delete => "delete",
         };
         write!(f, "{} {verb} {} {}", self.symbol(), self.kind, self.name)?;
@@ -58,7 +74,11 @@ impl fmt::Display for Change {
                 Some(Value::String(s)) => s.clone(),
                 Some(v) => v.to_string(),
             };
-            write!(f, "\n      {}: {} → {}", c.path, show(&c.old), show(&c.new))?;
+            if c.old.is_none() && c.new.is_none() {
+                write!(f, "\n      ({})", c.path)?;
+            } else {
+                write!(f, "\n      {}: {} → {}", c.path, show(&c.old), show(&c.new))?;
+            }
         }
         Ok(())
     }
@@ -92,9 +112,13 @@ impl fmt::Display for Plan {
         for c in &self.changes {
             writeln!(f, "  {c}")?;
         }
+        let replaced = match self.count(Action::Replace) {
+            0 => String::new(),
+            n => format!(", {n} to replace"),
+        };
         writeln!(
             f,
-            "  {} to create, {} to update, {} to delete",
+            "  {} to create, {} to update, {} to delete{replaced}",
             self.count(Action::Create),
             self.count(Action::Update),
             self.count(Action::Delete)

@@ -15,18 +15,15 @@
 
 use std::path::{Path, PathBuf};
 
-use super::stack::Container;
-use super::validate::ENTRY_EXTENSIONS;
+use crate::deploy::stack::limits::ENTRY_EXTENSIONS;
+use crate::deploy::stack::Container;
 
 /// The base images, changed with `packaging.properties.baseImage`.
 pub const NODE_BASE: &str = "node:22-bookworm-slim";
 pub const PYTHON_BASE: &str = "python:3.12-slim-bookworm";
 pub const GO_BASE: &str = "golang:1.23-bookworm";
 
-/// Whether a packaging type is auto-packaging.
-pub fn is_buildpack(kind: &str) -> bool {
-    kind == "image-buildpack" || kind == "stacktape-image-buildpack"
-}
+pub use crate::deploy::stack::is_buildpack;
 
 /// A generated build: the context (the project's folder) and the Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +69,7 @@ pub fn generate(stack_dir: &Path, ctr: &Container) -> Result<Generated, String> 
         .and_then(|e| e.to_str())
         .unwrap_or_default();
     let start = entry.parent().unwrap_or(&top).to_path_buf();
-    let arch = super::package::docker_arch(ctr);
+    let arch = ctr.docker_arch();
     let language = ENTRY_EXTENSIONS
         .iter()
         .find(|(e, _)| *e == ext)

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::render::BOSUN_PATH;
+use crate::deploy::naming::BOSUN_PATH;
 use crate::metrics::helper::HELPER;
 
 pub(crate) fn docker(args: &[&str]) -> Result<String, String> {

@@ -2,6 +2,13 @@
 //! the JSON Schema (`schema/bosun-stack.schema.json`) before this is built, and again
 //! here (`deny_unknown_fields`).
 
+pub mod directive;
+pub mod instance_types;
+pub mod limits;
+pub mod schedule;
+pub mod validate;
+pub mod yaml;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -251,5 +258,123 @@ impl Resource {
             Resource::WorkerService(s) => Some(&s.container),
             Resource::ScheduledJob(j) => Some(&j.container),
         }
+    }
+}
+
+impl Packaging {
+    /// Whether this is auto-packaging (a Dockerfile bosun-deploy generates).
+    pub fn is_buildpack(&self) -> bool {
+        is_buildpack(&self.kind)
+    }
+}
+
+/// Whether a packaging type is auto-packaging.
+pub fn is_buildpack(kind: &str) -> bool {
+    kind == "image-buildpack" || kind == "stacktape-image-buildpack"
+}
+
+impl Container {
+    /// Whether the deployer builds this container's image (else it is prebuilt).
+    pub fn is_built(&self) -> bool {
+        let kind = self.packaging.kind.as_str();
+        kind == "custom-dockerfile" || kind == "external-buildpack" || is_buildpack(kind)
+    }
+
+    /// A prebuilt image run without a command or entry point of the file's: its own
+    /// start command runs (read from its registry by apply).
+    pub fn runs_image_start(&self) -> bool {
+        !self.is_built()
+            && self.command.as_ref().is_none_or(Vec::is_empty)
+            && self.entry_point.as_ref().is_none_or(Vec::is_empty)
+    }
+
+    /// The Docker architecture of the task (`amd64`, `arm64`).
+    pub fn docker_arch(&self) -> &'static str {
+        match self.resources.architecture.as_deref() {
+            Some("arm64") => "arm64",
+            _ => "amd64",
+        }
+    }
+}
+
+impl Service {
+    /// The least and most tasks (`maxInstances` defaults to `max(minInstances, 1)`).
+    pub fn bounds(&self) -> (i64, i64) {
+        let min = self
+            .scaling
+            .as_ref()
+            .and_then(|x| x.min_instances)
+            .unwrap_or(1);
+        let max = self
+            .scaling
+            .as_ref()
+            .and_then(|x| x.max_instances)
+            .unwrap_or(min.max(1));
+        (min, max)
+    }
+}
+
+impl Stack {
+    /// Whether `name` is a FIFO sqs-queue of the stack.
+    pub fn is_fifo(&self, name: &str) -> bool {
+        matches!(self.resources.get(name), Some(Resource::SqsQueue(q)) if q.fifo)
+    }
+
+    /// Whether `name` is an sqs-queue of the stack.
+    pub fn is_queue(&self, name: &str) -> bool {
+        matches!(self.resources.get(name), Some(Resource::SqsQueue(_)))
+    }
+
+    /// The queue whose backlog bosun publishes for a service (a backlog target and a
+    /// connected queue), if any.
+    pub fn backlog_queue<'a>(&'a self, res: &'a Resource) -> Option<&'a String> {
+        let Resource::WorkerService(s) = res else {
+            return None;
+        };
+        s.scaling
+            .as_ref()
+            .and_then(|sc| sc.scaling_policy.as_ref())
+            .and_then(|p| p.keep_backlog_per_instance_under)
+            .and_then(|_| s.container.connect_to.iter().find(|q| self.is_queue(q)))
+    }
+
+    /// Why a resource's bosun needs `bosun-aws` (its AWS helper) in the image, if it
+    /// does: publishing a queue's backlog (CloudWatch, SQS) or a singleton job's check
+    /// of earlier runs (ECS).
+    pub fn needs_helper(&self, res: &Resource) -> Option<&'static str> {
+        if self.backlog_queue(res).is_some() {
+            return Some("it publishes its queue's backlog to CloudWatch");
+        }
+        match res {
+            Resource::ScheduledJob(j) if j.singleton => {
+                Some("it is a singleton job, which asks ECS for earlier runs")
+            }
+            _ => None,
+        }
+    }
+}
+
+impl HealthCheck {
+    pub fn interval(&self) -> i64 {
+        self.interval_seconds
+            .unwrap_or(limits::DEFAULT_HEALTH_INTERVAL)
+    }
+    pub fn timeout(&self) -> i64 {
+        self.timeout_seconds
+            .unwrap_or(limits::DEFAULT_HEALTH_TIMEOUT)
+    }
+    pub fn retries(&self) -> i64 {
+        self.retries.unwrap_or(limits::DEFAULT_HEALTH_RETRIES)
+    }
+    pub fn start_period(&self) -> i64 {
+        self.start_period_seconds
+            .unwrap_or(limits::DEFAULT_HEALTH_START_PERIOD)
+    }
+}
+
+impl Container {
+    /// ECS's stopTimeout of the container (the file's, else ECS's default on Fargate).
+    pub fn stop_timeout(&self) -> i64 {
+        self.stop_timeout.unwrap_or(limits::DEFAULT_STOP_TIMEOUT)
     }
 }

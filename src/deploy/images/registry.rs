@@ -8,14 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// What of an image's config bosun-deploy needs to run it under bosun.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ImageConfig {
-    pub entrypoint: Vec<String>,
-    pub cmd: Vec<String>,
-    pub stop_signal: Option<String>,
-    pub user: Option<String>,
-}
+pub use crate::deploy::components::ImageConfig;
 
 /// An image reference taken apart: registry host, repository, tag or digest.
 #[derive(Debug, Clone, PartialEq, Eq)]

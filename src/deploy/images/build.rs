@@ -11,39 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::inject::docker;
-use super::stack::{Container, Stack};
-
-/// What `render` (which builds nothing) writes where a built image's digest goes.
-pub const UNBUILT: &str = "sha256:BUILT_BY_APPLY";
-
-/// The ECR repository (its name) of a resource's built image when the stack names
-/// no `registry:`: `{stack}-{name}` in lowercase, as ECR names them.
-pub fn ecr_repository(stack: &Stack, name: &str) -> String {
-    format!("{}-{name}", stack.stack).to_ascii_lowercase()
-}
-
-/// The host of the account's ECR registry in a region.
-pub fn ecr_host(account: &str, region: &str) -> String {
-    format!("{account}.dkr.ecr.{region}.amazonaws.com")
-}
-
-/// The repository of a resource's built image: `{registry}/{stack}-{name}` with the
-/// stack's `registry:`, else `{ecr_host}/{stack}-{name}`, in lowercase as registries
-/// name them.
-pub fn repository(stack: &Stack, name: &str, ecr_host: &str) -> String {
-    match stack.registry.as_deref() {
-        Some(registry) => format!("{registry}/{}-{name}", stack.stack).to_ascii_lowercase(),
-        None => format!("{ecr_host}/{}", ecr_repository(stack, name)),
-    }
-}
-
-/// Whether a container's image is built by the deployer.
-pub fn is_built(ctr: &Container) -> bool {
-    let kind = ctr.packaging.kind.as_str();
-    kind == "custom-dockerfile"
-        || kind == "external-buildpack"
-        || super::buildpack::is_buildpack(kind)
-}
+use crate::deploy::naming;
+use crate::deploy::stack::{Container, Stack};
 
 /// Build with Cloud Native Buildpacks through the `pack` CLI, into the local engine
 /// as `tag`.
@@ -115,17 +84,9 @@ fn docker_shown(args: &[String], what: &str) -> Result<(), String> {
     }
 }
 
-/// Docker's name of a task's architecture (`amd64`, `arm64`).
-pub fn docker_arch(ctr: &Container) -> &'static str {
-    match ctr.resources.architecture.as_deref() {
-        Some("arm64") => "arm64",
-        _ => "amd64",
-    }
-}
-
 /// The Docker platform of a task architecture.
 fn platform(ctr: &Container) -> &'static str {
-    match docker_arch(ctr) {
+    match ctr.docker_arch() {
         "arm64" => "linux/arm64",
         _ => "linux/amd64",
     }
@@ -165,7 +126,7 @@ pub fn build(
         return wrap(name, repo, &built_tag, bosun);
     }
     // Auto-packaging: the generated Dockerfile, in a file of its own for the build.
-    let generated = if super::buildpack::is_buildpack(&ctr.packaging.kind) {
+    let generated = if ctr.packaging.is_buildpack() {
         let g = super::buildpack::generate(stack_dir, ctr).map_err(|e| format!("{name}: {e}"))?;
         let file = std::env::temp_dir().join(format!(
             "bosun-deploy-{}-{name}.Dockerfile",
@@ -245,7 +206,7 @@ fn build_context(
 /// bosun (and bosun-aws, when the resource needs it) must be static executables of
 /// the task's architecture.
 fn check_bosun(name: &str, ctr: &Container, bosun: BosunIn<'_>) -> Result<(), String> {
-    let arch = docker_arch(ctr);
+    let arch = ctr.docker_arch();
     super::inject::check_binary(bosun.path, arch)?;
     if let Some(why) = bosun.helper {
         let helper = bosun.path.with_file_name(crate::metrics::helper::HELPER);
@@ -294,11 +255,12 @@ pub fn build_all(
         .unwrap_or(Path::new("."));
     let mut out = Vec::new();
     for (name, res) in &stack.resources {
-        if let Some(ctr) = res.container().filter(|c| is_built(c)) {
-            let repo = repository(stack, name, ecr_host);
+        if let Some(ctr) = res.container().filter(|c| c.is_built()) {
+            let repo =
+                naming::image_repository(stack.registry.as_deref(), &stack.stack, name, ecr_host);
             let bosun = BosunIn {
                 path: bosun,
-                helper: super::render::needs_helper(stack, res),
+                helper: stack.needs_helper(res),
             };
             out.push(build(dir, name, ctr, &repo, bosun)?);
         }

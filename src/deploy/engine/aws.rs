@@ -17,6 +17,24 @@ use tokio::sync::Semaphore;
 
 use super::error::{failed, Result};
 
+/// How many AWS calls are in flight at once by default (and how many resources are
+/// read or changed at once): well under AWS's per-account rates; throttling is
+/// retried with back-off in any case.
+pub const CONCURRENCY: usize = 16;
+
+/// The concurrency in force: `BOSUN_DEPLOY_CONCURRENCY` (1..=64), else
+/// [`CONCURRENCY`]. 1 makes every call one at a time.
+pub fn concurrency() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("BOSUN_DEPLOY_CONCURRENCY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| (1..=64).contains(n))
+            .unwrap_or(CONCURRENCY)
+    })
+}
+
 /// Every client the deployer uses.
 pub struct Aws {
     pub ecs: aws_sdk_ecs::Client,
@@ -37,7 +55,7 @@ pub struct Aws {
 
 impl Aws {
     pub async fn new(region: Option<&str>) -> Aws {
-        let permits = Arc::new(Semaphore::new(super::engine::concurrency()));
+        let permits = Arc::new(Semaphore::new(concurrency()));
         let mut builder = crate::aws::config()
             .await
             .into_builder()
@@ -90,11 +108,12 @@ impl Aws {
             .send()
             .await
             .map_err(failed("STS GetCallerIdentity", "(caller)"))?;
-        out.account().map(str::to_owned).ok_or_else(|| {
-            super::error::DeployError::Precondition(
-                "STS GetCallerIdentity answered without an account".into(),
-            )
-        })
+        out.account()
+            .map(str::to_owned)
+            .ok_or_else(|| super::error::DeployError::Unexpected {
+                call: "STS GetCallerIdentity",
+                what: "no account".into(),
+            })
     }
 }
 

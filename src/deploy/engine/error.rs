@@ -9,14 +9,19 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// `diff` only: there are changes.
     pub const CHANGES: u8 = 1;
-    /// An image could not be built or pushed (`inject`, `apply`, `diff`).
-    pub const IMAGE: u8 = 1;
-    /// A usage error: bad flag, unknown resource name.
+    /// A usage error: bad flag, unknown resource name, a stack file that cannot be
+    /// read.
     pub const USAGE: u8 = 2;
     /// The stack file is invalid.
     pub const INVALID: u8 = 3;
-    /// AWS refused, failed, or is not in a state the stack can be deployed to.
+    /// AWS refused or failed, a resource is not the stack's, or what the stack needs
+    /// does not exist; nothing more was changed.
     pub const AWS: u8 = 4;
+    /// A local tool failed or is missing (the Docker engine, `pack`): nothing in AWS
+    /// was changed.
+    pub const LOCAL_TOOL: u8 = 5;
+    /// A deployment did not finish within `--timeout`.
+    pub const TIMEOUT: u8 = 6;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +34,9 @@ pub enum DeployError {
         code: String,
         message: String,
     },
+    /// AWS answered, but not as its API documents (a field missing).
+    #[error("{call} answered {what}")]
+    Unexpected { call: &'static str, what: String },
     /// A resource with this stack's name exists but is not this stack's.
     #[error("{kind} {name} exists but is not this stack's ({why}): bosun-deploy never changes what it does not own; rename the resource or remove it")]
     NotOwned {
@@ -36,24 +44,49 @@ pub enum DeployError {
         name: String,
         why: String,
     },
-    /// AWS is not in a state the stack can be deployed to (a missing subnet, ...).
+    /// What the stack needs and does not create is missing or wrong (subnets,
+    /// secrets, the account): found before any change.
+    #[error("{0}; nothing was changed")]
+    Preflight(String),
+    /// AWS is in a state the change has to wait out (a resource still being
+    /// deleted), or refuses the change as the file asks it: said with what to do.
     #[error("{0}")]
-    Precondition(String),
+    Refused(String),
+    /// A service's deployment failed and ECS rolled it back.
+    #[error("deployment of {service} failed and was rolled back: {reasons}")]
+    RolledBack { service: String, reasons: String },
+    /// A wait ran out of time.
+    #[error("{what} did not finish within {secs}s")]
+    TimedOut { what: String, secs: u64 },
     /// A usage error (exit 2).
     #[error("{0}")]
     Usage(String),
-    /// An image could not be built, have bosun put in, or be pushed (exit 1); nothing
-    /// was changed in AWS.
+    /// A local tool failed or is missing (the Docker engine, `pack`): an image could
+    /// not be built, have bosun put in, or be pushed; nothing was changed in AWS.
     #[error("{0}; nothing was changed in AWS")]
-    Image(String),
+    LocalTool(String),
+    /// A spec that cannot become an API request (a value the SDK's builder refuses).
+    #[error("{what}: {why}")]
+    Request { what: String, why: String },
+    /// A bug of bosun-deploy's own (a plan that breaks its own rules).
+    #[error("internal error (a bug in bosun-deploy; please report it): {0}")]
+    Internal(String),
 }
 
 impl DeployError {
     pub fn exit_code(&self) -> u8 {
         match self {
             DeployError::Usage(_) => exit::USAGE,
-            DeployError::Image(_) => exit::IMAGE,
-            _ => exit::AWS,
+            DeployError::LocalTool(_) => exit::LOCAL_TOOL,
+            DeployError::TimedOut { .. } => exit::TIMEOUT,
+            DeployError::Aws { .. }
+            | DeployError::Unexpected { .. }
+            | DeployError::NotOwned { .. }
+            | DeployError::Preflight(_)
+            | DeployError::Refused(_)
+            | DeployError::RolledBack { .. }
+            | DeployError::Request { .. }
+            | DeployError::Internal(_) => exit::AWS,
         }
     }
 
@@ -62,6 +95,17 @@ impl DeployError {
         match self {
             DeployError::Aws { code, .. } => Some(code),
             _ => None,
+        }
+    }
+
+    /// A request the SDK's builder refused to build.
+    pub fn request(
+        what: impl Into<String>,
+    ) -> impl FnOnce(aws_smithy_types::error::operation::BuildError) -> DeployError {
+        let what = what.into();
+        move |e| DeployError::Request {
+            what,
+            why: e.to_string(),
         }
     }
 }

@@ -1,0 +1,283 @@
+//! What the stack file means in AWS: pure functions from a stack to the exact AWS API
+//! inputs (as the APIs' JSON names them), no AWS call. `apply` reconciles these;
+//! `render` prints them.
+//!
+//! One file per thing a user writes or a feature adds, each turning its part of the
+//! stack into nodes (a resource of one AWS kind and what it depends on) with its own
+//! defaults: [`queue`], [`task`] (a worker's or a job's container: log group, roles,
+//! image repository, task definition), [`worker_service`], [`scale_to_zero`],
+//! [`ec2_capacity`], [`scheduled_job`], and [`roles`] (the roles everything that runs
+//! shares). Names come from [`crate::deploy::naming`]; no resource kind knows which
+//! component made it.
+
+pub mod ec2_capacity;
+pub mod queue;
+pub mod roles;
+pub mod scale_to_zero;
+pub mod scheduled_job;
+pub mod task;
+pub mod worker_service;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use super::engine::{Node, Registry};
+use super::naming::{self, Where, STACK_TAG};
+use super::resources::{cluster, EcsTag, KvTag, Spec, KINDS};
+use super::stack::{Resource, Stack};
+
+pub use task::{ImageConfig, IMAGE_START};
+
+/// The account and region ARNs are written for, and what apply learnt of images.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub region: String,
+    pub account: String,
+    /// The images bosun-deploy built (resource → `REPO@sha256:…`); `render` builds
+    /// none and shows [`naming::UNBUILT`] for their digests.
+    pub images: BTreeMap<String, String>,
+    /// The configs of the prebuilt images run without a command (resource → config).
+    pub image_configs: BTreeMap<String, ImageConfig>,
+}
+
+impl Target {
+    pub fn at(&self) -> Where {
+        Where {
+            region: self.region.clone(),
+            account: self.account.clone(),
+        }
+    }
+
+    pub fn arn(&self, service: &str, rest: &str) -> String {
+        self.at().arn(service, rest)
+    }
+}
+
+/// The stack rendered: every resource with its dependencies, and what must exist
+/// before anything is changed.
+pub struct Rendered {
+    pub nodes: Vec<Node<Spec>>,
+    pub preflight: Preflight,
+}
+
+/// What apply checks before its first mutating call.
+#[derive(Debug, Default)]
+pub struct Preflight {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// The capacity providers the services' strategies name (a shared cluster must
+    /// have them already).
+    pub capacity_providers: Vec<String>,
+    /// Secrets Manager secret names the tasks read.
+    pub secrets: Vec<String>,
+    /// The resources that run on the stack's EC2 capacity (its own capacity providers
+    /// must go on the cluster, so the cluster must be the stack's).
+    pub ec2_resources: Vec<String>,
+    /// The public SSM parameters of the ECS-optimized AMIs the launch templates name.
+    pub ami_parameters: Vec<String>,
+}
+
+impl Rendered {
+    /// `render`'s output: the API inputs, grouped by kind.
+    pub fn to_json(&self, stack: &Stack, t: &Target) -> Value {
+        let mut out = Map::new();
+        out.insert("stack".into(), json!(stack.stack));
+        out.insert("region".into(), json!(t.region));
+        out.insert("account".into(), json!(t.account));
+        for n in &self.nodes {
+            let list = out
+                .entry(n.spec.plural())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(a) = list {
+                a.push(n.spec.to_json());
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+/// A node's id, for others to depend on.
+pub type Dep = (&'static str, String);
+
+/// What every component reads: the stack, where it goes, and the names derived from
+/// both.
+pub struct Cx<'a> {
+    pub stack: &'a Stack,
+    pub t: &'a Target,
+}
+
+impl Cx<'_> {
+    pub fn name(&self) -> &str {
+        &self.stack.stack
+    }
+
+    pub fn family(&self, name: &str) -> String {
+        naming::family(&self.stack.stack, name)
+    }
+
+    pub fn log_group(&self, name: &str) -> String {
+        naming::log_group(&self.stack.stack, name)
+    }
+
+    /// An sqs-queue's name (FIFO as the file says).
+    pub fn queue_name(&self, name: &str) -> String {
+        naming::queue(&self.stack.stack, name, self.stack.is_fifo(name))
+    }
+
+    pub fn queue_url(&self, name: &str) -> String {
+        self.t.at().queue_url(&self.queue_name(name))
+    }
+
+    pub fn queue_arn(&self, name: &str) -> String {
+        self.t.at().queue_arn(&self.queue_name(name))
+    }
+
+    pub fn role_arn(&self, role: &str) -> String {
+        self.t.at().role_arn(&self.stack.stack, role)
+    }
+
+    pub fn cluster_arn(&self) -> String {
+        self.t.at().cluster_arn(&self.stack.cluster)
+    }
+
+    /// The tasks' network: subnets, security groups, and `ENABLED`/`DISABLED`.
+    pub fn awsvpc(&self) -> (Vec<String>, Vec<String>, String) {
+        let (subnets, sgs, public) = self
+            .stack
+            .network
+            .clone()
+            .map(|n| (n.subnets, n.security_groups, n.assign_public_ip))
+            .unwrap_or_default();
+        (
+            subnets,
+            sgs,
+            if public { "ENABLED" } else { "DISABLED" }.into(),
+        )
+    }
+
+    /// The stack's tags and [`STACK_TAG`], sorted.
+    pub fn tag_pairs(&self) -> Vec<(String, String)> {
+        let mut t = vec![(STACK_TAG.to_owned(), self.stack.stack.clone())];
+        t.extend(self.stack.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        t.sort();
+        t
+    }
+
+    pub fn tags_ecs(&self) -> Vec<EcsTag> {
+        self.tag_pairs()
+            .into_iter()
+            .map(|(key, value)| EcsTag { key, value })
+            .collect()
+    }
+
+    pub fn tags_kv(&self) -> Vec<KvTag> {
+        self.tag_pairs()
+            .into_iter()
+            .map(|(key, value)| KvTag { key, value })
+            .collect()
+    }
+
+    pub fn tags_map(&self) -> BTreeMap<String, String> {
+        self.tag_pairs().into_iter().collect()
+    }
+}
+
+/// The nodes being made, and what the components gather for preflight and for the
+/// roles every task shares.
+#[derive(Default)]
+pub struct Builder {
+    nodes: Vec<Node<Spec>>,
+    pub preflight: Preflight,
+    /// Secret ARN patterns the execution role reads.
+    pub secret_arns: Vec<String>,
+}
+
+impl Builder {
+    /// Add a resource; returns its id for others to depend on.
+    pub fn add(&mut self, spec: impl Into<Spec>, deps: &[Dep]) -> Dep {
+        let spec = spec.into();
+        let id = (spec.kind(), spec.name());
+        self.nodes.push(Node {
+            spec,
+            deps: deps.to_vec(),
+        });
+        id
+    }
+}
+
+/// Everything `render` prints and `apply` reconciles.
+pub fn render(stack: &Stack, t: &Target) -> Rendered {
+    let cx = Cx { stack, t };
+    let mut b = Builder::default();
+    let has_tasks = stack.resources.values().any(|r| r.container().is_some());
+    let cluster = has_tasks.then(|| cluster_node(&cx, &mut b));
+    let queues = queue::add_all(&cx, &mut b);
+    let mut jobs = Vec::new();
+    for (name, res) in &stack.resources {
+        let Some(ctr) = res.container() else { continue };
+        let task_definition = task::add(&cx, &mut b, name, res, ctr, &queues);
+        let mut deps = vec![task_definition];
+        deps.extend(cluster.clone());
+        if let Some(types) = &ctr.resources.instance_types {
+            let most = match res {
+                Resource::WorkerService(s) => s.bounds().1,
+                Resource::ScheduledJob(j) => j.task_count.unwrap_or(1),
+                Resource::SqsQueue(_) => 1,
+            };
+            let cluster = cluster.iter().cloned().collect::<Vec<_>>();
+            deps.extend(ec2_capacity::add(
+                &cx, &mut b, name, ctr, types, most, &cluster,
+            ));
+        }
+        match res {
+            Resource::WorkerService(s) => worker_service::add(&cx, &mut b, name, s, &deps),
+            Resource::ScheduledJob(j) => jobs.push((name.as_str(), j.as_ref(), deps)),
+            Resource::SqsQueue(_) => {}
+        }
+    }
+    if let Some(cluster) = &cluster {
+        ec2_capacity::on_cluster(&cx, &mut b, cluster);
+        roles::execution(&cx, &mut b);
+    }
+    scheduled_job::add_all(&cx, &mut b, &jobs);
+    let mut nodes = b.nodes;
+    // For people reading `render` and the plan: kinds in the registry's order, then
+    // the file's. What runs first is decided by the dependencies, never by this.
+    nodes.sort_by_key(|n| KINDS.iter().position(|k| *k == n.spec.kind()));
+    Rendered {
+        nodes,
+        preflight: b.preflight,
+    }
+}
+
+/// The stack's cluster, with Fargate's capacity providers; and the network and the
+/// spot services' providers preflight checks.
+fn cluster_node(cx: &Cx<'_>, b: &mut Builder) -> Dep {
+    let stack = cx.stack;
+    if let Some(n) = &stack.network {
+        b.preflight.subnets = n.subnets.clone();
+        b.preflight.security_groups = n.security_groups.clone();
+    }
+    let mut providers: Vec<String> = stack
+        .resources
+        .values()
+        .filter_map(|r| match r {
+            Resource::WorkerService(s) if s.spot => Some(worker_service::spot_strategy(s)),
+            _ => None,
+        })
+        .flatten()
+        .map(|i| i.capacity_provider)
+        .collect();
+    providers.sort();
+    providers.dedup();
+    b.preflight.capacity_providers = providers;
+    b.add(
+        cluster::Cluster {
+            cluster_name: stack.cluster.clone(),
+            capacity_providers: cluster::FARGATE_PROVIDERS.map(String::from).to_vec(),
+            tags: cx.tags_ecs(),
+        },
+        &[],
+    )
+}

@@ -1,0 +1,186 @@
+//! The IAM roles of what runs: a role with its one inline policy, the task role of a
+//! worker or job (only what `connectTo` and `iamRoleStatements` ask for, plus what
+//! bosun itself calls), and the execution role every task of the stack shares.
+
+use serde_json::{json, Value};
+
+use super::{Builder, Cx};
+use crate::deploy::naming;
+use crate::deploy::resources::role::{self, Role};
+use crate::deploy::stack::{Container, Resource};
+
+/// An IAM role under the stack's path, trusted by `principal`, with its one inline
+/// policy.
+pub fn role(cx: &Cx<'_>, name: &str, principal: &str, statements: Vec<Value>) -> Role {
+    Role {
+        role_name: name.to_owned(),
+        path: naming::role_path(cx.name()),
+        assume_role_policy_document: json!({
+            "Version": "2012-10-17",
+            "Statement": [{ "Effect": "Allow", "Principal": { "Service": principal }, "Action": "sts:AssumeRole" }]
+        }),
+        tags: cx.tags_kv(),
+        policy_name: (!statements.is_empty()).then(|| role::POLICY_NAME.to_owned()),
+        policy_document: (!statements.is_empty())
+            .then(|| json!({ "Version": "2012-10-17", "Statement": statements })),
+    }
+}
+
+/// The task role: only what connectTo and iamRoleStatements ask for, plus what bosun
+/// itself calls (metrics, task protection, a singleton's earlier runs).
+pub fn task_role(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Role {
+    let (stack, t) = (cx.stack, cx.t);
+    let mut statements = Vec::new();
+    let queues: Vec<String> = ctr
+        .connect_to
+        .iter()
+        .filter(|q| stack.is_queue(q))
+        .map(|q| cx.queue_arn(q))
+        .collect();
+    if !queues.is_empty() {
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+            "Resource": queues,
+        }));
+    }
+    if let Resource::WorkerService(_) = res {
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricData"],
+            "Resource": "*",
+            "Condition": { "StringEquals": { "cloudwatch:namespace": "Bosun" } }
+        }));
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeServices"],
+            "Resource": t.arn("ecs", &format!("service/{}/{}", stack.cluster, cx.family(name))),
+        }));
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
+            "Resource": t.arn("ecs", &format!("task/{}/*", stack.cluster)),
+        }));
+    }
+    if matches!(res, Resource::ScheduledJob(j) if j.singleton) {
+        // bosun --singleton: the family's running tasks in the stack's cluster.
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["ecs:ListTasks"],
+            "Resource": "*",
+            "Condition": { "ArnEquals": { "ecs:cluster": cx.cluster_arn() } }
+        }));
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeTasks"],
+            "Resource": t.arn("ecs", &format!("task/{}/*", stack.cluster)),
+        }));
+    }
+    for s in &ctr.iam_role_statements {
+        statements.push(json!({ "Effect": s.effect, "Action": s.action, "Resource": s.resource }));
+    }
+    role(
+        cx,
+        &naming::task_role(cx.name(), name),
+        "ecs-tasks.amazonaws.com",
+        statements,
+    )
+}
+
+/// The execution role every task of the stack shares: pulling its images (ECR's
+/// token, and the layers of the stack's own repositories and of the ECR images it
+/// names, nothing else), writing its logs, reading the secrets its tasks name.
+pub fn execution(cx: &Cx<'_>, b: &mut Builder) {
+    let stack = cx.stack;
+    let mut statements = Vec::new();
+    let mut repos: Vec<String> = stack
+        .resources
+        .values()
+        .filter_map(|r| r.container())
+        .filter_map(|c| c.packaging.properties.image.as_deref())
+        .filter_map(ecr_repository_arn)
+        .collect();
+    if stack.registry.is_none() {
+        repos.extend(
+            stack
+                .resources
+                .iter()
+                .filter(|(_, r)| r.container().is_some_and(Container::is_built))
+                .map(|(name, _)| {
+                    cx.t.arn(
+                        "ecr",
+                        &format!("repository/{}", naming::ecr_repository(cx.name(), name)),
+                    )
+                }),
+        );
+    }
+    repos.sort();
+    repos.dedup();
+    if !repos.is_empty() {
+        statements.push(
+            json!({ "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*" }),
+        );
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+            "Resource": repos,
+        }));
+    }
+    statements.push(json!({
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": cx.t.arn("logs", &format!("log-group:/bosun/{}/*", stack.stack)),
+    }));
+    let mut secret_arns = std::mem::take(&mut b.secret_arns);
+    secret_arns.sort();
+    secret_arns.dedup();
+    if !secret_arns.is_empty() {
+        statements.push(json!({ "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arns }));
+    }
+    b.add(
+        role(
+            cx,
+            &naming::execution_role(cx.name()),
+            "ecs-tasks.amazonaws.com",
+            statements,
+        ),
+        &[],
+    );
+}
+
+/// The repository ARN of an ECR image (`{account}.dkr.ecr.{region}.amazonaws.com/{repo}[:tag|@digest]`).
+fn ecr_repository_arn(image: &str) -> Option<String> {
+    let (host, rest) = image.split_once('/')?;
+    let mut h = host.split('.');
+    let (account, dkr, ecr, region) = (h.next()?, h.next()?, h.next()?, h.next()?);
+    if dkr != "dkr" || ecr != "ecr" || !account.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let repo = rest.split('@').next()?;
+    let repo = match repo.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r,
+        _ => repo,
+    };
+    Some(format!("arn:aws:ecr:{region}:{account}:repository/{repo}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ecr_repository_arn;
+
+    #[test]
+    fn ecr_images_name_their_repository() {
+        assert_eq!(
+            ecr_repository_arn("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:1.2")
+                .as_deref(),
+            Some("arn:aws:ecr:eu-west-1:123456789012:repository/team/app")
+        );
+        assert_eq!(
+            ecr_repository_arn("123456789012.dkr.ecr.eu-west-1.amazonaws.com/app@sha256:ab")
+                .as_deref(),
+            Some("arn:aws:ecr:eu-west-1:123456789012:repository/app")
+        );
+        assert_eq!(ecr_repository_arn("repo/app:1.2"), None);
+        assert_eq!(ecr_repository_arn("ghcr.io/o/app:1"), None);
+    }
+}

@@ -1,0 +1,89 @@
+//! A scheduled job: an EventBridge Scheduler schedule in the stack's group, running
+//! the job's task definition (an ECS RunTask target) with the scheduler role.
+
+use serde_json::json;
+
+use super::{roles, Builder, Cx, Dep};
+use crate::deploy::engine::Kind;
+use crate::deploy::naming;
+use crate::deploy::resources::{role::Role, schedule};
+use crate::deploy::stack::Job;
+
+/// The stack's jobs (name, job, what its schedule depends on): the scheduler role,
+/// the schedule group, and a schedule each.
+pub fn add_all(cx: &Cx<'_>, b: &mut Builder, jobs: &[(&str, &Job, Vec<Dep>)]) {
+    if jobs.is_empty() {
+        return;
+    }
+    let t = cx.t;
+    let scheduler_role = naming::scheduler_role(cx.name());
+    let statements = vec![
+        json!({ "Effect": "Allow", "Action": ["ecs:RunTask"], "Resource": jobs.iter()
+            .map(|(name, _, _)| t.arn("ecs", &format!("task-definition/{}:*", cx.family(name)))).collect::<Vec<_>>() }),
+        json!({ "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": format!("arn:aws:iam::{}:role{}*", t.account, naming::role_path(cx.name())) }),
+    ];
+    b.add(
+        roles::role(cx, &scheduler_role, "scheduler.amazonaws.com", statements),
+        &[],
+    );
+    let group = b.add(
+        schedule::ScheduleGroup {
+            name: naming::schedule_group(cx.name()),
+            tags: cx.tags_kv(),
+        },
+        &[],
+    );
+    for (name, j, job_deps) in jobs {
+        let mut deps = vec![group.clone(), (Role::KIND, scheduler_role.clone())];
+        deps.extend(job_deps.iter().cloned());
+        b.add(job_schedule(cx, j, &cx.family(name)), &deps);
+    }
+}
+
+/// The schedule of a job: an ECS RunTask target.
+fn job_schedule(cx: &Cx<'_>, j: &Job, fam: &str) -> schedule::Schedule {
+    use schedule as sc;
+    let t = cx.t;
+    let (subnets, security_groups, assign_public_ip) = cx.awsvpc();
+    sc::Schedule {
+        name: fam.to_owned(),
+        group_name: naming::schedule_group(cx.name()),
+        schedule_expression: j.schedule.clone(),
+        schedule_expression_timezone: j.timezone.clone().unwrap_or_else(|| "UTC".into()),
+        flexible_time_window: sc::FlexibleTimeWindow { mode: "OFF".into() },
+        state: "ENABLED".into(),
+        target: sc::Target {
+            arn: cx.cluster_arn(),
+            role_arn: cx.role_arn(&naming::scheduler_role(cx.name())),
+            retry_policy: sc::RetryPolicy {
+                maximum_event_age_in_seconds: j.max_event_age_seconds.unwrap_or(86400) as i32,
+                maximum_retry_attempts: j.retry_attempts.unwrap_or(0) as i32,
+            },
+            ecs_parameters: sc::EcsParameters {
+                task_definition_arn: t.arn("ecs", &format!("task-definition/{fam}")),
+                task_count: j.task_count.unwrap_or(1) as i32,
+                launch_type: j
+                    .container
+                    .resources
+                    .instance_types
+                    .is_none()
+                    .then(|| "FARGATE".into()),
+                capacity_provider_strategy: j.container.resources.instance_types.as_ref().map(
+                    |_| {
+                        vec![sc::StrategyItem {
+                            capacity_provider: fam.to_owned(),
+                            weight: 1,
+                        }]
+                    },
+                ),
+                network_configuration: sc::NetworkConfiguration {
+                    awsvpc_configuration: sc::AwsVpc {
+                        subnets,
+                        security_groups,
+                        assign_public_ip,
+                    },
+                },
+            },
+        },
+    }
+}

@@ -1,0 +1,375 @@
+//! What a worker service or a scheduled job runs: its log group, task role, ECR
+//! repository (for an image bosun-deploy builds) and task definition, with bosun wired
+//! in as the container's entry point, its health check as `bosun probe`, and the
+//! `BOSUN_*` variables the stack file sets.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{roles, Builder, Cx, Dep};
+use crate::deploy::engine::Kind;
+use crate::deploy::naming::{self, BOSUN_PATH};
+use crate::deploy::resources::{
+    log_group::LogGroup, repository, role::Role, task_definition as td,
+};
+use crate::deploy::stack::directive::{directive, Directive};
+use crate::deploy::stack::limits::DEFAULT_LOG_RETENTION;
+use crate::deploy::stack::{instance_types, Container, Resource};
+
+/// What `render` (which reads no registry) writes for the start command of a
+/// prebuilt image without a command: apply reads it from the image's config.
+pub const IMAGE_START: &str = "(the image's ENTRYPOINT and CMD, read from its registry by apply)";
+
+/// What of an image's config bosun-deploy needs to run it under bosun.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub stop_signal: Option<String>,
+    pub user: Option<String>,
+}
+
+/// Add a container's log group, task role, repository and task definition; returns
+/// the task definition's id.
+pub fn add(
+    cx: &Cx<'_>,
+    b: &mut Builder,
+    name: &str,
+    res: &Resource,
+    ctr: &Container,
+    queues: &BTreeMap<String, Dep>,
+) -> Dep {
+    let lg = b.add(
+        LogGroup {
+            log_group_name: cx.log_group(name),
+            retention_in_days: ctr.logging.retention_days.unwrap_or(DEFAULT_LOG_RETENTION) as i32,
+            tags: cx.tags_map(),
+        },
+        &[],
+    );
+    let task_role = b.add(roles::task_role(cx, name, res, ctr), &[]);
+    let execution = (Role::KIND, naming::execution_role(cx.name()));
+    // A built image without the stack's registry goes to its ECR repository.
+    let ecr = (ctr.is_built() && cx.stack.registry.is_none()).then(|| {
+        b.add(
+            repository::Repository {
+                repository_name: naming::ecr_repository(cx.name(), name),
+                image_scanning_configuration: repository::Scanning { scan_on_push: true },
+                image_tag_mutability: "MUTABLE".into(),
+                lifecycle_policy_text: repository::lifecycle_policy(),
+                tags: cx.tags_kv(),
+            },
+            &[],
+        )
+    });
+    let (def, secrets) = task_definition(cx, name, res, ctr);
+    b.preflight
+        .secrets
+        .extend(secrets.iter().map(|(n, _)| n.clone()));
+    b.secret_arns
+        .extend(secrets.into_iter().map(|(_, arn)| arn));
+    // A private registry's credentials: the execution role reads them for ECS.
+    if let Some(arn) = &ctr.packaging.properties.repository_credentials_secret_arn {
+        b.preflight.secrets.push(arn.clone());
+        b.secret_arns.push(format!("{arn}*"));
+    }
+    let mut deps = vec![lg, task_role, execution];
+    deps.extend(ecr);
+    deps.extend(ctr.connect_to.iter().filter_map(|q| queues.get(q).cloned()));
+    b.add(def, &deps)
+}
+
+/// bosun's grace: a little shorter than ECS's stopTimeout, so bosun finishes its stop
+/// sequence (and final metrics flush) before ECS sends SIGKILL.
+pub fn bosun_grace(stop_timeout: i64) -> f64 {
+    let s = stop_timeout as f64;
+    s - (s * 0.25).min(2.0)
+}
+
+fn shell_join(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            if !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+            {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The health check command for bosun: ECS's `["CMD-SHELL", "..."]` or `["CMD", ...]`
+/// forms, or plain words.
+fn health_shell(cmd: &[String]) -> String {
+    match cmd.first().map(String::as_str) {
+        Some("CMD-SHELL") => cmd[1..].join(" "),
+        Some("CMD") => shell_join(&cmd[1..]),
+        _ => shell_join(cmd),
+    }
+}
+
+/// Whether an image's ENTRYPOINT starts with bosun (`bosun-deploy inject`, or a
+/// Dockerfile that puts it there): it runs its start command under bosun as it is.
+fn runs_bosun(entrypoint: &[String]) -> bool {
+    entrypoint
+        .first()
+        .is_some_and(|e| e == BOSUN_PATH || e.ends_with("/bosun") || e == "bosun")
+}
+
+/// A container's environment: its variables (name, value), the secrets it reads (as
+/// ECS names them), and those secrets' names with the ARN patterns IAM grants.
+struct Environment {
+    vars: Vec<(String, String)>,
+    secrets: Vec<td::SecretRef>,
+    grants: Vec<(String, String)>,
+}
+
+/// The `BOSUN_*` variables, the `connectTo` variables and the file's own environment
+/// (directives resolved); and the secrets the container reads.
+fn environment(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Environment {
+    let stack = cx.stack;
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "BOSUN_STOP_TIMEOUT".into(),
+            format!("{}", bosun_grace(ctr.stop_timeout())),
+        ),
+        ("BOSUN_SERVICE_NAME".into(), cx.family(name)),
+        ("BOSUN_CLUSTER_NAME".into(), stack.cluster.clone()),
+        ("BOSUN_LOG_FORMAT".into(), "json".into()),
+    ];
+    if let Some(h) = &ctr.internal_health_check {
+        env.push((
+            "BOSUN_HEALTH_CMD".into(),
+            health_shell(&h.health_check_command),
+        ));
+        env.push(("BOSUN_HEALTH_INTERVAL".into(), h.interval().to_string()));
+        env.push(("BOSUN_HEALTH_TIMEOUT".into(), h.timeout().to_string()));
+        env.push(("BOSUN_HEALTH_RETRIES".into(), h.retries().to_string()));
+        env.push((
+            "BOSUN_HEALTH_START_PERIOD".into(),
+            h.start_period().to_string(),
+        ));
+    }
+    if let Resource::ScheduledJob(j) = res {
+        if let Some(t) = j.timeout_seconds {
+            env.push(("BOSUN_MAX_RUNTIME".into(), t.to_string()));
+        }
+        if j.singleton {
+            env.push(("BOSUN_SINGLETON".into(), "true".into()));
+        }
+    }
+    if let Some(q) = stack.backlog_queue(res) {
+        env.push(("BOSUN_METRICS".into(), "cloudwatch".into()));
+        env.push(("BOSUN_QUEUE_URL".into(), cx.queue_url(q)));
+    }
+    for q in ctr.connect_to.iter().filter(|q| stack.is_queue(q)) {
+        let e = naming::env_name(q);
+        env.push((format!("STP_{e}_URL"), cx.queue_url(q)));
+        env.push((format!("STP_{e}_ARN"), cx.queue_arn(q)));
+        env.push((format!("STP_{e}_NAME"), cx.queue_name(q)));
+    }
+    let mut secrets = Vec::new();
+    let mut secret_refs = Vec::new();
+    for v in &ctr.environment {
+        let text = match &v.value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match directive(&text) {
+            Ok(Some(Directive::Secret { name: secret, key })) => {
+                let base = cx.t.arn("secretsmanager", &format!("secret:{secret}"));
+                secret_refs.push((secret.clone(), format!("{base}*")));
+                let value_from = match key {
+                    Some(k) => format!("{base}:{k}::"),
+                    None => base,
+                };
+                secrets.push(td::SecretRef {
+                    name: v.name.clone(),
+                    value_from,
+                });
+            }
+            Ok(Some(Directive::ResourceParam { resource, param })) => {
+                let value = match param.as_str() {
+                    "url" => cx.queue_url(&resource),
+                    "arn" => cx.queue_arn(&resource),
+                    "name" => cx.queue_name(&resource),
+                    _ => cx.family(&resource),
+                };
+                env.push((v.name.clone(), value));
+            }
+            _ => env.push((v.name.clone(), text)),
+        }
+    }
+    Environment {
+        vars: env,
+        secrets,
+        grants: secret_refs,
+    }
+}
+
+/// The task definition, and the secrets it reads (name, ARN pattern for IAM).
+fn task_definition(
+    cx: &Cx<'_>,
+    name: &str,
+    res: &Resource,
+    ctr: &Container,
+) -> (td::TaskDefinition, Vec<(String, String)>) {
+    let (stack, t) = (cx.stack, cx.t);
+    let Environment {
+        vars: mut env,
+        mut secrets,
+        grants: secret_refs,
+    } = environment(cx, name, res, ctr);
+    let mut command: Vec<String> = ctr.entry_point.clone().unwrap_or_default();
+    command.extend(ctr.command.clone().unwrap_or_default());
+    let built = ctr.is_built();
+    // A prebuilt image without a command of the stack's runs its own start command
+    // (read from its registry by apply) under the bosun it holds.
+    let own_start = !built && command.is_empty();
+    let mut image_has_bosun = false;
+    if own_start {
+        match t.image_configs.get(name) {
+            Some(cfg) if runs_bosun(&cfg.entrypoint) => image_has_bosun = true,
+            Some(cfg) => {
+                command = cfg.entrypoint.iter().chain(&cfg.cmd).cloned().collect();
+                if let Some(sig) = &cfg.stop_signal {
+                    env.push(("BOSUN_STOP_SIGNAL".into(), sig.clone()));
+                }
+            }
+            None => command = vec![IMAGE_START.into()],
+        }
+    }
+    env.sort();
+    env.dedup_by(|a, b| a.0 == b.0);
+    secrets.sort();
+    let image = if built {
+        t.images.get(name).cloned().unwrap_or_else(|| {
+            let host = naming::ecr_host(&t.account, &t.region);
+            let repo = naming::image_repository(stack.registry.as_deref(), cx.name(), name, &host);
+            format!("{repo}@{}", naming::UNBUILT)
+        })
+    } else {
+        ctr.packaging.properties.image.clone().unwrap_or_default()
+    };
+    // An image bosun-deploy built has bosun as its ENTRYPOINT: without a command of
+    // the stack's, the image's own start command runs under it.
+    let entry_point = if (built && command.is_empty()) || image_has_bosun {
+        Vec::new()
+    } else {
+        vec![BOSUN_PATH.into(), "--".into()]
+    };
+    let mut log_options = BTreeMap::new();
+    log_options.insert("awslogs-group".to_owned(), cx.log_group(name));
+    log_options.insert("awslogs-region".to_owned(), t.region.clone());
+    log_options.insert("awslogs-stream-prefix".to_owned(), name.to_owned());
+    let container = td::Container {
+        name: "app".into(),
+        image,
+        essential: true,
+        entry_point,
+        command,
+        environment: env
+            .into_iter()
+            .map(|(name, value)| td::NameValue { name, value })
+            .collect(),
+        secrets,
+        stop_timeout: ctr.stop_timeout() as i32,
+        log_configuration: td::LogConfiguration {
+            log_driver: "awslogs".into(),
+            options: log_options,
+        },
+        health_check: ctr.internal_health_check.as_ref().map(|h| td::HealthCheck {
+            command: vec!["CMD".into(), BOSUN_PATH.into(), "probe".into()],
+            interval: h.interval() as i32,
+            timeout: h.timeout() as i32,
+            retries: h.retries() as i32,
+            start_period: h.start_period() as i32,
+        }),
+        repository_credentials: ctr
+            .packaging
+            .properties
+            .repository_credentials_secret_arn
+            .as_ref()
+            .map(|arn| td::RepositoryCredentials {
+                credentials_parameter: arn.clone(),
+            }),
+    };
+    let r = &ctr.resources;
+    let arch = if r.architecture.as_deref() == Some("arm64") {
+        "ARM64"
+    } else {
+        "X86_64"
+    };
+    let ec2 = r.instance_types.is_some();
+    let (cpu, memory) = match (r.cpu, r.memory) {
+        (Some(cpu), Some(mem)) => (
+            Some(((cpu * 1024.0).round() as i64).to_string()),
+            Some(mem.to_string()),
+        ),
+        // Fargate's smallest task, the documented default (validation refuses one
+        // without the other).
+        (None, None) if !ec2 => (Some("256".into()), Some("512".into())),
+        // On EC2, one task fills one instance of the smallest listed type (validation
+        // refuses a type whose size bosun-deploy does not know).
+        (None, None) => r
+            .instance_types
+            .iter()
+            .flatten()
+            .filter_map(|t| instance_types::shape(t))
+            .min_by_key(instance_types::Shape::task_memory)
+            .map_or((None, None), |s| {
+                (
+                    Some(s.cpu_units().to_string()),
+                    Some(s.task_memory().to_string()),
+                )
+            }),
+        _ => (None, None),
+    };
+    let def = td::TaskDefinition {
+        family: cx.family(name),
+        network_mode: "awsvpc".into(),
+        requires_compatibilities: vec![if ec2 { "EC2" } else { "FARGATE" }.into()],
+        execution_role_arn: cx.role_arn(&naming::execution_role(cx.name())),
+        task_role_arn: cx.role_arn(&naming::task_role(cx.name(), name)),
+        runtime_platform: td::RuntimePlatform {
+            cpu_architecture: arch.into(),
+            operating_system_family: "LINUX".into(),
+        },
+        container_definitions: vec![container],
+        cpu,
+        memory,
+        ephemeral_storage: r
+            .ephemeral_storage
+            .filter(|_| !ec2)
+            .map(|gib| td::EphemeralStorage {
+                size_in_gib: gib as i32,
+            }),
+        tags: cx.tags_ecs(),
+    };
+    (def, secret_refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_and_health_commands() {
+        assert_eq!(bosun_grace(30), 28.0);
+        assert_eq!(bosun_grace(2), 1.5);
+        assert_eq!(
+            health_shell(&["CMD-SHELL".into(), "curl -f x".into()]),
+            "curl -f x"
+        );
+        assert_eq!(
+            health_shell(&["node".into(), "a b.js".into()]),
+            "node 'a b.js'"
+        );
+    }
+}

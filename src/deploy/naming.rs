@@ -1,0 +1,200 @@
+//! Every name, tag and ARN the deployer makes, in one place at the bottom of the
+//! deployer's layers (it imports nothing of theirs), so a create retried after a crash
+//! finds what the first one made, and a listing by prefix or tag finds the stack's own.
+//!
+//! Names: queue `{stack}-{name}` (dead-letter `{stack}-{name}-dlq`, `.fifo` for FIFO
+//! queues), log group `/bosun/{stack}/{name}`, roles under the IAM path
+//! `/bosun/{stack}/`, task family, service, schedule, dashboard, capacity provider,
+//! Auto Scaling group and launch template `{stack}-{name}`, schedule group
+//! `bosun-{stack}`, ECR repository `{stack}-{name}` in lowercase. Everything is tagged
+//! [`STACK_TAG`]` = {stack}`.
+
+/// The tag that marks what a stack created.
+pub const STACK_TAG: &str = "bosun:stack";
+
+/// Where bosun lives in the image (`bosun-deploy inject` and the buildpack put it there).
+pub const BOSUN_PATH: &str = "/usr/local/bin/bosun";
+
+/// What `render` (which builds nothing) writes where a built image's digest goes.
+pub const UNBUILT: &str = "sha256:BUILT_BY_APPLY";
+
+/// The name of a resource's task family, service, schedule, dashboard, and of its EC2
+/// capacity (capacity provider, Auto Scaling group, launch template).
+pub fn family(stack: &str, name: &str) -> String {
+    format!("{stack}-{name}")
+}
+
+/// An sqs-queue's name.
+pub fn queue(stack: &str, name: &str, fifo: bool) -> String {
+    format!("{stack}-{name}{}", fifo_suffix(fifo))
+}
+
+/// The dead-letter queue the stack makes for an sqs-queue without a target.
+pub fn dead_letter_queue(stack: &str, name: &str, fifo: bool) -> String {
+    format!("{stack}-{name}-dlq{}", fifo_suffix(fifo))
+}
+
+fn fifo_suffix(fifo: bool) -> &'static str {
+    if fifo {
+        ".fifo"
+    } else {
+        ""
+    }
+}
+
+/// A resource's CloudWatch Logs group.
+pub fn log_group(stack: &str, name: &str) -> String {
+    format!("/bosun/{stack}/{name}")
+}
+
+/// The IAM path of the stack's roles and instance profiles.
+pub fn role_path(stack: &str) -> String {
+    format!("/bosun/{stack}/")
+}
+
+/// The role ECS pulls images, reads secrets and writes logs with.
+pub fn execution_role(stack: &str) -> String {
+    format!("{stack}-execution")
+}
+
+/// A resource's task role.
+pub fn task_role(stack: &str, name: &str) -> String {
+    format!("{stack}-{name}-task")
+}
+
+/// The role EventBridge Scheduler runs the stack's jobs with.
+pub fn scheduler_role(stack: &str) -> String {
+    format!("{stack}-scheduler")
+}
+
+/// The role and instance profile of a resource's EC2 instances.
+pub fn instance_role(stack: &str, name: &str) -> String {
+    format!("{stack}-{name}-instance")
+}
+
+/// The stack's EventBridge Scheduler group.
+pub fn schedule_group(stack: &str) -> String {
+    format!("bosun-{stack}")
+}
+
+/// A service's scaling policy or alarm (`cpu`, `memory`, `backlog`, `wake`, `idle`).
+pub fn service_part(service: &str, part: &str) -> String {
+    format!("{service}-{part}")
+}
+
+/// The ECR repository of a resource's built image when the stack names no
+/// `registry:`: `{stack}-{name}` in lowercase, as ECR names them.
+pub fn ecr_repository(stack: &str, name: &str) -> String {
+    format!("{stack}-{name}").to_ascii_lowercase()
+}
+
+/// The host of the account's ECR registry in a region.
+pub fn ecr_host(account: &str, region: &str) -> String {
+    format!("{account}.dkr.ecr.{region}.amazonaws.com")
+}
+
+/// The repository of a resource's built image: `{registry}/{stack}-{name}` with the
+/// stack's `registry:`, else `{ecr_host}/{stack}-{name}`, in lowercase as registries
+/// name them.
+pub fn image_repository(registry: Option<&str>, stack: &str, name: &str, ecr_host: &str) -> String {
+    match registry {
+        Some(registry) => format!("{registry}/{stack}-{name}").to_ascii_lowercase(),
+        None => format!("{ecr_host}/{}", ecr_repository(stack, name)),
+    }
+}
+
+/// `jobsQueue` → `JOBS_QUEUE` (the `STP_…` variables of `connectTo`).
+pub fn env_name(name: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(if ch == '-' {
+            '_'
+        } else {
+            ch.to_ascii_uppercase()
+        });
+    }
+    out
+}
+
+/// A short, stable hash of `text` (FNV-1a, 16 hex digits): client tokens that make a
+/// create retried after a crash the same create.
+pub fn short_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The account and region ARNs are written for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Where {
+    pub region: String,
+    pub account: String,
+}
+
+impl Where {
+    /// `arn:aws:{service}:{region}:{account}:{rest}`.
+    pub fn arn(&self, service: &str, rest: &str) -> String {
+        format!("arn:aws:{service}:{}:{}:{rest}", self.region, self.account)
+    }
+
+    /// The ARN of one of the stack's roles (IAM ARNs have no region).
+    pub fn role_arn(&self, stack: &str, role: &str) -> String {
+        format!(
+            "arn:aws:iam::{}:role{}{role}",
+            self.account,
+            role_path(stack)
+        )
+    }
+
+    /// An SQS queue's ARN, by its name.
+    pub fn queue_arn(&self, queue: &str) -> String {
+        self.arn("sqs", queue)
+    }
+
+    /// An SQS queue's URL, by its name.
+    pub fn queue_url(&self, queue: &str) -> String {
+        format!(
+            "https://sqs.{}.amazonaws.com/{}/{queue}",
+            self.region, self.account
+        )
+    }
+
+    /// An ECS cluster's ARN.
+    pub fn cluster_arn(&self, cluster: &str) -> String {
+        self.arn("ecs", &format!("cluster/{cluster}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_arns() {
+        assert_eq!(env_name("jobsQueue"), "JOBS_QUEUE");
+        assert_eq!(env_name("q"), "Q");
+        assert_eq!(queue("s", "q", true), "s-q.fifo");
+        assert_eq!(dead_letter_queue("s", "q", false), "s-q-dlq");
+        let w = Where {
+            region: "eu-west-1".into(),
+            account: "123456789012".into(),
+        };
+        assert_eq!(
+            w.role_arn("s", "s-execution"),
+            "arn:aws:iam::123456789012:role/bosun/s/s-execution"
+        );
+        assert_eq!(
+            w.queue_url("s-q"),
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/s-q"
+        );
+        assert_eq!(ecr_repository("Orders", "Worker"), "orders-worker");
+        assert_eq!(short_hash("a"), short_hash("a"));
+        assert_ne!(short_hash("a"), short_hash("b"));
+    }
+}

@@ -1,0 +1,106 @@
+//! The verbs around the engine: connecting (the caller's account, never guessed),
+//! the [`preflight`] that runs before any mutating call, the plan, waiting for
+//! deployments ([`wait`]), [`status`] and [`logs`].
+
+pub mod logs;
+pub mod preflight;
+pub mod status;
+pub mod wait;
+
+use std::path::Path;
+
+use super::components::{self, Rendered, Target};
+use super::engine::error::{DeployError, Result};
+use super::engine::{self, Aws, Ctx, Kind, Node, Reconciled, Registry};
+use super::images::{self, Images};
+use super::resources::{repository::Repository, Spec};
+use super::stack::Stack;
+
+pub use preflight::preflight;
+
+/// Connect: the clients, and the account from STS. A stack that names its account
+/// is deployed to that account only.
+pub async fn connect(stack: &Stack) -> Result<Ctx> {
+    let region = stack
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok());
+    let aws = Aws::new(region.as_deref()).await;
+    let account = aws.account().await?;
+    if let Some(want) = &stack.account {
+        if *want != account {
+            return Err(DeployError::Preflight(format!(
+                "the stack is for account {want}, but the credentials are account {account}'s"
+            )));
+        }
+    }
+    Ok(Ctx::new(aws, &stack.stack, &stack.cluster, account))
+}
+
+/// Render the stack for the connected account and region, with what is known of its
+/// images.
+pub fn rendered(ctx: &Ctx, stack: &Stack, images: &Images) -> Rendered {
+    components::render(
+        stack,
+        &Target {
+            region: ctx.region.clone(),
+            account: ctx.account.clone(),
+            images: images.built.clone(),
+            image_configs: images.configs.clone(),
+        },
+    )
+}
+
+/// The stack's images for a verb: built (and for apply pushed, the stack's ECR
+/// repositories made first); see [`images::prepare`].
+pub async fn images(
+    ctx: &Ctx,
+    file: &Path,
+    stack: &Stack,
+    bosun: &Path,
+    push: bool,
+) -> Result<Images> {
+    images::prepare(ctx, file, stack, bosun, push, async || {
+        ensure_repositories(ctx, stack).await
+    })
+    .await
+}
+
+/// Before images are pushed to ECR: preflight, then create (or bring in line) the
+/// stack's ECR repositories alone, each change said on stderr before it is made.
+async fn ensure_repositories(ctx: &Ctx, stack: &Stack) -> Result<()> {
+    let r = rendered(ctx, stack, &Images::default());
+    preflight(ctx, &r.preflight).await?;
+    let repos: Vec<Node<Spec>> = r
+        .nodes
+        .into_iter()
+        .filter(|n| n.spec.kind() == Repository::KIND)
+        .collect();
+    if repos.is_empty() {
+        return Ok(());
+    }
+    let plan = engine::reconcile_some(ctx, &repos).await?;
+    for c in &plan.plan.changes {
+        eprintln!("{c}\n      (before its image is pushed there)");
+    }
+    engine::execute(ctx, &repos, &plan, &mut |_, _| {}).await?;
+    Ok(())
+}
+
+/// Preflight, then read everything and plan: no mutating call.
+pub async fn plan(
+    ctx: &Ctx,
+    stack: &Stack,
+    images: &Images,
+) -> Result<(Vec<Node<Spec>>, Reconciled<Spec>)> {
+    let r = rendered(ctx, stack, images);
+    preflight(ctx, &r.preflight).await?;
+    let reconciled = engine::reconcile(ctx, &r.nodes).await?;
+    Ok((r.nodes, reconciled))
+}
+
+/// The plan of an empty stack: delete everything the stack owns.
+pub async fn plan_delete(ctx: &Ctx) -> Result<(Vec<Node<Spec>>, Reconciled<Spec>)> {
+    Ok((Vec::new(), engine::reconcile(ctx, &[]).await?))
+}

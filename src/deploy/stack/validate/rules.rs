@@ -1,0 +1,259 @@
+//! The rules between and inside resources that the schema cannot say.
+
+use super::container::container;
+use super::*;
+
+/// Every resource of the file and its `type`, structurally valid or not.
+pub(super) type Kinds = std::collections::BTreeMap<String, String>;
+
+/// Whether `target` names a resource of the file; its kind.
+pub(super) fn kind_of<'k>(kinds: &'k Kinds, target: &str) -> Option<&'k str> {
+    kinds.get(target).map(String::as_str)
+}
+
+pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
+    let name_ok = |s: &str, max: usize| {
+        !s.is_empty()
+            && s.len() <= max
+            && s.chars().next().is_some_and(|ch| ch.is_ascii_alphabetic())
+            && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+    };
+    if !name_ok(&stack.stack, 32) {
+        c.error(
+            "/stack",
+            format!(
+                "'{}' must be 1..32 letters, digits or '-', starting with a letter",
+                stack.stack
+            ),
+        );
+    }
+    if let Some(r) = &stack.registry {
+        if let Err(e) = check_registry(r) {
+            c.error("/registry", e);
+        }
+    }
+    let needs_network = stack.resources.values().any(|r| r.container().is_some());
+    if needs_network && stack.network.is_none() {
+        c.error("/network", "missing: worker-service and scheduled-job tasks run on Fargate (awsvpc) and need network.subnets");
+    }
+    for (name, res) in &stack.resources {
+        let base = format!("/resources/{name}");
+        let props = format!("{base}/properties");
+        if !name_ok(name, 40) || name.contains('-') {
+            c.error(base.clone(), format!("resource name '{name}' must be 1..40 letters and digits, starting with a letter"));
+        }
+        match res {
+            Resource::SqsQueue(q) => {
+                c.range(
+                    format!("{props}/visibilityTimeoutSeconds"),
+                    q.visibility_timeout_seconds,
+                    0,
+                    43200,
+                );
+                c.range(
+                    format!("{props}/messageRetentionSeconds"),
+                    q.message_retention_seconds,
+                    60,
+                    1_209_600,
+                );
+                c.range(format!("{props}/delaySeconds"), q.delay_seconds, 0, 900);
+                if let Some(dlq) = &q.dead_letter_queue {
+                    c.range(
+                        format!("{props}/deadLetterQueue/maxReceiveCount"),
+                        Some(dlq.max_receive_count),
+                        1,
+                        1000,
+                    );
+                    if let Some(t) = &dlq.target_queue {
+                        match kind_of(kinds, t) {
+                            None => c.error(
+                                format!("{props}/deadLetterQueue/targetQueue"),
+                                format!("no resource named '{t}'"),
+                            ),
+                            Some("sqs-queue") if t == name => c.error(
+                                format!("{props}/deadLetterQueue/targetQueue"),
+                                "a queue cannot be its own dead-letter queue",
+                            ),
+                            Some("sqs-queue") => {}
+                            Some(other) => c.error(
+                                format!("{props}/deadLetterQueue/targetQueue"),
+                                format!("'{t}' is a {other}, not an sqs-queue"),
+                            ),
+                        }
+                    }
+                }
+            }
+            Resource::WorkerService(s) => {
+                container(stack, kinds, name, &s.container, &props, c);
+                if let Some(sc) = &s.scaling {
+                    let p = format!("{props}/scaling");
+                    let min = sc.min_instances.unwrap_or(1);
+                    let max = sc.max_instances.unwrap_or(min.max(1));
+                    let queues = connected_queues(kinds, &s.container);
+                    if min < 0 {
+                        c.error(
+                            format!("{p}/minInstances"),
+                            format!("{min} is out of range: allowed 0 <= minInstances <= maxInstances (0 only with a connected queue)"),
+                        );
+                    } else if min == 0 && queues.is_empty() {
+                        c.error(
+                            format!("{p}/minInstances"),
+                            "0 needs a queue to wake the service: connect it to an sqs-queue (connectTo), or keep minInstances at 1 or more",
+                        );
+                    } else if min == 0 && queues.len() > MAX_WAKE_QUEUES {
+                        c.error(
+                            format!("{p}/minInstances"),
+                            format!("0 works with up to {MAX_WAKE_QUEUES} connected queues (the idle alarm reads 2 metrics of each, 10 at most); this service connects to {}", queues.len()),
+                        );
+                    }
+                    if max < min {
+                        c.error(
+                            format!("{p}/maxInstances"),
+                            format!("{max} is less than minInstances ({min}): allowed minInstances <= maxInstances"),
+                        );
+                    } else if max < 1 {
+                        c.error(
+                            format!("{p}/maxInstances"),
+                            format!("{max} is out of range: allowed 1 <= maxInstances"),
+                        );
+                    }
+                    if let Some(idle) = sc.idle_minutes {
+                        if min != 0 {
+                            c.error(
+                                format!("{p}/idleMinutes"),
+                                format!("idleMinutes applies only to a service that scales to zero (minInstances: 0); minInstances is {min}"),
+                            );
+                        } else if !(1..=MAX_IDLE_MINUTES).contains(&idle) {
+                            c.error(
+                                format!("{p}/idleMinutes"),
+                                format!("{idle} is out of range: allowed 1..={MAX_IDLE_MINUTES} (CloudWatch evaluates an alarm over at most one day)"),
+                            );
+                        }
+                    }
+                    if min == 0 {
+                        for q in &queues {
+                            if let Some(Resource::SqsQueue(qq)) = stack.resources.get(*q) {
+                                if qq.dead_letter_queue.is_none() {
+                                    c.warn(
+                                        format!("/resources/{q}/properties"),
+                                        format!("'{q}' has no deadLetterQueue: a message that always fails goes back to the queue and wakes {name} from zero again and again; give it a deadLetterQueue"),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    if let Some(pol) = &sc.scaling_policy {
+                        for (key, v) in [
+                            (
+                                "keepAvgCpuUtilizationUnder",
+                                pol.keep_avg_cpu_utilization_under,
+                            ),
+                            (
+                                "keepAvgMemoryUtilizationUnder",
+                                pol.keep_avg_memory_utilization_under,
+                            ),
+                        ] {
+                            if let Some(v) = v {
+                                if !(v > 0.0 && v <= 100.0) {
+                                    c.error(format!("{p}/scalingPolicy/{key}"), format!("{v} is out of range: allowed above 0 up to 100 (percent)"));
+                                }
+                            }
+                        }
+                        if let Some(v) = pol.keep_backlog_per_instance_under {
+                            if v <= 0.0 {
+                                c.error(
+                                    format!("{p}/scalingPolicy/keepBacklogPerInstanceUnder"),
+                                    format!("{v} must be above 0 (messages per task)"),
+                                );
+                            }
+                            if !connected_queue(kinds, &s.container) {
+                                c.error(
+                                    format!("{p}/scalingPolicy/keepBacklogPerInstanceUnder"),
+                                    "a backlog target needs a queue: connect the service to an sqs-queue (connectTo)",
+                                );
+                            }
+                        }
+                    }
+                }
+                if let Some(base) = s.on_demand_base {
+                    if !s.spot {
+                        c.error(
+                            format!("{props}/onDemandBase"),
+                            "onDemandBase is the on-demand part of a spot service: it needs spot: true",
+                        );
+                    } else if !(0..=100_000).contains(&base) {
+                        c.error(
+                            format!("{props}/onDemandBase"),
+                            format!("{base} is out of range: allowed 0..=100000"),
+                        );
+                    }
+                }
+                if s.spot && s.container.resources.instance_types.is_some() {
+                    c.error(
+                        format!("{props}/spot"),
+                        "spot (FARGATE_SPOT) cannot go with resources.instanceTypes (EC2)",
+                    );
+                }
+            }
+            Resource::ScheduledJob(j) => {
+                container(stack, kinds, name, &j.container, &props, c);
+                if let Err(e) = schedule::check(&j.schedule) {
+                    c.error(format!("{props}/schedule"), e);
+                }
+                if let Some(tz) = &j.timezone {
+                    let ok = tz == "UTC"
+                        || (tz.contains('/')
+                            && tz
+                                .chars()
+                                .all(|ch| ch.is_ascii_alphanumeric() || "/_-+".contains(ch)));
+                    if !ok {
+                        c.error(format!("{props}/timezone"), format!("'{tz}' is not an IANA time zone name (for example Europe/Prague or UTC)"));
+                    }
+                }
+                c.range(format!("{props}/taskCount"), j.task_count, 1, 10);
+                match j.task_count {
+                    Some(n) if j.singleton && n != 1 => c.error(
+                        format!("{props}/singleton"),
+                        format!("singleton: true needs taskCount 1 (it is {n}): the tasks of one run would each take the others for an earlier run"),
+                    ),
+                    _ => {}
+                }
+                c.range(
+                    format!("{props}/maxEventAgeSeconds"),
+                    j.max_event_age_seconds,
+                    60,
+                    86400,
+                );
+                c.range(format!("{props}/retryAttempts"), j.retry_attempts, 0, 185);
+                c.range(
+                    format!("{props}/timeoutSeconds"),
+                    j.timeout_seconds,
+                    1,
+                    31_536_000,
+                );
+            }
+        }
+    }
+}
+
+pub(super) fn connected_queue(kinds: &Kinds, ctr: &Container) -> bool {
+    !connected_queues(kinds, ctr).is_empty()
+}
+
+/// The sqs-queues a container connects to, in file order.
+pub(super) fn connected_queues<'a>(kinds: &Kinds, ctr: &'a Container) -> Vec<&'a str> {
+    ctr.connect_to
+        .iter()
+        .filter(|t| kind_of(kinds, t) == Some("sqs-queue"))
+        .map(String::as_str)
+        .collect()
+}
+
+/// The `$ResourceParam` parameters of a resource kind.
+pub(super) fn params_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "sqs-queue" => &["url", "arn", "name"],
+        "worker-service" => &["serviceName"],
+        _ => &[],
+    }
+}
