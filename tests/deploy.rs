@@ -1033,6 +1033,40 @@ fn delete_pages_services_and_removes_only_the_stacks() {
         !w.proxy.mutating().iter().any(|a| a == "DeleteCluster"),
         "the cluster is billing's"
     );
+    // Ours again in billing's cluster; then billing, which made the cluster, goes:
+    // its services are deleted, and the cluster, where ours run, is let go of (no
+    // longer billing's), not deleted.
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &ours]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    w.proxy.record();
+    let out = w.deploy(&["delete", "--stack", &theirs]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("ECS cluster shared: not deleted, other work runs there (service orders-w"),
+        "{}",
+        stderr(&out)
+    );
+    let mutating = w.proxy.mutating();
+    assert!(
+        !mutating.iter().any(|a| a == "DeleteCluster"),
+        "{mutating:?}"
+    );
+    assert_eq!(
+        mutating.iter().filter(|a| *a == "DeleteService").count(),
+        3,
+        "{mutating:?}"
+    );
+    let ours_left = snapshot(&w.moto)
+        .into_iter()
+        .filter(|l| l.starts_with("service orders-") && l.contains(" ACTIVE "))
+        .count();
+    assert_eq!(ours_left, 12);
+    // billing's file would make its services again; ours deploys there as it is.
+    let out = w.deploy(&["diff", "--stack", &theirs]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let out = w.deploy(&["diff", "--stack", &ours]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
 #[test]
@@ -1066,6 +1100,70 @@ fn a_resource_taken_out_of_the_file_is_shown_then_deleted() {
     let out = w.deploy(&["apply", "--stack", &one]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+}
+
+#[test]
+fn apply_waits_says_what_changes_and_ends_with_its_own_exit_codes() {
+    let w = World::new();
+    let dir = TempDir::new("wait");
+    let file = write(
+        &dir,
+        "bosun.yaml",
+        &format!("stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n", w.subnets[0]),
+    );
+    // In progress past --timeout: exit 6, each event said once, the state line once.
+    w.proxy.rollout(
+        "IN_PROGRESS",
+        &[
+            "(service orders-worker) has started 1 tasks",
+            "(service orders-worker) registered 1 targets",
+        ],
+    );
+    let out = w.deploy(&["apply", "--stack", &file, "--timeout", "6"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("deployment of orders-worker"), "{err}");
+    assert!(err.contains("did not finish within 6s"), "{err}");
+    assert_eq!(err.matches("has started 1 tasks").count(), 1, "{err}");
+    assert_eq!(
+        err.matches("orders-worker: IN_PROGRESS desired").count(),
+        1,
+        "{err}"
+    );
+    // The older event first, as they happened.
+    let (a, b) = (
+        err.find("registered 1 targets").unwrap(),
+        err.find("has started 1 tasks").unwrap(),
+    );
+    assert!(a < b, "{err}");
+    // Rolled back by the circuit breaker: exit 4, said so.
+    w.proxy.rollout("FAILED", &[]);
+    let changed = write(
+        &dir,
+        "bosun.yaml",
+        &format!("stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:2 }} }}\n      command: [run]\n", w.subnets[0]),
+    );
+    let out = w.deploy(&["apply", "--stack", &changed]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("deployment of orders-worker failed and was rolled back"),
+        "{}",
+        stderr(&out)
+    );
+    // Done: a summary line, exit 0.
+    w.proxy.rollout("COMPLETED", &[]);
+    let again = write(
+        &dir,
+        "bosun.yaml",
+        &format!("stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:3 }} }}\n      command: [run]\n", w.subnets[0]),
+    );
+    let out = w.deploy(&["apply", "--stack", &again]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("orders-worker deployed in"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -841,6 +841,36 @@ fn a_custom_dockerfile_is_built_pushed_and_pinned_by_digest() {
 
     // A changed file: a new digest, a new revision; diff shows it first.
     std::fs::write(app.join("msg"), "hello v2\n").unwrap();
+    // Where no Docker engine answers, diff compares everything but the image and
+    // says so; status never builds (it reads what is deployed).
+    let no_engine = |verb: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun-deploy"));
+        cmd.args([verb, "--stack"])
+            .arg(&stack)
+            .env("PATH", "/nonexistent")
+            .envs(moto.env());
+        run_bounded(&mut cmd, Duration::from_secs(120))
+    };
+    let out = no_engine("diff");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("no Docker engine answers (docker info failed): the images of worker are not built, so not compared"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = no_engine("status");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("AWS matches the file"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = deploy(&["diff"], static_bosun());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(

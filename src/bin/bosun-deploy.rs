@@ -15,7 +15,7 @@ use bosun::deploy::components::{self, Target};
 use bosun::deploy::engine::error::{exit, DeployError};
 use bosun::deploy::engine::plan::{Change, Plan};
 use bosun::deploy::engine::{self, Kind, Node, Reconciled};
-use bosun::deploy::images::buildpack;
+use bosun::deploy::images::{buildpack, Mode};
 use bosun::deploy::ops::{self, logs};
 use bosun::deploy::resources::{service, Spec};
 use bosun::deploy::stack::{validate, Stack};
@@ -102,13 +102,9 @@ enum Verb {
         #[command(flatten)]
         bosun: BosunArg,
     },
-    /// Desired/running/pending, deployments, scaling policies, recent events
-    Status {
-        #[command(flatten)]
-        stack: StackArg,
-        #[command(flatten)]
-        bosun: BosunArg,
-    },
+    /// What is deployed: desired/running/pending, deployments, scaling policies,
+    /// recent events (reads AWS only; builds nothing)
+    Status(StackArg),
     /// Delete everything this stack owns (found by its tag)
     Delete {
         #[command(flatten)]
@@ -192,8 +188,14 @@ fn main() -> ExitCode {
             bosun,
         } => with_aws(&file.stack.clone(), |stack| async move {
             let ctx = ops::connect(&stack).await?;
-            let images =
-                ops::images(&ctx, &file.stack, &stack, &bosun_path(bosun.bosun), false).await?;
+            let images = ops::images(
+                &ctx,
+                &file.stack,
+                &stack,
+                &bosun_path(bosun.bosun),
+                Mode::Build,
+            )
+            .await?;
             let (_, r) = ops::plan(&ctx, &stack, &images).await?;
             print_plan(&r.plan, output.output);
             Ok(if r.plan.changes.is_empty() {
@@ -210,8 +212,14 @@ fn main() -> ExitCode {
             bosun,
         } => with_aws(&file.stack.clone(), |stack| async move {
             let ctx = ops::connect(&stack).await?;
-            let images =
-                ops::images(&ctx, &file.stack, &stack, &bosun_path(bosun.bosun), true).await?;
+            let images = ops::images(
+                &ctx,
+                &file.stack,
+                &stack,
+                &bosun_path(bosun.bosun),
+                Mode::Push,
+            )
+            .await?;
             let (nodes, r) = ops::plan(&ctx, &stack, &images).await?;
             execute(&ctx, &nodes, &r, output.output).await?;
             let rolled = r
@@ -224,11 +232,17 @@ fn main() -> ExitCode {
             }
             Ok(exit::OK)
         }),
-        Verb::Status { stack: file, bosun } => with_aws(&file.stack.clone(), |stack| async move {
+        Verb::Status(file) => with_aws(&file.stack.clone(), |stack| async move {
             let ctx = ops::connect(&stack).await?;
-            // Built locally (Docker's cache), not pushed: is AWS on this build?
-            let images =
-                ops::images(&ctx, &file.stack, &stack, &bosun_path(bosun.bosun), false).await?;
+            // What is deployed, never built: the deployed images stand in.
+            let images = ops::images(
+                &ctx,
+                &file.stack,
+                &stack,
+                Path::new("bosun"),
+                Mode::Deployed,
+            )
+            .await?;
             // The same reads as diff: does AWS match the file?
             let r = engine::reconcile(&ctx, &ops::rendered(&ctx, &stack, &images).nodes).await?;
             match r.plan.changes.len() {

@@ -91,6 +91,9 @@ struct Rules {
     /// The registry host that ECR's answers name in place of the account's
     /// `{account}.dkr.ecr.{region}.amazonaws.com` (moto has no registry behind it).
     ecr_registry: Option<String>,
+    /// The rollout state of every service's PRIMARY deployment, and the service events
+    /// (newest first), that DescribeServices answers (moto's deployments never roll).
+    rollout: Option<(String, Vec<String>)>,
 }
 
 pub struct Proxy {
@@ -180,6 +183,15 @@ impl Proxy {
     }
 
     /// Page `ListServices` and `ListTasks` by 10, as AWS does (moto does not).
+    /// Answer DescribeServices with this rollout state on every PRIMARY deployment and
+    /// these events (newest first), as ECS reports a deployment in progress.
+    pub fn rollout(&self, state: &str, events: &[&str]) {
+        self.rules.lock().unwrap().rollout = Some((
+            state.to_owned(),
+            events.iter().map(|e| (*e).to_owned()).collect(),
+        ));
+    }
+
     pub fn page_lists(&self, on: bool) {
         self.rules.lock().unwrap().page_lists = on;
     }
@@ -644,6 +656,28 @@ fn patch_services(rules: &Mutex<Rules>, body: &[u8]) -> Vec<u8> {
             if let Some(dc) = extras.get("deploymentConfiguration") {
                 s["deploymentConfiguration"] = dc.clone();
             }
+        }
+    }
+    if let (Some((state, events)), Some(services)) = (&r.rollout, v["services"].as_array_mut()) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        for s in services {
+            let deployments = s["deployments"].as_array().cloned().unwrap_or_default();
+            let mut primary = deployments
+                .into_iter()
+                .find(|d| d["status"] == "PRIMARY")
+                .unwrap_or_else(|| serde_json::json!({ "status": "PRIMARY", "id": "ecs-svc/1" }));
+            primary["rolloutState"] = serde_json::json!(state);
+            s["deployments"] = serde_json::json!([primary]);
+            s["events"] = serde_json::Value::Array(
+                events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| serde_json::json!({ "id": format!("ev-{i}"), "createdAt": now, "message": m }))
+                    .collect(),
+            );
         }
     }
     serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())

@@ -61,6 +61,10 @@ pub enum DeployError {
     /// A usage error (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// The stack file names what is not there (an entry file): exit 3, as for an
+    /// invalid file.
+    #[error("{0}; nothing was changed")]
+    Invalid(String),
     /// A local tool failed or is missing (the Docker engine, `pack`): an image could
     /// not be built, have bosun put in, or be pushed; nothing was changed in AWS.
     #[error("{0}; nothing was changed in AWS")]
@@ -77,6 +81,7 @@ impl DeployError {
     pub fn exit_code(&self) -> u8 {
         match self {
             DeployError::Usage(_) => exit::USAGE,
+            DeployError::Invalid(_) => exit::INVALID,
             DeployError::LocalTool(_) => exit::LOCAL_TOOL,
             DeployError::TimedOut { .. } => exit::TIMEOUT,
             DeployError::Aws { .. }

@@ -84,6 +84,16 @@ fn docker_shown(args: &[String], what: &str) -> Result<(), String> {
     }
 }
 
+/// Whether the local Docker engine answers (`docker info`).
+pub fn engine_answers() -> bool {
+    Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// The Docker platform of a task architecture.
 fn platform(ctr: &Container) -> &'static str {
     match ctr.docker_arch() {
@@ -248,11 +258,20 @@ pub fn build_all(
     stack: &Stack,
     bosun: &Path,
     ecr_host: &str,
-) -> Result<Vec<Built>, String> {
+) -> Result<Vec<Built>, crate::deploy::engine::error::DeployError> {
     let dir = stack_file
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    use crate::deploy::engine::error::DeployError;
+    // A missing entry or project file is the stack file's mistake: said before
+    // anything is built.
+    for (name, res) in &stack.resources {
+        if let Some(ctr) = res.container().filter(|c| c.packaging.is_buildpack()) {
+            super::buildpack::generate(dir, ctr)
+                .map_err(|e| DeployError::Invalid(format!("{name}: {e}")))?;
+        }
+    }
     let mut out = Vec::new();
     for (name, res) in &stack.resources {
         if let Some(ctr) = res.container().filter(|c| c.is_built()) {
@@ -262,7 +281,7 @@ pub fn build_all(
                 path: bosun,
                 helper: stack.needs_helper(res),
             };
-            out.push(build(dir, name, ctr, &repo, bosun)?);
+            out.push(build(dir, name, ctr, &repo, bosun).map_err(DeployError::LocalTool)?);
         }
     }
     Ok(out)

@@ -18,6 +18,18 @@ use super::engine::error::{DeployError, Result};
 use super::engine::Ctx;
 use super::stack::Stack;
 
+/// What a verb does with the images bosun-deploy builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `apply`: build, push, pin.
+    Push,
+    /// `diff`: build (not push) to compare; without a Docker engine, the deployed
+    /// images stand in and the verb says which it could not compare.
+    Build,
+    /// `status`: never build; the deployed images stand in.
+    Deployed,
+}
+
 /// What a verb learnt of the stack's images.
 #[derive(Debug, Clone, Default)]
 pub struct Images {
@@ -32,16 +44,18 @@ pub struct Images {
 /// build fails. Without the stack's `registry:`, images go to its ECR repositories:
 /// `before_push` makes them (after preflight), and the push logs in with ECR's token
 /// into a docker config of its own.
-pub async fn prepare<F>(
+pub async fn prepare<F, D>(
     ctx: &Ctx,
     file: &Path,
     stack: &Stack,
     bosun: &Path,
-    push: bool,
+    mode: Mode,
     before_push: F,
+    deployed: D,
 ) -> Result<Images>
 where
     F: AsyncFnOnce() -> Result<()>,
+    D: AsyncFnOnce() -> Result<BTreeMap<String, String>>,
 {
     let mut images = Images {
         configs: read_image_configs(ctx, stack).await?,
@@ -54,13 +68,31 @@ where
     if !built_any {
         return Ok(images);
     }
+    let engine = mode != Mode::Deployed && build::engine_answers();
+    if mode == Mode::Deployed || (mode == Mode::Build && !engine) {
+        images.built = deployed().await?;
+        if mode == Mode::Build {
+            let names: Vec<&String> = stack
+                .resources
+                .iter()
+                .filter(|(_, r)| r.container().is_some_and(|c| c.is_built()))
+                .map(|(n, _)| n)
+                .collect();
+            eprintln!(
+                "bosun-deploy: no Docker engine answers (docker info failed): the images of {} are not built, so not compared (everything else is)",
+                names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        return Ok(images);
+    }
+    let push = mode == Mode::Push;
     let ecr = if stack.registry.is_none() {
         Some(ecr::ecr_login(ctx).await?)
     } else {
         None
     };
     let host = ecr.as_ref().map(|l| l.0.clone()).unwrap_or_default();
-    let built = build::build_all(file, stack, bosun, &host).map_err(DeployError::LocalTool)?;
+    let built = build::build_all(file, stack, bosun, &host)?;
     if !push {
         for b in &built {
             images.built.insert(

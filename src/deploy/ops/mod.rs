@@ -12,8 +12,8 @@ use std::path::Path;
 use super::components::{self, Rendered, Target};
 use super::engine::error::{DeployError, Result};
 use super::engine::{self, Aws, Ctx, Kind, Node, Reconciled, Registry};
-use super::images::{self, Images};
-use super::resources::{repository::Repository, Spec};
+use super::images::{self, Images, Mode};
+use super::resources::{repository::Repository, task_definition, Spec};
 use super::stack::Stack;
 
 pub use preflight::preflight;
@@ -59,12 +59,53 @@ pub async fn images(
     file: &Path,
     stack: &Stack,
     bosun: &Path,
-    push: bool,
+    mode: Mode,
 ) -> Result<Images> {
-    images::prepare(ctx, file, stack, bosun, push, async || {
-        ensure_repositories(ctx, stack).await
-    })
+    images::prepare(
+        ctx,
+        file,
+        stack,
+        bosun,
+        mode,
+        async || ensure_repositories(ctx, stack).await,
+        async || deployed_images(ctx, stack).await,
+    )
     .await
+}
+
+/// The images the deployed task definitions of the built resources run (resource →
+/// image), read from AWS: what `status` and an engine-less `diff` compare against,
+/// so an image they did not build shows no change.
+async fn deployed_images(
+    ctx: &Ctx,
+    stack: &Stack,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (name, res) in &stack.resources {
+        if !res.container().is_some_and(|c| c.is_built()) {
+            continue;
+        }
+        let family = crate::deploy::naming::family(&stack.stack, name);
+        let Some(arn) = task_definition::latest_revision(ctx, &family).await? else {
+            continue;
+        };
+        let d = ctx
+            .aws
+            .ecs
+            .describe_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+            .map_err(engine::error::failed("ECS DescribeTaskDefinition", &family))?;
+        if let Some(image) = d
+            .task_definition()
+            .and_then(|t| t.container_definitions().first())
+            .and_then(|c| c.image())
+        {
+            out.insert(name.clone(), image.to_owned());
+        }
+    }
+    Ok(out)
 }
 
 /// Before images are pushed to ECR: preflight, then create (or bring in line) the

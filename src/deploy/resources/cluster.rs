@@ -2,6 +2,8 @@
 //! associated so services can use a capacity provider strategy. An existing cluster
 //! that is not the stack's (`default`, a team's shared one) is used as it is: never
 //! changed, never deleted (preflight checks it has the providers the services use).
+//! The stack's own cluster is never deleted while other stacks' services or tasks run
+//! there: the stack lets go of it (removes its tag) and says so.
 
 use std::collections::BTreeSet;
 
@@ -10,6 +12,7 @@ use serde::Serialize;
 use super::EcsTag;
 use crate::deploy::engine::error::{failed, Result};
 use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
+use crate::deploy::naming::STACK_TAG;
 
 /// How long `delete` waits for the stack's services and tasks to drain from its
 /// cluster before giving up (a next `delete` goes on), and how often it asks.
@@ -146,6 +149,28 @@ impl Kind for Cluster {
     }
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
+        // Other stacks' services or tasks run there (a stack that names this cluster
+        // uses it as it is): the stack lets go of it instead, and says so.
+        let others = other_work(ctx, &owned.name).await?;
+        if !others.is_empty() {
+            ctx.aws
+                .ecs
+                .untag_resource()
+                .resource_arn(format!(
+                    "arn:aws:ecs:{}:{}:cluster/{}",
+                    ctx.region, ctx.account, owned.name
+                ))
+                .tag_keys(STACK_TAG)
+                .send()
+                .await
+                .map_err(failed("ECS UntagResource", &owned.name))?;
+            eprintln!(
+                "  ECS cluster {}: not deleted, other work runs there ({}); it is no longer this stack's (tag {STACK_TAG} removed)",
+                owned.name,
+                others.join(", ")
+            );
+            return Ok(());
+        }
         // The stack's services were just deleted: ECS refuses to delete the cluster
         // until they and their tasks have drained. Wait for that, bounded.
         let give_up = std::time::Instant::now() + DRAIN_PATIENCE;
@@ -175,6 +200,78 @@ impl Kind for Cluster {
             tokio::time::sleep(DRAIN_POLL).await;
         }
     }
+}
+
+/// What runs in cluster `name` and is not this stack's: ACTIVE services without the
+/// stack's tag, and running tasks tagged as another stack's (every list paged; the
+/// services described ten at a time, the tasks a hundred, as ECS allows: ECS API
+/// reference, DescribeServices and DescribeTasks).
+async fn other_work(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut arns = Vec::new();
+    let mut pages = ctx
+        .aws
+        .ecs
+        .list_services()
+        .cluster(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(failed("ECS ListServices", name))?;
+        arns.extend(page.service_arns().iter().cloned());
+    }
+    for batch in arns.chunks(10) {
+        let d = ctx
+            .aws
+            .ecs
+            .describe_services()
+            .cluster(name)
+            .set_services(Some(batch.to_vec()))
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
+            .send()
+            .await
+            .map_err(failed("ECS DescribeServices", name))?;
+        out.extend(
+            d.services()
+                .iter()
+                .filter(|s| s.status() == Some("ACTIVE") && !ctx.owns(tags(s.tags())))
+                .map(|s| format!("service {}", s.service_name().unwrap_or("?"))),
+        );
+    }
+    let mut tasks = Vec::new();
+    let mut pages = ctx
+        .aws
+        .ecs
+        .list_tasks()
+        .cluster(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(failed("ECS ListTasks", name))?;
+        tasks.extend(page.task_arns().iter().cloned());
+    }
+    for batch in tasks.chunks(100) {
+        let d = ctx
+            .aws
+            .ecs
+            .describe_tasks()
+            .cluster(name)
+            .set_tasks(Some(batch.to_vec()))
+            .include(aws_sdk_ecs::types::TaskField::Tags)
+            .send()
+            .await
+            .map_err(failed("ECS DescribeTasks", name))?;
+        out.extend(
+            d.tasks()
+                .iter()
+                .filter(|t| {
+                    tags(t.tags()).any(|(k, v)| k == STACK_TAG && v != ctx.stack)
+                        && t.last_status() != Some("STOPPED")
+                })
+                .map(|t| format!("task {}", t.task_arn().unwrap_or("?"))),
+        );
+    }
+    Ok(out)
 }
 
 /// Cluster `name` as DescribeClusters gives it (with its tags), if it is there: ACTIVE

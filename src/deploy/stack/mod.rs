@@ -30,8 +30,10 @@ pub struct Stack {
     pub resources: BTreeMap<String, Resource>,
 }
 
+/// No `cluster:`: the stack's own, named after the stack (filled in by validation),
+/// never the account's shared `default`.
 fn default_cluster() -> String {
-    "default".into()
+    String::new()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -223,7 +223,12 @@ pub fn check(file: &str, text: &str) -> Result<(Stack, Report), Report> {
         None
     } else {
         match serde_path_to_error::deserialize::<_, Stack>(&usable) {
-            Ok(s) => Some(s),
+            Ok(mut s) => {
+                if s.cluster.is_empty() {
+                    s.cluster = s.stack.clone();
+                }
+                Some(s)
+            }
             Err(e) => {
                 let pointer = e
                     .path()
