@@ -152,6 +152,16 @@ def main():
             if report.has_errors():
                 problems.append(f"{model.service_name}.{op.name}: {report.generate_report()}")
         checked += 1
+        # A universal target (arn:aws:scheduler:::aws-sdk:SERVICE:action): its input is
+        # that call's parameters, checked against that service's model too.
+        target = params.get("Target") if isinstance(params, dict) else None
+        if isinstance(target, dict) and target.get("Arn", "").startswith("arn:aws:scheduler:::aws-sdk:"):
+            svc, action_name = target["Arn"].split(":")[-2:]
+            called = models.get(svc) or session.get_service_model(svc)
+            called_op = called.operation_model(action_name[0].upper() + action_name[1:])
+            report = validator.validate(json.loads(target.get("Input", "{}")), called_op.input_shape)
+            if report.has_errors():
+                problems.append(f"{op.name} universal target {target['Arn']}: {report.generate_report()}")
         for key in ("PolicyDocument", "AssumeRolePolicyDocument"):
             if isinstance(params, dict) and key in params:
                 policies.append((f"{op.name} {params.get('RoleName', '')} {key}", params[key]))

@@ -824,9 +824,12 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mut mutating = w.proxy.mutating();
     mutating.sort();
+    // The three changes, under the stack's lock (taken, then released).
     assert_eq!(
         mutating,
         [
+            "DeleteParameter",
+            "PutParameter",
             "PutRetentionPolicy",
             "RegisterTaskDefinition",
             "UpdateService"
@@ -872,7 +875,7 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
     w.proxy
         .fail("DeleteCluster", 2, "ClusterContainsTasksException");
     w.proxy.record();
-    let out = w.deploy(&["delete", "--stack", &changed]);
+    let out = w.deploy(&["delete", "--yes", "--stack", &changed]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         w.proxy
@@ -897,7 +900,7 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
     );
     // And again: nothing left to delete.
     w.proxy.record();
-    let out = w.deploy(&["delete", "--stack", &changed]);
+    let out = w.deploy(&["delete", "--yes", "--stack", &changed]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(w.proxy.mutating(), Vec::<String>::new());
 }
@@ -1000,7 +1003,7 @@ fn delete_pages_services_and_removes_only_the_stacks() {
     let out = w.deploy(&["diff", "--stack", &ours]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     w.proxy.record();
-    let out = w.deploy(&["delete", "--stack", &ours]);
+    let out = w.deploy(&["delete", "--yes", "--stack", &ours]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let pages = w
         .proxy
@@ -1039,7 +1042,7 @@ fn delete_pages_services_and_removes_only_the_stacks() {
     let out = w.deploy(&["apply", "--no-wait", "--stack", &ours]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     w.proxy.record();
-    let out = w.deploy(&["delete", "--stack", &theirs]);
+    let out = w.deploy(&["delete", "--yes", "--stack", &theirs]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out)
@@ -1166,6 +1169,184 @@ fn apply_waits_says_what_changes_and_ends_with_its_own_exit_codes() {
     );
 }
 
+/// The stack's lock: an apply with changes waits for or refuses another's lock, naming
+/// its holder; one with nothing to change takes none; only `--force-unlock ID` of that
+/// lock breaks it; the lock is gone after a run.
+#[test]
+fn a_locked_stack_is_refused_and_broken_only_by_its_id() {
+    let w = World::new();
+    let dir = TempDir::new("lock");
+    let one = write(
+        &dir,
+        "one.yaml",
+        &format!("{HEAD}  a:\n    type: sqs-queue\n"),
+    );
+    let two = write(
+        &dir,
+        "two.yaml",
+        &format!("{HEAD}  a:\n    type: sqs-queue\n  b:\n    type: sqs-queue\n"),
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--stack", &one]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mutating = w.proxy.mutating();
+    assert_eq!(
+        mutating.first().map(String::as_str),
+        Some("PutParameter"),
+        "{mutating:?}"
+    );
+    assert_eq!(
+        mutating.last().map(String::as_str),
+        Some("DeleteParameter"),
+        "{mutating:?}"
+    );
+    let lock = |code: &str| {
+        py(
+            &w.moto,
+            &format!("import boto3,sys,json; s=boto3.client('ssm', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y')\n{code}"),
+        )
+    };
+    let missing = "try:\n    print(s.get_parameter(Name='/bosun/orders/lock')['Parameter']['Value'])\nexcept s.exceptions.ParameterNotFound:\n    print('none')";
+    assert_eq!(lock(missing).trim(), "none");
+    // Another run holds it.
+    lock("s.put_parameter(Name='/bosun/orders/lock', Type='String', Value=json.dumps({'id': 'abcdef0123456789', 'who': 'ana@ci-7 (pid 41)', 'since': '2026-12-06T10:00:00Z', 'verb': 'apply'}))");
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--stack", &two]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stack orders is locked: apply by ana@ci-7 (pid 41) since 2026-12-06T10:00:00Z (lock id abcdef0123456789); nothing was changed (wait for it with --wait-lock SECS, or, if that run died, break the lock with --force-unlock abcdef0123456789)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        w.proxy.mutating(),
+        ["PutParameter"],
+        "only the refused take"
+    );
+    // Nothing to change: no lock, no mutating call.
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--stack", &one]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    // Waiting for it, bounded.
+    let out = w.deploy(&["apply", "--stack", &two, "--wait-lock", "3"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("waiting for the lock of stack orders: apply by ana@ci-7"),
+        "{}",
+        stderr(&out)
+    );
+    // Only its own id breaks it.
+    let out = w.deploy(&[
+        "apply",
+        "--stack",
+        &two,
+        "--force-unlock",
+        "0000000000000000",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("holds no lock with id 0000000000000000"),
+        "{}",
+        stderr(&out)
+    );
+    let out = w.deploy(&[
+        "apply",
+        "--stack",
+        &two,
+        "--force-unlock",
+        "abcdef0123456789",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("lock abcdef0123456789 of stack orders broken"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(lock(missing).trim(), "none");
+    let out = w.deploy(&["diff", "--stack", &two]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+/// A queue that holds messages is not deleted by apply or delete without
+/// `--allow-data-loss`, and diff says what it holds; delete needs `--yes` off a
+/// terminal.
+#[test]
+fn deleting_a_queue_that_holds_messages_needs_allow_data_loss() {
+    let w = World::new();
+    let dir = TempDir::new("dataloss");
+    let two = write(
+        &dir,
+        "two.yaml",
+        &format!("{HEAD}  a:\n    type: sqs-queue\n  b:\n    type: sqs-queue\n"),
+    );
+    let one = write(
+        &dir,
+        "one.yaml",
+        &format!("{HEAD}  a:\n    type: sqs-queue\n"),
+    );
+    let out = w.deploy(&["apply", "--stack", &two]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    py(
+        &w.moto,
+        "import boto3,sys; q=boto3.client('sqs', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); u=q.get_queue_url(QueueName='orders-b')['QueueUrl']; [q.send_message(QueueUrl=u, MessageBody=str(i)) for i in range(2)]",
+    );
+    let out = w.deploy(&["diff", "--stack", &one]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("- delete queue orders-b\n      (holds 2 messages (2 visible, 0 in flight, 0 delayed): deleting it loses them; needs --allow-data-loss)"),
+        "{}",
+        stdout(&out)
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--stack", &one]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the plan deletes what holds data: queue orders-b (2 messages); nothing was changed (pass --allow-data-loss to delete them anyway)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        w.proxy.mutating(),
+        ["PutParameter", "DeleteParameter"],
+        "the lock alone"
+    );
+    let out = w.deploy(&["delete", "--stack", &one]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pass --yes to confirm"),
+        "{}",
+        stderr(&out)
+    );
+    let out = w.deploy(&["delete", "--yes", "--stack", &two]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let out = w.deploy(&["apply", "--stack", &one, "--allow-data-loss"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        snapshot(&w.moto),
+        ["queue orders-a {\"VisibilityTimeout\": \"30\"}"]
+    );
+}
+
+/// An apply after one that was killed: the dead run's lock (if it held it) is broken
+/// by its id, as its holder's refusal names it, and the apply goes on.
+fn apply_after_kill(w: &World, file: &str) -> Output {
+    let out = w.deploy(&["apply", "--no-wait", "--stack", file]);
+    let err = stderr(&out);
+    if out.status.code() != Some(4) || !err.contains("is locked") {
+        return out;
+    }
+    let id: String = err
+        .split("--force-unlock ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    assert_eq!(id.len(), 16, "{err}");
+    w.deploy(&["apply", "--no-wait", "--stack", file, "--force-unlock", &id])
+}
+
 #[test]
 fn apply_killed_at_any_point_is_finished_by_the_next() {
     // What a clean apply leaves.
@@ -1192,7 +1373,7 @@ fn apply_killed_at_any_point_is_finished_by_the_next() {
         let out = wait_output(child, std::time::Duration::from_secs(60));
         assert_eq!(out.status.code(), None, "killed after mutating call {n}");
         w.proxy.clear_kill();
-        let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+        let out = apply_after_kill(&w, &file);
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -1248,7 +1429,7 @@ fn an_ec2_apply_killed_at_any_point_is_finished_by_the_next() {
         let out = wait_output(child, std::time::Duration::from_secs(60));
         assert_eq!(out.status.code(), None, "killed after mutating call {n}");
         w.proxy.clear_kill();
-        let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+        let out = apply_after_kill(&w, &file);
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -1430,7 +1611,7 @@ fn what_apply_sends_is_valid_for_the_real_api() {
         &["apply", "--no-wait", "--stack", &first],
         &["apply", "--no-wait", "--stack", &changed],
         &["apply", "--no-wait", "--stack", &without_job],
-        &["delete", "--stack", &without_job],
+        &["delete", "--yes", "--stack", &without_job],
     ];
     for args in runs {
         let out = w.deploy(args);
@@ -1462,6 +1643,8 @@ fn what_apply_sends_is_valid_for_the_real_api() {
         "RegisterScalableTarget",
         "CreateScheduleGroup",
         "DeleteLogGroup",
+        "PutParameter",
+        "DeleteParameter",
     ] {
         assert!(mutating.contains(a), "{a} not exercised: {mutating:?}");
     }
@@ -1619,7 +1802,7 @@ for a in cw.describe_alarms(AlarmNamePrefix='orders-worker')['MetricAlarms']:
     let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
-    let out = w.deploy(&["delete", "--stack", &file]);
+    let out = w.deploy(&["delete", "--yes", "--stack", &file]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let left = py(&w.moto, "import boto3,sys; print(sorted(a['AlarmName'] for a in boto3.client('cloudwatch', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').describe_alarms()['MetricAlarms']))");
     assert_eq!(left.trim(), "['orders-theirs']");
@@ -1690,7 +1873,7 @@ fn spot_services_get_their_capacity_providers() {
         .actions()
         .iter()
         .any(|a| a.contains("ClusterCapacityProviders")));
-    let out = w.deploy(&["delete", "--stack", &shared]);
+    let out = w.deploy(&["delete", "--yes", "--stack", &shared]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // The stack's own cluster is made with them.
@@ -1812,6 +1995,28 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
         assert!(script.lines().any(|l| l == line), "{line} in {script}");
     }
     // What moto does not keep, as sent.
+    // The weekly refresh: protected instances are never replaced by maximum instance
+    // lifetime, so a schedule calls StartInstanceRefresh on the group, replacing the
+    // protected ones too (the call's input is checked against its model above).
+    let refresh: serde_json::Value =
+        serde_json::from_str(&w.proxy.sent("CreateSchedule").body).unwrap();
+    assert_eq!(refresh["ScheduleExpression"], "rate(7 days)");
+    assert_eq!(
+        refresh["Target"]["Arn"],
+        "arn:aws:scheduler:::aws-sdk:autoscaling:startInstanceRefresh"
+    );
+    let input: serde_json::Value =
+        serde_json::from_str(refresh["Target"]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input["AutoScalingGroupName"], "orders-worker");
+    assert_eq!(input["Preferences"]["ScaleInProtectedInstances"], "Refresh");
+    assert_eq!(input["Preferences"]["MinHealthyPercentage"], 100);
+    assert!(
+        refresh["Target"]["RoleArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":role/bosun/orders/orders-refresh"),
+        "{refresh}"
+    );
     let group = w.proxy.sent("CreateAutoScalingGroup").form();
     assert_eq!(group["MaxInstanceLifetime"], "604800");
     assert_eq!(group["NewInstancesProtectedFromScaleIn"], "true");
@@ -1944,7 +2149,7 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
     w.proxy
         .fail("PutClusterCapacityProviders", 2, "ResourceInUseException");
     w.proxy.record();
-    let out = w.deploy(&["delete", "--stack", &mixed]);
+    let out = w.deploy(&["delete", "--yes", "--stack", &mixed]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -1982,8 +2187,21 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
     let out = w.deploy(&["apply", "--no-wait", "--stack", &job]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     check_with_models(&dir, &w.proxy.recorded());
-    let schedule: serde_json::Value =
-        serde_json::from_str(&w.proxy.sent("CreateSchedule").body).unwrap();
+    // The job's schedule (beside its capacity's weekly refresh).
+    let schedule: serde_json::Value = w
+        .proxy
+        .recorded()
+        .into_iter()
+        .find(|r| {
+            r.action == "CreateSchedule"
+                && r.path
+                    .split('?')
+                    .next()
+                    .unwrap()
+                    .ends_with("/schedules/nightly-report")
+        })
+        .map(|r| serde_json::from_str::<serde_json::Value>(&r.body).unwrap())
+        .expect("the job's CreateSchedule");
     let ecs = &schedule["Target"]["EcsParameters"];
     assert_eq!(
         ecs["CapacityProviderStrategy"],
@@ -2003,7 +2221,7 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
     let out = w.deploy(&["apply", "--no-wait", "--stack", &job]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(w.proxy.mutating(), Vec::<String>::new(), "{}", stdout(&out));
-    let out = w.deploy(&["delete", "--stack", &job]);
+    let out = w.deploy(&["delete", "--yes", "--stack", &job]);
     assert_eq!(
         out.status.code(),
         Some(0),

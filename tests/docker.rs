@@ -874,7 +874,7 @@ fn a_custom_dockerfile_is_built_pushed_and_pinned_by_digest() {
     let out = deploy(&["diff"], static_bosun());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("containerDefinitions[0].image"),
+        text(&out.stdout).contains("containerDefinitions[app].image"),
         "{}",
         text(&out.stdout)
     );
@@ -1012,7 +1012,7 @@ fn a_built_image_goes_to_the_stacks_ecr_repository() {
 
     // Delete takes the repository with its images.
     proxy.record();
-    let out = deploy(&["delete"]);
+    let out = deploy(&["delete", "--yes"]);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -13,11 +13,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use bosun::deploy::components::{self, Target};
 use bosun::deploy::engine::error::{exit, DeployError};
-use bosun::deploy::engine::plan::{Change, Plan};
-use bosun::deploy::engine::{self, Kind, Node, Reconciled};
-use bosun::deploy::images::{buildpack, Mode};
+use bosun::deploy::images::buildpack;
+use bosun::deploy::ops::verbs::{self, bosun_path};
 use bosun::deploy::ops::{self, logs};
-use bosun::deploy::resources::{service, Spec};
 use bosun::deploy::stack::{validate, Stack};
 
 #[derive(Debug, Parser)]
@@ -46,22 +44,44 @@ struct BosunArg {
     bosun: Option<PathBuf>,
 }
 
-/// `--bosun`, else the `bosun` beside this program.
-fn bosun_path(given: Option<PathBuf>) -> PathBuf {
-    given.unwrap_or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(|d| d.join("bosun")))
-            .unwrap_or_else(|| PathBuf::from("bosun"))
-    })
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
-    /// For people: `+ create`, `~ update` with the changed fields, `- delete`
+    /// For people: `+ create`, `~ update` with the changed fields, `-/+ replace`, `- delete`
     Text,
     /// For scripts: the plan (and what was done) as one JSON document
     Json,
+}
+
+impl From<Output> for verbs::Output {
+    fn from(o: Output) -> verbs::Output {
+        match o {
+            Output::Text => verbs::Output::Text,
+            Output::Json => verbs::Output::Json,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct SafetyArgs {
+    /// Wait this long for another run's lock of the stack (default: refuse at once)
+    #[arg(long, default_value = "0", value_name = "SECS")]
+    wait_lock: u64,
+    /// Break the stack's lock with this id first (one that a run which died left)
+    #[arg(long, value_name = "ID")]
+    force_unlock: Option<String>,
+    /// Delete queues that still hold messages (they are lost)
+    #[arg(long)]
+    allow_data_loss: bool,
+}
+
+impl SafetyArgs {
+    fn safety(self) -> verbs::Safety {
+        verbs::Safety {
+            wait_lock: Duration::from_secs(self.wait_lock),
+            force_unlock: self.force_unlock,
+            allow_data_loss: self.allow_data_loss,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +121,8 @@ enum Verb {
         timeout: u64,
         #[command(flatten)]
         bosun: BosunArg,
+        #[command(flatten)]
+        safety: SafetyArgs,
     },
     /// What is deployed: desired/running/pending, deployments, scaling policies,
     /// recent events (reads AWS only; builds nothing)
@@ -111,6 +133,11 @@ enum Verb {
         stack: StackArg,
         #[command(flatten)]
         output: OutputArg,
+        /// Delete without asking (needed where the input is not a terminal)
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        safety: SafetyArgs,
     },
     /// Make a new local image from IMAGE with bosun added as its entrypoint
     Inject {
@@ -187,22 +214,13 @@ fn main() -> ExitCode {
             output,
             bosun,
         } => with_aws(&file.stack.clone(), |stack| async move {
-            let ctx = ops::connect(&stack).await?;
-            let images = ops::images(
-                &ctx,
+            verbs::diff(
                 &file.stack,
                 &stack,
                 &bosun_path(bosun.bosun),
-                Mode::Build,
+                output.output.into(),
             )
-            .await?;
-            let (_, r) = ops::plan(&ctx, &stack, &images).await?;
-            print_plan(&r.plan, output.output);
-            Ok(if r.plan.changes.is_empty() {
-                exit::OK
-            } else {
-                exit::CHANGES
-            })
+            .await
         }),
         Verb::Apply {
             stack: file,
@@ -210,51 +228,21 @@ fn main() -> ExitCode {
             no_wait,
             timeout,
             bosun,
+            safety,
         } => with_aws(&file.stack.clone(), |stack| async move {
-            let ctx = ops::connect(&stack).await?;
-            let images = ops::images(
-                &ctx,
+            let wait = (!no_wait).then(|| Duration::from_secs(timeout));
+            verbs::apply(
                 &file.stack,
                 &stack,
                 &bosun_path(bosun.bosun),
-                Mode::Push,
+                output.output.into(),
+                wait,
+                &safety.safety(),
             )
-            .await?;
-            let (nodes, r) = ops::plan(&ctx, &stack, &images).await?;
-            execute(&ctx, &nodes, &r, output.output).await?;
-            let rolled = r
-                .plan
-                .changes
-                .iter()
-                .any(|c| c.kind == service::Service::KIND);
-            if !no_wait && rolled {
-                ops::wait::wait(&ctx.aws, &nodes, Duration::from_secs(timeout)).await?;
-            }
-            Ok(exit::OK)
+            .await
         }),
         Verb::Status(file) => with_aws(&file.stack.clone(), |stack| async move {
-            let ctx = ops::connect(&stack).await?;
-            // What is deployed, never built: the deployed images stand in.
-            let images = ops::images(
-                &ctx,
-                &file.stack,
-                &stack,
-                Path::new("bosun"),
-                Mode::Deployed,
-            )
-            .await?;
-            // The same reads as diff: does AWS match the file?
-            let r = engine::reconcile(&ctx, &ops::rendered(&ctx, &stack, &images).nodes).await?;
-            match r.plan.changes.len() {
-                0 => println!("stack {}: AWS matches the file", stack.stack),
-                n => println!(
-                    "stack {}: {n} change{} pending (bosun-deploy diff shows them)",
-                    stack.stack,
-                    if n == 1 { "" } else { "s" }
-                ),
-            }
-            print!("{}", ops::status::status(&ctx.aws, &stack).await?);
-            Ok(exit::OK)
+            verbs::status(&file.stack, &stack).await
         }),
         Verb::Inject { image, tag, bosun } => {
             let bosun = bosun_path(bosun);
@@ -281,12 +269,20 @@ fn main() -> ExitCode {
             logs::logs(&ctx.aws, &stack, &resource, since, follow).await?;
             Ok(exit::OK)
         }),
-        Verb::Delete { stack, output } => with_aws(&stack.stack, |stack| async move {
-            let ctx = ops::connect(&stack).await?;
-            let (nodes, r) = ops::plan_delete(&ctx).await?;
-            execute(&ctx, &nodes, &r, output.output).await?;
-            Ok(exit::OK)
-        }),
+        Verb::Delete {
+            stack,
+            output,
+            yes,
+            safety,
+        } => match verbs::delete_allowed_to_ask(yes) {
+            Err(e) => {
+                eprintln!("bosun-deploy: {e}");
+                e.exit_code()
+            }
+            Ok(()) => with_aws(&stack.stack, |stack| async move {
+                verbs::delete(&stack, output.output.into(), yes, &safety.safety()).await
+            }),
+        },
     };
     ExitCode::from(code)
 }
@@ -355,40 +351,6 @@ fn render_offline(file: &Path, stack: &Stack) -> u8 {
             1
         }
     }
-}
-
-fn print_plan(plan: &Plan, output: Output) {
-    match output {
-        Output::Text => print!("{plan}"),
-        Output::Json => println!("{}", serde_json::to_string_pretty(plan).unwrap_or_default()),
-    }
-}
-
-/// Print the plan, execute it with a line per finished change, then the count.
-async fn execute(
-    ctx: &engine::Ctx,
-    nodes: &[Node<Spec>],
-    r: &Reconciled<Spec>,
-    output: Output,
-) -> Result<(), DeployError> {
-    if output == Output::Text {
-        print_plan(&r.plan, output);
-    }
-    let mut progress = |c: &Change, t: Duration| {
-        eprintln!(
-            "  done {} {} {} ({:.1}s)",
-            c.symbol(),
-            c.kind,
-            c.name,
-            t.as_secs_f64()
-        );
-    };
-    let done = engine::execute(ctx, nodes, r, &mut progress).await?;
-    match output {
-        Output::Text => println!("applied: {done} change{}", if done == 1 { "" } else { "s" }),
-        Output::Json => println!("{}", serde_json::json!({ "plan": r.plan, "applied": done })),
-    }
-    Ok(())
 }
 
 fn with_aws<F, Fut>(path: &Path, f: F) -> u8

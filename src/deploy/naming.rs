@@ -72,6 +72,21 @@ pub fn instance_role(stack: &str, name: &str) -> String {
     format!("{stack}-{name}-instance")
 }
 
+/// The SSM parameter that is the stack's lock while a verb changes it.
+pub fn lock_parameter(stack: &str) -> String {
+    format!("/bosun/{stack}/lock")
+}
+
+/// The role EventBridge Scheduler refreshes the stack's EC2 instances with.
+pub fn refresh_role(stack: &str) -> String {
+    format!("{stack}-refresh")
+}
+
+/// The weekly instance refresh of a resource's EC2 capacity.
+pub fn refresh_schedule(stack: &str, name: &str) -> String {
+    format!("{stack}-{name}-refresh")
+}
+
 /// The stack's EventBridge Scheduler group.
 pub fn schedule_group(stack: &str) -> String {
     format!("bosun-{stack}")

@@ -9,6 +9,7 @@ use crate::deploy::engine::Kind;
 use crate::deploy::naming;
 use crate::deploy::resources::{
     auto_scaling_group as asg, capacity_provider, cluster, instance_profile, launch_template,
+    schedule,
 };
 use crate::deploy::stack::{instance_types, Container};
 
@@ -242,4 +243,92 @@ fn capacity(
         },
         &[group],
     )
+}
+
+/// How often the stack's instances are replaced: weekly, so every instance runs an
+/// ECS-optimized AMI of at most a week ago (the launch template reads the AMI of the
+/// day at every launch).
+pub const REFRESH_EVERY: &str = "rate(7 days)";
+
+/// A weekly instance refresh of each EC2 capacity: an EventBridge Scheduler schedule
+/// that calls Auto Scaling's StartInstanceRefresh (a universal target), with the role
+/// it needs. The group's instances are protected from scale in (ECS managed
+/// termination protection needs it), and a protected instance is never replaced by
+/// maximum instance lifetime (EC2 Auto Scaling User Guide, "Replace Auto Scaling
+/// instances based on maximum instance lifetime"): an instance that always runs a task
+/// would never be refreshed. The refresh replaces protected instances too
+/// (`ScaleInProtectedInstances: Refresh`), launching each replacement before the old
+/// one goes (`MinHealthyPercentage` 100, `MaxHealthyPercentage` 200), and ECS managed
+/// draining moves an old instance's tasks to the new ones before it terminates (Amazon
+/// ECS Developer Guide, "Safely manage Amazon ECS capacity provider instances", managed
+/// instance draining).
+pub fn refreshes(cx: &Cx<'_>, b: &mut Builder) {
+    let names = b.preflight.ec2_resources.clone();
+    if names.is_empty() {
+        return;
+    }
+    let (stack, t) = (cx.stack, cx.t);
+    let group_arn = |name: &str| {
+        t.arn(
+            "autoscaling",
+            &format!(
+                "autoScalingGroup:*:autoScalingGroupName/{}",
+                cx.family(name)
+            ),
+        )
+    };
+    let role_name = naming::refresh_role(&stack.stack);
+    let statements = vec![json!({
+        "Effect": "Allow",
+        "Action": ["autoscaling:StartInstanceRefresh"],
+        "Resource": names.iter().map(|n| group_arn(n)).collect::<Vec<_>>(),
+    })];
+    let role = b.add(
+        roles::role(cx, &role_name, "scheduler.amazonaws.com", statements),
+        &[],
+    );
+    let group = super::scheduled_job::group(cx, b);
+    for name in &names {
+        let asg_name = cx.family(name);
+        let input = json!({
+            "AutoScalingGroupName": asg_name,
+            "Strategy": "Rolling",
+            "Preferences": {
+                "MinHealthyPercentage": 100,
+                "MaxHealthyPercentage": 200,
+                "InstanceWarmup": 300,
+                "SkipMatching": false,
+                "ScaleInProtectedInstances": "Refresh",
+                "StandbyInstances": "Terminate"
+            }
+        });
+        b.add(
+            schedule::Schedule {
+                name: naming::refresh_schedule(&stack.stack, name),
+                group_name: naming::schedule_group(&stack.stack),
+                schedule_expression: REFRESH_EVERY.into(),
+                schedule_expression_timezone: "UTC".into(),
+                flexible_time_window: schedule::FlexibleTimeWindow {
+                    mode: "FLEXIBLE".into(),
+                    maximum_window_in_minutes: Some(60),
+                },
+                state: "ENABLED".into(),
+                target: schedule::Target {
+                    arn: "arn:aws:scheduler:::aws-sdk:autoscaling:startInstanceRefresh".into(),
+                    role_arn: cx.role_arn(&role_name),
+                    retry_policy: schedule::RetryPolicy {
+                        maximum_event_age_in_seconds: 3600,
+                        maximum_retry_attempts: 3,
+                    },
+                    ecs_parameters: None,
+                    input: Some(input.to_string()),
+                },
+            },
+            &[
+                group.clone(),
+                role.clone(),
+                (asg::AutoScalingGroup::KIND, asg_name),
+            ],
+        );
+    }
 }

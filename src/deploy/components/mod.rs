@@ -191,6 +191,8 @@ pub struct Builder {
     pub preflight: Preflight,
     /// Secret ARN patterns the execution role reads.
     pub secret_arns: Vec<String>,
+    /// The stack's schedule group, once a schedule needs it.
+    pub schedule_group: Option<Dep>,
 }
 
 impl Builder {
@@ -238,6 +240,7 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
     }
     if let Some(cluster) = &cluster {
         ec2_capacity::on_cluster(&cx, &mut b, cluster);
+        ec2_capacity::refreshes(&cx, &mut b);
         roles::execution(&cx, &mut b);
     }
     scheduled_job::add_all(&cx, &mut b, &jobs);

@@ -26,18 +26,28 @@ pub fn add_all(cx: &Cx<'_>, b: &mut Builder, jobs: &[(&str, &Job, Vec<Dep>)]) {
         roles::role(cx, &scheduler_role, "scheduler.amazonaws.com", statements),
         &[],
     );
-    let group = b.add(
+    let group = group(cx, b);
+    for (name, j, job_deps) in jobs {
+        let mut deps = vec![group.clone(), (Role::KIND, scheduler_role.clone())];
+        deps.extend(job_deps.iter().cloned());
+        b.add(job_schedule(cx, j, &cx.family(name)), &deps);
+    }
+}
+
+/// The stack's schedule group, added once (jobs and EC2 capacity refreshes share it).
+pub fn group(cx: &Cx<'_>, b: &mut Builder) -> Dep {
+    if let Some(g) = &b.schedule_group {
+        return g.clone();
+    }
+    let g = b.add(
         schedule::ScheduleGroup {
             name: naming::schedule_group(cx.name()),
             tags: cx.tags_kv(),
         },
         &[],
     );
-    for (name, j, job_deps) in jobs {
-        let mut deps = vec![group.clone(), (Role::KIND, scheduler_role.clone())];
-        deps.extend(job_deps.iter().cloned());
-        b.add(job_schedule(cx, j, &cx.family(name)), &deps);
-    }
+    b.schedule_group = Some(g.clone());
+    g
 }
 
 /// The schedule of a job: an ECS RunTask target.
@@ -50,7 +60,10 @@ fn job_schedule(cx: &Cx<'_>, j: &Job, fam: &str) -> schedule::Schedule {
         group_name: naming::schedule_group(cx.name()),
         schedule_expression: j.schedule.clone(),
         schedule_expression_timezone: j.timezone.clone().unwrap_or_else(|| "UTC".into()),
-        flexible_time_window: sc::FlexibleTimeWindow { mode: "OFF".into() },
+        flexible_time_window: sc::FlexibleTimeWindow {
+            mode: "OFF".into(),
+            maximum_window_in_minutes: None,
+        },
         state: "ENABLED".into(),
         target: sc::Target {
             arn: cx.cluster_arn(),
@@ -59,7 +72,8 @@ fn job_schedule(cx: &Cx<'_>, j: &Job, fam: &str) -> schedule::Schedule {
                 maximum_event_age_in_seconds: j.max_event_age_seconds.unwrap_or(86400) as i32,
                 maximum_retry_attempts: j.retry_attempts.unwrap_or(0) as i32,
             },
-            ecs_parameters: sc::EcsParameters {
+            input: None,
+            ecs_parameters: Some(sc::EcsParameters {
                 task_definition_arn: t.arn("ecs", &format!("task-definition/{fam}")),
                 task_count: j.task_count.unwrap_or(1) as i32,
                 launch_type: j
@@ -83,7 +97,7 @@ fn job_schedule(cx: &Cx<'_>, j: &Job, fam: &str) -> schedule::Schedule {
                         assign_public_ip,
                     },
                 },
-            },
+            }),
         },
     }
 }

@@ -52,6 +52,13 @@ pub enum DeployError {
     /// deleted), or refuses the change as the file asks it: said with what to do.
     #[error("{0}")]
     Refused(String),
+    /// Another run holds the stack's lock.
+    #[error("stack {stack} is locked: {holder}; nothing was changed (wait for it with --wait-lock SECS, or, if that run died, break the lock with --force-unlock {id})")]
+    Locked {
+        stack: String,
+        holder: String,
+        id: String,
+    },
     /// A service's deployment failed and ECS rolled it back.
     #[error("deployment of {service} failed and was rolled back: {reasons}")]
     RolledBack { service: String, reasons: String },
@@ -90,6 +97,7 @@ impl DeployError {
             | DeployError::Preflight(_)
             | DeployError::Refused(_)
             | DeployError::RolledBack { .. }
+            | DeployError::Locked { .. }
             | DeployError::Request { .. }
             | DeployError::Internal(_) => exit::AWS,
         }

@@ -57,6 +57,15 @@ impl Ctx {
         }
     }
 
+    /// Forget the reads made once a run ([`Ctx::once`]), so the next plan reads AWS
+    /// again (under the lock, what another run may have changed meanwhile).
+    pub fn forget_reads(&self) {
+        match self.memo.lock() {
+            Ok(mut m) => m.clear(),
+            Err(poisoned) => poisoned.into_inner().clear(),
+        }
+    }
+
     /// Whether tags (as key/value pairs) mark a resource as this stack's.
     pub fn owns<'a>(&self, mut tags: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
         tags.any(|(k, v)| k == STACK_TAG && v == self.stack)

@@ -69,15 +69,16 @@ impl fmt::Display for Change {
         };
         write!(f, "{} {verb} {} {}", self.symbol(), self.kind, self.name)?;
         for c in &self.fields {
-            let show = |v: &Option<Value>| match v {
-                None => "(none)".to_owned(),
-                Some(Value::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-            };
             if c.old.is_none() && c.new.is_none() {
                 write!(f, "\n      ({})", c.path)?;
             } else {
-                write!(f, "\n      {}: {} → {}", c.path, show(&c.old), show(&c.new))?;
+                write!(
+                    f,
+                    "\n      {}: {} → {}",
+                    c.path,
+                    shown(&c.old),
+                    shown(&c.new)
+                )?;
             }
         }
         Ok(())
@@ -159,6 +160,42 @@ fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<FieldChange>) {
                 }
             }
         }
+        // A policy's statements, as a set: each one added or removed on its own line.
+        (Value::Array(a), Value::Array(b)) if path.ends_with("Statement") => {
+            for x in a.iter().filter(|x| !b.contains(x)) {
+                out.push(FieldChange {
+                    path: format!("{path}[-]"),
+                    old: Some(x.clone()),
+                    new: None,
+                });
+            }
+            for y in b.iter().filter(|y| !a.contains(y)) {
+                out.push(FieldChange {
+                    path: format!("{path}[+]"),
+                    old: None,
+                    new: Some(y.clone()),
+                });
+            }
+        }
+        // Named things (environment, secrets, tags): by name, not by position.
+        (Value::Array(a), Value::Array(b)) if named_by(a, b).is_some() => {
+            let key = named_by(a, b).unwrap_or("name");
+            let name = |v: &Value| v[key].as_str().unwrap_or_default().to_owned();
+            let names: std::collections::BTreeSet<String> = a.iter().chain(b).map(name).collect();
+            for n in names {
+                let x = a.iter().find(|v| name(v) == n);
+                let y = b.iter().find(|v| name(v) == n);
+                let p = format!("{path}[{n}]");
+                match (x, y) {
+                    (Some(x), Some(y)) => walk(&p, x, y, out),
+                    (x, y) => out.push(FieldChange {
+                        path: p,
+                        old: x.cloned(),
+                        new: y.cloned(),
+                    }),
+                }
+            }
+        }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
                 walk(&format!("{path}[{i}]"), x, y, out);
@@ -171,6 +208,42 @@ fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<FieldChange>) {
             new: (!b.is_null()).then(|| b.clone()),
         }),
     }
+}
+
+/// The field that names each element of both lists (`name`, `key`, as ECS, IAM and
+/// Scheduler name them), when every element has one and no two share it.
+fn named_by(a: &[Value], b: &[Value]) -> Option<&'static str> {
+    ["name", "Name", "key", "Key"].into_iter().find(|k| {
+        [a, b].iter().all(|list| {
+            let names: Vec<&str> = list.iter().filter_map(|v| v[*k].as_str()).collect();
+            let unique: std::collections::BTreeSet<&&str> = names.iter().collect();
+            names.len() == list.len() && unique.len() == names.len()
+        }) && !(a.is_empty() && b.is_empty())
+    })
+}
+
+/// How long a value may run on one line of the text plan (`--output json` keeps it
+/// whole).
+const SHOWN: usize = 160;
+
+/// A value on one line of the text plan: strings as they are, the rest as JSON, cut
+/// past [`SHOWN`] characters.
+fn shown(v: &Option<Value>) -> String {
+    let text = match v {
+        None => "(none)".to_owned(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    let count = text.chars().count();
+    if count <= SHOWN {
+        return text.replace('\n', "\\n");
+    }
+    let cut: String = text.chars().take(SHOWN).collect();
+    format!(
+        "{}… ({} more characters; --output json shows all)",
+        cut.replace('\n', "\\n"),
+        count - SHOWN
+    )
 }
 
 #[cfg(test)]
@@ -197,5 +270,46 @@ mod tests {
         assert_eq!(d[3].new, Some(json!("1024")));
         assert_eq!(d[2].old, None);
         assert!(diff(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn named_lists_by_name_and_statements_one_by_one() {
+        let old = json!({ "environment": [{ "name": "A", "value": "1" }, { "name": "B", "value": "2" }],
+            "PolicyDocument": { "Statement": [{ "Effect": "Allow", "Action": ["s3:Get"] }, { "Effect": "Allow", "Action": ["sqs:Send"] }] } });
+        let new = json!({ "environment": [{ "name": "B", "value": "3" }, { "name": "C", "value": "4" }],
+            "PolicyDocument": { "Statement": [{ "Effect": "Allow", "Action": ["sqs:Send"] }, { "Effect": "Allow", "Action": ["logs:Put"] }] } });
+        let d = diff(&old, &new);
+        let paths: Vec<&str> = d.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "PolicyDocument.Statement[-]",
+                "PolicyDocument.Statement[+]",
+                "environment[A]",
+                "environment[B].value",
+                "environment[C]"
+            ]
+        );
+        assert_eq!(
+            d[0].old,
+            Some(json!({ "Effect": "Allow", "Action": ["s3:Get"] }))
+        );
+        // A long value is cut on its line (the JSON output keeps it).
+        let c = Change {
+            action: Action::Update,
+            kind: "k",
+            name: "n".into(),
+            fields: vec![FieldChange {
+                path: "p".into(),
+                old: None,
+                new: Some(json!("x".repeat(500))),
+            }],
+        };
+        let text = c.to_string();
+        assert!(text.lines().all(|l| l.chars().count() <= 240), "{text}");
+        assert!(
+            text.contains("340 more characters; --output json shows all"),
+            "{text}"
+        );
     }
 }

@@ -22,6 +22,16 @@ pub struct Reconciled<S> {
     steps: Vec<Step<S>>,
 }
 
+impl<S> Reconciled<S> {
+    /// The deletions of the plan: (index into `plan.changes`, kind, what is deleted).
+    pub fn deletions(&self) -> impl Iterator<Item = (usize, &'static str, &Owned)> {
+        self.steps.iter().enumerate().filter_map(|(i, s)| match s {
+            Step::Delete { kind, owned } => Some((i, *kind, owned)),
+            _ => None,
+        })
+    }
+}
+
 enum Step<S> {
     Put { node: usize, have: Option<Box<S>> },
     Replace { node: usize, have: Box<S> },
@@ -31,15 +41,21 @@ enum Step<S> {
 /// Read everything and build the plan: no mutating call.
 pub async fn reconcile<S: Registry>(ctx: &Ctx, nodes: &[Node<S>]) -> Result<Reconciled<S>> {
     let order = creation_order(nodes)?;
-    let owned = S::list_everything(ctx, nodes).await?;
-    plan_for(ctx, nodes, &order, owned).await
+    // The listings and the reads at once: neither needs the other.
+    let (owned, observed) = futures_util::future::try_join(
+        S::list_everything(ctx, nodes),
+        S::read_everything(nodes, ctx),
+    )
+    .await?;
+    plan_for(ctx, nodes, &order, owned, observed)
 }
 
 /// The plan that creates or updates these nodes alone, deleting nothing (what must
 /// exist before the rest: the repositories images are pushed to).
 pub async fn reconcile_some<S: Registry>(ctx: &Ctx, nodes: &[Node<S>]) -> Result<Reconciled<S>> {
     let order = creation_order(nodes)?;
-    plan_for(ctx, nodes, &order, Vec::new()).await
+    let observed = S::read_everything(nodes, ctx).await?;
+    plan_for(ctx, nodes, &order, Vec::new(), observed)
 }
 
 /// The nodes in an order where each comes after what it depends on (among those
@@ -151,17 +167,14 @@ pub(super) fn deletion_waves(
     Ok(waves)
 }
 
-async fn plan_for<S: Registry>(
+fn plan_for<S: Registry>(
     ctx: &Ctx,
     nodes: &[Node<S>],
     order: &[usize],
     owned: Vec<(&'static str, Vec<Owned>)>,
+    observed: Vec<Observed<S>>,
 ) -> Result<Reconciled<S>> {
-    let mut observed: Vec<Option<Observed<S>>> = S::read_everything(nodes, ctx)
-        .await?
-        .into_iter()
-        .map(Some)
-        .collect();
+    let mut observed: Vec<Option<Observed<S>>> = observed.into_iter().map(Some).collect();
     let mut changes = Vec::new();
     let mut steps = Vec::new();
     let mut changed: BTreeSet<Id> = BTreeSet::new();

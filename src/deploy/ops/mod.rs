@@ -2,9 +2,12 @@
 //! the [`preflight`] that runs before any mutating call, the plan, waiting for
 //! deployments ([`wait`]), [`status`] and [`logs`].
 
+pub mod guard;
+pub mod lock;
 pub mod logs;
 pub mod preflight;
 pub mod status;
+pub mod verbs;
 pub mod wait;
 
 use std::path::Path;
@@ -60,6 +63,7 @@ pub async fn images(
     stack: &Stack,
     bosun: &Path,
     mode: Mode,
+    lock: Option<&lock::Slot>,
 ) -> Result<Images> {
     images::prepare(
         ctx,
@@ -67,7 +71,7 @@ pub async fn images(
         stack,
         bosun,
         mode,
-        async || ensure_repositories(ctx, stack).await,
+        async || ensure_repositories(ctx, stack, lock).await,
         async || deployed_images(ctx, stack).await,
     )
     .await
@@ -110,7 +114,7 @@ async fn deployed_images(
 
 /// Before images are pushed to ECR: preflight, then create (or bring in line) the
 /// stack's ECR repositories alone, each change said on stderr before it is made.
-async fn ensure_repositories(ctx: &Ctx, stack: &Stack) -> Result<()> {
+async fn ensure_repositories(ctx: &Ctx, stack: &Stack, lock: Option<&lock::Slot>) -> Result<()> {
     let r = rendered(ctx, stack, &Images::default());
     preflight(ctx, &r.preflight).await?;
     let repos: Vec<Node<Spec>> = r
@@ -121,7 +125,14 @@ async fn ensure_repositories(ctx: &Ctx, stack: &Stack) -> Result<()> {
     if repos.is_empty() {
         return Ok(());
     }
-    let plan = engine::reconcile_some(ctx, &repos).await?;
+    let mut plan = engine::reconcile_some(ctx, &repos).await?;
+    if plan.plan.changes.is_empty() {
+        return Ok(());
+    }
+    if let Some(lock) = lock.filter(|l| !l.held()) {
+        lock.take(ctx).await?;
+        plan = engine::reconcile_some(ctx, &repos).await?;
+    }
     for c in &plan.plan.changes {
         eprintln!("{c}\n      (before its image is pushed there)");
     }

@@ -1,6 +1,8 @@
-//! EventBridge Scheduler: the stack's schedule group (`bosun-{stack}`) and one
-//! schedule per scheduled job, running its task with ECS RunTask. Schedules carry no
-//! tags: they are the stack's because their group is.
+//! EventBridge Scheduler: the stack's schedule group (`bosun-{stack}`) and its
+//! schedules: one per scheduled job, running its task with ECS RunTask, and one per
+//! EC2 capacity calling Auto Scaling's StartInstanceRefresh through a universal
+//! target (its input the call's JSON). Schedules carry no tags: they are the stack's
+//! because their group is.
 
 use aws_sdk_scheduler::types as t;
 use std::collections::BTreeSet;
@@ -36,6 +38,9 @@ pub struct Schedule {
 #[serde(rename_all = "PascalCase")]
 pub struct FlexibleTimeWindow {
     pub mode: String,
+    /// With mode `FLEXIBLE`: the window, 1..=1440 minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_window_in_minutes: Option<i32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,7 +49,12 @@ pub struct Target {
     pub arn: String,
     pub role_arn: String,
     pub retry_policy: RetryPolicy,
-    pub ecs_parameters: EcsParameters,
+    /// An ECS RunTask target's parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecs_parameters: Option<EcsParameters>,
+    /// A universal target's input: the API call's parameters, as JSON text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -217,6 +227,15 @@ impl Kind for ScheduleGroup {
     }
 }
 
+/// The client token of a schedule's create: `bosun-` and a hash of its group and
+/// name (22 characters).
+pub fn client_token(group: &str, name: &str) -> String {
+    format!(
+        "bosun-{}",
+        crate::deploy::naming::short_hash(&format!("{group}/{name}"))
+    )
+}
+
 impl Schedule {
     fn target(&self) -> Result<t::Target> {
         let bad = |e: aws_sdk_scheduler::error::BuildError| DeployError::Request {
@@ -224,8 +243,10 @@ impl Schedule {
             why: e.to_string(),
         };
         let tg = &self.target;
-        let e = &tg.ecs_parameters;
-        let v = &e.network_configuration.awsvpc_configuration;
+        let ecs = match &tg.ecs_parameters {
+            None => None,
+            Some(e) => Some(Self::ecs(e).map_err(bad)?),
+        };
         t::Target::builder()
             .arn(&tg.arn)
             .role_arn(&tg.role_arn)
@@ -235,47 +256,46 @@ impl Schedule {
                     .maximum_retry_attempts(tg.retry_policy.maximum_retry_attempts)
                     .build(),
             )
-            .ecs_parameters(
-                t::EcsParameters::builder()
-                    .task_definition_arn(&e.task_definition_arn)
-                    .task_count(e.task_count)
-                    .set_launch_type(e.launch_type.as_deref().map(t::LaunchType::from))
-                    .set_capacity_provider_strategy(e.capacity_provider_strategy.as_ref().map(
-                        |items| {
-                            items
-                                .iter()
-                                .filter_map(|i| {
-                                    t::CapacityProviderStrategyItem::builder()
-                                        .capacity_provider(&i.capacity_provider)
-                                        .weight(i.weight)
-                                        .build()
-                                        .ok()
-                                })
-                                .collect()
-                        },
-                    ))
-                    .network_configuration(
-                        t::NetworkConfiguration::builder()
-                            .awsvpc_configuration(
-                                t::AwsVpcConfiguration::builder()
-                                    .set_subnets(Some(v.subnets.clone()))
-                                    .set_security_groups(
-                                        (!v.security_groups.is_empty())
-                                            .then(|| v.security_groups.clone()),
-                                    )
-                                    .assign_public_ip(t::AssignPublicIp::from(
-                                        v.assign_public_ip.as_str(),
-                                    ))
-                                    .build()
-                                    .map_err(bad)?,
-                            )
-                            .build(),
-                    )
-                    .build()
-                    .map_err(bad)?,
-            )
+            .set_ecs_parameters(ecs)
+            .set_input(tg.input.clone())
             .build()
             .map_err(bad)
+    }
+
+    fn ecs(
+        e: &EcsParameters,
+    ) -> std::result::Result<t::EcsParameters, aws_sdk_scheduler::error::BuildError> {
+        let v = &e.network_configuration.awsvpc_configuration;
+        t::EcsParameters::builder()
+            .task_definition_arn(&e.task_definition_arn)
+            .task_count(e.task_count)
+            .set_launch_type(e.launch_type.as_deref().map(t::LaunchType::from))
+            .set_capacity_provider_strategy(e.capacity_provider_strategy.as_ref().map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| {
+                        t::CapacityProviderStrategyItem::builder()
+                            .capacity_provider(&i.capacity_provider)
+                            .weight(i.weight)
+                            .build()
+                            .ok()
+                    })
+                    .collect()
+            }))
+            .network_configuration(
+                t::NetworkConfiguration::builder()
+                    .awsvpc_configuration(
+                        t::AwsVpcConfiguration::builder()
+                            .set_subnets(Some(v.subnets.clone()))
+                            .set_security_groups(
+                                (!v.security_groups.is_empty()).then(|| v.security_groups.clone()),
+                            )
+                            .assign_public_ip(t::AssignPublicIp::from(v.assign_public_ip.as_str()))
+                            .build()?,
+                    )
+                    .build(),
+            )
+            .build()
     }
 
     fn window(&self) -> Result<t::FlexibleTimeWindow> {
@@ -283,6 +303,7 @@ impl Schedule {
             .mode(t::FlexibleTimeWindowMode::from(
                 self.flexible_time_window.mode.as_str(),
             ))
+            .set_maximum_window_in_minutes(self.flexible_time_window.maximum_window_in_minutes)
             .build()
             .map_err(|e| DeployError::Request {
                 what: format!("schedule {}", self.name),
@@ -301,6 +322,7 @@ impl Kind for Schedule {
         super::cluster::Cluster::KIND,
         super::capacity_provider::CapacityProvider::KIND,
         super::cluster::ClusterCapacityProviders::KIND,
+        super::auto_scaling_group::AutoScalingGroup::KIND,
     ];
 
     fn name(&self) -> String {
@@ -338,6 +360,9 @@ impl Kind for Schedule {
                     .flexible_time_window()
                     .map(|w| w.mode().as_str().to_owned())
                     .unwrap_or_default(),
+                maximum_window_in_minutes: s
+                    .flexible_time_window()
+                    .and_then(|w| w.maximum_window_in_minutes()),
             },
             state: s.state().map(|x| x.as_str().to_owned()).unwrap_or_default(),
             target: Target {
@@ -351,25 +376,21 @@ impl Kind for Schedule {
                         .and_then(|r| r.maximum_retry_attempts())
                         .unwrap_or(185),
                 },
-                ecs_parameters: EcsParameters {
-                    task_definition_arn: ecs
-                        .map(|e| e.task_definition_arn().to_owned())
-                        .unwrap_or_default(),
-                    task_count: ecs.and_then(|e| e.task_count()).unwrap_or(1),
-                    launch_type: ecs
-                        .and_then(|e| e.launch_type())
-                        .map(|l| l.as_str().to_owned()),
-                    capacity_provider_strategy: ecs
-                        .map(|e| {
-                            e.capacity_provider_strategy()
-                                .iter()
-                                .map(|i| StrategyItem {
-                                    capacity_provider: i.capacity_provider().to_owned(),
-                                    weight: i.weight(),
-                                })
-                                .collect::<Vec<_>>()
-                        })
-                        .filter(|v| !v.is_empty()),
+                input: tg.and_then(|x| x.input()).map(str::to_owned),
+                ecs_parameters: ecs.map(|ecs| EcsParameters {
+                    task_definition_arn: ecs.task_definition_arn().to_owned(),
+                    task_count: ecs.task_count().unwrap_or(1),
+                    launch_type: ecs.launch_type().map(|l| l.as_str().to_owned()),
+                    capacity_provider_strategy: Some(
+                        ecs.capacity_provider_strategy()
+                            .iter()
+                            .map(|i| StrategyItem {
+                                capacity_provider: i.capacity_provider().to_owned(),
+                                weight: i.weight(),
+                            })
+                            .collect::<Vec<_>>(),
+                    )
+                    .filter(|v| !v.is_empty()),
                     network_configuration: NetworkConfiguration {
                         awsvpc_configuration: AwsVpc {
                             subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
@@ -382,7 +403,7 @@ impl Kind for Schedule {
                                 .unwrap_or_else(|| "DISABLED".into()),
                         },
                     },
-                },
+                }),
             },
         }))
     }
@@ -399,7 +420,10 @@ impl Kind for Schedule {
             .flexible_time_window(self.window()?)
             .target(self.target()?)
             .state(t::ScheduleState::from(self.state.as_str()))
-            .client_token(format!("bosun-{}-{}", self.group_name, self.name))
+            // At most 64 characters of [a-zA-Z0-9-_] (Scheduler API reference,
+            // CreateSchedule): a hash of the group and name fits any of them, and the
+            // same schedule retried after a crash is the same create.
+            .client_token(client_token(&self.group_name, &self.name))
             .send()
             .await;
         // Created before a crash: make it what the file says.

@@ -1,0 +1,218 @@
+//! The verbs that plan and change (`diff`, `apply`, `status`, `delete`), as the
+//! binary dispatches them: what they print, the lock they hold while they change
+//! anything, what they refuse to lose.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::images::Mode;
+use super::{connect, guard, images, lock, plan, plan_delete, rendered, status, wait};
+use crate::deploy::engine::error::{exit, DeployError, Result};
+use crate::deploy::engine::plan::{Change, Plan};
+use crate::deploy::engine::{self, Ctx, Kind, Node, Reconciled};
+use crate::deploy::resources::{service::Service, Spec};
+use crate::deploy::stack::Stack;
+
+/// How a plan is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// For people: `+ create`, `~ update` with the changed fields, `-/+ replace`,
+    /// `- delete`.
+    Text,
+    /// For scripts: the plan (and what was done) as one JSON document.
+    Json,
+}
+
+/// What every verb that changes something is told about the lock and about data.
+#[derive(Debug, Clone)]
+pub struct Safety {
+    /// Wait this long for another run's lock (0: refuse at once).
+    pub wait_lock: Duration,
+    /// Break the lock with this id first (a run that died left it).
+    pub force_unlock: Option<String>,
+    /// Delete queues that hold messages.
+    pub allow_data_loss: bool,
+}
+
+pub fn print_plan(plan: &Plan, output: Output) {
+    match output {
+        Output::Text => print!("{plan}"),
+        Output::Json => println!("{}", serde_json::to_string_pretty(plan).unwrap_or_default()),
+    }
+}
+
+/// Execute a plan with a line per finished change (with its own duration), then the
+/// count.
+async fn execute(
+    ctx: &Ctx,
+    nodes: &[Node<Spec>],
+    r: &Reconciled<Spec>,
+    output: Output,
+    printed: bool,
+) -> Result<()> {
+    if output == Output::Text && !printed {
+        print_plan(&r.plan, output);
+    }
+    let mut progress = |c: &Change, t: Duration| {
+        eprintln!(
+            "  done {} {} {} ({:.1}s)",
+            c.symbol(),
+            c.kind,
+            c.name,
+            t.as_secs_f64()
+        );
+    };
+    let done = engine::execute(ctx, nodes, r, &mut progress).await?;
+    match output {
+        Output::Text => println!("applied: {done} change{}", if done == 1 { "" } else { "s" }),
+        Output::Json => println!("{}", serde_json::json!({ "plan": r.plan, "applied": done })),
+    }
+    Ok(())
+}
+
+/// `diff`: the plan, queue deletions that would lose messages marked; exit 1 when
+/// there are changes.
+pub async fn diff(file: &Path, stack: &Stack, bosun: &Path, output: Output) -> Result<u8> {
+    let ctx = connect(stack).await?;
+    let images = images(&ctx, file, stack, bosun, Mode::Build, None).await?;
+    let (_, mut r) = plan(&ctx, stack, &images).await?;
+    guard::mark_data_loss(&ctx, &mut r).await?;
+    print_plan(&r.plan, output);
+    Ok(if r.plan.changes.is_empty() {
+        exit::OK
+    } else {
+        exit::CHANGES
+    })
+}
+
+/// `apply`: plan; with changes, take the lock, plan again under it, refuse to lose
+/// messages, execute, wait for the services; the lock is released at the end,
+/// failure included. A plan with nothing to change takes no lock.
+pub async fn apply(
+    file: &Path,
+    stack: &Stack,
+    bosun: &Path,
+    output: Output,
+    wait_for: Option<Duration>,
+    safety: &Safety,
+) -> Result<u8> {
+    let ctx = connect(stack).await?;
+    if let Some(id) = &safety.force_unlock {
+        lock::force_unlock(&ctx, id).await?;
+    }
+    let slot = lock::Slot::new("apply", safety.wait_lock);
+    let result = async {
+        let images = images(&ctx, file, stack, bosun, Mode::Push, Some(&slot)).await?;
+        let (mut nodes, mut r) = plan(&ctx, stack, &images).await?;
+        if r.plan.changes.is_empty() {
+            return execute(&ctx, &nodes, &r, output, false)
+                .await
+                .map(|_| exit::OK);
+        }
+        if !slot.held() {
+            slot.take(&ctx).await?;
+            ctx.forget_reads();
+            (nodes, r) = plan(&ctx, stack, &images).await?;
+        }
+        guard::refuse_data_loss(&ctx, &mut r, safety.allow_data_loss).await?;
+        execute(&ctx, &nodes, &r, output, false).await?;
+        let rolled = r.plan.changes.iter().any(|c| c.kind == Service::KIND);
+        if let (Some(timeout), true) = (wait_for, rolled) {
+            wait::wait(&ctx.aws, &nodes, timeout).await?;
+        }
+        Ok(exit::OK)
+    }
+    .await;
+    slot.release(&ctx).await;
+    result
+}
+
+/// `status`: whether AWS matches the file (the same reads as `diff`, the deployed
+/// images standing in for the built ones), then what runs.
+pub async fn status(file: &Path, stack: &Stack) -> Result<u8> {
+    let ctx = connect(stack).await?;
+    let images = images(&ctx, file, stack, Path::new("bosun"), Mode::Deployed, None).await?;
+    let r = engine::reconcile(&ctx, &rendered(&ctx, stack, &images).nodes).await?;
+    match r.plan.changes.len() {
+        0 => println!("stack {}: AWS matches the file", stack.stack),
+        n => println!(
+            "stack {}: {n} change{} pending (bosun-deploy diff shows them)",
+            stack.stack,
+            if n == 1 { "" } else { "s" }
+        ),
+    }
+    print!("{}", status::status(&ctx.aws, stack).await?);
+    Ok(exit::OK)
+}
+
+/// Whether `delete` may go on: `--yes`, or a person on a terminal who says so.
+pub fn delete_allowed_to_ask(yes: bool) -> Result<()> {
+    if yes || std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    Err(DeployError::Usage(
+        "delete deletes everything the stack owns: pass --yes to confirm (its input is not a terminal to ask on)".into(),
+    ))
+}
+
+/// `delete`: the plan of an empty file, under the lock; asked on a terminal unless
+/// `--yes`.
+pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -> Result<u8> {
+    delete_allowed_to_ask(yes)?;
+    let ctx = connect(stack).await?;
+    if let Some(id) = &safety.force_unlock {
+        lock::force_unlock(&ctx, id).await?;
+    }
+    let (nodes, r) = plan_delete(&ctx).await?;
+    if r.plan.changes.is_empty() {
+        execute(&ctx, &nodes, &r, output, false).await?;
+        return Ok(exit::OK);
+    }
+    let slot = lock::Slot::new("delete", safety.wait_lock);
+    let result = async {
+        slot.take(&ctx).await?;
+        ctx.forget_reads();
+        let (nodes, mut r) = plan_delete(&ctx).await?;
+        guard::refuse_data_loss(&ctx, &mut r, safety.allow_data_loss).await?;
+        let mut printed = false;
+        if !yes {
+            print_plan(&r.plan, Output::Text);
+            printed = output == Output::Text;
+            if !confirm(&format!(
+                "Delete these {} resources of stack {} in account {} ({})? Type yes: ",
+                r.plan.changes.len(),
+                stack.stack,
+                ctx.account,
+                ctx.region
+            )) {
+                return Err(DeployError::Usage(
+                    "not confirmed: nothing was deleted".into(),
+                ));
+            }
+        }
+        execute(&ctx, &nodes, &r, output, printed).await?;
+        Ok(exit::OK)
+    }
+    .await;
+    slot.release(&ctx).await;
+    result
+}
+
+/// Ask on the terminal; only `yes` is yes.
+fn confirm(question: &str) -> bool {
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == "yes"
+}
+
+/// `--bosun`, else the `bosun` beside this program.
+pub fn bosun_path(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("bosun")))
+            .unwrap_or_else(|| PathBuf::from("bosun"))
+    })
+}
