@@ -5,9 +5,10 @@
  3. one worker service on EC2 (`instanceTypes`: instance role and profile, launch
     template, Auto Scaling group, capacity provider) beside the same worker on Fargate:
     calls and time of a first and of a no-change apply;
- 4. the 25-resource stack of the "real engine" issue (10 queues, 10 workers with
-    scaling, 5 jobs) through a proxy that adds 50 ms to every call (a region's round
-    trip): calls, the most in flight at once, time, and the speed-up against the same
+ 4. a 25-resource stack (10 queues, 10 workers with scaling, 5 jobs) and a 250-resource
+    one (100, 100, 50) through a proxy that adds 50 ms to every call (a region's round
+    trip): calls, the most in flight at once, time, the physical floor (calls divided
+    by the calls in flight at once, times 50 ms), and the speed-up against the same
     calls made one at a time (calls x 50 ms) and against BOSUN_DEPLOY_CONCURRENCY=1.
 Usage: bench/deploy.py [--deploy PATH]
 """
@@ -169,15 +170,14 @@ class Latency:
 
 
 def latency_section(a, base, py, work, subnets, delay=0.05):
-    print(f"\n== 25 resources (10 queues, 10 workers with scaling, 5 jobs), {int(delay * 1000)} ms added to every call ==")
     proxy = Latency(int(base.rsplit(":", 1)[1]), delay)
-    path = os.path.join(work, "bosun25.yaml")
-    with open(path, "w") as f:
-        f.write(stack(subnets, n_queues=10, n_services=10, n_jobs=5).replace("stack: bench\ncluster: bench", "stack: b25\ncluster: b25"))
     env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxy.port}", AWS_REGION="us-east-1",
                AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y")
+    # The physical floor of a run: its calls, as many at once as the deployer lets
+    # be in flight (32 by default; 16 to one service), each held `delay`.
+    concurrency = 32
 
-    def run(label, extra=None):
+    def run(path, label, extra=None):
         proxy.reset()
         t0 = time.monotonic()
         r = subprocess.run([a.deploy, "apply", "--no-wait", "--stack", path], env=dict(env, **(extra or {})),
@@ -186,14 +186,23 @@ def latency_section(a, base, py, work, subnets, delay=0.05):
         if r.returncode != 0:
             raise SystemExit(f"apply failed: {r.stderr[-2000:]}")
         one_at_a_time = proxy.calls * delay
-        print(f"  {label:<34} {proxy.calls:4d} calls, at most {proxy.peak:3d} in flight, {took:5.2f} s"
-              f"  (one at a time: >= {one_at_a_time:5.2f} s, {one_at_a_time / took:4.1f}x faster)")
+        floor = proxy.calls / concurrency * delay
+        print(f"  {label:<34} {proxy.calls:5d} calls, at most {proxy.peak:3d} in flight, {took:5.2f} s"
+              f"  (floor {floor:4.2f} s; one at a time: >= {one_at_a_time:6.2f} s, {one_at_a_time / took:4.1f}x faster)")
         return took
 
-    run("first apply")
-    fast = run("no-change apply (target <= 3 s)")
-    slow = run("no-change apply, concurrency 1", {"BOSUN_DEPLOY_CONCURRENCY": "1"})
-    print(f"  no-change apply: {slow / fast:.1f}x faster than with BOSUN_DEPLOY_CONCURRENCY=1")
+    for (queues, services, jobs, target) in ((10, 10, 5, 1.0), (100, 100, 50, 5.0)):
+        n = queues + services + jobs
+        print(f"\n== {n} resources ({queues} queues, {services} workers with scaling, {jobs} jobs), {int(delay * 1000)} ms added to every call ==")
+        path = os.path.join(work, f"bosun{n}.yaml")
+        with open(path, "w") as f:
+            f.write(stack(subnets, n_queues=queues, n_services=services, n_jobs=jobs)
+                    .replace("stack: bench\ncluster: bench", f"stack: b{n}\ncluster: b{n}"))
+        run(path, "first apply")
+        fast = run(path, f"no-change apply (target <= {target:.1f} s)")
+        if n <= 25:
+            slow = run(path, "no-change apply, concurrency 1", {"BOSUN_DEPLOY_CONCURRENCY": "1"})
+            print(f"  no-change apply: {slow / fast:.1f}x faster than with BOSUN_DEPLOY_CONCURRENCY=1")
     proxy.server.shutdown()
 
 

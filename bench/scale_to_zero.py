@@ -24,13 +24,16 @@ The semantics modelled (AWS documentation):
   - An alarm is evaluated every minute on its last EvaluationPeriods datapoints
     (DatapointsToAlarm of them breaching), TreatMissingData for gaps; an alarm with an
     Application Auto Scaling action invokes it at every evaluation while in ALARM.
-  - A step policy with ExactCapacity sets the desired count from the step the alarm's
-    metric falls in; during its cooldown, only a larger capacity goes through.
+  - A step policy sets the desired count from the step the alarm's metric falls in:
+    to the step's adjustment with ExactCapacity, up by it with ChangeInCapacity;
+    during its cooldown, only a larger capacity goes through.
   - Target tracking: out when the metric is above target for 3 datapoints in a row,
     to ceil(tasks * metric / target); in when below 90% of target for 15 in a row,
-    never below one task (AWS's target tracking does not scale to 0); cooldowns as
-    rendered. BacklogPerTask is published by the running tasks, so it has no data
-    while none runs.
+    down to the target's minimum, 0 included (target tracking scales to zero on real
+    zero datapoints), unless the policy disables scale-in (DisableScaleIn: bosun's,
+    when the minimum is 0, so only the idle policy, which looks at messages in
+    flight, takes it to zero); cooldowns as rendered. BacklogPerTask is published by
+    the running tasks, so it has no data while none runs.
   - A task starts TASK_START seconds after the desired count asks for it. On scale-in
     ECS stops tasks it picks among the unprotected ones; a stopped task that held a
     message gives it back after the visibility timeout.
@@ -289,7 +292,10 @@ class StepPolicy:
             low = s.get("MetricIntervalLowerBound", -math.inf)
             up = s.get("MetricIntervalUpperBound", math.inf)
             if low <= d < up or (d == up and up <= 0):
-                n = max(lo, min(hi, s["ScalingAdjustment"]))
+                adj = s["ScalingAdjustment"]
+                if self.cfg.get("AdjustmentType") == "ChangeInCapacity":
+                    adj += world.desired
+                n = max(lo, min(hi, adj))
                 in_cooldown = world.now - self.last < self.cfg["Cooldown"]
                 if n == world.desired or (in_cooldown and n <= world.desired):
                     return
@@ -299,8 +305,9 @@ class StepPolicy:
 
 
 class TargetTracking:
-    def __init__(self, target, out_cd, in_cd, floor=1):
+    def __init__(self, target, out_cd, in_cd, floor=0, disable_in=False):
         self.target, self.out_cd, self.in_cd, self.floor = target, out_cd, in_cd, floor
+        self.disable_in = disable_in
         self.last_out = self.last_in = -10**9
 
     def evaluate(self, world, protect, lo, hi):
@@ -313,7 +320,7 @@ class TargetTracking:
             if n > world.desired and world.now - self.last_out >= self.out_cd:
                 self.last_out = world.now
                 world.set_desired(n, protect, "target tracking")
-        elif all(v is not None and v < 0.9 * self.target for v in low) and world.desired > max(lo, self.floor):
+        elif not self.disable_in and all(v is not None and v < 0.9 * self.target for v in low) and world.desired > max(lo, self.floor):
             if world.now - self.last_in >= self.in_cd and world.now - self.last_out >= self.out_cd:
                 n = max(lo, self.floor, math.ceil(cur * low[0] / self.target))
                 if n < world.desired:
@@ -333,6 +340,7 @@ def bosun_policy(rendered):
             p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"],
             p["TargetTrackingScalingPolicyConfiguration"]["ScaleOutCooldown"],
             p["TargetTrackingScalingPolicyConfiguration"]["ScaleInCooldown"],
+            disable_in=p["TargetTrackingScalingPolicyConfiguration"].get("DisableScaleIn", False),
         )
         for p in rendered["scalingPolicies"]
         if p["PolicyType"] == "TargetTrackingScaling"
@@ -352,7 +360,7 @@ def copilot_policy(target_value, max_tasks):
         "min": 1,
         "max": max_tasks,
         "alarms": [],
-        "tracking": [TargetTracking(target_value, 60, 120)],
+        "tracking": [TargetTracking(target_value, 60, 120, floor=1)],
         "protect": False,
     }
 

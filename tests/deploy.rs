@@ -138,7 +138,25 @@ fn each_rule_on_its_own() {
     let registry = |r: &str| {
         format!("stack: orders\nregistry: {r}\nnetwork: {{ subnets: [subnet-1] }}\nresources: {{ q: {{ type: sqs-queue }} }}\n")
     };
+    // The stack's tags and name, as AWS takes them.
+    let tagged = |tags: &str| {
+        format!("stack: orders\ntags: {tags}\nnetwork: {{ subnets: [subnet-1] }}\nresources: {{ q: {{ type: sqs-queue }} }}\n")
+    };
+    let named = |stack: &str| {
+        format!("stack: {stack}\nnetwork: {{ subnets: [subnet-1] }}\nresources: {{ q: {{ type: sqs-queue }} }}\n")
+    };
+    let many = (0..49)
+        .map(|i| format!("t{i}: v"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let cases: Vec<(String, &str)> = vec![
+        (tagged(&format!("{{ {many} }}")), "2:1: error: tags: 49 tags: at most 48 (AWS allows 50 a resource, and bosun-deploy adds bosun:stack and, on Auto Scaling groups, Name)"),
+        (tagged("{ \"aws:team\": x }"), "2:9: error: tags.aws:team: tag key 'aws:team': the prefix aws: is AWS's own"),
+        (tagged("{ \"bosun:stack\": x }"), "tag key 'bosun:stack': the prefix bosun: is bosun-deploy's own"),
+        (tagged(&format!("{{ team: {} }}", "v".repeat(257))), "tag value of 'team' is 257 characters: at most 256"),
+        (tagged("{ \"team#1\": x }"), "tag key 'team#1': only letters, digits, spaces and _ . : / = + - @"),
+        (named("orders--eu"), "stack: 'orders--eu' must be 1..32 letters, digits or single '-' between them, starting with a letter"),
+        (named("orders-"), "'orders-' must be 1..32 letters, digits or single '-' between them"),
         (sized("{ cpu: 1 }"), "9:20: error: resources.w.properties.resources.cpu: cpu without memory: give resources.memory too (with 1 vCPU, Fargate allows 2048..=8192 MiB); the default 0.25 vCPU / 512 MiB is for neither given"),
         (sized("{ memory: 4096 }"), "9:20: error: resources.w.properties.resources.memory: memory without cpu: give resources.cpu too (for 4096 MiB, Fargate allows 0.5, 1, 2 vCPU)"),
         (sized("{ ephemeralStorage: 20 }"), "resources.w.properties.resources.ephemeralStorage: 20 is out of range: allowed 21..=200"),
@@ -272,6 +290,130 @@ fn unsafe_choices_are_warnings() {
     assert!(err.contains("6:5: warning: resources.q.properties: 'q' has no deadLetterQueue: a message that always fails goes back to the queue and wakes w from zero again and again"), "{err}");
 }
 
+/// What real AWS refuses, or does other than the reference says, rendered as AWS's
+/// documentation asks: trust policies against the confused deputy, the scheduler's
+/// PassRole and RunTask conditioned, names that fit AWS's limits for the longest
+/// stack and key validation allows, a warm pool without reuse, room for a
+/// deployment on EC2, and scale to zero guarded.
+#[test]
+fn what_real_aws_refuses_is_rendered_as_its_documentation_asks() {
+    let dir = TempDir::new("realaws");
+    let stack = "s".repeat(32);
+    let key = "k".repeat(40);
+    let text = format!(
+        "stack: {stack}\nnetwork: {{ subnets: [subnet-1] }}\nresources:\n  {key}:\n    type: sqs-queue\n    properties: {{ fifo: true, deadLetterQueue: {{ maxReceiveCount: 3 }} }}\n  w{key2}:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      connectTo: [{key}]\n      resources: {{ instanceTypes: [t3.medium], enableWarmPool: true }}\n      scaling: {{ minInstances: 0, maxInstances: 3, scalingPolicy: {{ keepBacklogPerInstanceUnder: 5 }} }}\n  j{key2}:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      schedule: \"rate(1 hour)\"\n",
+        key2 = &key[1..]
+    );
+    let file = write(&dir, "bosun.yaml", &text);
+    let out = deploy(
+        &["render", "--stack", &file],
+        &[
+            ("AWS_REGION", "eu-west-1".into()),
+            ("AWS_ACCOUNT_ID", "111122223333".into()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = |k: &str| r[k].as_array().unwrap().clone();
+    // Names within AWS's limits: roles and schedules 64, queues 80.
+    for role in list("roles") {
+        let n = role["RoleName"].as_str().unwrap();
+        assert!(n.len() <= 64, "role {n}");
+        // Trust: the confused deputy kept out.
+        let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+        match trust["Principal"]["Service"].as_str().unwrap() {
+            "ecs-tasks.amazonaws.com" => {
+                assert_eq!(
+                    trust["Condition"]["StringEquals"]["aws:SourceAccount"], "111122223333",
+                    "{n}"
+                );
+                if n.contains("-task") || n.len() == 64 && !n.contains("execution") {
+                    assert_eq!(
+                        trust["Condition"]["ArnLike"]["aws:SourceArn"],
+                        "arn:aws:ecs:eu-west-1:111122223333:*",
+                        "{n}"
+                    );
+                }
+            }
+            "scheduler.amazonaws.com" => {
+                assert_eq!(
+                    trust["Condition"]["StringEquals"]["aws:SourceAccount"], "111122223333",
+                    "{n}"
+                );
+                assert_eq!(
+                    trust["Condition"]["StringEquals"]["aws:SourceArn"],
+                    format!(
+                        "arn:aws:scheduler:eu-west-1:111122223333:schedule-group/bosun-{stack}"
+                    ),
+                    "{n}"
+                );
+            }
+            "ec2.amazonaws.com" => {}
+            other => panic!("{n}: trusted by {other}"),
+        }
+    }
+    for sched in list("schedules") {
+        assert!(sched["Name"].as_str().unwrap().len() <= 64, "{sched}");
+    }
+    for q in list("queues") {
+        let n = q["QueueName"].as_str().unwrap();
+        assert!(n.len() <= 80 && n.ends_with(".fifo"), "queue {n}");
+    }
+    // The scheduler role: PassRole to ECS tasks only, RunTask in the stack's cluster only.
+    let scheduler = list("roles")
+        .into_iter()
+        .find(|x| x["RoleName"] == format!("{stack}-scheduler"))
+        .unwrap();
+    let doc = &scheduler["PolicyDocument"]["Statement"];
+    let by_action = |a: &str| {
+        doc.as_array()
+            .unwrap()
+            .iter()
+            .find(|st| st["Action"][0] == a)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        by_action("iam:PassRole")["Condition"]["StringEquals"]["iam:PassedToService"],
+        "ecs-tasks.amazonaws.com"
+    );
+    assert_eq!(
+        by_action("ecs:RunTask")["Condition"]["ArnEquals"]["ecs:cluster"],
+        format!("arn:aws:ecs:eu-west-1:111122223333:cluster/{stack}")
+    );
+    // EC2 capacity: a warm pool without reuse (ECS cannot), room for a deployment.
+    let group = &list("autoScalingGroups")[0];
+    assert_eq!(
+        group["WarmPool"].get("InstanceReusePolicy"),
+        None,
+        "{group}"
+    );
+    assert_eq!(group["MaxSize"], 6);
+    // Scale to zero: target tracking never scales in (only the idle policy, which
+    // sees messages in flight, takes it to zero), and the wake policy only adds.
+    for p in list("scalingPolicies") {
+        if let Some(tt) = p
+            .get("TargetTrackingScalingPolicyConfiguration")
+            .filter(|v| !v.is_null())
+        {
+            assert_eq!(tt["DisableScaleIn"], true, "{p}");
+        }
+        let name = p["PolicyName"].as_str().unwrap();
+        if name.ends_with("-wake") {
+            assert_eq!(
+                p["StepScalingPolicyConfiguration"]["AdjustmentType"], "ChangeInCapacity",
+                "{p}"
+            );
+        }
+        if name.ends_with("-idle") {
+            assert_eq!(
+                p["StepScalingPolicyConfiguration"]["AdjustmentType"], "ExactCapacity",
+                "{p}"
+            );
+        }
+    }
+}
+
 #[test]
 fn render_wires_bosun_in() {
     let out = deploy(
@@ -364,9 +506,10 @@ fn render_wires_bosun_in() {
         .iter()
         .find(|r| r["RoleName"] == "orders-execution")
         .unwrap();
-    assert!(exec["PolicyDocument"]
-        .to_string()
-        .contains("secret:dbSecret*"));
+    // The secret alone: `NAME-??????`, never `NAME*` (which is also `NAMEadmin-…`).
+    let doc = exec["PolicyDocument"].to_string();
+    assert!(doc.contains("secret:dbSecret-??????"), "{doc}");
+    assert!(!doc.contains("secret:dbSecret*"), "{doc}");
     // The service: spot, circuit breaker with rollback, 100/200.
     let svc = &plan["services"][0];
     assert_eq!(
@@ -2021,7 +2164,8 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
     assert_eq!(group["MaxInstanceLifetime"], "604800");
     assert_eq!(group["NewInstancesProtectedFromScaleIn"], "true");
     assert_eq!(group["MinSize"], "0");
-    assert_eq!(group["MaxSize"], "4");
+    // Twice maxInstances: room for a deployment that starts new tasks first.
+    assert_eq!(group["MaxSize"], "8");
     assert_eq!(group["LaunchTemplate.Version"], "$Latest");
     let pool = w.proxy.sent("PutWarmPool").form();
     assert_eq!(pool["PoolState"], "Stopped");

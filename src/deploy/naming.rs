@@ -9,6 +9,27 @@
 //! `bosun-{stack}`, ECR repository `{stack}-{name}` in lowercase. Everything is tagged
 //! [`STACK_TAG`]` = {stack}`.
 
+/// AWS's longest names, each stated once (where a derived name can reach it: a
+/// 32-character stack and a 40-character resource key make names of up to 82).
+/// IAM: role names 64 characters (IAM User Guide, IAM and AWS STS quotas).
+pub const MAX_ROLE: usize = 64;
+/// EventBridge Scheduler: schedule names 64 (Scheduler API reference, CreateSchedule).
+pub const MAX_SCHEDULE: usize = 64;
+/// SQS: queue names 80, `.fifo` included (SQS API reference, CreateQueue).
+pub const MAX_QUEUE: usize = 80;
+
+/// `name` as it is when it fits in `max` characters, else shortened stably: its first
+/// characters and a hash of all of it (`…-1a2b3c4d`), so a long stack and resource
+/// key still make a name AWS takes, the same at every run.
+pub fn fit(name: String, max: usize) -> String {
+    if name.chars().count() <= max {
+        return name;
+    }
+    let hash = &short_hash(&name)[..8];
+    let keep: String = name.chars().take(max - hash.len() - 1).collect();
+    format!("{}-{hash}", keep.trim_end_matches('-'))
+}
+
 /// The tag that marks what a stack created.
 pub const STACK_TAG: &str = "bosun:stack";
 
@@ -26,12 +47,20 @@ pub fn family(stack: &str, name: &str) -> String {
 
 /// An sqs-queue's name.
 pub fn queue(stack: &str, name: &str, fifo: bool) -> String {
-    format!("{stack}-{name}{}", fifo_suffix(fifo))
+    let suffix = fifo_suffix(fifo);
+    format!(
+        "{}{suffix}",
+        fit(format!("{stack}-{name}"), MAX_QUEUE - suffix.len())
+    )
 }
 
 /// The dead-letter queue the stack makes for an sqs-queue without a target.
 pub fn dead_letter_queue(stack: &str, name: &str, fifo: bool) -> String {
-    format!("{stack}-{name}-dlq{}", fifo_suffix(fifo))
+    let suffix = fifo_suffix(fifo);
+    format!(
+        "{}{suffix}",
+        fit(format!("{stack}-{name}-dlq"), MAX_QUEUE - suffix.len())
+    )
 }
 
 fn fifo_suffix(fifo: bool) -> &'static str {
@@ -54,22 +83,23 @@ pub fn role_path(stack: &str) -> String {
 
 /// The role ECS pulls images, reads secrets and writes logs with.
 pub fn execution_role(stack: &str) -> String {
-    format!("{stack}-execution")
+    fit(format!("{stack}-execution"), MAX_ROLE)
 }
 
 /// A resource's task role.
 pub fn task_role(stack: &str, name: &str) -> String {
-    format!("{stack}-{name}-task")
+    fit(format!("{stack}-{name}-task"), MAX_ROLE)
 }
 
 /// The role EventBridge Scheduler runs the stack's jobs with.
 pub fn scheduler_role(stack: &str) -> String {
-    format!("{stack}-scheduler")
+    fit(format!("{stack}-scheduler"), MAX_ROLE)
 }
 
-/// The role and instance profile of a resource's EC2 instances.
+/// The role and instance profile of a resource's EC2 instances (a profile takes 128
+/// characters, a role 64: the role's bound serves both).
 pub fn instance_role(stack: &str, name: &str) -> String {
-    format!("{stack}-{name}-instance")
+    fit(format!("{stack}-{name}-instance"), MAX_ROLE)
 }
 
 /// The SSM parameter that is the stack's lock while a verb changes it.
@@ -79,12 +109,17 @@ pub fn lock_parameter(stack: &str) -> String {
 
 /// The role EventBridge Scheduler refreshes the stack's EC2 instances with.
 pub fn refresh_role(stack: &str) -> String {
-    format!("{stack}-refresh")
+    fit(format!("{stack}-refresh"), MAX_ROLE)
 }
 
 /// The weekly instance refresh of a resource's EC2 capacity.
 pub fn refresh_schedule(stack: &str, name: &str) -> String {
-    format!("{stack}-{name}-refresh")
+    fit(format!("{stack}-{name}-refresh"), MAX_SCHEDULE)
+}
+
+/// A scheduled job's schedule (its task family keeps the whole name: ECS takes 255).
+pub fn job_schedule(stack: &str, name: &str) -> String {
+    fit(family(stack, name), MAX_SCHEDULE)
 }
 
 /// The stack's EventBridge Scheduler group.
@@ -210,6 +245,23 @@ mod tests {
         );
         assert_eq!(ecr_repository("Orders", "Worker"), "orders-worker");
         assert_eq!(short_hash("a"), short_hash("a"));
+        // The longest names validation allows fit AWS's limits, stably.
+        let (stack, key) = ("s".repeat(32), "k".repeat(40));
+        for n in [
+            task_role(&stack, &key),
+            instance_role(&stack, &key),
+            refresh_schedule(&stack, &key),
+            job_schedule(&stack, &key),
+        ] {
+            assert_eq!(n.len(), 64, "{n}");
+            assert!(n.starts_with(&stack), "{n}");
+        }
+        assert_eq!(task_role(&stack, &key), task_role(&stack, &key));
+        assert_ne!(task_role(&stack, &key), instance_role(&stack, &key));
+        assert_eq!(dead_letter_queue(&stack, &key, true).len(), 80);
+        assert!(dead_letter_queue(&stack, &key, true).ends_with(".fifo"));
+        // Short ones are untouched.
+        assert_eq!(task_role("orders", "worker"), "orders-worker-task");
         assert_ne!(short_hash("a"), short_hash("b"));
     }
 }

@@ -117,7 +117,7 @@ fn capacity(
         json!({ "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": t.arn("logs", &format!("log-group:{}:*", cx.log_group(name))) }),
     ];
     let instance_role = b.add(
-        roles::role(cx, &instance_name, "ec2.amazonaws.com", statements),
+        roles::role(cx, &instance_name, roles::Trust::Ec2, statements),
         &[],
     );
     let profile = b.add(
@@ -205,7 +205,13 @@ fn capacity(
         asg::AutoScalingGroup {
             auto_scaling_group_name: base.clone(),
             min_size: 0,
-            max_size: most.max(1) as i32,
+            // Room for a deployment: at 100 %/200 % ECS starts the new tasks before it
+            // stops the old ones, and with a task filling an instance each new one
+            // needs an instance of its own (ECS Developer Guide, "Deploy Amazon ECS
+            // services by replacing tasks"; managed scaling launches what the
+            // provider needs only up to the group's MaxSize). The weekly refresh's
+            // launch-before-terminate needs the same room.
+            max_size: (2 * most.max(1)) as i32,
             launch_template,
             mixed_instances_policy,
             vpc_zone_identifier: subnets.join(","),
@@ -215,9 +221,7 @@ fn capacity(
             warm_pool: warm_pool.then(|| asg::WarmPool {
                 pool_state: "Stopped".into(),
                 min_size: 0,
-                instance_reuse_policy: asg::ReusePolicy {
-                    reuse_on_scale_in: true,
-                },
+                instance_reuse_policy: None,
             }),
         },
         &[template],
@@ -284,7 +288,14 @@ pub fn refreshes(cx: &Cx<'_>, b: &mut Builder) {
         "Resource": names.iter().map(|n| group_arn(n)).collect::<Vec<_>>(),
     })];
     let role = b.add(
-        roles::role(cx, &role_name, "scheduler.amazonaws.com", statements),
+        roles::role(
+            cx,
+            &role_name,
+            roles::Trust::Scheduler {
+                group: naming::schedule_group(&stack.stack),
+            },
+            statements,
+        ),
         &[],
     );
     let group = super::scheduled_job::group(cx, b);

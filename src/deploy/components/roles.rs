@@ -9,15 +9,53 @@ use crate::deploy::naming;
 use crate::deploy::resources::role::{self, Role};
 use crate::deploy::stack::{Container, Resource};
 
-/// An IAM role under the stack's path, trusted by `principal`, with its one inline
+/// Who may assume a role: a service, and the conditions that keep another account's
+/// use of that service from assuming it (the confused deputy).
+pub enum Trust {
+    /// ECS tasks of this account: `aws:SourceAccount` (ECS Developer Guide, "Amazon
+    /// ECS task IAM role" and "task execution IAM role": the trust policy's
+    /// conditions), and for a task role `aws:SourceArn` on the account's ECS
+    /// resources.
+    EcsTasks { task_role: bool },
+    /// EventBridge Scheduler, for the schedules of one group of this account
+    /// (`aws:SourceAccount`, `aws:SourceArn` of the group: EventBridge Scheduler User
+    /// Guide, "Set up the execution role", confused deputy prevention).
+    Scheduler { group: String },
+    /// EC2 instances (through their instance profile): EC2 passes no source.
+    Ec2,
+}
+
+/// An IAM role under the stack's path, trusted as `trust` says, with its one inline
 /// policy.
-pub fn role(cx: &Cx<'_>, name: &str, principal: &str, statements: Vec<Value>) -> Role {
+pub fn role(cx: &Cx<'_>, name: &str, trust: Trust, statements: Vec<Value>) -> Role {
+    let account = cx.t.account.clone();
+    let (principal, condition) = match trust {
+        Trust::EcsTasks { task_role } => {
+            let mut c = json!({ "StringEquals": { "aws:SourceAccount": account } });
+            if task_role {
+                c["ArnLike"] = json!({ "aws:SourceArn": cx.t.arn("ecs", "*") });
+            }
+            ("ecs-tasks.amazonaws.com", Some(c))
+        }
+        Trust::Scheduler { group } => (
+            "scheduler.amazonaws.com",
+            Some(json!({ "StringEquals": {
+                "aws:SourceAccount": account,
+                "aws:SourceArn": cx.t.arn("scheduler", &format!("schedule-group/{group}")),
+            } })),
+        ),
+        Trust::Ec2 => ("ec2.amazonaws.com", None),
+    };
+    let mut statement = json!({ "Effect": "Allow", "Principal": { "Service": principal }, "Action": "sts:AssumeRole" });
+    if let Some(c) = condition {
+        statement["Condition"] = c;
+    }
     Role {
         role_name: name.to_owned(),
         path: naming::role_path(cx.name()),
         assume_role_policy_document: json!({
             "Version": "2012-10-17",
-            "Statement": [{ "Effect": "Allow", "Principal": { "Service": principal }, "Action": "sts:AssumeRole" }]
+            "Statement": [statement]
         }),
         tags: cx.tags_kv(),
         policy_name: (!statements.is_empty()).then(|| role::POLICY_NAME.to_owned()),
@@ -82,7 +120,7 @@ pub fn task_role(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Ro
     role(
         cx,
         &naming::task_role(cx.name(), name),
-        "ecs-tasks.amazonaws.com",
+        Trust::EcsTasks { task_role: true },
         statements,
     )
 }
@@ -141,7 +179,7 @@ pub fn execution(cx: &Cx<'_>, b: &mut Builder) {
         role(
             cx,
             &naming::execution_role(cx.name()),
-            "ecs-tasks.amazonaws.com",
+            Trust::EcsTasks { task_role: false },
             statements,
         ),
         &[],

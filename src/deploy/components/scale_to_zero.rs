@@ -88,7 +88,15 @@ fn wake_steps(target: Option<f64>, max: i64) -> Vec<scaling::Step> {
 }
 
 impl ScaleToZero<'_> {
+    /// A step policy: the wake one only adds tasks (ChangeInCapacity: an alarm sample
+    /// that reads "none in flight" while a fleet is busy must never cut it to
+    /// ceil(waiting / target)); the idle one sets the count to zero (ExactCapacity).
     fn policy(&self, suffix: &str, steps: Vec<scaling::Step>) -> scaling::ScalingPolicy {
+        let adjustment = if suffix == "wake" {
+            "ChangeInCapacity"
+        } else {
+            "ExactCapacity"
+        };
         scaling::ScalingPolicy {
             policy_name: naming::service_part(self.svc_name, suffix),
             service_namespace: "ecs".into(),
@@ -97,7 +105,7 @@ impl ScaleToZero<'_> {
             policy_type: "StepScaling".into(),
             target_tracking_scaling_policy_configuration: None,
             step_scaling_policy_configuration: Some(scaling::StepScaling {
-                adjustment_type: "ExactCapacity".into(),
+                adjustment_type: adjustment.into(),
                 step_adjustments: steps,
                 cooldown: 60,
                 metric_aggregation_type: "Maximum".into(),

@@ -17,20 +17,32 @@ pub fn add_all(cx: &Cx<'_>, b: &mut Builder, jobs: &[(&str, &Job, Vec<Dep>)]) {
     }
     let t = cx.t;
     let scheduler_role = naming::scheduler_role(cx.name());
+    // RunTask of the jobs' task definitions in the stack's cluster only, and the
+    // roles under the stack's path passed to ECS tasks only (IAM User Guide,
+    // iam:PassedToService; ECS Developer Guide, the ecs:cluster condition key).
     let statements = vec![
         json!({ "Effect": "Allow", "Action": ["ecs:RunTask"], "Resource": jobs.iter()
-            .map(|(name, _, _)| t.arn("ecs", &format!("task-definition/{}:*", cx.family(name)))).collect::<Vec<_>>() }),
-        json!({ "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": format!("arn:aws:iam::{}:role{}*", t.account, naming::role_path(cx.name())) }),
+            .map(|(name, _, _)| t.arn("ecs", &format!("task-definition/{}:*", cx.family(name)))).collect::<Vec<_>>(),
+            "Condition": { "ArnEquals": { "ecs:cluster": cx.cluster_arn() } } }),
+        json!({ "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": format!("arn:aws:iam::{}:role{}*", t.account, naming::role_path(cx.name())),
+            "Condition": { "StringEquals": { "iam:PassedToService": "ecs-tasks.amazonaws.com" } } }),
     ];
     b.add(
-        roles::role(cx, &scheduler_role, "scheduler.amazonaws.com", statements),
+        roles::role(
+            cx,
+            &scheduler_role,
+            roles::Trust::Scheduler {
+                group: naming::schedule_group(cx.name()),
+            },
+            statements,
+        ),
         &[],
     );
     let group = group(cx, b);
     for (name, j, job_deps) in jobs {
         let mut deps = vec![group.clone(), (Role::KIND, scheduler_role.clone())];
         deps.extend(job_deps.iter().cloned());
-        b.add(job_schedule(cx, j, &cx.family(name)), &deps);
+        b.add(job_schedule(cx, j, name), &deps);
     }
 }
 
@@ -51,12 +63,13 @@ pub fn group(cx: &Cx<'_>, b: &mut Builder) -> Dep {
 }
 
 /// The schedule of a job: an ECS RunTask target.
-fn job_schedule(cx: &Cx<'_>, j: &Job, fam: &str) -> schedule::Schedule {
+fn job_schedule(cx: &Cx<'_>, j: &Job, name: &str) -> schedule::Schedule {
+    let fam = &cx.family(name);
     use schedule as sc;
     let t = cx.t;
     let (subnets, security_groups, assign_public_ip) = cx.awsvpc();
     sc::Schedule {
-        name: fam.to_owned(),
+        name: naming::job_schedule(cx.name(), name),
         group_name: naming::schedule_group(cx.name()),
         schedule_expression: j.schedule.clone(),
         schedule_expression_timezone: j.timezone.clone().unwrap_or_else(|| "UTC".into()),

@@ -72,7 +72,9 @@ pub fn add(
     // A private registry's credentials: the execution role reads them for ECS.
     if let Some(arn) = &ctr.packaging.properties.repository_credentials_secret_arn {
         b.preflight.secrets.push(arn.clone());
-        b.secret_arns.push(format!("{arn}*"));
+        // The ARN as given (complete), or, given without its suffix, that secret's.
+        b.secret_arns.push(arn.clone());
+        b.secret_arns.push(format!("{arn}-??????"));
     }
     let mut deps = vec![lg, task_role, execution];
     deps.extend(ecr);
@@ -184,7 +186,11 @@ fn environment(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Envi
         match directive(&text) {
             Ok(Some(Directive::Secret { name: secret, key })) => {
                 let base = cx.t.arn("secretsmanager", &format!("secret:{secret}"));
-                secret_refs.push((secret.clone(), format!("{base}*")));
+                // Secrets Manager ends a secret's ARN with `-` and six characters:
+                // `NAME-??????` is that secret alone, where `NAME*` would also be
+                // `NAMEadmin-…` (Secrets Manager User Guide, "Resources: ARN with
+                // wildcards in IAM policies").
+                secret_refs.push((secret.clone(), format!("{base}-??????")));
                 let value_from = match key {
                     Some(k) => format!("{base}:{k}::"),
                     None => base,

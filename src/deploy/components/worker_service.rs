@@ -125,7 +125,14 @@ pub fn add(cx: &Cx<'_>, b: &mut Builder, name: &str, s: &Service, deps: &[Dep]) 
                         customized_metric_specification: custom,
                         scale_out_cooldown: 60,
                         scale_in_cooldown: 300,
-                        disable_scale_in: false,
+                        // Target tracking scales in down to the target's minimum,
+                        // zero included, once its metric reads real zeros
+                        // (Application Auto Scaling User Guide, "Target tracking
+                        // scaling policies"): a backlog of 0 with messages still in
+                        // flight would stop the tasks working them. With a minimum of
+                        // 0, only the idle policy (nothing visible, nothing in
+                        // flight) takes the service in.
+                        disable_scale_in: min == 0,
                     }),
                 },
                 std::slice::from_ref(&target),

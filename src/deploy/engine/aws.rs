@@ -17,13 +17,19 @@ use tokio::sync::Semaphore;
 
 use super::error::{failed, Result};
 
-/// How many AWS calls are in flight at once by default (and how many resources are
-/// read or changed at once): well under AWS's per-account rates; throttling is
-/// retried with back-off in any case.
-pub const CONCURRENCY: usize = 16;
+/// How many AWS calls are in flight at once by default, all services together (and
+/// how many resources are read or changed at once).
+pub const CONCURRENCY: usize = 32;
+
+/// How many calls to one AWS service are in flight at once, at most: AWS rate-limits
+/// each service's API per account and region (a token bucket per action; ECS, IAM,
+/// SQS... each have their own), so the bound that keeps a deploy under them is per
+/// service; throttling is retried with back-off in any case.
+pub const PER_SERVICE: usize = 16;
 
 /// The concurrency in force: `BOSUN_DEPLOY_CONCURRENCY` (1..=64), else
-/// [`CONCURRENCY`]. 1 makes every call one at a time.
+/// [`CONCURRENCY`]; each service gets at most [`PER_SERVICE`] of it. 1 makes every
+/// call one at a time.
 pub fn concurrency() -> usize {
     static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *N.get_or_init(|| {
@@ -55,11 +61,11 @@ pub struct Aws {
 
 impl Aws {
     pub async fn new(region: Option<&str>) -> Aws {
-        let permits = Arc::new(Semaphore::new(concurrency()));
+        let all = Arc::new(Semaphore::new(concurrency()));
+        let https = crate::aws::https();
         let mut builder = crate::aws::config()
             .await
             .into_builder()
-            .http_client(limited(crate::aws::https(), permits))
             // Up to 8 attempts with the standard back-off: a throttled deploy slows
             // down and goes on instead of failing half-way.
             .retry_config(
@@ -82,20 +88,32 @@ impl Aws {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".into());
+        // Each service's client: its own bound, inside the one for all.
+        let per_service = PER_SERVICE.min(concurrency());
+        macro_rules! client {
+            ($sdk:ident) => {{
+                let own = Arc::new(Semaphore::new(per_service));
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&cfg)
+                        .http_client(limited(https.clone(), all.clone(), own))
+                        .build(),
+                )
+            }};
+        }
         Aws {
-            ecs: aws_sdk_ecs::Client::new(&cfg),
-            iam: aws_sdk_iam::Client::new(&cfg),
-            sqs: aws_sdk_sqs::Client::new(&cfg),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&cfg),
-            scaling: aws_sdk_applicationautoscaling::Client::new(&cfg),
-            scheduler: aws_sdk_scheduler::Client::new(&cfg),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&cfg),
-            sts: aws_sdk_sts::Client::new(&cfg),
-            ec2: aws_sdk_ec2::Client::new(&cfg),
-            secrets: aws_sdk_secretsmanager::Client::new(&cfg),
-            autoscaling: aws_sdk_autoscaling::Client::new(&cfg),
-            ssm: aws_sdk_ssm::Client::new(&cfg),
-            ecr: aws_sdk_ecr::Client::new(&cfg),
+            ecs: client!(aws_sdk_ecs),
+            iam: client!(aws_sdk_iam),
+            sqs: client!(aws_sdk_sqs),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            scaling: client!(aws_sdk_applicationautoscaling),
+            scheduler: client!(aws_sdk_scheduler),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            sts: client!(aws_sdk_sts),
+            ec2: client!(aws_sdk_ec2),
+            secrets: client!(aws_sdk_secretsmanager),
+            autoscaling: client!(aws_sdk_autoscaling),
+            ssm: client!(aws_sdk_ssm),
+            ecr: client!(aws_sdk_ecr),
             region,
         }
     }
@@ -117,13 +135,14 @@ impl Aws {
     }
 }
 
-/// An HTTP client that lets at most `permits` calls be in flight at once, whichever
-/// client (ECS, IAM, ...) makes them: the one bound on the deployer's concurrency.
-fn limited(inner: SharedHttpClient, permits: Arc<Semaphore>) -> SharedHttpClient {
+/// An HTTP client that lets at most `own` of its service's calls, and `all` calls of
+/// every service together, be in flight at once.
+fn limited(inner: SharedHttpClient, all: Arc<Semaphore>, own: Arc<Semaphore>) -> SharedHttpClient {
     http_client_fn(move |settings, components| {
         SharedHttpConnector::new(Limited {
             inner: inner.http_connector(settings, components),
-            permits: permits.clone(),
+            all: all.clone(),
+            own: own.clone(),
         })
     })
 }
@@ -131,15 +150,22 @@ fn limited(inner: SharedHttpClient, permits: Arc<Semaphore>) -> SharedHttpClient
 #[derive(Debug)]
 struct Limited {
     inner: SharedHttpConnector,
-    permits: Arc<Semaphore>,
+    all: Arc<Semaphore>,
+    own: Arc<Semaphore>,
 }
 
 impl HttpConnector for Limited {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let inner = self.inner.clone();
-        let permits = self.permits.clone();
+        let (all, own) = (self.all.clone(), self.own.clone());
         HttpConnectorFuture::new(async move {
-            let _held = permits
+            // The service's own permit first, so a call waiting on a busy service
+            // holds none of the others'.
+            let _own = own
+                .acquire_owned()
+                .await
+                .map_err(|e| ConnectorError::other(Box::new(e), None))?;
+            let _all = all
                 .acquire_owned()
                 .await
                 .map_err(|e| ConnectorError::other(Box::new(e), None))?;

@@ -89,7 +89,7 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                 let st = aws
                     .scheduler
                     .get_schedule()
-                    .name(&svc_name)
+                    .name(naming::job_schedule(&stack.stack, name))
                     .group_name(naming::schedule_group(&stack.stack))
                     .send()
                     .await;

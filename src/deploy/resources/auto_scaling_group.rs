@@ -85,7 +85,11 @@ pub struct GroupTag {
 pub struct WarmPool {
     pub pool_state: String,
     pub min_size: i32,
-    pub instance_reuse_policy: ReusePolicy,
+    /// None for an ECS group: "you cannot set the option that returns instances to
+    /// the warm pool on scale in" (Amazon ECS Developer Guide, "Configuring
+    /// pre-initialized instances for your Amazon ECS Auto Scaling group").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_reuse_policy: Option<ReusePolicy>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -236,12 +240,11 @@ impl AutoScalingGroup {
                     .map(|p| p.as_str().to_owned())
                     .unwrap_or_else(|| "Stopped".into()),
                 min_size: w.min_size().unwrap_or(0),
-                instance_reuse_policy: ReusePolicy {
-                    reuse_on_scale_in: w
-                        .instance_reuse_policy()
-                        .and_then(|r| r.reuse_on_scale_in())
-                        .unwrap_or(false),
-                },
+                instance_reuse_policy: w
+                    .instance_reuse_policy()
+                    .and_then(|r| r.reuse_on_scale_in())
+                    .filter(|reuse| *reuse)
+                    .map(|reuse_on_scale_in| ReusePolicy { reuse_on_scale_in }),
             }),
         }
     }
@@ -256,11 +259,11 @@ impl AutoScalingGroup {
                     .auto_scaling_group_name(name)
                     .pool_state(t::WarmPoolState::from(w.pool_state.as_str()))
                     .min_size(w.min_size)
-                    .instance_reuse_policy(
+                    .set_instance_reuse_policy(w.instance_reuse_policy.as_ref().map(|r| {
                         t::InstanceReusePolicy::builder()
-                            .reuse_on_scale_in(w.instance_reuse_policy.reuse_on_scale_in)
-                            .build(),
-                    )
+                            .reuse_on_scale_in(r.reuse_on_scale_in)
+                            .build()
+                    }))
                     .send()
                     .await
                     .map_err(failed("AutoScaling PutWarmPool", name))?;

@@ -41,6 +41,43 @@ fn canonical_redrive(text: &str) -> String {
     redrive(v["deadLetterTargetArn"].as_str().unwrap_or(""), count)
 }
 
+/// The URLs of the queues named with the stack's prefix (ListQueues, paged), read once
+/// a run: the reads take a queue's URL from here, and the listing of what the stack
+/// owns starts from it.
+async fn listed(ctx: &Ctx) -> Result<std::sync::Arc<BTreeMap<String, String>>> {
+    ctx.once("sqs-list".into(), || async {
+        let prefix = format!("{}-", ctx.stack);
+        let mut pages = ctx
+            .aws
+            .sqs
+            .list_queues()
+            .queue_name_prefix(&prefix)
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        let mut urls = BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(failed("SQS ListQueues", &prefix))?;
+            for url in page.queue_urls() {
+                let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+                urls.insert(name, url.clone());
+            }
+        }
+        Ok(urls)
+    })
+    .await
+}
+
+/// A queue's URL: from the listing, else (a queue created moments ago may not be
+/// listed yet: ListQueues is eventually consistent, SQS API reference) from
+/// GetQueueUrl, whose not-found answer alone means absent.
+async fn listed_or_asked(ctx: &Ctx, name: &str) -> Result<Option<String>> {
+    if let Some(url) = listed(ctx).await?.get(name) {
+        return Ok(Some(url.clone()));
+    }
+    url(ctx, name).await
+}
+
 async fn url(ctx: &Ctx, name: &str) -> Result<Option<String>> {
     let out = ctx.aws.sqs.get_queue_url().queue_name(name).send().await;
     Ok(absent_on(out, NOT_FOUND, "SQS GetQueueUrl", name)?
@@ -75,7 +112,7 @@ impl Kind for Queue {
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
         let name = &self.queue_name;
-        let Some(url) = url(ctx, name).await? else {
+        let Some(url) = listed_or_asked(ctx, name).await? else {
             return Ok(Observed::Absent);
         };
         let attrs = ctx
@@ -177,24 +214,11 @@ impl Kind for Queue {
     }
 
     async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
-        let prefix = format!("{}-", ctx.stack);
-        let mut pages = ctx
-            .aws
-            .sqs
-            .list_queues()
-            .queue_name_prefix(&prefix)
-            .max_results(1000)
-            .into_paginator()
-            .send();
-        let mut urls = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(failed("SQS ListQueues", &prefix))?;
-            urls.extend(page.queue_urls().iter().cloned());
-        }
-        let candidates = urls.into_iter().map(|url| {
-            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
-            (name, url)
-        });
+        let candidates: Vec<(String, String)> = listed(ctx)
+            .await?
+            .iter()
+            .map(|(n, u)| (n.clone(), u.clone()))
+            .collect();
         keep_owned(candidates, wanted, |name, url| async move {
             let out = ctx.aws.sqs.list_queue_tags().queue_url(&url).send().await;
             // Deleted meanwhile: not there to own.

@@ -97,26 +97,42 @@ fn service_of(resource_id: &str) -> &str {
     resource_id.rsplit('/').next().unwrap_or(resource_id)
 }
 
-/// Every ECS scalable target (paged): resource id, min, max; listed once a run.
+/// The scalable targets of the stack's services (id, min, max), read once a run by
+/// their resource ids, 50 at a time as DescribeScalableTargets takes them
+/// (Application Auto Scaling API reference, DescribeScalableTargets: ResourceIds, at
+/// most 50): what is read scales with the stack, not with the account.
 async fn all_targets(ctx: &Ctx) -> Result<std::sync::Arc<Vec<(String, i32, i32)>>> {
-    ctx.once("scalable-targets:ecs".into(), || async {
-        let mut pages = ctx
-            .aws
-            .scaling
-            .describe_scalable_targets()
-            .service_namespace(t::ServiceNamespace::Ecs)
-            .into_paginator()
-            .send();
+    ctx.once("scalable-targets:stack".into(), || async {
+        let services = super::service::owned_names(ctx).await?;
+        let ids: Vec<String> = services
+            .iter()
+            .map(|s| format!("service/{}/{s}", ctx.cluster))
+            .collect();
         let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(failed("AutoScaling DescribeScalableTargets", "ecs"))?;
-            out.extend(page.scalable_targets().iter().map(|x| {
-                (
-                    x.resource_id().to_owned(),
-                    x.min_capacity(),
-                    x.max_capacity(),
-                )
-            }));
+        for batch in ids.chunks(50) {
+            let mut pages = ctx
+                .aws
+                .scaling
+                .describe_scalable_targets()
+                .service_namespace(t::ServiceNamespace::Ecs)
+                .set_resource_ids(Some(batch.to_vec()))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(failed("AutoScaling DescribeScalableTargets", "ecs"))?;
+                out.extend(
+                    page.scalable_targets()
+                        .iter()
+                        .filter(|x| batch.iter().any(|id| id == x.resource_id()))
+                        .map(|x| {
+                            (
+                                x.resource_id().to_owned(),
+                                x.min_capacity(),
+                                x.max_capacity(),
+                            )
+                        }),
+                );
+            }
         }
         Ok(out)
     })

@@ -288,10 +288,10 @@ impl Kind for TaskDefinition {
 
     async fn read(&self, ctx: &Ctx) -> Result<Observed<Self>> {
         let fam = &self.family;
-        let Some(latest) = latest_revision(ctx, fam).await? else {
+        let described = latest_described(ctx, fam).await?;
+        let Some(out) = described.as_ref().as_ref() else {
             return Ok(Observed::Absent);
         };
-        let out = describe(ctx, &latest).await?;
         let Some(td) = out.task_definition() else {
             return Ok(Observed::Absent);
         };
@@ -437,12 +437,34 @@ impl Kind for TaskDefinition {
 /// The ARN of the latest active revision of a task definition family, read once a
 /// run (the task definition and its service both need it).
 pub async fn latest_revision(ctx: &Ctx, family: &str) -> Result<Option<String>> {
-    let latest = ctx
-        .once(format!("latest-revision:{family}"), || latest(ctx, family))
-        .await?;
-    Ok((*latest).clone())
+    let described = latest_described(ctx, family).await?;
+    Ok(described.as_ref().as_ref().and_then(|o| {
+        o.task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .map(str::to_owned)
+    }))
 }
 
-async fn latest(ctx: &Ctx, family: &str) -> Result<Option<String>> {
-    Ok(revisions(ctx, family).await?.pop())
+type Described = aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+
+/// The latest active revision of `family` with its tags, read once a run, in one
+/// call: DescribeTaskDefinition of a family alone describes its latest ACTIVE
+/// revision (ECS API reference, DescribeTaskDefinition). ECS answers a family with no
+/// active revision with a ClientException, which names other mistakes too: only a
+/// listing with no active revision makes it absent.
+async fn latest_described(ctx: &Ctx, family: &str) -> Result<std::sync::Arc<Option<Described>>> {
+    ctx.once(format!("task-definition:{family}"), || async {
+        match describe(ctx, family).await {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if e.code() == Some("ClientException") => {
+                if revisions(ctx, family).await?.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    })
+    .await
 }

@@ -18,15 +18,20 @@ pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
             && s.chars().next().is_some_and(|ch| ch.is_ascii_alphabetic())
             && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
     };
-    if !name_ok(&stack.stack, 32) {
+    // The stack's name starts every name it makes, ECR repositories included, whose
+    // names AWS takes only as lowercase words joined by single separators
+    // (`[a-z0-9]+(?:[._-][a-z0-9]+)*`, ECR API reference, CreateRepository): no
+    // `--`, no trailing `-`.
+    if !name_ok(&stack.stack, 32) || stack.stack.contains("--") || stack.stack.ends_with('-') {
         c.error(
             "/stack",
             format!(
-                "'{}' must be 1..32 letters, digits or '-', starting with a letter",
+                "'{}' must be 1..32 letters, digits or single '-' between them, starting with a letter",
                 stack.stack
             ),
         );
     }
+    tags(&stack.tags, c);
     if let Some(r) = &stack.registry {
         if let Err(e) = check_registry(r) {
             c.error("/registry", e);
@@ -232,6 +237,68 @@ pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                     31_536_000,
                 );
             }
+        }
+    }
+}
+
+/// How many tags of the file's a resource can take: AWS allows 50 a resource (Tag
+/// Editor user guide, "Tag naming limits and requirements"), and bosun-deploy adds
+/// its own `bosun:stack` and, on Auto Scaling groups, `Name`.
+pub const MAX_TAGS: usize = 48;
+
+/// The stack's `tags`: as many as a resource can take beside bosun-deploy's own, keys
+/// of 1..=128 and values of at most 256 characters of the set AWS allows (letters,
+/// digits, spaces and `_ . : / = + - @`), no key AWS or bosun-deploy reserves.
+fn tags(tags: &std::collections::BTreeMap<String, String>, c: &mut Collector<'_>) {
+    if tags.len() > MAX_TAGS {
+        c.error(
+            "/tags",
+            format!(
+                "{} tags: at most {MAX_TAGS} (AWS allows 50 a resource, and bosun-deploy adds bosun:stack and, on Auto Scaling groups, Name)",
+                tags.len()
+            ),
+        );
+    }
+    let allowed = |s: &str| {
+        s.chars()
+            .all(|ch| ch.is_alphanumeric() || ch.is_whitespace() || "_.:/=+-@".contains(ch))
+    };
+    for (k, v) in tags {
+        let at = format!("/tags/{k}");
+        if k.is_empty() || k.chars().count() > 128 {
+            c.error(
+                at.clone(),
+                format!("tag key '{k}' must be 1..=128 characters"),
+            );
+        } else if k.to_ascii_lowercase().starts_with("aws:") {
+            c.error(
+                at.clone(),
+                format!("tag key '{k}': the prefix aws: is AWS's own"),
+            );
+        } else if k.starts_with("bosun:") {
+            c.error(
+                at.clone(),
+                format!("tag key '{k}': the prefix bosun: is bosun-deploy's own"),
+            );
+        } else if !allowed(k) {
+            c.error(
+                at.clone(),
+                format!("tag key '{k}': only letters, digits, spaces and _ . : / = + - @"),
+            );
+        }
+        if v.chars().count() > 256 {
+            c.error(
+                at,
+                format!(
+                    "tag value of '{k}' is {} characters: at most 256",
+                    v.chars().count()
+                ),
+            );
+        } else if !allowed(v) {
+            c.error(
+                at,
+                format!("tag value of '{k}': only letters, digits, spaces and _ . : / = + - @"),
+            );
         }
     }
 }
