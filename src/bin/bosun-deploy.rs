@@ -312,6 +312,7 @@ fn render_offline(file: &Path, stack: &Stack) -> u8 {
         account,
         images: Default::default(),
         image_configs: Default::default(),
+        secrets: Default::default(),
     };
     let r = components::render(stack, &target);
     let mut out = r.to_json(stack, &target);

@@ -76,8 +76,8 @@ fn form_decode(s: &str) -> String {
 struct Rules {
     deny: Vec<String>,
     throttle: HashMap<String, u32>,
-    /// Action → (attempts left to fail, AWS error code).
-    fail: HashMap<String, (u32, String)>,
+    /// Action → (attempts left to fail, AWS error code, message).
+    fail: HashMap<String, (u32, String, String)>,
     page_lists: bool,
     latency: Duration,
     /// Kill this pid right after the N-th mutating call reached moto.
@@ -169,11 +169,16 @@ impl Proxy {
 
     /// Answer `action`'s first `n` attempts with AWS's error `code` (a 400).
     pub fn fail(&self, action: &str, n: u32, code: &str) {
+        self.fail_with(action, n, code, "failed by the test proxy");
+    }
+
+    /// Fail the next `n` calls of `action` with AWS's error `code` and `message`.
+    pub fn fail_with(&self, action: &str, n: u32, code: &str, message: &str) {
         self.rules
             .lock()
             .unwrap()
             .fail
-            .insert(action.to_owned(), (n, code.to_owned()));
+            .insert(action.to_owned(), (n, code.to_owned(), message.to_owned()));
     }
 
     /// Answer ECR's calls as if the account's ECR registry were `host` (a real
@@ -486,9 +491,9 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
             let mut r = rules.lock().unwrap();
             r.recorded.push(req.clone());
             let failing = match r.fail.get_mut(&req.action) {
-                Some((n, code)) if *n > 0 => {
+                Some((n, code, message)) if *n > 0 => {
                     *n -= 1;
-                    Some(code.clone())
+                    Some((code.clone(), message.clone()))
                 }
                 _ => None,
             };
@@ -503,14 +508,8 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
             (deny, throttled, r.latency, r.page_lists, failing)
         };
         thread::sleep(latency);
-        if let Some(code) = failing {
-            error(
-                &mut conn,
-                &req,
-                "400 Bad Request",
-                &code,
-                "failed by the test proxy",
-            )?;
+        if let Some((code, message)) = failing {
+            error(&mut conn, &req, "400 Bad Request", &code, &message)?;
             continue;
         }
         if deny {
@@ -627,10 +626,37 @@ fn remember_service(rules: &Mutex<Rules>, req: &Request) {
         .service_extras
         .entry(name)
         .or_insert_with(|| serde_json::json!({}));
-    for k in ["capacityProviderStrategy", "deploymentConfiguration"] {
-        if !body[k].is_null() {
-            extras[k] = body[k].clone();
+    // An empty strategy takes a service back to its launch type, as AWS does (from
+    // Fargate's providers to FARGATE, from an Auto Scaling group's to EC2); moto
+    // would report its own default.
+    if body["capacityProviderStrategy"]
+        .as_array()
+        .is_some_and(|a| a.is_empty())
+    {
+        let fargate = extras["capacityProviderStrategy"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| {
+                i["capacityProvider"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("FARGATE"))
+            });
+        if let Some(o) = extras.as_object_mut() {
+            o.remove("capacityProviderStrategy");
+            o.insert(
+                "launchType".into(),
+                serde_json::json!(if fargate { "FARGATE" } else { "EC2" }),
+            );
         }
+    } else if !body["capacityProviderStrategy"].is_null() {
+        extras["capacityProviderStrategy"] = body["capacityProviderStrategy"].clone();
+        if let Some(o) = extras.as_object_mut() {
+            o.remove("launchType");
+        }
+    }
+    if !body["deploymentConfiguration"].is_null() {
+        extras["deploymentConfiguration"] = body["deploymentConfiguration"].clone();
     }
 }
 
@@ -655,6 +681,9 @@ fn patch_services(rules: &Mutex<Rules>, body: &[u8]) -> Vec<u8> {
             }
             if let Some(dc) = extras.get("deploymentConfiguration") {
                 s["deploymentConfiguration"] = dc.clone();
+            }
+            if let Some(lt) = extras.get("launchType") {
+                s["launchType"] = lt.clone();
             }
         }
     }

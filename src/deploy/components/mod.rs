@@ -39,6 +39,9 @@ pub struct Target {
     pub images: BTreeMap<String, String>,
     /// The configs of the prebuilt images run without a command (resource → config).
     pub image_configs: BTreeMap<String, ImageConfig>,
+    /// The complete ARNs of the secrets the tasks read (name → ARN); `render`, which
+    /// asks AWS nothing, writes the ARN without the suffix Secrets Manager adds.
+    pub secrets: BTreeMap<String, String>,
 }
 
 impl Target {

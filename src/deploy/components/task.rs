@@ -185,12 +185,20 @@ fn environment(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Envi
         };
         match directive(&text) {
             Ok(Some(Directive::Secret { name: secret, key })) => {
-                let base = cx.t.arn("secretsmanager", &format!("secret:{secret}"));
                 // Secrets Manager ends a secret's ARN with `-` and six characters:
-                // `NAME-??????` is that secret alone, where `NAME*` would also be
-                // `NAMEadmin-…` (Secrets Manager User Guide, "Resources: ARN with
-                // wildcards in IAM policies").
-                secret_refs.push((secret.clone(), format!("{base}-??????")));
+                // the complete ARN where apply read it, else `NAME-??????`, that
+                // secret alone, where `NAME*` would also be `NAMEadmin-…` (Secrets
+                // Manager User Guide, "Resources: ARN with wildcards in IAM
+                // policies").
+                let (base, grant) = match cx.t.secrets.get(&secret) {
+                    Some(arn) => (arn.clone(), arn.clone()),
+                    None => {
+                        let base = cx.t.arn("secretsmanager", &format!("secret:{secret}"));
+                        let grant = format!("{base}-??????");
+                        (base, grant)
+                    }
+                };
+                secret_refs.push((secret.clone(), grant));
                 let value_from = match key {
                     Some(k) => format!("{base}:{k}::"),
                     None => base,

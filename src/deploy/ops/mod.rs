@@ -43,16 +43,28 @@ pub async fn connect(stack: &Stack) -> Result<Ctx> {
 
 /// Render the stack for the connected account and region, with what is known of its
 /// images.
-pub fn rendered(ctx: &Ctx, stack: &Stack, images: &Images) -> Rendered {
-    components::render(
+pub async fn rendered(ctx: &Ctx, stack: &Stack, images: &Images) -> Result<Rendered> {
+    // The secrets the tasks read, by their complete ARNs: a name alone can read as a
+    // complete ARN when it ends in `-` and six characters (`db-secret`), and ECS wants
+    // the complete one (ECS API reference, Secret: valueFrom; Secrets Manager User
+    // Guide, "Troubleshoot": names ending in a hyphen and six characters).
+    let names = stack.secret_names();
+    let arns = engine::bounded(names.iter().map(|n| preflight::secret_arn(ctx, n))).await?;
+    let secrets = names
+        .into_iter()
+        .zip(arns)
+        .filter_map(|(n, a)| a.map(|a| (n, a)))
+        .collect();
+    Ok(components::render(
         stack,
         &Target {
             region: ctx.region.clone(),
             account: ctx.account.clone(),
             images: images.built.clone(),
             image_configs: images.configs.clone(),
+            secrets,
         },
-    )
+    ))
 }
 
 /// The stack's images for a verb: built (and for apply pushed, the stack's ECR
@@ -115,7 +127,7 @@ async fn deployed_images(
 /// Before images are pushed to ECR: preflight, then create (or bring in line) the
 /// stack's ECR repositories alone, each change said on stderr before it is made.
 async fn ensure_repositories(ctx: &Ctx, stack: &Stack, lock: Option<&lock::Slot>) -> Result<()> {
-    let r = rendered(ctx, stack, &Images::default());
+    let r = rendered(ctx, stack, &Images::default()).await?;
     preflight(ctx, &r.preflight).await?;
     let repos: Vec<Node<Spec>> = r
         .nodes
@@ -146,7 +158,7 @@ pub async fn plan(
     stack: &Stack,
     images: &Images,
 ) -> Result<(Vec<Node<Spec>>, Reconciled<Spec>)> {
-    let r = rendered(ctx, stack, images);
+    let r = rendered(ctx, stack, images).await?;
     preflight(ctx, &r.preflight).await?;
     let reconciled = engine::reconcile(ctx, &r.nodes).await?;
     Ok((r.nodes, reconciled))

@@ -5,6 +5,31 @@ use crate::deploy::components::Preflight;
 use crate::deploy::engine::error::{absent_on, failed, DeployError, Result};
 use crate::deploy::engine::{self, Ctx};
 
+/// A secret's complete ARN (with the six characters Secrets Manager adds), or `None`
+/// when it does not exist: DescribeSecret, read once a run (the render and the
+/// preflight both need it).
+pub async fn secret_arn(ctx: &Ctx, name: &str) -> Result<Option<String>> {
+    let arn = ctx
+        .once(format!("secret:{name}"), || async {
+            let out = ctx
+                .aws
+                .secrets
+                .describe_secret()
+                .secret_id(name)
+                .send()
+                .await;
+            Ok(absent_on(
+                out,
+                &["ResourceNotFoundException"],
+                "SecretsManager DescribeSecret",
+                name,
+            )?
+            .and_then(|o| o.arn().map(str::to_owned)))
+        })
+        .await?;
+    Ok((*arn).clone())
+}
+
 /// Everything a deploy needs that the stack does not create: its subnets, security
 /// groups and secrets. Checked before the first mutating call, so a stack that
 /// cannot deploy changes nothing; once a run (the ECR repositories made before the
@@ -103,22 +128,11 @@ async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
     let mut secrets = p.secrets.clone();
     secrets.sort();
     secrets.dedup();
-    let found = engine::bounded(secrets.iter().map(|name| async move {
-        let out = ctx
-            .aws
-            .secrets
-            .describe_secret()
-            .secret_id(name)
-            .send()
-            .await;
-        Ok(absent_on(
-            out,
-            &["ResourceNotFoundException"],
-            "SecretsManager DescribeSecret",
-            name,
-        )?
-        .is_some())
-    }))
+    let found = engine::bounded(
+        secrets
+            .iter()
+            .map(|name| async move { Ok(secret_arn(ctx, name).await?.is_some()) }),
+    )
     .await?;
     for (name, ok) in secrets.iter().zip(found) {
         if !ok {

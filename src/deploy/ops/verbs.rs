@@ -133,7 +133,7 @@ pub async fn apply(
 pub async fn status(file: &Path, stack: &Stack) -> Result<u8> {
     let ctx = connect(stack).await?;
     let images = images(&ctx, file, stack, Path::new("bosun"), Mode::Deployed, None).await?;
-    let r = engine::reconcile(&ctx, &rendered(&ctx, stack, &images).nodes).await?;
+    let r = engine::reconcile(&ctx, &rendered(&ctx, stack, &images).await?.nodes).await?;
     match r.plan.changes.len() {
         0 => println!("stack {}: AWS matches the file", stack.stack),
         n => println!(

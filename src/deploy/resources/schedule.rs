@@ -166,7 +166,7 @@ impl Kind for ScheduleGroup {
             .create_schedule_group()
             .name(&self.name)
             .set_tags(Some(sdk_tags(&self.tags)))
-            .client_token(format!("bosun-{}", self.name))
+            .client_token(client_token(&self.name, ""))
             .send()
             .await;
         absent_on(
@@ -224,6 +224,37 @@ impl Kind for ScheduleGroup {
             .await;
         absent_on(out, NOT_FOUND, "Scheduler DeleteScheduleGroup", &owned.name)?;
         Ok(())
+    }
+}
+
+/// How long a schedule's create waits for its role to become assumable.
+const ROLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Scheduler checks, when a schedule is created or updated, that it can assume the
+/// schedule's role, and a role made moments ago may not be assumable yet: IAM is
+/// eventually consistent (IAM User Guide, "Troubleshoot IAM": changes are not always
+/// immediately visible). That refusal, a ValidationException saying the role cannot
+/// be assumed, is retried with back-off for at most [`ROLE_PATIENCE`], as throttling
+/// is; any other answer is returned at once.
+async fn while_role_settles<T, F, Fut>(mut call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let give_up = std::time::Instant::now() + ROLE_PATIENCE;
+    let mut wait = std::time::Duration::from_millis(500);
+    loop {
+        match call().await {
+            Err(DeployError::Aws { code, message, .. })
+                if code == "ValidationException"
+                    && message.to_ascii_lowercase().contains("assume")
+                    && std::time::Instant::now() + wait < give_up =>
+            {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(10));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -409,51 +440,51 @@ impl Kind for Schedule {
     }
 
     async fn create(&self, ctx: &Ctx) -> Result<()> {
-        let out = ctx
-            .aws
-            .scheduler
-            .create_schedule()
-            .name(&self.name)
-            .group_name(&self.group_name)
-            .schedule_expression(&self.schedule_expression)
-            .schedule_expression_timezone(&self.schedule_expression_timezone)
-            .flexible_time_window(self.window()?)
-            .target(self.target()?)
-            .state(t::ScheduleState::from(self.state.as_str()))
-            // At most 64 characters of [a-zA-Z0-9-_] (Scheduler API reference,
-            // CreateSchedule): a hash of the group and name fits any of them, and the
-            // same schedule retried after a crash is the same create.
-            .client_token(client_token(&self.group_name, &self.name))
-            .send()
-            .await;
+        let out = while_role_settles(|| async {
+            ctx.aws
+                .scheduler
+                .create_schedule()
+                .name(&self.name)
+                .group_name(&self.group_name)
+                .schedule_expression(&self.schedule_expression)
+                .schedule_expression_timezone(&self.schedule_expression_timezone)
+                .flexible_time_window(self.window()?)
+                .target(self.target()?)
+                .state(t::ScheduleState::from(self.state.as_str()))
+                // At most 64 characters of [a-zA-Z0-9-_] (Scheduler API reference,
+                // CreateSchedule): a hash of the group and name fits any of them, and the
+                // same schedule retried after a crash is the same create.
+                .client_token(client_token(&self.group_name, &self.name))
+                .send()
+                .await
+                .map_err(failed("Scheduler CreateSchedule", &self.name))
+        })
+        .await;
         // Created before a crash: make it what the file says.
-        if absent_on(
-            out,
-            &["ConflictException"],
-            "Scheduler CreateSchedule",
-            &self.name,
-        )?
-        .is_none()
-        {
-            return self.update(self, ctx).await;
+        match out {
+            Err(e) if e.code() == Some("ConflictException") => self.update(self, ctx).await,
+            Err(e) => Err(e),
+            Ok(_) => Ok(()),
         }
-        Ok(())
     }
 
     async fn update(&self, _have: &Self, ctx: &Ctx) -> Result<()> {
-        ctx.aws
-            .scheduler
-            .update_schedule()
-            .name(&self.name)
-            .group_name(&self.group_name)
-            .schedule_expression(&self.schedule_expression)
-            .schedule_expression_timezone(&self.schedule_expression_timezone)
-            .flexible_time_window(self.window()?)
-            .target(self.target()?)
-            .state(t::ScheduleState::from(self.state.as_str()))
-            .send()
-            .await
-            .map_err(failed("Scheduler UpdateSchedule", &self.name))?;
+        while_role_settles(|| async {
+            ctx.aws
+                .scheduler
+                .update_schedule()
+                .name(&self.name)
+                .group_name(&self.group_name)
+                .schedule_expression(&self.schedule_expression)
+                .schedule_expression_timezone(&self.schedule_expression_timezone)
+                .flexible_time_window(self.window()?)
+                .target(self.target()?)
+                .state(t::ScheduleState::from(self.state.as_str()))
+                .send()
+                .await
+                .map_err(failed("Scheduler UpdateSchedule", &self.name))
+        })
+        .await?;
         Ok(())
     }
 

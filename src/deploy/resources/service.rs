@@ -65,7 +65,7 @@ pub struct CircuitBreaker {
     pub rollback: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StrategyItem {
     pub capacity_provider: String,
@@ -392,6 +392,12 @@ impl Kind for Service {
         // follows its dependencies): then it rolls out again.
         let only_tags = self.tags != have.tags && !differs_besides(self, have, |s| s.tags.clear());
         if !only_tags {
+            // Where the tasks run changed (Spot taken off, EC2 capacity removed or
+            // added): an empty strategy takes the service back to its launch type,
+            // and the change moves no task by itself, so a new deployment is forced
+            // (ECS API reference, UpdateService: capacityProviderStrategy).
+            let moved = self.capacity_provider_strategy != have.capacity_provider_strategy
+                || self.launch_type != have.launch_type;
             let mut req = ctx
                 .aws
                 .ecs
@@ -401,7 +407,8 @@ impl Kind for Service {
                 .task_definition(&self.task_definition)
                 .network_configuration(self.network()?)
                 .deployment_configuration(self.deployment())
-                .set_capacity_provider_strategy(self.strategy())
+                .set_capacity_provider_strategy(self.strategy().or_else(|| moved.then(Vec::new)))
+                .force_new_deployment(moved)
                 .set_placement_strategy(self.placement().or_else(|| {
                     // Taken off: none is ECS's default (spread over zones).
                     have.placement_strategy.as_ref().map(|_| Vec::new())

@@ -317,6 +317,27 @@ impl Service {
 }
 
 impl Stack {
+    /// The names of the Secrets Manager secrets the file's `$Secret` directives read,
+    /// sorted, once each.
+    pub fn secret_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .resources
+            .values()
+            .filter_map(Resource::container)
+            .flat_map(|c| &c.environment)
+            .filter_map(|v| match &v.value {
+                serde_json::Value::String(s) => match directive::directive(s) {
+                    Ok(Some(directive::Directive::Secret { name, .. })) => Some(name),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Whether `name` is a FIFO sqs-queue of the stack.
     pub fn is_fifo(&self, name: &str) -> bool {
         matches!(self.resources.get(name), Some(Resource::SqsQueue(q)) if q.fifo)
