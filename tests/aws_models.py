@@ -7,12 +7,16 @@ Input: a JSON-lines file, one recorded request per line:
    "path": ..., "body": ...}
 Each request is turned back into the operation's parameters (JSON protocols: the body;
 query protocols: the form, read along the input shape; REST: the URI labels, the query
-string and the body) and validated with botocore's ParamValidator. Prints one line per
+string and the body) and validated with botocore's ParamValidator, then against what
+ParamValidator leaves out and AWS enforces: maximum lengths, patterns and enums of
+strings, maximum sizes of lists, maximum values of numbers. Prints one line per
 problem and exits 1 when there is any; prints what it checked.
 """
 import json
 import sys
 import urllib.parse
+
+import regex  # the models' patterns are Java's: \p{L} and the like
 
 import botocore.session
 from botocore.validate import ParamValidator
@@ -80,6 +84,47 @@ def from_query(shape, form, prefix, ec2):
     if prefix in form:
         return scalar(shape, form[prefix])
     return None
+
+
+def limits(shape, value, path, problems):
+    """What the model says of `value` beyond ParamValidator's checks (which are
+    minimums, types and required members): max lengths, patterns, enums, list sizes,
+    maximum numbers."""
+    if value is None:
+        return
+    t = shape.type_name
+    meta = shape.metadata
+    if t == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                limits(member, value[name], f"{path}.{name}", problems)
+    elif t == "list" and isinstance(value, list):
+        if meta.get("max") is not None and len(value) > meta["max"]:
+            problems.append(f"{path}: {len(value)} items, at most {meta['max']}")
+        for i, v in enumerate(value):
+            limits(shape.member, v, f"{path}[{i}]", problems)
+    elif t == "map" and isinstance(value, dict):
+        if meta.get("max") is not None and len(value) > meta["max"]:
+            problems.append(f"{path}: {len(value)} entries, at most {meta['max']}")
+        for k, v in value.items():
+            limits(shape.key, k, f"{path} key {k!r}", problems)
+            limits(shape.value, v, f"{path}[{k}]", problems)
+    elif t == "string" and isinstance(value, str):
+        if meta.get("max") is not None and len(value) > meta["max"]:
+            problems.append(f"{path}: {len(value)} characters, at most {meta['max']}")
+        pattern = meta.get("pattern")
+        if pattern:
+            try:
+                ok = regex.fullmatch(pattern, value, flags=regex.DOTALL) is not None
+            except regex.error:
+                ok = True  # a pattern this engine cannot read is not the request's fault
+            if not ok:
+                problems.append(f"{path}: {value[:80]!r} does not match {pattern}")
+        if shape.enum and value not in shape.enum:
+            problems.append(f"{path}: {value!r} is not one of {shape.enum}")
+    elif t in ("integer", "long", "double", "float") and isinstance(value, (int, float)):
+        if meta.get("max") is not None and value > meta["max"]:
+            problems.append(f"{path}: {value} is more than {meta['max']}")
 
 
 def from_rest(model, req):
@@ -151,6 +196,7 @@ def main():
             report = validator.validate(params, op.input_shape)
             if report.has_errors():
                 problems.append(f"{model.service_name}.{op.name}: {report.generate_report()}")
+            limits(op.input_shape, params, f"{model.service_name}.{op.name}", problems)
         checked += 1
         # A universal target (arn:aws:scheduler:::aws-sdk:SERVICE:action): its input is
         # that call's parameters, checked against that service's model too.
@@ -159,9 +205,11 @@ def main():
             svc, action_name = target["Arn"].split(":")[-2:]
             called = models.get(svc) or session.get_service_model(svc)
             called_op = called.operation_model(action_name[0].upper() + action_name[1:])
-            report = validator.validate(json.loads(target.get("Input", "{}")), called_op.input_shape)
+            called_params = json.loads(target.get("Input", "{}"))
+            report = validator.validate(called_params, called_op.input_shape)
             if report.has_errors():
                 problems.append(f"{op.name} universal target {target['Arn']}: {report.generate_report()}")
+            limits(called_op.input_shape, called_params, f"{op.name} universal target", problems)
         for key in ("PolicyDocument", "AssumeRolePolicyDocument"):
             if isinstance(params, dict) and key in params:
                 policies.append((f"{op.name} {params.get('RoleName', '')} {key}", params[key]))

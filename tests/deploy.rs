@@ -1526,6 +1526,39 @@ fn a_schedule_refused_while_its_new_role_settles_is_retried() {
     assert_eq!(updates, 1);
 }
 
+/// The longest names validation allows and the widest tag set, applied: every request
+/// within AWS's limits (lengths, patterns, enums, list sizes of botocore's models), and
+/// a second apply sends nothing.
+#[test]
+fn the_longest_names_and_the_widest_tags_are_valid_requests() {
+    let w = World::new();
+    let dir = TempDir::new("longest");
+    let stack = format!("l{}", "o".repeat(31));
+    let k = |c: &str| format!("{c}{}", "x".repeat(39));
+    let tags: Vec<String> = (0..48)
+        .map(|i| format!("\"{}{i:02}\": \"{}\"", "k".repeat(126), "v".repeat(256)))
+        .collect();
+    let text = format!(
+        "stack: {stack}\ntags: {{ {} }}\nnetwork: {{ subnets: [{}] }}\nresources:\n  {q}:\n    type: sqs-queue\n    properties: {{ fifo: true, deadLetterQueue: {{ maxReceiveCount: 3 }} }}\n  {w}:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      connectTo: [{q}]\n      resources: {{ instanceTypes: [t3.medium] }}\n      scaling: {{ minInstances: 0, maxInstances: 3, scalingPolicy: {{ keepBacklogPerInstanceUnder: 5, keepAvgCpuUtilizationUnder: 70 }} }}\n  {j}:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      schedule: \"rate(1 hour)\"\n",
+        tags.join(", "),
+        w.subnets[0],
+        q = k("q"),
+        w = k("w"),
+        j = k("j"),
+    );
+    let file = write(&dir, "bosun.yaml", &text);
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    check_with_models(&dir, &w.proxy.recorded());
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new(), "{}", stdout(&out));
+    let out = w.deploy(&["delete", "--yes", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// An apply after one that was killed: the dead run's lock (if it held it) is broken
 /// by its id, as its holder's refusal names it, and the apply goes on.
 fn apply_after_kill(w: &World, file: &str) -> Output {

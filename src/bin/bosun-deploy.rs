@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use bosun::deploy::components::{self, Target};
 use bosun::deploy::engine::error::{exit, DeployError};
-use bosun::deploy::images::buildpack;
 use bosun::deploy::ops::verbs::{self, bosun_path};
 use bosun::deploy::ops::{self, logs};
 use bosun::deploy::stack::{validate, Stack};
@@ -206,9 +204,16 @@ fn main() -> ExitCode {
                 exit::OK
             },
         ),
-        Verb::Render(a) => {
-            load(&a.stack).map_or_else(|c| c, |stack| render_offline(&a.stack, &stack))
-        }
+        Verb::Render(a) => load(&a.stack).map_or_else(
+            |c| c,
+            |stack| match verbs::render(&a.stack, &stack) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("bosun-deploy: {e}");
+                    e.exit_code()
+                }
+            },
+        ),
         Verb::Diff {
             stack: file,
             output,
@@ -285,73 +290,6 @@ fn main() -> ExitCode {
         },
     };
     ExitCode::from(code)
-}
-
-/// `render` needs no AWS call: the account is the stack's `account:` or
-/// `AWS_ACCOUNT_ID`; without either, ARNs show the placeholder `ACCOUNT_ID` (never a
-/// made-up number).
-fn render_offline(file: &Path, stack: &Stack) -> u8 {
-    let account = stack
-        .account
-        .clone()
-        .or_else(|| std::env::var("AWS_ACCOUNT_ID").ok())
-        .unwrap_or_else(|| {
-            eprintln!(
-                "bosun-deploy: no account (set `account:` or AWS_ACCOUNT_ID): ARNs show ACCOUNT_ID"
-            );
-            "ACCOUNT_ID".into()
-        });
-    let region = stack
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-        .unwrap_or_else(|| "us-east-1".into());
-    let target = Target {
-        region,
-        account,
-        images: Default::default(),
-        image_configs: Default::default(),
-        secrets: Default::default(),
-    };
-    let r = components::render(stack, &target);
-    let mut out = r.to_json(stack, &target);
-    // Auto-packaged resources: the Dockerfile bosun-deploy generates, to take over.
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut generated = serde_json::Map::new();
-    for (name, res) in &stack.resources {
-        let Some(ctr) = res.container().filter(|c| c.packaging.is_buildpack()) else {
-            continue;
-        };
-        match buildpack::generate(dir, ctr) {
-            Ok(g) => {
-                generated.insert(
-                    name.clone(),
-                    serde_json::json!({ "language": g.language, "context": g.context, "dockerfile": g.dockerfile }),
-                );
-            }
-            Err(e) => {
-                eprintln!("bosun-deploy: {name}: {e}");
-                return exit::INVALID;
-            }
-        }
-    }
-    if !generated.is_empty() {
-        out["dockerfiles"] = serde_json::Value::Object(generated);
-    }
-    match serde_json::to_string_pretty(&out) {
-        Ok(text) => {
-            println!("{text}");
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("bosun-deploy: {e}");
-            1
-        }
-    }
 }
 
 fn with_aws<F, Fut>(path: &Path, f: F) -> u8

@@ -282,6 +282,10 @@ fn cluster_node(cx: &Cx<'_>, b: &mut Builder) -> Dep {
         cluster::Cluster {
             cluster_name: stack.cluster.clone(),
             capacity_providers: cluster::FARGATE_PROVIDERS.map(String::from).to_vec(),
+            settings: vec![cluster::Setting {
+                name: "containerInsights".into(),
+                value: "enabled".into(),
+            }],
             tags: cx.tags_ecs(),
         },
         &[],

@@ -72,12 +72,14 @@ impl fmt::Display for Change {
             if c.old.is_none() && c.new.is_none() {
                 write!(f, "\n      ({})", c.path)?;
             } else {
+                // Both values share what the line has left after its path.
+                let room = LINE.saturating_sub(c.path.chars().count() + 12) / 2;
                 write!(
                     f,
                     "\n      {}: {} → {}",
                     c.path,
-                    shown(&c.old),
-                    shown(&c.new)
+                    shown(&c.old, room),
+                    shown(&c.new, room)
                 )?;
             }
         }
@@ -222,28 +224,26 @@ fn named_by(a: &[Value], b: &[Value]) -> Option<&'static str> {
     })
 }
 
-/// How long a value may run on one line of the text plan (`--output json` keeps it
+/// How long a line of the text plan may run (`--output json` keeps every value
 /// whole).
-const SHOWN: usize = 160;
+const LINE: usize = 200;
 
 /// A value on one line of the text plan: strings as they are, the rest as JSON, cut
-/// past [`SHOWN`] characters.
-fn shown(v: &Option<Value>) -> String {
+/// past `room` characters.
+fn shown(v: &Option<Value>, room: usize) -> String {
     let text = match v {
         None => "(none)".to_owned(),
         Some(Value::String(s)) => s.clone(),
         Some(v) => v.to_string(),
     };
+    let text = text.replace('\n', "\\n");
     let count = text.chars().count();
-    if count <= SHOWN {
-        return text.replace('\n', "\\n");
+    if count <= room {
+        return text;
     }
-    let cut: String = text.chars().take(SHOWN).collect();
-    format!(
-        "{}… ({} more characters; --output json shows all)",
-        cut.replace('\n', "\\n"),
-        count - SHOWN
-    )
+    let keep = room.saturating_sub(12).max(8);
+    let cut: String = text.chars().take(keep).collect();
+    format!("{cut}… (+{} chars)", count - keep)
 }
 
 #[cfg(test)]
@@ -306,10 +306,7 @@ mod tests {
             }],
         };
         let text = c.to_string();
-        assert!(text.lines().all(|l| l.chars().count() <= 240), "{text}");
-        assert!(
-            text.contains("340 more characters; --output json shows all"),
-            "{text}"
-        );
+        assert!(text.lines().all(|l| l.chars().count() <= LINE), "{text}");
+        assert!(text.contains("… (+419 chars)"), "{text}");
     }
 }

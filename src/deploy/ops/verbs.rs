@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use super::images::Mode;
 use super::{connect, guard, images, lock, plan, plan_delete, rendered, status, wait};
+use crate::deploy::components::{self, Target};
 use crate::deploy::engine::error::{exit, DeployError, Result};
 use crate::deploy::engine::plan::{Change, Plan};
 use crate::deploy::engine::{self, Ctx, Kind, Node, Reconciled};
+use crate::deploy::images::buildpack;
 use crate::deploy::resources::{service::Service, Spec};
 use crate::deploy::stack::Stack;
 
@@ -69,6 +71,58 @@ async fn execute(
         Output::Json => println!("{}", serde_json::json!({ "plan": r.plan, "applied": done })),
     }
     Ok(())
+}
+
+/// `render`: the exact API inputs as JSON, and the Dockerfiles auto-packaging
+/// generates; no AWS call. The account is the stack's `account:` or `AWS_ACCOUNT_ID`;
+/// without either, ARNs show the placeholder `ACCOUNT_ID` (never a made-up number).
+pub fn render(file: &Path, stack: &Stack) -> Result<u8> {
+    let account = stack
+        .account
+        .clone()
+        .or_else(|| std::env::var("AWS_ACCOUNT_ID").ok())
+        .unwrap_or_else(|| {
+            eprintln!(
+                "bosun-deploy: no account (set `account:` or AWS_ACCOUNT_ID): ARNs show ACCOUNT_ID"
+            );
+            "ACCOUNT_ID".into()
+        });
+    let region = stack
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".into());
+    let target = Target {
+        region,
+        account,
+        images: Default::default(),
+        image_configs: Default::default(),
+        secrets: Default::default(),
+    };
+    let mut out = components::render(stack, &target).to_json(stack, &target);
+    // Auto-packaged resources: the Dockerfile bosun-deploy generates, to take over.
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut generated = serde_json::Map::new();
+    for (name, res) in &stack.resources {
+        let Some(ctr) = res.container().filter(|c| c.packaging.is_buildpack()) else {
+            continue;
+        };
+        let g = buildpack::generate(dir, ctr)
+            .map_err(|e| DeployError::Invalid(format!("{name}: {e}")))?;
+        generated.insert(
+            name.clone(),
+            serde_json::json!({ "language": g.language, "context": g.context, "dockerfile": g.dockerfile }),
+        );
+    }
+    if !generated.is_empty() {
+        out["dockerfiles"] = serde_json::Value::Object(generated);
+    }
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    Ok(exit::OK)
 }
 
 /// `diff`: the plan, queue deletions that would lose messages marked; exit 1 when

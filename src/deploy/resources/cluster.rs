@@ -25,7 +25,30 @@ pub struct Cluster {
     pub cluster_name: String,
     /// Sorted.
     pub capacity_providers: Vec<String>,
+    /// Container Insights, on: the dashboard's running-task count is one of its
+    /// metrics (`ECS/ContainerInsights`), which a cluster without it has none of (ECS
+    /// Developer Guide, "Amazon ECS Container Insights metrics"). Billed as CloudWatch
+    /// custom metrics and performance log events (CloudWatch pricing).
+    pub settings: Vec<Setting>,
     pub tags: Vec<EcsTag>,
+}
+
+/// A cluster setting as ECS names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Setting {
+    pub name: String,
+    pub value: String,
+}
+
+impl Setting {
+    fn sdk(&self) -> aws_sdk_ecs::types::ClusterSetting {
+        aws_sdk_ecs::types::ClusterSetting::builder()
+            .name(aws_sdk_ecs::types::ClusterSettingName::from(
+                self.name.as_str(),
+            ))
+            .value(&self.value)
+            .build()
+    }
 }
 
 /// The capacity providers every cluster of a stack gets.
@@ -97,9 +120,23 @@ impl Kind for Cluster {
             .cloned()
             .collect();
         providers.sort();
+        let settings = c
+            .settings()
+            .iter()
+            .filter(|s| {
+                self.settings
+                    .iter()
+                    .any(|w| Some(w.name.as_str()) == s.name().map(|n| n.as_str()))
+            })
+            .map(|s| Setting {
+                name: s.name().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+                value: s.value().unwrap_or_default().to_owned(),
+            })
+            .collect();
         Ok(Observed::Present(Cluster {
             cluster_name: self.cluster_name.clone(),
             capacity_providers: providers,
+            settings,
             tags: from_sdk(c.tags(), &self.tags),
         }))
     }
@@ -110,6 +147,7 @@ impl Kind for Cluster {
             .create_cluster()
             .cluster_name(&self.cluster_name)
             .set_capacity_providers(Some(self.capacity_providers.clone()))
+            .set_settings(Some(self.settings.iter().map(Setting::sdk).collect()))
             .set_tags(Some(to_sdk(&self.tags)))
             .send()
             .await
@@ -128,6 +166,16 @@ impl Kind for Cluster {
                     .filter(|p| !FARGATE_PROVIDERS.contains(&p.as_str())),
             );
             put_providers(ctx, &self.cluster_name, all).await?;
+        }
+        if have.settings != self.settings {
+            ctx.aws
+                .ecs
+                .update_cluster()
+                .cluster(&self.cluster_name)
+                .set_settings(Some(self.settings.iter().map(Setting::sdk).collect()))
+                .send()
+                .await
+                .map_err(failed("ECS UpdateCluster", &self.cluster_name))?;
         }
         if have.tags != self.tags {
             tag(ctx, &format!("cluster/{}", self.cluster_name), &self.tags).await?;
@@ -284,6 +332,7 @@ async fn active(ctx: &Ctx, name: &str) -> Result<Option<aws_sdk_ecs::types::Clus
         .describe_clusters()
         .clusters(name)
         .include(aws_sdk_ecs::types::ClusterField::Tags)
+        .include(aws_sdk_ecs::types::ClusterField::Settings)
         .send()
         .await
         .map_err(failed("ECS DescribeClusters", name))?;
