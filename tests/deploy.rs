@@ -683,6 +683,15 @@ impl World {
         );
         assert_eq!(self.proxy.mutating(), Vec::<String>::new());
     }
+
+    /// `args` exits with `code`, its stderr holding `needle`.
+    fn says(&self, args: &[&str], code: i32, needle: &str) -> Output {
+        let out = self.deploy(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {needle:?} not in\n{err}");
+        out
+    }
 }
 
 fn stdout(o: &Output) -> String {
@@ -1372,39 +1381,22 @@ fn a_locked_stack_is_refused_and_broken_only_by_its_id() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(w.proxy.mutating(), Vec::<String>::new());
     // Waiting for it, bounded.
-    let out = w.deploy(&["apply", "--stack", &two, "--wait-lock", "3"]);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("waiting for the lock of stack orders: apply by ana@ci-7"),
-        "{}",
-        stderr(&out)
+    w.says(
+        &["apply", "--stack", &two, "--wait-lock", "3"],
+        4,
+        "waiting for the lock of stack orders: apply by ana@ci-7",
     );
     // Only its own id breaks it.
-    let out = w.deploy(&[
-        "apply",
-        "--stack",
-        &two,
-        "--force-unlock",
-        "0000000000000000",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("holds no lock with id 0000000000000000"),
-        "{}",
-        stderr(&out)
+    let unlock = |id: &'static str| ["apply", "--stack", &two, "--force-unlock", id];
+    w.says(
+        &unlock("0000000000000000"),
+        2,
+        "holds no lock with id 0000000000000000",
     );
-    let out = w.deploy(&[
-        "apply",
-        "--stack",
-        &two,
-        "--force-unlock",
-        "abcdef0123456789",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("lock abcdef0123456789 of stack orders broken"),
-        "{}",
-        stderr(&out)
+    w.says(
+        &unlock("abcdef0123456789"),
+        0,
+        "lock abcdef0123456789 of stack orders broken",
     );
     assert_eq!(lock(missing).trim(), "none");
     let out = w.deploy(&["diff", "--stack", &two]);
