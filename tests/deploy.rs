@@ -1551,6 +1551,58 @@ fn the_longest_names_and_the_widest_tags_are_valid_requests() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// A secret is named to ECS by its complete ARN, as Secrets Manager made it (a name
+/// such as `db-secret` would otherwise read as a complete ARN), and the execution role
+/// may read that secret alone; the stack's own cluster has Container Insights on (the
+/// dashboard's running-task count is one of its metrics).
+#[test]
+fn secrets_go_by_their_complete_arn_and_the_cluster_has_container_insights() {
+    let w = World::new();
+    let dir = TempDir::new("secret-arn");
+    let file = write(&dir, "bosun.yaml", &w.example());
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let arn = py(&w.moto, "import boto3,sys; print(boto3.client('secretsmanager', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').describe_secret(SecretId='dbSecret')['ARN'])");
+    let arn = arn.trim();
+    assert!(
+        arn.len() > "dbSecret".len() + 7 && arn.contains(":secret:dbSecret-"),
+        "{arn}"
+    );
+    let td: serde_json::Value = w
+        .proxy
+        .recorded()
+        .into_iter()
+        .filter(|r| r.action == "RegisterTaskDefinition")
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .find(|t: &serde_json::Value| t["family"] == "orders-worker")
+        .unwrap();
+    assert_eq!(
+        td["containerDefinitions"][0]["secrets"],
+        serde_json::json!([{ "name": "DB_PASSWORD", "valueFrom": format!("{arn}:password::") }])
+    );
+    let grant = w
+        .proxy
+        .recorded()
+        .into_iter()
+        .filter(|r| r.action == "PutRolePolicy" && r.body.contains("orders-execution"))
+        .map(|r| r.form()["PolicyDocument"].clone())
+        .next()
+        .unwrap();
+    assert!(grant.contains(&format!("\"{arn}\"")), "{grant}");
+    let cluster: serde_json::Value =
+        serde_json::from_str(&w.proxy.sent("CreateCluster").body).unwrap();
+    assert_eq!(
+        cluster["settings"],
+        serde_json::json!([{ "name": "containerInsights", "value": "enabled" }])
+    );
+    // And a second apply sends nothing: AWS keeps both as sent.
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new(), "{}", stdout(&out));
+}
+
 /// An apply after one that was killed: the dead run's lock (if it held it) is broken
 /// by its id, as its holder's refusal names it, and the apply goes on.
 fn apply_after_kill(w: &World, file: &str) -> Output {
