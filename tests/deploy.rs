@@ -1603,6 +1603,93 @@ fn secrets_go_by_their_complete_arn_and_the_cluster_has_container_insights() {
     assert_eq!(w.proxy.mutating(), Vec::<String>::new(), "{}", stdout(&out));
 }
 
+/// Ctrl-C during an apply stops its calls, lets go of the stack's lock and exits 130;
+/// the next apply needs no --force-unlock and finishes the job.
+#[test]
+fn an_interrupted_apply_releases_its_lock() {
+    let w = World::new();
+    let dir = TempDir::new("interrupted");
+    let file = write(&dir, "bosun.yaml", &w.example());
+    w.proxy.latency(std::time::Duration::from_millis(100));
+    let mut cmd = Command::new(DEPLOY);
+    cmd.args(["apply", "--no-wait", "--stack", &file])
+        .envs(w.env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // After the lock and two changes.
+    w.proxy.interrupt_after(3, child.id() as i32);
+    let out = wait_output(child, std::time::Duration::from_secs(60));
+    w.proxy.latency(std::time::Duration::ZERO);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("interrupted by SIGINT: what was done stays done, the lock is released"),
+        "{}",
+        stderr(&out)
+    );
+    let lock = py(&w.moto, "import boto3,sys; s=boto3.client('ssm', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y')\ntry:\n    s.get_parameter(Name='/bosun/orders/lock'); print('held')\nexcept s.exceptions.ParameterNotFound:\n    print('none')");
+    assert_eq!(lock.trim(), "none");
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+}
+
+/// `delete` on a terminal shows the plan and asks: only `yes` deletes.
+#[test]
+fn delete_on_a_terminal_asks_first() {
+    let w = World::new();
+    let dir = TempDir::new("ask");
+    let file = write(
+        &dir,
+        "bosun.yaml",
+        &format!("{HEAD}  a:\n    type: sqs-queue\n"),
+    );
+    let out = w.deploy(&["apply", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // util-linux's script(1) gives bosun-deploy a terminal; the answer comes on it.
+    let on_a_terminal = |answer: &str| {
+        let mut cmd = Command::new("script");
+        cmd.args([
+            "-qec",
+            &format!("{DEPLOY} delete --stack {file}"),
+            "/dev/null",
+        ])
+        .envs(w.env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(answer.as_bytes()).unwrap();
+        let out = wait_output(child, std::time::Duration::from_secs(60));
+        drop(stdin);
+        out
+    };
+    let out = on_a_terminal("no\n");
+    let shown = stdout(&out);
+    assert!(shown.contains("- delete queue orders-a"), "{shown}");
+    assert!(shown.contains("Type yes:"), "{shown}");
+    assert!(
+        shown.contains("not confirmed: nothing was deleted"),
+        "{shown}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert_eq!(
+        snapshot(&w.moto),
+        ["queue orders-a {\"VisibilityTimeout\": \"30\"}"]
+    );
+    let out = on_a_terminal("yes\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let left = snapshot(&w.moto);
+    assert!(left.iter().all(|l| l.is_empty()), "{left:?}");
+}
+
 /// An apply after one that was killed: the dead run's lock (if it held it) is broken
 /// by its id, as its holder's refusal names it, and the apply goes on.
 fn apply_after_kill(w: &World, file: &str) -> Output {

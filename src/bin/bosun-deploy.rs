@@ -311,7 +311,11 @@ where
             return exit::AWS;
         }
     };
-    match rt.block_on(f(stack)) {
+    let result = rt.block_on(f(stack));
+    // A question left unanswered (Ctrl-C at delete's prompt) holds a blocking thread:
+    // do not wait for it.
+    rt.shutdown_background();
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("bosun-deploy: {e}");

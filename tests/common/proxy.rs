@@ -81,7 +81,7 @@ struct Rules {
     page_lists: bool,
     latency: Duration,
     /// Kill this pid right after the N-th mutating call reached moto.
-    kill_after: Option<(u32, i32)>,
+    kill_after: Option<(u32, i32, i32)>,
     mutating_seen: u32,
     recorded: Vec<Request>,
     /// Service name → what CreateService/UpdateService sent that moto does not keep.
@@ -219,7 +219,15 @@ impl Proxy {
     pub fn kill_after(&self, n: u32, pid: i32) {
         let mut r = self.rules.lock().unwrap();
         r.mutating_seen = 0;
-        r.kill_after = Some((n, pid));
+        r.kill_after = Some((n, pid, libc::SIGKILL));
+    }
+
+    /// SIGINT `pid` (a person's Ctrl-C) right after the `n`-th mutating call from now
+    /// has reached moto; its answer is still sent back.
+    pub fn interrupt_after(&self, n: u32, pid: i32) {
+        let mut r = self.rules.lock().unwrap();
+        r.mutating_seen = 0;
+        r.kill_after = Some((n, pid, libc::SIGINT));
     }
 
     pub fn clear_kill(&self) {
@@ -573,18 +581,20 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
                 let mut r = rules.lock().unwrap();
                 r.mutating_seen += 1;
                 match r.kill_after {
-                    Some((n, pid)) if r.mutating_seen >= n => {
+                    Some((n, pid, sig)) if r.mutating_seen >= n => {
                         r.kill_after = None;
-                        Some(pid)
+                        Some((pid, sig))
                     }
                     _ => None,
                 }
             };
-            if let Some(pid) = kill {
-                // The call took effect; its caller never hears of it.
+            if let Some((pid, sig)) = kill {
                 // SAFETY: kill(2) on a pid the test started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                return Ok(());
+                unsafe { libc::kill(pid, sig) };
+                if sig == libc::SIGKILL {
+                    // The call took effect; its caller never hears of it.
+                    return Ok(());
+                }
             }
         }
         relay(&mut conn, &answer)?;

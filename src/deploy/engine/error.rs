@@ -22,6 +22,8 @@ pub mod exit {
     pub const LOCAL_TOOL: u8 = 5;
     /// A deployment did not finish within `--timeout`.
     pub const TIMEOUT: u8 = 6;
+    /// Interrupted (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +64,11 @@ pub enum DeployError {
     /// A service's deployment failed and ECS rolled it back.
     #[error("deployment of {service} failed and was rolled back: {reasons}")]
     RolledBack { service: String, reasons: String },
+    /// Ctrl-C or SIGTERM stopped a verb (its calls stopped, its lock released).
+    #[error(
+        "interrupted by {0}: what was done stays done, the lock is released; apply again to finish"
+    )]
+    Interrupted(&'static str),
     /// A wait ran out of time.
     #[error("{what} did not finish within {secs}s")]
     TimedOut { what: String, secs: u64 },
@@ -91,6 +98,7 @@ impl DeployError {
             DeployError::Invalid(_) => exit::INVALID,
             DeployError::LocalTool(_) => exit::LOCAL_TOOL,
             DeployError::TimedOut { .. } => exit::TIMEOUT,
+            DeployError::Interrupted(_) => exit::INTERRUPTED,
             DeployError::Aws { .. }
             | DeployError::Unexpected { .. }
             | DeployError::NotOwned { .. }

@@ -202,3 +202,51 @@ impl Slot {
         }
     }
 }
+
+/// Ctrl-C (SIGINT) or SIGTERM while a verb that takes the lock runs: the signals are
+/// blocked and read from a signalfd, so the verb stops its calls, lets go of the lock,
+/// and exits 130 (a run killed with SIGKILL leaves the lock: `--force-unlock` breaks
+/// it). Made before the verb's first call, so every thread it starts inherits the
+/// mask.
+pub struct Interrupts {
+    fd: tokio::io::unix::AsyncFd<nix::sys::signalfd::SignalFd>,
+}
+
+impl Interrupts {
+    pub fn take() -> Result<Interrupts> {
+        use nix::sys::signal::{SigSet, Signal};
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
+        let io = |e: nix::Error| DeployError::Internal(format!("signals: {e}"));
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGINT);
+        mask.add(Signal::SIGTERM);
+        mask.thread_block().map_err(io)?;
+        let fd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(io)?;
+        // SAFETY: the SignalFd owns a valid descriptor, and nothing replaces or closes
+        // it while the AsyncFd holds it (it is closed when both are dropped).
+        let fd = unsafe { tokio::io::unix::AsyncFd::register(fd) }
+            .map_err(|e| DeployError::Internal(format!("signals: {e}")))?;
+        Ok(Interrupts { fd })
+    }
+
+    /// Resolves with the signal's name when one arrives.
+    pub async fn wait(&self) -> &'static str {
+        loop {
+            let Ok(mut ready) = self.fd.readable().await else {
+                return std::future::pending().await;
+            };
+            match ready.get_inner().read_signal() {
+                Ok(Some(info)) => {
+                    return if info.ssi_signo == nix::libc::SIGTERM as u32 {
+                        "SIGTERM"
+                    } else {
+                        "SIGINT"
+                    }
+                }
+                Ok(None) => ready.clear_ready(),
+                Err(_) => return std::future::pending().await,
+            }
+        }
+    }
+}

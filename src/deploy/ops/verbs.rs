@@ -151,12 +151,13 @@ pub async fn apply(
     wait_for: Option<Duration>,
     safety: &Safety,
 ) -> Result<u8> {
+    let interrupts = lock::Interrupts::take()?;
     let ctx = connect(stack).await?;
     if let Some(id) = &safety.force_unlock {
         lock::force_unlock(&ctx, id).await?;
     }
     let slot = lock::Slot::new("apply", safety.wait_lock);
-    let result = async {
+    let work = async {
         let images = images(&ctx, file, stack, bosun, Mode::Push, Some(&slot)).await?;
         let (mut nodes, mut r) = plan(&ctx, stack, &images).await?;
         if r.plan.changes.is_empty() {
@@ -176,8 +177,11 @@ pub async fn apply(
             wait::wait(&ctx.aws, &nodes, timeout).await?;
         }
         Ok(exit::OK)
-    }
-    .await;
+    };
+    let result = tokio::select! {
+        r = work => r,
+        sig = interrupts.wait() => Err(DeployError::Interrupted(sig)),
+    };
     slot.release(&ctx).await;
     result
 }
@@ -214,6 +218,7 @@ pub fn delete_allowed_to_ask(yes: bool) -> Result<()> {
 /// `--yes`.
 pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -> Result<u8> {
     delete_allowed_to_ask(yes)?;
+    let interrupts = lock::Interrupts::take()?;
     let ctx = connect(stack).await?;
     if let Some(id) = &safety.force_unlock {
         lock::force_unlock(&ctx, id).await?;
@@ -224,7 +229,7 @@ pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -
         return Ok(exit::OK);
     }
     let slot = lock::Slot::new("delete", safety.wait_lock);
-    let result = async {
+    let work = async {
         slot.take(&ctx).await?;
         ctx.forget_reads();
         let (nodes, mut r) = plan_delete(&ctx).await?;
@@ -233,13 +238,19 @@ pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -
         if !yes {
             print_plan(&r.plan, Output::Text);
             printed = output == Output::Text;
-            if !confirm(&format!(
+            let question = format!(
                 "Delete these {} resources of stack {} in account {} ({})? Type yes: ",
                 r.plan.changes.len(),
                 stack.stack,
                 ctx.account,
                 ctx.region
-            )) {
+            );
+            // Read on a thread of its own, so Ctrl-C at the question still stops the
+            // verb and releases the lock.
+            let yes = tokio::task::spawn_blocking(move || confirm(&question))
+                .await
+                .unwrap_or(false);
+            if !yes {
                 return Err(DeployError::Usage(
                     "not confirmed: nothing was deleted".into(),
                 ));
@@ -247,8 +258,11 @@ pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -
         }
         execute(&ctx, &nodes, &r, output, printed).await?;
         Ok(exit::OK)
-    }
-    .await;
+    };
+    let result = tokio::select! {
+        r = work => r,
+        sig = interrupts.wait() => Err(DeployError::Interrupted(sig)),
+    };
     slot.release(&ctx).await;
     result
 }
