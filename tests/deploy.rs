@@ -437,6 +437,18 @@ fn render_wires_bosun_in() {
         serde_json::json!(["/usr/local/bin/bosun", "--"])
     );
     assert_eq!(c["command"], serde_json::json!(["node", "dist/main.js"]));
+    // The region, for bosun-aws and the worker (older ECS agents do not set it, and
+    // EC2 capacity blocks instance metadata).
+    for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        assert!(
+            c["environment"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!({ "name": name, "value": "eu-west-1" })),
+            "{name}: {}",
+            c["environment"]
+        );
+    }
     assert_eq!(
         c["healthCheck"],
         serde_json::json!({ "command": ["CMD", "/usr/local/bin/bosun", "probe"], "interval": 20, "timeout": 5, "retries": 2, "startPeriod": 150 })

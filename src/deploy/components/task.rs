@@ -220,6 +220,16 @@ fn environment(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Envi
             _ => env.push((v.name.clone(), text)),
         }
     }
+    // The region, for bosun-aws and the worker's SDK: ECS agents set AWS_REGION only
+    // from 2026 (amazon-ecs-agent#3106), and on EC2 capacity the user data blocks
+    // instance metadata (`ECS_AWSVPC_BLOCK_IMDS`), so without it bosun-aws has no
+    // region (no backlog is published, a singleton check fails). The file's own
+    // value, if it sets one, stands.
+    for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if !ctr.environment.iter().any(|v| v.name == name) {
+            env.push((name.into(), cx.t.region.clone()));
+        }
+    }
     Environment {
         vars: env,
         secrets,
