@@ -194,6 +194,20 @@ impl Slot {
         Ok(())
     }
 
+    /// Run a verb's `work`, stopped by Ctrl-C or SIGTERM; then let go of the lock,
+    /// however the work ended.
+    pub async fn run<F>(&self, ctx: &Ctx, interrupts: &Interrupts, work: F) -> Result<u8>
+    where
+        F: std::future::Future<Output = Result<u8>>,
+    {
+        let result = tokio::select! {
+            r = work => r,
+            sig = interrupts.wait() => Err(DeployError::Interrupted(sig)),
+        };
+        self.release(ctx).await;
+        result
+    }
+
     /// Let go of it, if this run took it.
     pub async fn release(&self, ctx: &Ctx) {
         let held = self.held.borrow_mut().take();

@@ -151,11 +151,7 @@ pub async fn apply(
     wait_for: Option<Duration>,
     safety: &Safety,
 ) -> Result<u8> {
-    let interrupts = lock::Interrupts::take()?;
-    let ctx = connect(stack).await?;
-    if let Some(id) = &safety.force_unlock {
-        lock::force_unlock(&ctx, id).await?;
-    }
+    let (interrupts, ctx) = connect_to_change(stack, safety).await?;
     let slot = lock::Slot::new("apply", safety.wait_lock);
     let work = async {
         let images = images(&ctx, file, stack, bosun, Mode::Push, Some(&slot)).await?;
@@ -178,12 +174,7 @@ pub async fn apply(
         }
         Ok(exit::OK)
     };
-    let result = tokio::select! {
-        r = work => r,
-        sig = interrupts.wait() => Err(DeployError::Interrupted(sig)),
-    };
-    slot.release(&ctx).await;
-    result
+    slot.run(&ctx, &interrupts, work).await
 }
 
 /// `status`: whether AWS matches the file (the same reads as `diff`, the deployed
@@ -218,11 +209,7 @@ pub fn delete_allowed_to_ask(yes: bool) -> Result<()> {
 /// `--yes`.
 pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -> Result<u8> {
     delete_allowed_to_ask(yes)?;
-    let interrupts = lock::Interrupts::take()?;
-    let ctx = connect(stack).await?;
-    if let Some(id) = &safety.force_unlock {
-        lock::force_unlock(&ctx, id).await?;
-    }
+    let (interrupts, ctx) = connect_to_change(stack, safety).await?;
     let (nodes, r) = plan_delete(&ctx).await?;
     if r.plan.changes.is_empty() {
         execute(&ctx, &nodes, &r, output, false).await?;
@@ -259,12 +246,19 @@ pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -
         execute(&ctx, &nodes, &r, output, printed).await?;
         Ok(exit::OK)
     };
-    let result = tokio::select! {
-        r = work => r,
-        sig = interrupts.wait() => Err(DeployError::Interrupted(sig)),
-    };
-    slot.release(&ctx).await;
-    result
+    slot.run(&ctx, &interrupts, work).await
+}
+
+/// The start of a verb that may change the stack: Ctrl-C and SIGTERM taken over
+/// (before the first call, so every thread inherits it), connected, and the lock a
+/// dead run left broken when `--force-unlock` names it.
+async fn connect_to_change(stack: &Stack, safety: &Safety) -> Result<(lock::Interrupts, Ctx)> {
+    let interrupts = lock::Interrupts::take()?;
+    let ctx = connect(stack).await?;
+    if let Some(id) = &safety.force_unlock {
+        lock::force_unlock(&ctx, id).await?;
+    }
+    Ok((interrupts, ctx))
 }
 
 /// Ask on the terminal; only `yes` is yes.
