@@ -13,31 +13,6 @@ use crate::deploy::resources::{
 };
 use crate::deploy::stack::{instance_types, Container};
 
-/// Add a resource's EC2 capacity; returns what its service or schedule depends on
-/// (its capacity provider, and the cluster's providers).
-pub fn add(
-    cx: &Cx<'_>,
-    b: &mut Builder,
-    name: &str,
-    ctr: &Container,
-    types: &[String],
-    most: i64,
-    cluster: &[Dep],
-) -> Vec<Dep> {
-    b.preflight.ec2_resources.push(name.to_owned());
-    b.preflight
-        .ami_parameters
-        .push(ami_parameter(ctr.resources.architecture.as_deref()));
-    let provider = capacity(cx, b, name, ctr, types, most, cluster);
-    vec![
-        provider,
-        (
-            cluster::ClusterCapacityProviders::KIND,
-            cx.stack.cluster.clone(),
-        ),
-    ]
-}
-
 /// The stack's capacity providers on its cluster, beside Fargate's (when any resource
 /// runs on EC2).
 pub fn on_cluster(cx: &Cx<'_>, b: &mut Builder, cluster: &Dep) {
@@ -93,8 +68,9 @@ fn user_data(cluster: &str, warm_pool: bool) -> String {
 
 /// The EC2 capacity of a resource with `instanceTypes`: the instances' role and
 /// instance profile, a launch template, an Auto Scaling group and the capacity
-/// provider over it. Returns the provider's id.
-fn capacity(
+/// provider over it. Returns what its service or schedule depends on (its capacity
+/// provider, and the cluster's providers).
+pub fn add(
     cx: &Cx<'_>,
     b: &mut Builder,
     name: &str,
@@ -102,7 +78,11 @@ fn capacity(
     types: &[String],
     most: i64,
     cluster: &[Dep],
-) -> Dep {
+) -> Vec<Dep> {
+    b.preflight.ec2_resources.push(name.to_owned());
+    b.preflight
+        .ami_parameters
+        .push(ami_parameter(ctr.resources.architecture.as_deref()));
     let (stack, t) = (cx.stack, cx.t);
     let base = cx.family(name);
     let instance_name = naming::instance_role(cx.name(), name);
@@ -226,7 +206,7 @@ fn capacity(
         },
         &[template],
     );
-    b.add(
+    let provider = b.add(
         capacity_provider::CapacityProvider {
             name: base.clone(),
             auto_scaling_group_provider: capacity_provider::GroupProvider {
@@ -246,7 +226,14 @@ fn capacity(
             tags: cx.tags_ecs(),
         },
         &[group],
-    )
+    );
+    vec![
+        provider,
+        (
+            cluster::ClusterCapacityProviders::KIND,
+            cx.stack.cluster.clone(),
+        ),
+    ]
 }
 
 /// How often the stack's instances are replaced: weekly, so every instance runs an
