@@ -8,7 +8,7 @@
 //! the same digest, so re-applying an unchanged stack changes no task definition.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use super::inject::docker;
 use crate::deploy::naming;
@@ -54,7 +54,7 @@ fn pack(stack_dir: &Path, name: &str, ctr: &Container, tag: &str) -> Result<(), 
         platform(ctr),
         source.display()
     );
-    let status = Command::new("pack")
+    let status = super::tool("pack")
         .args(&args)
         .stdout(Stdio::from(std::io::stderr()))
         .stderr(Stdio::inherit())
@@ -71,7 +71,7 @@ fn pack(stack_dir: &Path, name: &str, ctr: &Container, tag: &str) -> Result<(), 
 
 /// Run docker with its progress on our stderr (stdout is the deployer's plan).
 fn docker_shown(args: &[String], what: &str) -> Result<(), String> {
-    let status = Command::new("docker")
+    let status = super::tool("docker")
         .args(args)
         .stdout(Stdio::from(std::io::stderr()))
         .stderr(Stdio::inherit())
@@ -86,7 +86,7 @@ fn docker_shown(args: &[String], what: &str) -> Result<(), String> {
 
 /// Whether the local Docker engine answers (`docker info`).
 pub fn engine_answers() -> bool {
-    Command::new("docker")
+    super::tool("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -324,7 +324,7 @@ pub fn push(b: &Built, docker_config: Option<&Path>) -> Result<String, String> {
 pub fn login(host: &str, user: &str, password: &str, dir: &Path) -> Result<(), String> {
     use std::io::Write;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut child = Command::new("docker")
+    let mut child = super::tool("docker")
         .arg("--config")
         .arg(dir)
         .args(["login", "--username", user, "--password-stdin", host])

@@ -6,7 +6,6 @@
 //! SIGTERM to bosun, which sends the original signal to the worker).
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -14,7 +13,7 @@ use crate::deploy::naming::BOSUN_PATH;
 use crate::metrics::helper::HELPER;
 
 pub(crate) fn docker(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("docker")
+    let out = super::tool("docker")
         .args(args)
         .output()
         .map_err(|e| format!("cannot run docker: {e}"))?;

@@ -18,6 +18,28 @@ use super::engine::error::{DeployError, Result};
 use super::engine::Ctx;
 use super::stack::Stack;
 
+/// A command of a local tool (docker, pack) whose child starts with SIGINT and SIGTERM
+/// unblocked again: `apply` and `delete` block them to read them themselves (to
+/// release the stack's lock), and a child would inherit the mask, so a Ctrl-C would no
+/// longer reach a build.
+pub(crate) fn tool(program: &str) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(program);
+    // SAFETY: pre_exec runs in the forked child before exec; it builds a signal set
+    // on the stack and calls sigprocmask, both async-signal-safe, and touches nothing
+    // but the child's own mask.
+    unsafe {
+        cmd.pre_exec(|| {
+            use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+            let mut set = SigSet::empty();
+            set.add(Signal::SIGINT);
+            set.add(Signal::SIGTERM);
+            sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None).map_err(std::io::Error::from)
+        });
+    }
+    cmd
+}
+
 /// What a verb does with the images bosun-deploy builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -168,4 +190,40 @@ async fn read_image_configs(ctx: &Ctx, stack: &Stack) -> Result<BTreeMap<String,
         configs.insert(name.clone(), cfg);
     }
     Ok(configs)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_tool_starts_with_ctrl_c_unblocked() {
+        use nix::sys::signal::{SigSet, Signal};
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGINT);
+        set.add(Signal::SIGTERM);
+        set.thread_block().unwrap();
+        let blocked = |out: std::process::Output| {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let hex = text
+                .lines()
+                .find_map(|l| l.strip_prefix("SigBlk:"))
+                .unwrap()
+                .trim()
+                .to_owned();
+            u64::from_str_radix(&hex, 16).unwrap()
+        };
+        let bit = |sig: i32| 1u64 << (sig - 1);
+        let mask = bit(nix::libc::SIGINT) | bit(nix::libc::SIGTERM);
+        // A plain command inherits the block; a tool's does not.
+        let plain = std::process::Command::new("cat")
+            .arg("/proc/self/status")
+            .output()
+            .unwrap();
+        let tool = super::tool("cat")
+            .arg("/proc/self/status")
+            .output()
+            .unwrap();
+        set.thread_unblock().unwrap();
+        assert_eq!(blocked(plain) & mask, mask);
+        assert_eq!(blocked(tool) & mask, 0);
+    }
 }
