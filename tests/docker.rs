@@ -14,12 +14,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Whether the Docker engine answers: the deployer's own check (`docker info`).
 fn docker_ok() -> bool {
-    Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    bosun::deploy::images::build::engine_answers()
 }
 
 /// Without an engine these tests skip, saying so, on a laptop; where
