@@ -33,6 +33,13 @@ pub fn fit(name: String, max: usize) -> String {
 /// The tag that marks what a stack created.
 pub const STACK_TAG: &str = "bosun:stack";
 
+/// The tag naming the resource of the file a task `run` started runs.
+pub const RESOURCE_TAG: &str = "bosun:resource";
+
+/// RunTask's `startedBy` for the tasks `run` starts (up to 128 letters, digits, `-`,
+/// `_` and `/`: ECS API reference, RunTask).
+pub const RUN_STARTED_BY: &str = "bosun-deploy-run";
+
 /// Where bosun lives in the image (`bosun-deploy inject` and the buildpack put it there).
 pub const BOSUN_PATH: &str = "/usr/local/bin/bosun";
 

@@ -144,6 +144,19 @@ impl Cx<'_> {
         self.t.at().cluster_arn(&self.stack.cluster)
     }
 
+    /// The name of an sqs-queue's dead-letter queue, if it has one: the file's
+    /// `targetQueue`, or the one the stack makes for it.
+    pub fn dead_letter_queue_name(&self, name: &str) -> Option<String> {
+        let Some(Resource::SqsQueue(q)) = self.stack.resources.get(name) else {
+            return None;
+        };
+        let d = q.dead_letter_queue.as_ref()?;
+        Some(match &d.target_queue {
+            Some(other) => self.queue_name(other),
+            None => naming::dead_letter_queue(&self.stack.stack, name, q.fifo),
+        })
+    }
+
     /// The tasks' network: subnets, security groups, and `ENABLED`/`DISABLED`.
     pub fn awsvpc(&self) -> (Vec<String>, Vec<String>, String) {
         let (subnets, sgs, public) = self
@@ -184,6 +197,44 @@ impl Cx<'_> {
     pub fn tags_map(&self) -> BTreeMap<String, String> {
         self.tag_pairs().into_iter().collect()
     }
+}
+
+/// Where a resource's tasks run, as its service or schedule runs them: the stack's
+/// network and the resource's capacity (Fargate, Fargate Spot, or its EC2 capacity
+/// provider). `run` starts its tasks here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// `ENABLED` or `DISABLED`.
+    pub assign_public_ip: String,
+    /// `FARGATE`, or none where a capacity provider strategy stands.
+    pub launch_type: Option<String>,
+    /// (capacity provider, weight, base).
+    pub strategy: Vec<(String, i32, Option<i32>)>,
+}
+
+/// The placement of a worker service's or scheduled job's tasks (none for a queue).
+pub fn placement(stack: &Stack, t: &Target, name: &str) -> Option<Placement> {
+    let cx = Cx { stack, t };
+    let res = stack.resources.get(name)?;
+    let ctr = res.container()?;
+    let (subnets, security_groups, assign_public_ip) = cx.awsvpc();
+    let strategy: Vec<(String, i32, Option<i32>)> = match res {
+        Resource::WorkerService(s) if s.spot => worker_service::spot_strategy(s)
+            .into_iter()
+            .map(|i| (i.capacity_provider, i.weight, i.base))
+            .collect(),
+        _ if ctr.resources.instance_types.is_some() => vec![(cx.family(name), 1, None)],
+        _ => Vec::new(),
+    };
+    Some(Placement {
+        subnets,
+        security_groups,
+        assign_public_ip,
+        launch_type: strategy.is_empty().then(|| "FARGATE".to_owned()),
+        strategy,
+    })
 }
 
 /// The nodes being made, and what the components gather for preflight and for the

@@ -114,6 +114,16 @@ pub fn task_role(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Ro
             "Resource": t.arn("ecs", &format!("task/{}/*", stack.cluster)),
         }));
     }
+    if ctr.enable_execute_command {
+        // ECS Exec: the SSM agent in the task opens its channels with the task role;
+        // these four actions take no resource narrower than `*` (ECS Developer Guide,
+        // "Monitor Amazon ECS containers with ECS Exec": IAM permissions required).
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"],
+            "Resource": "*",
+        }));
+    }
     for s in &ctr.iam_role_statements {
         statements.push(json!({ "Effect": s.effect, "Action": s.action, "Resource": s.resource }));
     }

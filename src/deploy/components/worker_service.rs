@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{scale_to_zero, Builder, Cx, Dep};
-use crate::deploy::resources::{dashboard, scaling, service};
+use crate::deploy::naming;
+use crate::deploy::resources::{alarm, dashboard, scaling, service};
 use crate::deploy::stack::Service;
 
 /// A spot service's capacity provider strategy: its `onDemandBase` tasks on Fargate,
@@ -26,6 +27,77 @@ pub fn spot_strategy(s: &Service) -> Vec<service::StrategyItem> {
             spot,
         ],
     }
+}
+
+/// The alarm on messages arriving in the dead-letter queues of the queues a service
+/// works, if it has any (and has not turned it off).
+///
+/// SQS counts a message it moves to a dead-letter queue in that queue's
+/// ApproximateNumberOfMessagesVisible, not in its NumberOfMessagesSent (SQS Developer
+/// Guide, "Creating alarms for dead-letter queues using Amazon CloudWatch"): the alarm
+/// is on that count going up (DIFF over one-minute maxima), so messages left there
+/// from before the deployment do not fail it.
+fn dead_letter_alarm(cx: &Cx<'_>, name: &str, s: &Service, svc_name: &str) -> Option<alarm::Alarm> {
+    let queues: Vec<String> = cx
+        .stack
+        .rollback_dead_letters(s)
+        .into_iter()
+        .filter_map(|q| cx.dead_letter_queue_name(q))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if queues.is_empty() {
+        return None;
+    }
+    let mut metrics: Vec<alarm::Query> = queues
+        .iter()
+        .enumerate()
+        .map(|(i, q)| alarm::Query {
+            id: format!("dlq{i}"),
+            expression: None,
+            metric_stat: Some(alarm::MetricStat {
+                metric: alarm::Metric {
+                    namespace: "AWS/SQS".into(),
+                    metric_name: "ApproximateNumberOfMessagesVisible".into(),
+                    dimensions: vec![alarm::Dimension {
+                        name: "QueueName".into(),
+                        value: q.clone(),
+                    }],
+                },
+                period: 60,
+                stat: "Maximum".into(),
+            }),
+            label: None,
+            return_data: false,
+        })
+        .collect();
+    let sum = (0..queues.len())
+        .map(|i| format!("DIFF(dlq{i})"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    metrics.push(alarm::Query {
+        id: "arrived".into(),
+        expression: Some(sum),
+        metric_stat: None,
+        label: Some("Messages arriving in the dead-letter queues".into()),
+        return_data: true,
+    });
+    Some(alarm::Alarm {
+        alarm_name: naming::service_part(svc_name, "dead-letters"),
+        alarm_description: format!(
+            "bosun-deploy: {name}'s deployments roll back when messages arrive in {}",
+            queues.join(", ")
+        ),
+        actions_enabled: true,
+        alarm_actions: Vec::new(),
+        metrics,
+        evaluation_periods: 1,
+        datapoints_to_alarm: 1,
+        threshold: 0.0,
+        comparison_operator: "GreaterThanThreshold".into(),
+        treat_missing_data: "notBreaching".into(),
+        tags: cx.tags_kv(),
+    })
 }
 
 /// The service, its scalable target, its scaling policies and its dashboard.
@@ -57,6 +129,19 @@ pub fn add(cx: &Cx<'_>, b: &mut Builder, name: &str, s: &Service, deps: &[Dep]) 
             field: "memory".into(),
         }]
     });
+    // Automatic rollback on the worker's own signal: messages arriving in a connected
+    // queue's dead-letter queue while a deployment runs fail it, and ECS goes back
+    // to the last completed one.
+    let dead_letters = dead_letter_alarm(cx, name, s, &svc_name);
+    let alarms = dead_letters.as_ref().map(|a| sv::DeploymentAlarms {
+        alarm_names: vec![a.alarm_name.clone()],
+        enable: true,
+        rollback: true,
+    });
+    let mut deps = deps.to_vec();
+    if let Some(a) = dead_letters {
+        deps.push(b.add(a, &[]));
+    }
     let svc = b.add(
         sv::Service {
             cluster: stack.cluster.clone(),
@@ -77,16 +162,18 @@ pub fn add(cx: &Cx<'_>, b: &mut Builder, name: &str, s: &Service, deps: &[Dep]) 
                 },
                 minimum_healthy_percent: 100,
                 maximum_percent: 200,
+                alarms,
             },
             launch_type,
             capacity_provider_strategy: strategy,
             placement_strategy,
             enable_ecs_managed_tags: true,
             propagate_tags: "SERVICE".into(),
+            enable_execute_command: s.container.enable_execute_command,
             tags: cx.tags_ecs(),
             scaled: s.scaling.is_some(),
         },
-        deps,
+        &deps,
     );
     let resource_id = format!("service/{}/{svc_name}", stack.cluster);
     if let Some(sc) = &s.scaling {

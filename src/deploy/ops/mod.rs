@@ -1,12 +1,19 @@
 //! The verbs around the engine: connecting (the caller's account, never guessed),
 //! the [`preflight`] that runs before any mutating call, the plan, waiting for
-//! deployments ([`wait`]), [`status`] and [`logs`].
+//! deployments ([`wait`]), [`status`] and [`logs`]; and the day-2 verbs that operate
+//! what is deployed: [`run`] (in ECS, and on this machine: [`local`]), [`tasks`],
+//! [`rollback`], [`exec`].
 
+pub mod exec;
 pub mod guard;
+pub mod local;
 pub mod lock;
 pub mod logs;
 pub mod preflight;
+pub mod rollback;
+pub mod run;
 pub mod status;
+pub mod tasks;
 pub mod verbs;
 pub mod wait;
 
@@ -16,8 +23,8 @@ use super::components::{self, Rendered, Target};
 use super::engine::error::{DeployError, Result};
 use super::engine::{self, Aws, Ctx, Kind, Node, Reconciled, Registry};
 use super::images::{self, Images, Mode};
-use super::resources::{repository::Repository, task_definition, Spec};
-use super::stack::Stack;
+use super::resources::{repository::Repository, service, task_definition, Spec};
+use super::stack::{Resource, Stack};
 
 pub use preflight::preflight;
 
@@ -167,4 +174,87 @@ pub async fn plan(
 /// The plan of an empty stack: delete everything the stack owns.
 pub async fn plan_delete(ctx: &Ctx) -> Result<(Vec<Node<Spec>>, Reconciled<Spec>)> {
     Ok((Vec::new(), engine::reconcile(ctx, &[]).await?))
+}
+
+/// What a day-2 verb acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// A worker service or a scheduled job.
+    Any,
+    /// A worker service only.
+    Service,
+}
+
+/// The worker service or scheduled job `name` of the stack: a usage error (before any
+/// AWS call) otherwise, naming those the file has.
+pub fn runnable<'a>(stack: &'a Stack, name: &str, want: Runs) -> Result<&'a Resource> {
+    let fits = |r: &Resource| match want {
+        Runs::Any => r.container().is_some(),
+        Runs::Service => matches!(r, Resource::WorkerService(_)),
+    };
+    let what = match want {
+        Runs::Any => "a worker-service or scheduled-job",
+        Runs::Service => "a worker-service",
+    };
+    match stack.resources.get(name) {
+        Some(r) if fits(r) => Ok(r),
+        found => {
+            let names: Vec<&str> = stack
+                .resources
+                .iter()
+                .filter(|(_, r)| fits(r))
+                .map(|(n, _)| n.as_str())
+                .collect();
+            let is = match found {
+                Some(r) => format!("'{name}' is a {}", r.kind()),
+                None => format!("no resource named '{name}'"),
+            };
+            Err(DeployError::Usage(format!(
+                "{is}: this verb takes {what} of stack {} ({})",
+                stack.stack,
+                if names.is_empty() {
+                    "it has none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )))
+        }
+    }
+}
+
+/// The task definition (ARN) a resource's tasks run now: a service's current one, a
+/// job's latest revision. Refused when it is not deployed, or not the stack's.
+pub async fn current_task_definition(ctx: &Ctx, stack: &Stack, name: &str) -> Result<String> {
+    let family = super::naming::family(&stack.stack, name);
+    let arn = match stack.resources.get(name) {
+        Some(Resource::WorkerService(_)) => service::describe_owned(ctx, &family)
+            .await?
+            .and_then(|s| s.task_definition().map(str::to_owned)),
+        _ => task_definition::latest_revision(ctx, &family).await?,
+    };
+    let Some(arn) = arn else {
+        return Err(DeployError::Refused(format!(
+            "{name} is not deployed (no {} {family} in cluster {}): bosun-deploy apply first",
+            match stack.resources.get(name) {
+                Some(Resource::WorkerService(_)) => "service",
+                _ => "task definition",
+            },
+            stack.cluster
+        )));
+    };
+    task_definition::describe_owned(ctx, &arn).await?;
+    Ok(arn)
+}
+
+/// The ECS endpoint the clients call (`AWS_ENDPOINT_URL_ECS`, `AWS_ENDPOINT_URL`, or
+/// the region's).
+pub fn ecs_endpoint(region: &str) -> String {
+    std::env::var("AWS_ENDPOINT_URL_ECS")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .unwrap_or_else(|_| format!("https://ecs.{region}.amazonaws.com"))
+}
+
+/// The id of a task from its ARN (`.../cluster/ID`).
+pub fn task_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
 }

@@ -25,8 +25,6 @@ struct Seen {
 /// fails fast, with the stopped tasks' reasons, when the circuit breaker rolls back;
 /// [`DeployError::TimedOut`] (exit 6) past `timeout`.
 pub async fn wait(aws: &Aws, nodes: &[Node<Spec>], timeout: Duration) -> Result<()> {
-    let started = Instant::now();
-    let deadline = started + timeout;
     let services: Vec<(String, String)> = nodes
         .iter()
         .filter_map(|n| match &n.spec {
@@ -34,8 +32,19 @@ pub async fn wait(aws: &Aws, nodes: &[Node<Spec>], timeout: Duration) -> Result<
             _ => None,
         })
         .collect();
+    wait_services(aws, &services, timeout).await
+}
+
+/// [`wait`] for these services (cluster, name).
+pub async fn wait_services(
+    aws: &Aws,
+    services: &[(String, String)],
+    timeout: Duration,
+) -> Result<()> {
+    let started = Instant::now();
+    let deadline = started + timeout;
     let mut summary = Vec::new();
-    for (cluster, name) in &services {
+    for (cluster, name) in services {
         let mut seen = Seen::default();
         // Events from before this wait are not this deployment's.
         let since = aws_smithy_types::DateTime::from(std::time::SystemTime::now())

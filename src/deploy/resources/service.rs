@@ -31,6 +31,8 @@ pub struct Service {
     #[serde(rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: bool,
     pub propagate_tags: String,
+    /// ECS Exec into the service's tasks.
+    pub enable_execute_command: bool,
     pub tags: Vec<EcsTag>,
     /// Autoscaling owns the desired count once the service exists: not compared.
     #[serde(skip)]
@@ -57,6 +59,20 @@ pub struct DeploymentConfiguration {
     pub deployment_circuit_breaker: CircuitBreaker,
     pub minimum_healthy_percent: i32,
     pub maximum_percent: i32,
+    /// CloudWatch alarms that fail (and roll back) a deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<DeploymentAlarms>,
+}
+
+/// ECS's deployment alarms: a deployment fails when one of them goes into ALARM while
+/// it runs, and with `rollback` goes back to the last completed deployment (ECS
+/// Developer Guide, "How CloudWatch alarms detect Amazon ECS deployment failures").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentAlarms {
+    pub alarm_names: Vec<String>,
+    pub enable: bool,
+    pub rollback: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -210,6 +226,12 @@ impl Service {
                     },
                     minimum_healthy_percent: d.minimum_healthy_percent().unwrap_or(100),
                     maximum_percent: d.maximum_percent().unwrap_or(200),
+                    // Alarms turned off (how an update takes them away) are none.
+                    alarms: d.alarms().filter(|a| a.enable() || !a.alarm_names().is_empty()).map(|a| DeploymentAlarms {
+                        alarm_names: a.alarm_names().to_vec(),
+                        enable: a.enable(),
+                        rollback: a.rollback(),
+                    }),
                 },
                 None => self.deployment_configuration.clone(),
             },
@@ -236,6 +258,7 @@ impl Service {
             // from "not returned").
             enable_ecs_managed_tags: self.enable_ecs_managed_tags,
             propagate_tags: self.propagate_tags.clone(),
+            enable_execute_command: s.enable_execute_command(),
             tags: from_sdk(s.tags(), &self.tags),
             scaled: self.scaled,
         }
@@ -269,6 +292,13 @@ impl Service {
             )
             .minimum_healthy_percent(d.minimum_healthy_percent)
             .maximum_percent(d.maximum_percent)
+            .set_alarms(d.alarms.as_ref().map(|a| {
+                t::DeploymentAlarms::builder()
+                    .set_alarm_names(Some(a.alarm_names.clone()))
+                    .enable(a.enable)
+                    .rollback(a.rollback)
+                    .build()
+            }).and_then(|a| a.ok()))
             .build()
     }
 
@@ -373,6 +403,7 @@ impl Kind for Service {
             .network_configuration(self.network()?)
             .deployment_configuration(self.deployment())
             .enable_ecs_managed_tags(self.enable_ecs_managed_tags)
+            .enable_execute_command(self.enable_execute_command)
             .propagate_tags(t::PropagateTags::from(self.propagate_tags.as_str()))
             .client_token(self.client_token())
             .set_capacity_provider_strategy(self.strategy())
@@ -398,6 +429,20 @@ impl Kind for Service {
             // (ECS API reference, UpdateService: capacityProviderStrategy).
             let moved = self.capacity_provider_strategy != have.capacity_provider_strategy
                 || self.launch_type != have.launch_type;
+            // ECS Exec turned on or off reaches only tasks started after it, so it too
+            // starts a new deployment (ECS API reference, UpdateService:
+            // enableExecuteCommand).
+            let exec = self.enable_execute_command != have.enable_execute_command;
+            // Alarms taken away are turned off: the call keeps what it is not sent.
+            let mut deployment = self.deployment();
+            if self.deployment_configuration.alarms.is_none() && have.deployment_configuration.alarms.is_some() {
+                deployment.alarms = t::DeploymentAlarms::builder()
+                    .set_alarm_names(Some(Vec::new()))
+                    .enable(false)
+                    .rollback(false)
+                    .build()
+                    .ok();
+            }
             let mut req = ctx
                 .aws
                 .ecs
@@ -406,9 +451,10 @@ impl Kind for Service {
                 .service(&self.service_name)
                 .task_definition(&self.task_definition)
                 .network_configuration(self.network()?)
-                .deployment_configuration(self.deployment())
+                .deployment_configuration(deployment)
+                .enable_execute_command(self.enable_execute_command)
                 .set_capacity_provider_strategy(self.strategy().or_else(|| moved.then(Vec::new)))
-                .force_new_deployment(moved)
+                .force_new_deployment(moved || exec)
                 .set_placement_strategy(self.placement().or_else(|| {
                     // Taken off: none is ECS's default (spread over zones).
                     have.placement_strategy.as_ref().map(|_| Vec::new())
@@ -456,4 +502,24 @@ impl Kind for Service {
         )?;
         Ok(())
     }
+}
+
+/// One service of the stack's cluster as it runs now, if it is there (ACTIVE):
+/// refused when it is not the stack's.
+pub async fn describe_owned(ctx: &Ctx, name: &str) -> Result<Option<t::Service>> {
+    let found = describe(ctx, &ctx.cluster, &[name.to_owned()]).await?;
+    let Some(s) = found
+        .into_iter()
+        .find(|s| s.status() == Some("ACTIVE") && s.service_name() == Some(name))
+    else {
+        return Ok(None);
+    };
+    if !ctx.owns(tags(&s)) {
+        return Err(DeployError::NotOwned {
+            kind: "service",
+            name: name.to_owned(),
+            why: ctx.why_not(tags(&s)),
+        });
+    }
+    Ok(Some(s))
 }

@@ -150,7 +150,7 @@ pub fn family_of(arn: &str) -> &str {
     last.split(':').next().unwrap_or(last)
 }
 
-fn revision_of(arn: &str) -> u64 {
+pub fn revision_of(arn: &str) -> u64 {
     arn.rsplit(':')
         .next()
         .and_then(|r| r.parse().ok())
@@ -467,4 +467,33 @@ async fn latest_described(ctx: &Ctx, family: &str) -> Result<std::sync::Arc<Opti
         }
     })
     .await
+}
+
+/// The active revisions of a family (ARNs, oldest first): what `rollback` goes back
+/// to.
+pub async fn active_revisions(ctx: &Ctx, family: &str) -> Result<Vec<String>> {
+    revisions(ctx, family).await
+}
+
+/// One revision of the stack's, described: refused when it is not the stack's (its
+/// tags say whose it is).
+pub async fn describe_owned(ctx: &Ctx, arn: &str) -> Result<t::TaskDefinition> {
+    let out = describe(ctx, arn).await?;
+    let tags = out
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")));
+    if !ctx.owns(tags.clone()) {
+        return Err(DeployError::NotOwned {
+            kind: "task definition",
+            name: arn.to_owned(),
+            why: ctx.why_not(tags),
+        });
+    }
+    out.task_definition()
+        .cloned()
+        .ok_or_else(|| DeployError::Unexpected {
+            call: "ECS DescribeTaskDefinition",
+            what: format!("no task definition for {arn}"),
+        })
 }

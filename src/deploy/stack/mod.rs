@@ -194,6 +194,9 @@ pub struct Container {
     pub logging: Logging,
     #[serde(default)]
     pub iam_role_statements: Vec<Statement>,
+    /// ECS Exec into the tasks (`bosun-deploy exec`).
+    #[serde(default)]
+    pub enable_execute_command: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +209,16 @@ pub struct Service {
     /// With `spot`: how many tasks run on on-demand Fargate before any goes to Spot.
     pub on_demand_base: Option<i64>,
     pub scaling: Option<Scaling>,
+    #[serde(default)]
+    pub deployment: Deployment,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Deployment {
+    /// Roll a deployment back when messages arrive in a connected queue's dead-letter
+    /// queue (default: true where one has a dead-letter queue).
+    pub rollback_on_dead_letters: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -359,6 +372,22 @@ impl Stack {
             .and_then(|sc| sc.scaling_policy.as_ref())
             .and_then(|p| p.keep_backlog_per_instance_under)
             .and_then(|_| s.container.connect_to.iter().find(|q| self.is_queue(q)))
+    }
+
+    /// The connected queues (of a service) whose dead letters roll its deployments
+    /// back: those with a `deadLetterQueue`, unless the service turns it off.
+    pub fn rollback_dead_letters<'a>(&'a self, s: &'a Service) -> Vec<&'a str> {
+        if s.deployment.rollback_on_dead_letters == Some(false) {
+            return Vec::new();
+        }
+        s.container
+            .connect_to
+            .iter()
+            .filter(|q| {
+                matches!(self.resources.get(q.as_str()), Some(Resource::SqsQueue(q)) if q.dead_letter_queue.is_some())
+            })
+            .map(String::as_str)
+            .collect()
     }
 
     /// Why a resource's bosun needs `bosun-aws` (its AWS helper) in the image, if it
