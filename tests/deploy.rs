@@ -1943,7 +1943,7 @@ fn logs_prints_the_resources_events() {
         stderr(&out)
     );
     assert!(
-        stderr(&out).contains("'jobsQueue' is a sqs-queue: it has no logs"),
+        stderr(&out).contains("'jobsQueue' is a sqs-queue: this verb takes a worker-service or scheduled-job"),
         "{}",
         stderr(&out)
     );

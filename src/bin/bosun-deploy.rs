@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use bosun::deploy::engine::error::{exit, DeployError};
 use bosun::deploy::ops::verbs::{self, bosun_path};
-use bosun::deploy::ops::{self, logs};
+use bosun::deploy::ops::{self, exec, local, logs, rollback, run, tasks};
 use bosun::deploy::stack::{validate, Stack};
 
 #[derive(Debug, Parser)]
@@ -160,6 +160,87 @@ enum Verb {
         /// Keep printing new events
         #[arg(long)]
         follow: bool,
+        /// Only this task's lines (its id)
+        #[arg(long, value_name = "ID")]
+        task: Option<String>,
+        /// Only lines matching this CloudWatch Logs filter pattern
+        #[arg(long, value_name = "PATTERN")]
+        filter: Option<String>,
+    },
+    /// Run one task of a service or job now and wait for it: its log lines as they
+    /// arrive, and its worker's exit code as this command's (4: it never started)
+    Run {
+        /// The resource (a worker-service or scheduled-job of the stack)
+        resource: String,
+        #[command(flatten)]
+        stack: StackArg,
+        /// Run it in the local Docker engine, built as apply builds it
+        #[arg(long)]
+        local: bool,
+        /// With --local: run with the task role's credentials (STS AssumeRole)
+        #[arg(long, requires = "local")]
+        task_role: bool,
+        /// Set a variable for this run (repeatable)
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = run::parse_env)]
+        env: Vec<(String, String)>,
+        /// Print the task's ARN and return at once
+        #[arg(long, conflicts_with = "local")]
+        no_wait: bool,
+        /// Stop waiting after this many seconds (exit 6; the task goes on)
+        #[arg(long, default_value = "3600", value_name = "SECS")]
+        timeout: u64,
+        #[command(flatten)]
+        bosun: BosunArg,
+        /// The command in place of the container's own (Docker's CMD)
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// A service's or job's tasks: running, or (--stopped) those ECS still remembers
+    Tasks {
+        /// The resource (a worker-service or scheduled-job of the stack)
+        resource: String,
+        #[command(flatten)]
+        stack: StackArg,
+        /// The stopped tasks: why they stopped, each container's exit code
+        #[arg(long)]
+        stopped: bool,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Put a service back on the revision it ran before (or --to one of its own)
+    Rollback {
+        /// The worker-service
+        service: String,
+        #[command(flatten)]
+        stack: StackArg,
+        /// The revision: N, FAMILY:N, or its task definition's ARN
+        #[arg(long, value_name = "REVISION")]
+        to: Option<String>,
+        /// Don't wait for the deployment
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up waiting for the deployment after this many seconds
+        #[arg(long, default_value = "900", value_name = "SECS")]
+        timeout: u64,
+        #[command(flatten)]
+        safety: SafetyArgs,
+    },
+    /// Open a shell (or run COMMAND) in a running task, through ECS Exec and the
+    /// session-manager-plugin
+    Exec {
+        /// The resource (with enableExecuteCommand: true)
+        resource: String,
+        #[command(flatten)]
+        stack: StackArg,
+        /// The task's id (needed when several run)
+        #[arg(long, value_name = "ID")]
+        task: Option<String>,
+        /// The container (default: app, the worker's)
+        #[arg(long, value_name = "NAME")]
+        container: Option<String>,
+        /// The command (default /bin/sh)
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
     },
 }
 
@@ -267,12 +348,89 @@ fn main() -> ExitCode {
             stack,
             since,
             follow,
+            task,
+            filter,
         } => with_aws(&stack.stack, |stack| async move {
             // A wrong name is a usage error, found before any AWS call.
-            logs::has_logs(&stack, &resource)?;
+            ops::runnable(&stack, &resource, ops::Runs::Any)?;
             let ctx = ops::connect(&stack).await?;
-            logs::logs(&ctx.aws, &stack, &resource, since, follow).await?;
+            let only = logs::Only {
+                task: task.as_deref(),
+                filter: filter.as_deref(),
+            };
+            logs::logs(&ctx.aws, &stack, &resource, since, follow, only).await?;
             Ok(exit::OK)
+        }),
+        Verb::Run {
+            resource,
+            stack: file,
+            local: true,
+            task_role,
+            env,
+            bosun,
+            command,
+            ..
+        } => with_aws(&file.stack.clone(), |stack| async move {
+            let a = local::LocalArgs {
+                resource,
+                env,
+                command,
+                bosun: bosun_path(bosun.bosun),
+                task_role,
+            };
+            local::run_local(&file.stack, &stack, &a).await
+        }),
+        Verb::Run {
+            resource,
+            stack,
+            env,
+            no_wait,
+            timeout,
+            command,
+            ..
+        } => with_aws(&stack.stack, |stack| async move {
+            let a = run::RunArgs {
+                resource,
+                env,
+                command,
+                wait: !no_wait,
+                timeout: Duration::from_secs(timeout),
+            };
+            run::run(&stack, &a).await
+        }),
+        Verb::Tasks {
+            resource,
+            stack,
+            stopped,
+            output,
+        } => with_aws(&stack.stack, |stack| async move {
+            tasks::tasks(&stack, &resource, stopped, output.output.into()).await
+        }),
+        Verb::Rollback {
+            service,
+            stack,
+            to,
+            no_wait,
+            timeout,
+            safety,
+        } => with_aws(&stack.stack, |stack| async move {
+            let wait = (!no_wait).then(|| Duration::from_secs(timeout));
+            rollback::rollback(&stack, &service, to.as_deref(), wait, &safety.safety()).await
+        }),
+        Verb::Exec {
+            resource,
+            stack,
+            task,
+            container,
+            command,
+        } => with_aws(&stack.stack, |stack| async move {
+            let a = exec::ExecArgs {
+                resource,
+                task,
+                container,
+                command,
+            };
+            exec::exec(&stack, &a).await
         }),
         Verb::Delete {
             stack,

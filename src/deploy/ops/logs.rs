@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::deploy::engine::error::{failed, DeployError, Result};
+use crate::deploy::engine::error::{failed, Result};
 use crate::deploy::engine::Aws;
 use crate::deploy::naming;
 use crate::deploy::stack::Stack;
@@ -24,41 +24,35 @@ pub fn parse_since(s: &str) -> std::result::Result<i64, String> {
     Ok(n * mult)
 }
 
-/// A usage error unless `resource` is a service or job of the stack.
-pub fn has_logs(stack: &Stack, resource: &str) -> Result<()> {
-    match stack.resources.get(resource) {
-        Some(r) if r.container().is_some() => {}
-        Some(r) => {
-            return Err(DeployError::Usage(format!(
-                "'{resource}' is a {}: it has no logs",
-                r.kind()
-            )))
-        }
-        None => {
-            let names: Vec<&String> = stack
-                .resources
-                .iter()
-                .filter(|(_, r)| r.container().is_some())
-                .map(|(n, _)| n)
-                .collect();
-            return Err(DeployError::Usage(format!(
-                "no resource named '{resource}' (with logs: {names:?})"
-            )));
-        }
+/// `600` → `10m`.
+fn human(secs: i64) -> String {
+    match secs {
+        s if s % 86400 == 0 => format!("{}d", s / 86400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
-    Ok(())
 }
 
 /// `logs`: the resource's CloudWatch Logs events since `since_secs` ago, oldest first;
 /// with `follow`, keep printing new ones until interrupted.
+/// What of the log group `logs` prints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Only<'a> {
+    /// One task's stream (its id).
+    pub task: Option<&'a str>,
+    /// A CloudWatch Logs filter pattern.
+    pub filter: Option<&'a str>,
+}
+
 pub async fn logs(
     aws: &Aws,
     stack: &Stack,
     resource: &str,
     since_secs: i64,
     follow: bool,
+    only: Only<'_>,
 ) -> Result<()> {
-    has_logs(stack, resource)?;
     let group = naming::log_group(&stack.stack, resource);
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -74,6 +68,9 @@ pub async fn logs(
                 .filter_log_events()
                 .log_group_name(&group)
                 .start_time(start)
+                // The awslogs driver's stream of one task: PREFIX/CONTAINER/TASK-ID.
+                .set_log_stream_names(only.task.map(|t| vec![format!("{resource}/app/{t}")]))
+                .set_filter_pattern(only.filter.map(str::to_owned))
                 .set_next_token(token.clone())
                 .send()
                 .await
@@ -103,6 +100,14 @@ pub async fn logs(
             }
         }
         if !follow {
+            if seen.is_empty() {
+                eprintln!(
+                    "logs: nothing from {resource} in the last {}{}{} (--since AGE reaches further back)",
+                    human(since_secs),
+                    only.task.map(|t| format!(" of task {t}")).unwrap_or_default(),
+                    only.filter.map(|f| format!(" matching {f:?}")).unwrap_or_default(),
+                );
+            }
             return Ok(());
         }
         start = newest;

@@ -112,10 +112,26 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                 }
             }
             Resource::SqsQueue(q) => match queue_depth(aws, stack, name).await? {
-                Some((visible, in_flight)) => out.push_str(&format!(
-                    "{name} (sqs-queue {}): visible {visible} in flight {in_flight}\n",
-                    naming::queue(&stack.stack, name, q.fifo)
-                )),
+                Some((visible, in_flight)) => {
+                    out.push_str(&format!(
+                        "{name} (sqs-queue {}): visible {visible} in flight {in_flight}\n",
+                        naming::queue(&stack.stack, name, q.fifo)
+                    ));
+                    // Poison messages: what the workers gave up on.
+                    if let Some(d) = &q.dead_letter_queue {
+                        let dlq = match &d.target_queue {
+                            Some(t) => naming::queue(&stack.stack, t, stack.is_fifo(t)),
+                            None => naming::dead_letter_queue(&stack.stack, name, q.fifo),
+                        };
+                        match depth(aws, &dlq).await? {
+                            Some((v, f)) => out.push_str(&format!(
+                                "  dead letters ({dlq}): {v} visible, {f} in flight{}\n",
+                                if v + f > 0 { " (messages the workers gave up on)" } else { "" }
+                            )),
+                            None => out.push_str(&format!("  dead letters ({dlq}): not deployed\n")),
+                        }
+                    }
+                }
                 None => out.push_str(&format!("{name} (sqs-queue): not deployed\n")),
             },
         }
@@ -167,12 +183,17 @@ async fn ec2_status(aws: &Aws, stack: &Stack, name: &str, ctr: &Container) -> Re
 
 /// A queue's messages (visible, in flight), or `None` when it does not exist.
 async fn queue_depth(aws: &Aws, stack: &Stack, name: &str) -> Result<Option<(i64, i64)>> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
     let Some(Resource::SqsQueue(q)) = stack.resources.get(name) else {
         return Ok(None);
     };
-    let qn = naming::queue(&stack.stack, name, q.fifo);
-    let u = aws.sqs.get_queue_url().queue_name(&qn).send().await;
+    depth(aws, &naming::queue(&stack.stack, name, q.fifo)).await
+}
+
+/// A queue's messages by its name (visible, in flight), or `None` when it does not
+/// exist.
+async fn depth(aws: &Aws, qn: &str) -> Result<Option<(i64, i64)>> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let u = aws.sqs.get_queue_url().queue_name(qn).send().await;
     let Some(u) = absent_on(
         u,
         &[
@@ -180,7 +201,7 @@ async fn queue_depth(aws: &Aws, stack: &Stack, name: &str) -> Result<Option<(i64
             "AWS.SimpleQueueService.NonExistentQueue",
         ],
         "SQS GetQueueUrl",
-        &qn,
+        qn,
     )?
     else {
         return Ok(None);
@@ -193,7 +214,7 @@ async fn queue_depth(aws: &Aws, stack: &Stack, name: &str) -> Result<Option<(i64
         .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
-        .map_err(failed("SQS GetQueueAttributes", &qn))?;
+        .map_err(failed("SQS GetQueueAttributes", qn))?;
     let get = |k: A| {
         attrs
             .attributes()
