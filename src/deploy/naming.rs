@@ -134,7 +134,11 @@ pub fn schedule_group(stack: &str) -> String {
     format!("bosun-{stack}")
 }
 
-/// A service's scaling policy or alarm (`cpu`, `memory`, `backlog`, `wake`, `idle`).
+/// The end of a service's deployment alarm's name (see [`service_part`]).
+pub const DEPLOYMENT_ALARM_SUFFIX: &str = "-dead-letters";
+
+/// A service's scaling policy or alarm (`cpu`, `memory`, `backlog`, `wake`, `idle`,
+/// `dead-letters`).
 pub fn service_part(service: &str, part: &str) -> String {
     format!("{service}-{part}")
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod world;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

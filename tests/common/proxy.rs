@@ -94,6 +94,29 @@ struct Rules {
     /// The rollout state of every service's PRIMARY deployment, and the service events
     /// (newest first), that DescribeServices answers (moto's deployments never roll).
     rollout: Option<(String, Vec<String>)>,
+    /// How the tasks RunTask starts from now end.
+    task_end: Option<TaskEnd>,
+    /// Task ARN → how it ends, and how many DescribeTasks have seen it.
+    ending: HashMap<String, (TaskEnd, u32)>,
+    /// Task ARNs whose scale-in protection GetTaskProtection reports on.
+    protected: Vec<String>,
+    /// Task definition families whose containers the proxy gave a memory for moto.
+    padded: std::collections::HashSet<String>,
+}
+
+/// How a task ends, as DescribeTasks tells it (moto never runs one to its end).
+#[derive(Debug, Clone, Default)]
+pub struct TaskEnd {
+    /// DescribeTasks reads that still see it RUNNING.
+    pub polls: u32,
+    /// The app container's exit code; none: it never ran.
+    pub exit_code: Option<i32>,
+    /// ECS's stoppedReason.
+    pub reason: String,
+    /// The log group and stream prefix its lines go to (`PREFIX/app/ID`), and the
+    /// lines, written when RunTask starts it.
+    pub log: Option<(String, String)>,
+    pub lines: Vec<String>,
 }
 
 pub struct Proxy {
@@ -195,6 +218,16 @@ impl Proxy {
             state.to_owned(),
             events.iter().map(|e| (*e).to_owned()).collect(),
         ));
+    }
+
+    /// The tasks RunTask starts from now on end as `end` says.
+    pub fn tasks_end(&self, end: TaskEnd) {
+        self.rules.lock().unwrap().task_end = Some(end);
+    }
+
+    /// Report scale-in protection on for this task.
+    pub fn protect(&self, arn: &str) {
+        self.rules.lock().unwrap().protected.push(arn.to_owned());
     }
 
     pub fn page_lists(&self, on: bool) {
@@ -549,11 +582,61 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
             error(&mut conn, &req, "400 Bad Request", code, "Rate exceeded")?;
             continue;
         }
+        // Answered here: moto has no ECS Exec and no task protection.
+        if req.action == "ExecuteCommand" {
+            let asked: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
+            let task = asked["task"].as_str().unwrap_or_default();
+            let body = serde_json::json!({
+                "clusterArn": format!("arn:aws:ecs:us-east-1:123456789012:cluster/{}", asked["cluster"].as_str().unwrap_or_default()),
+                "taskArn": task,
+                "containerName": asked["container"],
+                "containerArn": format!("{task}/container"),
+                "interactive": true,
+                "session": { "sessionId": "ecs-execute-command-0123", "streamUrl": "wss://ssmmessages.us-east-1.amazonaws.com/v1/data-channel/ecs-execute-command-0123", "tokenValue": "token-from-the-proxy" },
+            });
+            respond(
+                &mut conn,
+                "200 OK",
+                &[("Content-Type", "application/x-amz-json-1.1".into())],
+                body.to_string().as_bytes(),
+            )?;
+            continue;
+        }
+        if req.action == "GetTaskProtection" {
+            let asked: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
+            let protected = rules.lock().unwrap().protected.clone();
+            let tasks: Vec<serde_json::Value> = asked["tasks"].as_array().into_iter().flatten()
+                .filter_map(|t| t.as_str())
+                .map(|t| serde_json::json!({ "taskArn": t, "protectionEnabled": protected.iter().any(|p| p == t) }))
+                .collect();
+            let body = serde_json::json!({ "protectedTasks": tasks, "failures": [] });
+            respond(
+                &mut conn,
+                "200 OK",
+                &[("Content-Type", "application/x-amz-json-1.1".into())],
+                body.to_string().as_bytes(),
+            )?;
+            continue;
+        }
         if page && matches!(req.action.as_str(), "ListServices" | "ListTasks") {
             list_paged(&mut conn, moto_port, &msg, &req)?;
             continue;
         }
-        let mut answer = forward(moto_port, &msg, &msg.body)?;
+        // moto's RunTask adds up the containers' own memory, which a Fargate task
+        // definition need not have (the task's is enough): it is given the task's, and
+        // not shown again in what moto answers.
+        let sent = if req.action == "RegisterTaskDefinition" {
+            pad_container_memory(rules, &msg.body)
+        } else {
+            msg.body.clone()
+        };
+        let mut answer = forward(moto_port, &msg, &sent)?;
+        if matches!(
+            req.action.as_str(),
+            "RegisterTaskDefinition" | "DescribeTaskDefinition"
+        ) {
+            answer.body = unpad_container_memory(rules, &answer.body);
+        }
         if matches!(req.action.as_str(), "CreateService" | "UpdateService") {
             remember_service(rules, &req);
         }
@@ -562,9 +645,10 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
         }
         if req.action == "RunTask" {
             remember_tasks(rules, &answer.body);
+            start_ending(rules, moto_port, &answer.body);
         }
         if req.action == "DescribeTasks" {
-            answer.body = patch_tasks(rules, &req, &answer.body);
+            answer.body = patch_tasks(rules, moto_port, &req, &answer.body);
         }
         let ecr = rules.lock().unwrap().ecr_registry.clone();
         if let Some(host) = ecr.filter(|_| req.service.starts_with("AmazonEC2ContainerRegistry")) {
@@ -744,13 +828,14 @@ fn remember_tasks(rules: &Mutex<Rules>, body: &[u8]) {
 
 /// DescribeTasks as AWS answers it: createdAt on every task, lastStatus RUNNING for
 /// one ECS wants running, and a `MISSING` failure for each ARN it does not know.
-fn patch_tasks(rules: &Mutex<Rules>, req: &Request, body: &[u8]) -> Vec<u8> {
+fn patch_tasks(rules: &Mutex<Rules>, moto_port: u16, req: &Request, body: &[u8]) -> Vec<u8> {
     let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
         return body.to_vec();
     };
     let asked: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
-    let r = rules.lock().unwrap();
+    let mut r = rules.lock().unwrap();
     let mut found = Vec::new();
+    let mut stops = Vec::new();
     for t in v["tasks"].as_array_mut().into_iter().flatten() {
         let arn = t["taskArn"].as_str().unwrap_or_default().to_owned();
         if let Some(at) = r.task_created.get(&arn) {
@@ -758,6 +843,49 @@ fn patch_tasks(rules: &Mutex<Rules>, req: &Request, body: &[u8]) -> Vec<u8> {
         }
         if t["desiredStatus"] == "RUNNING" {
             t["lastStatus"] = serde_json::json!("RUNNING");
+        }
+        let id = arn.rsplit('/').next().unwrap_or_default().to_owned();
+        for (i, c) in t["containers"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if c["runtimeId"].is_null() {
+                c["runtimeId"] = serde_json::json!(format!("{id}-{i}"));
+            }
+        }
+        if let Some((end, seen)) = r.ending.get_mut(&arn) {
+            *seen += 1;
+            if *seen == end.polls + 1 {
+                // moto stops it too, so its lists agree (ListTasks STOPPED).
+                stops.push((
+                    t["clusterArn"].as_str().unwrap_or_default().to_owned(),
+                    arn.clone(),
+                ));
+            }
+            if *seen > end.polls {
+                t["lastStatus"] = serde_json::json!("STOPPED");
+                t["desiredStatus"] = serde_json::json!("STOPPED");
+                t["stoppedReason"] = serde_json::json!(end.reason);
+                t["stopCode"] = serde_json::json!(if end.exit_code.is_some() {
+                    "EssentialContainerExited"
+                } else {
+                    "TaskFailedToStart"
+                });
+                for c in t["containers"].as_array_mut().into_iter().flatten() {
+                    c["lastStatus"] = serde_json::json!("STOPPED");
+                    match end.exit_code {
+                        Some(code) => c["exitCode"] = serde_json::json!(code),
+                        None => {
+                            if let Some(o) = c.as_object_mut() {
+                                o.remove("exitCode");
+                            }
+                            c["reason"] = serde_json::json!(end.reason);
+                        }
+                    }
+                }
+            }
         }
         found.push(arn);
     }
@@ -770,6 +898,15 @@ fn patch_tasks(rules: &Mutex<Rules>, req: &Request, body: &[u8]) -> Vec<u8> {
         .map(|a| serde_json::json!({ "arn": a, "reason": "MISSING" }))
         .collect();
     v["failures"] = serde_json::json!(missing);
+    drop(r);
+    for (cluster, task) in stops {
+        let _ = moto_json(
+            moto_port,
+            "ecs",
+            "AmazonEC2ContainerServiceV20141113.StopTask",
+            &serde_json::json!({ "cluster": cluster, "task": task, "reason": "ended by the test proxy" }),
+        );
+    }
     serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
 }
 
@@ -817,4 +954,120 @@ fn list_paged(
         &[("Content-Type", "application/x-amz-json-1.1".into())],
         text.as_bytes(),
     )
+}
+
+/// RunTask started these tasks: each ends as the test asked, its log lines written
+/// to moto now.
+fn start_ending(rules: &Mutex<Rules>, moto_port: u16, body: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return;
+    };
+    let Some(end) = rules.lock().unwrap().task_end.clone() else {
+        return;
+    };
+    for t in v["tasks"].as_array().into_iter().flatten() {
+        let Some(arn) = t["taskArn"].as_str() else {
+            continue;
+        };
+        if let Some((group, prefix)) = &end.log {
+            let id = arn.rsplit('/').next().unwrap_or_default();
+            let stream = format!("{prefix}/app/{id}");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as i64;
+            let _ = moto_json(
+                moto_port,
+                "logs",
+                "Logs_20140328.CreateLogStream",
+                &serde_json::json!({ "logGroupName": group, "logStreamName": stream }),
+            );
+            let events: Vec<serde_json::Value> = end
+                .lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| serde_json::json!({ "timestamp": now + i as i64, "message": l }))
+                .collect();
+            if !events.is_empty() {
+                let _ = moto_json(
+                    moto_port,
+                    "logs",
+                    "Logs_20140328.PutLogEvents",
+                    &serde_json::json!({ "logGroupName": group, "logStreamName": stream, "logEvents": events }),
+                );
+            }
+        }
+        rules
+            .lock()
+            .unwrap()
+            .ending
+            .insert(arn.to_owned(), (end.clone(), 0));
+    }
+}
+
+/// One JSON-protocol call straight to moto (it checks no signature).
+fn moto_json(
+    moto_port: u16,
+    service: &str,
+    target: &str,
+    body: &serde_json::Value,
+) -> std::io::Result<Http> {
+    let body = body.to_string().into_bytes();
+    let req = Http {
+        head: "POST / HTTP/1.1".into(),
+        headers: vec![
+            ("Host".into(), format!("127.0.0.1:{moto_port}")),
+            ("X-Amz-Target".into(), target.into()),
+            ("Content-Type".into(), "application/x-amz-json-1.1".into()),
+            ("Authorization".into(), format!("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0")),
+        ],
+        body: Vec::new(),
+    };
+    forward(moto_port, &req, &body)
+}
+
+fn pad_container_memory(rules: &Mutex<Rules>, body: &[u8]) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.to_vec();
+    };
+    let Some(memory) = v["memory"].as_str().and_then(|m| m.parse::<i64>().ok()) else {
+        return body.to_vec();
+    };
+    let mut padded = false;
+    for c in v["containerDefinitions"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if c["memory"].is_null() && c["memoryReservation"].is_null() {
+            c["memory"] = serde_json::json!(memory);
+            padded = true;
+        }
+    }
+    if padded {
+        let family = v["family"].as_str().unwrap_or_default().to_owned();
+        rules.lock().unwrap().padded.insert(family);
+    }
+    serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
+}
+
+fn unpad_container_memory(rules: &Mutex<Rules>, body: &[u8]) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.to_vec();
+    };
+    let td = &mut v["taskDefinition"];
+    let family = td["family"].as_str().unwrap_or_default().to_owned();
+    if !rules.lock().unwrap().padded.contains(&family) {
+        return body.to_vec();
+    }
+    for c in td["containerDefinitions"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(o) = c.as_object_mut() {
+            o.remove("memory");
+        }
+    }
+    serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{scale_to_zero, Builder, Cx, Dep};
 use crate::deploy::naming;
-use crate::deploy::resources::{alarm, dashboard, scaling, service};
+use crate::deploy::resources::{alarm, dashboard, deployment_alarm, scaling, service};
 use crate::deploy::stack::Service;
 
 /// A spot service's capacity provider strategy: its `onDemandBase` tasks on Fargate,
@@ -140,7 +140,7 @@ pub fn add(cx: &Cx<'_>, b: &mut Builder, name: &str, s: &Service, deps: &[Dep]) 
     });
     let mut deps = deps.to_vec();
     if let Some(a) = dead_letters {
-        deps.push(b.add(a, &[]));
+        deps.push(b.add(deployment_alarm::DeploymentAlarm(a), &[]));
     }
     let svc = b.add(
         sv::Service {

@@ -106,7 +106,10 @@ pub async fn exec(stack: &Stack, a: &ExecArgs) -> Result<u8> {
             }
         },
     };
-    let container = a.container.clone().unwrap_or_else(|| super::run::CONTAINER.into());
+    let container = a
+        .container
+        .clone()
+        .unwrap_or_else(|| super::run::CONTAINER.into());
     let command = if a.command.is_empty() {
         "/bin/sh".to_owned()
     } else {
@@ -206,7 +209,10 @@ fn ids(arns: &[String]) -> String {
     if arns.is_empty() {
         return "none".into();
     }
-    arns.iter().map(|a| task_id(a)).collect::<Vec<_>>().join(", ")
+    arns.iter()
+        .map(|a| task_id(a))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

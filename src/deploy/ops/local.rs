@@ -92,7 +92,8 @@ pub async fn run_local(file: &Path, stack: &Stack, a: &LocalArgs) -> Result<u8> 
             path: &a.bosun,
             helper: stack.needs_helper(res),
         };
-        let built = build::build(dir, &a.resource, ctr, &repo, bosun).map_err(DeployError::LocalTool)?;
+        let built =
+            build::build(dir, &a.resource, ctr, &repo, bosun).map_err(DeployError::LocalTool)?;
         target.images.insert(a.resource.clone(), built.tag);
     } else if ctr.runs_image_start() {
         let image = ctr.packaging.properties.image.clone().unwrap_or_default();
@@ -265,9 +266,9 @@ async fn secret_value(ctx: &Ctx, value_from: &str) -> Result<String> {
             })?;
             match &json[k] {
                 serde_json::Value::String(s) => Ok(s.clone()),
-                serde_json::Value::Null => Err(DeployError::Refused(format!(
-                    "secret {arn} has no key {k}"
-                ))),
+                serde_json::Value::Null => {
+                    Err(DeployError::Refused(format!("secret {arn} has no key {k}")))
+                }
                 other => Ok(other.to_string()),
             }
         }
@@ -314,7 +315,10 @@ async fn task_role_credentials(ctx: &Ctx, role_arn: &str) -> Result<Vec<(String,
     })?;
     Ok(vec![
         ("AWS_ACCESS_KEY_ID".into(), c.access_key_id().to_owned()),
-        ("AWS_SECRET_ACCESS_KEY".into(), c.secret_access_key().to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            c.secret_access_key().to_owned(),
+        ),
         ("AWS_SESSION_TOKEN".into(), c.session_token().to_owned()),
     ])
 }

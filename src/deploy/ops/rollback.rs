@@ -9,8 +9,8 @@ use super::{lock, runnable, wait, Runs};
 use crate::deploy::engine::error::{exit, failed, DeployError, Result};
 use crate::deploy::engine::Ctx;
 use crate::deploy::naming;
-use crate::deploy::resources::task_definition::{self, family_of, revision_of};
 use crate::deploy::resources::service;
+use crate::deploy::resources::task_definition::{self, family_of, revision_of};
 use crate::deploy::stack::Stack;
 
 /// Which revision `--to` names: `N`, `FAMILY:N` or a task definition ARN; refused
@@ -47,22 +47,27 @@ pub async fn rollback(
     let (interrupts, ctx) = connect_to_change(stack, safety).await?;
     let slot = lock::Slot::new("rollback", safety.wait_lock);
     let work = async {
-        slot.take(&ctx).await?;
-        let Some(svc) = service::describe_owned(&ctx, &family).await? else {
-            return Err(DeployError::Refused(format!(
-                "{name} is not deployed (no service {family} in cluster {}): nothing to roll back",
-                stack.cluster
-            )));
-        };
-        let current = svc.task_definition().unwrap_or_default().to_owned();
-        let target = choose(&ctx, &family, &current, wanted).await?;
+        // What to go back to is settled before the lock (a refusal changes nothing,
+        // not even the lock), then again under it.
+        let (current, target) = plan(&ctx, stack, name, &family, wanted).await?;
         let show = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_owned();
         if target == current {
-            println!("{family} already runs {}: nothing to roll back", show(&current));
+            println!(
+                "{family} already runs {}: nothing to roll back",
+                show(&current)
+            );
             return Ok(exit::OK);
         }
-        // The revision must be the stack's, as everything bosun-deploy changes.
-        task_definition::describe_owned(&ctx, &target).await?;
+        slot.take(&ctx).await?;
+        ctx.forget_reads();
+        let (current, target) = plan(&ctx, stack, name, &family, wanted).await?;
+        if target == current {
+            println!(
+                "{family} already runs {}: nothing to roll back",
+                show(&current)
+            );
+            return Ok(exit::OK);
+        }
         println!(
             "~ service {family}\n    taskDefinition: {} -> {}",
             show(&current),
@@ -78,8 +83,12 @@ pub async fn rollback(
             .await
             .map_err(failed("ECS UpdateService", &family))?;
         if let Some(timeout) = wait_for {
-            wait::wait_services(&ctx.aws, &[(stack.cluster.clone(), family.clone())], timeout)
-                .await?;
+            wait::wait_services(
+                &ctx.aws,
+                &[(stack.cluster.clone(), family.clone())],
+                timeout,
+            )
+            .await?;
         }
         println!(
             "rolled back: {family} runs {}. The file now differs from what runs (bosun-deploy diff shows it); the next apply rolls forward again.",
@@ -88,6 +97,35 @@ pub async fn rollback(
         Ok(exit::OK)
     };
     slot.run(&ctx, &interrupts, work).await
+}
+
+/// The service's current revision and the one to go back to (the stack's own).
+async fn plan(
+    ctx: &Ctx,
+    stack: &Stack,
+    name: &str,
+    family: &str,
+    wanted: Option<u64>,
+) -> Result<(String, String)> {
+    let Some(svc) = service::describe_owned(ctx, family).await? else {
+        return Err(DeployError::Refused(format!(
+            "{name} is not deployed (no service {family} in cluster {}): nothing to roll back",
+            stack.cluster
+        )));
+    };
+    let mut current = svc.task_definition().unwrap_or_default().to_owned();
+    // AWS answers the revision's ARN; an emulator may echo the bare family it was
+    // given, which is its latest revision.
+    if revision_of(&current) == 0 {
+        if let Some(latest) = task_definition::latest_revision(ctx, family).await? {
+            current = latest;
+        }
+    }
+    let target = choose(ctx, family, &current, wanted).await?;
+    if target != current {
+        task_definition::describe_owned(ctx, &target).await?;
+    }
+    Ok((current, target))
 }
 
 /// The revision to go back to: the one asked (it must be active), else the newest
@@ -101,12 +139,16 @@ async fn choose(ctx: &Ctx, family: &str, current: &str, wanted: Option<u64>) -> 
     let active = task_definition::active_revisions(ctx, family).await?;
     let now = revision_of(current);
     let pick = match wanted {
-        Some(w) => active.iter().find(|a| revision_of(a) == w).cloned().ok_or_else(|| {
-            DeployError::Refused(format!(
-                "{family}:{w} is not an active revision (active: {})",
-                list(&active)
-            ))
-        })?,
+        Some(w) => active
+            .iter()
+            .find(|a| revision_of(a) == w)
+            .cloned()
+            .ok_or_else(|| {
+                DeployError::Refused(format!(
+                    "{family}:{w} is not an active revision (active: {})",
+                    list(&active)
+                ))
+            })?,
         None => active
             .iter()
             .rev()
@@ -145,7 +187,10 @@ mod tests {
             5
         );
         let e = wanted_revision("s-w", "other:2").unwrap_err().to_string();
-        assert!(e.contains("a revision of other, not of the service's own family s-w"), "{e}");
+        assert!(
+            e.contains("a revision of other, not of the service's own family s-w"),
+            "{e}"
+        );
         assert!(wanted_revision("s-w", "0").is_err());
         assert!(wanted_revision("s-w", "latest").is_err());
     }

@@ -45,7 +45,9 @@ pub fn parse_env(s: &str) -> std::result::Result<(String, String), String> {
 /// container ran is an error (exit 4) with ECS's reason.
 pub async fn run(stack: &Stack, a: &RunArgs) -> Result<u8> {
     let res = runnable(stack, &a.resource, Runs::Any)?;
-    let ctr = res.container().ok_or_else(|| DeployError::Internal("no container".into()))?;
+    let ctr = res
+        .container()
+        .ok_or_else(|| DeployError::Internal("no container".into()))?;
     // Ctrl-C stops the task: taken over before the first call.
     let interrupts = Interrupts::take()?;
     let ctx = connect(stack).await?;
@@ -59,11 +61,22 @@ pub async fn run(stack: &Stack, a: &RunArgs) -> Result<u8> {
     };
     let p = components::placement(stack, &target, &a.resource)
         .ok_or_else(|| DeployError::Internal(format!("no placement for {}", a.resource)))?;
-    let arn = start(&ctx, stack, a, &task_definition, &p, ctr.enable_execute_command).await?;
+    let arn = start(
+        &ctx,
+        stack,
+        a,
+        &task_definition,
+        &p,
+        ctr.enable_execute_command,
+    )
+    .await?;
     let id = task_id(&arn).to_owned();
     eprintln!(
         "run: started task {id} of {} in cluster {}",
-        task_definition.rsplit('/').next().unwrap_or(&task_definition),
+        task_definition
+            .rsplit('/')
+            .next()
+            .unwrap_or(&task_definition),
         stack.cluster
     );
     if !a.wait {
@@ -320,8 +333,7 @@ impl Stream {
             let out = match out {
                 Ok(o) => o,
                 Err(e)
-                    if crate::deploy::engine::error::code_of(&e)
-                        == "ResourceNotFoundException" =>
+                    if crate::deploy::engine::error::code_of(&e) == "ResourceNotFoundException" =>
                 {
                     return Ok(printed)
                 }

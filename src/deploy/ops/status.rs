@@ -126,9 +126,15 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                         match depth(aws, &dlq).await? {
                             Some((v, f)) => out.push_str(&format!(
                                 "  dead letters ({dlq}): {v} visible, {f} in flight{}\n",
-                                if v + f > 0 { " (messages the workers gave up on)" } else { "" }
+                                if v + f > 0 {
+                                    " (messages the workers gave up on)"
+                                } else {
+                                    ""
+                                }
                             )),
-                            None => out.push_str(&format!("  dead letters ({dlq}): not deployed\n")),
+                            None => {
+                                out.push_str(&format!("  dead letters ({dlq}): not deployed\n"))
+                            }
                         }
                     }
                 }

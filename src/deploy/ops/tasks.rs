@@ -57,13 +57,16 @@ pub struct ContainerEnd {
 /// service's by its name, a job's by its family (scheduled runs and `run`'s alike).
 pub async fn list(ctx: &Ctx, stack: &Stack, name: &str, stopped: bool) -> Result<Vec<String>> {
     let family = naming::family(&stack.stack, name);
-    let mut req = ctx.aws.ecs.list_tasks().cluster(&stack.cluster).desired_status(
-        if stopped {
+    let mut req = ctx
+        .aws
+        .ecs
+        .list_tasks()
+        .cluster(&stack.cluster)
+        .desired_status(if stopped {
             t::DesiredStatus::Stopped
         } else {
             t::DesiredStatus::Running
-        },
-    );
+        });
     req = match stack.resources.get(name) {
         Some(Resource::WorkerService(_)) => req.service_name(&family),
         _ => req.family(&family),
@@ -125,10 +128,7 @@ async fn protection(ctx: &Ctx, cluster: &str, arns: &[String]) -> Result<BTreeMa
 }
 
 fn when(d: Option<&aws_smithy_types::DateTime>) -> Option<String> {
-    d.and_then(|d| {
-        d.fmt(aws_smithy_types::date_time::Format::DateTime)
-            .ok()
-    })
+    d.and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
 }
 
 fn line(task: &t::Task, protected: Option<bool>) -> TaskLine {
@@ -213,7 +213,11 @@ pub fn text(name: &str, lines: &[TaskLine], stopped: bool) -> String {
         return out;
     }
     for l in lines {
-        let at = if stopped { &l.stopped_at } else { &l.started_at };
+        let at = if stopped {
+            &l.stopped_at
+        } else {
+            &l.started_at
+        };
         let _ = write!(
             out,
             "{}  {}  {}  {}  health {}  {}",

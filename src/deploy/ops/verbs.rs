@@ -252,7 +252,10 @@ pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -
 /// The start of a verb that may change the stack: Ctrl-C and SIGTERM taken over
 /// (before the first call, so every thread inherits it), connected, and the lock a
 /// dead run left broken when `--force-unlock` names it.
-pub(super) async fn connect_to_change(stack: &Stack, safety: &Safety) -> Result<(lock::Interrupts, Ctx)> {
+pub(super) async fn connect_to_change(
+    stack: &Stack,
+    safety: &Safety,
+) -> Result<(lock::Interrupts, Ctx)> {
     let interrupts = lock::Interrupts::take()?;
     let ctx = connect(stack).await?;
     if let Some(id) = &safety.force_unlock {

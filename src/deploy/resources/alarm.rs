@@ -258,6 +258,44 @@ async fn describe(ctx: &Ctx, names: &[String]) -> Result<Vec<t::MetricAlarm>> {
     Ok(out)
 }
 
+/// The stack's alarms whose names `keep` takes.
+pub(super) async fn list_owned_where(
+    ctx: &Ctx,
+    wanted: &BTreeSet<String>,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<Owned>> {
+    let prefix = format!("{}-", ctx.stack);
+    let mut pages = ctx
+        .aws
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(&prefix)
+        .alarm_types(t::AlarmType::MetricAlarm)
+        .into_paginator()
+        .send();
+    let mut candidates = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(failed("CloudWatch DescribeAlarms", &prefix))?;
+        candidates.extend(
+            page.metric_alarms()
+                .iter()
+                .filter_map(|a| Some((a.alarm_name()?.to_owned(), a.alarm_arn()?.to_owned())))
+                .filter(|(n, _)| keep(n)),
+        );
+    }
+    keep_owned(candidates, wanted, |_, arn| async move {
+        Ok(tags_of(ctx, &arn)
+            .await?
+            .is_some_and(|tags| ctx.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))))
+    })
+    .await
+}
+
+/// Whether an alarm of the stack's is a service's deployment alarm (its name says).
+pub fn is_deployment_alarm(name: &str) -> bool {
+    name.ends_with(crate::deploy::naming::DEPLOYMENT_ALARM_SUFFIX)
+}
+
 impl Alarm {
     fn tags_input(&self) -> Vec<t::Tag> {
         self.tags
@@ -363,30 +401,8 @@ impl Kind for Alarm {
     }
 
     async fn list_owned(ctx: &Ctx, wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
-        let prefix = format!("{}-", ctx.stack);
-        let mut pages = ctx
-            .aws
-            .cloudwatch
-            .describe_alarms()
-            .alarm_name_prefix(&prefix)
-            .alarm_types(t::AlarmType::MetricAlarm)
-            .into_paginator()
-            .send();
-        let mut candidates = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(failed("CloudWatch DescribeAlarms", &prefix))?;
-            candidates.extend(
-                page.metric_alarms()
-                    .iter()
-                    .filter_map(|a| Some((a.alarm_name()?.to_owned(), a.alarm_arn()?.to_owned()))),
-            );
-        }
-        keep_owned(candidates, wanted, |_, arn| async move {
-            Ok(tags_of(ctx, &arn)
-                .await?
-                .is_some_and(|tags| ctx.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))))
-        })
-        .await
+        // A deployment alarm is a kind of its own (it orders after no policy).
+        list_owned_where(ctx, wanted, |name| !is_deployment_alarm(name)).await
     }
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {

@@ -7,6 +7,7 @@ pub mod auto_scaling_group;
 pub mod capacity_provider;
 pub mod cluster;
 pub mod dashboard;
+pub mod deployment_alarm;
 pub mod instance_profile;
 pub mod launch_template;
 pub mod log_group;
@@ -135,6 +136,7 @@ kinds! {
     LogGroup => log_group::LogGroup,
     Queue => queue::Queue,
     TaskDefinition => task_definition::TaskDefinition,
+    DeploymentAlarm => deployment_alarm::DeploymentAlarm,
     Service => service::Service,
     ScalableTarget => scaling::ScalableTarget,
     ScalingPolicy => scaling::ScalingPolicy,

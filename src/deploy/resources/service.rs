@@ -227,11 +227,14 @@ impl Service {
                     minimum_healthy_percent: d.minimum_healthy_percent().unwrap_or(100),
                     maximum_percent: d.maximum_percent().unwrap_or(200),
                     // Alarms turned off (how an update takes them away) are none.
-                    alarms: d.alarms().filter(|a| a.enable() || !a.alarm_names().is_empty()).map(|a| DeploymentAlarms {
-                        alarm_names: a.alarm_names().to_vec(),
-                        enable: a.enable(),
-                        rollback: a.rollback(),
-                    }),
+                    alarms: d
+                        .alarms()
+                        .filter(|a| a.enable() || !a.alarm_names().is_empty())
+                        .map(|a| DeploymentAlarms {
+                            alarm_names: a.alarm_names().to_vec(),
+                            enable: a.enable(),
+                            rollback: a.rollback(),
+                        }),
                 },
                 None => self.deployment_configuration.clone(),
             },
@@ -292,13 +295,18 @@ impl Service {
             )
             .minimum_healthy_percent(d.minimum_healthy_percent)
             .maximum_percent(d.maximum_percent)
-            .set_alarms(d.alarms.as_ref().map(|a| {
-                t::DeploymentAlarms::builder()
-                    .set_alarm_names(Some(a.alarm_names.clone()))
-                    .enable(a.enable)
-                    .rollback(a.rollback)
-                    .build()
-            }).and_then(|a| a.ok()))
+            .set_alarms(
+                d.alarms
+                    .as_ref()
+                    .map(|a| {
+                        t::DeploymentAlarms::builder()
+                            .set_alarm_names(Some(a.alarm_names.clone()))
+                            .enable(a.enable)
+                            .rollback(a.rollback)
+                            .build()
+                    })
+                    .and_then(|a| a.ok()),
+            )
             .build()
     }
 
@@ -345,6 +353,7 @@ impl Kind for Service {
         super::cluster::Cluster::KIND,
         super::capacity_provider::CapacityProvider::KIND,
         super::cluster::ClusterCapacityProviders::KIND,
+        super::deployment_alarm::DeploymentAlarm::KIND,
     ];
     const FOLLOWS_DEPS: bool = true;
 
@@ -435,7 +444,9 @@ impl Kind for Service {
             let exec = self.enable_execute_command != have.enable_execute_command;
             // Alarms taken away are turned off: the call keeps what it is not sent.
             let mut deployment = self.deployment();
-            if self.deployment_configuration.alarms.is_none() && have.deployment_configuration.alarms.is_some() {
+            if self.deployment_configuration.alarms.is_none()
+                && have.deployment_configuration.alarms.is_some()
+            {
                 deployment.alarms = t::DeploymentAlarms::builder()
                     .set_alarm_names(Some(Vec::new()))
                     .enable(false)
