@@ -1827,6 +1827,23 @@ fn logs_prints_the_resources_events() {
         lines[0].ends_with("abc job 1 done") && lines[1].ends_with("abc job 2 done"),
         "{text}"
     );
+    // One task's stream, a filter pattern, and a window with nothing in it (said).
+    let out = deploy(
+        &["logs", "worker", "--stack", EXAMPLE, "--task", "abc", "--filter", "\"job 2\""],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.ends_with("abc job 2 done\n"), "{text}");
+    let out = deploy(&["logs", "worker", "--stack", EXAMPLE, "--task", "other"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains("logs: nothing from worker in the last 10m of task other"),
+        "{}",
+        stderr(&out)
+    );
     let out = deploy(&["logs", "jobsQueue", "--stack", EXAMPLE], &env);
     assert_eq!(
         out.status.code(),

@@ -1678,3 +1678,78 @@ fn bosun_aws_goes_in_only_when_the_stack_needs_it() {
     assert_eq!(listed(&image), "bosun\nbosun-aws\n");
     cleanup.images.push(image);
 }
+
+/// `run --local`: the job built as apply builds it (bosun is PID 1 inside), its
+/// environment and an `--env` of the run's, its exit code as run's; with no AWS
+/// account (the stack reads no secret). Ctrl-C stops the worker through bosun's
+/// grace: the worker's TERM trap runs, and run ends with the worker's status.
+#[test]
+fn run_local_runs_the_job_as_ecs_would_and_passes_its_exit_code() {
+    need_docker!();
+    let dir = TempDir::new("runlocal");
+    let app = busybox_app(&dir);
+    std::fs::write(
+        app.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo greeting=$GREETING region=$AWS_REGION init=$(/bin/busybox cat /proc/1/comm); exit 3\"]\n",
+    )
+    .unwrap();
+    let stack = dir.path("bosun.yaml");
+    let name = format!("rl{}", std::process::id());
+    std::fs::write(
+        &stack,
+        format!("stack: {name}\nregion: eu-west-1\nnetwork: {{ subnets: [subnet-1] }}\nresources:\n  job:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: custom-dockerfile, properties: {{ buildContextPath: app }} }}\n      schedule: rate(1 hour)\n      stopTimeout: 10\n      environment: [{{ name: GREETING, value: hello }}]\n"),
+    )
+    .unwrap();
+    let repo = format!("bosun-local/{name}-job");
+    let _cleanup = Scope {
+        tag: String::new(),
+        images: vec![format!("{repo}:build"), format!("{repo}:bosun")],
+        containers: Vec::new(),
+    };
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun-deploy"));
+        cmd.args(["run", "job", "--local", "--stack"])
+            .arg(&stack)
+            .arg("--bosun")
+            .arg(static_bosun())
+            .args(extra)
+            .stdin(Stdio::null())
+            // No account: a call to AWS would fail.
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env_remove("AWS_ACCESS_KEY_ID");
+        cmd
+    };
+    let out = run_bounded(&mut run(&[]), Duration::from_secs(600));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "greeting=hello region=eu-west-1 init=bosun",
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_bounded(
+        &mut run(&["--env", "GREETING=override"]),
+        Duration::from_secs(600),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("greeting=override"), "{}", text(&out.stdout));
+
+    // Ctrl-C: docker stop with the stop timeout; bosun gives the worker its TERM.
+    let mut cmd = run(&[
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 0' TERM; echo ready; while true; do /bin/busybox sleep 0.1; done",
+    ]);
+    cmd.stdin(Stdio::null());
+    let r = start_cmd(Mode::Subreaper, cmd);
+    wait_until(Duration::from_secs(120), "the worker's ready line", || {
+        r.stdout().contains("ready").then_some(())
+    });
+    r.signal(libc::SIGINT);
+    let ended = r.wait(Duration::from_secs(60));
+    assert!(ended.stdout.contains("got TERM"), "{}{}", ended.stdout, ended.stderr);
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    assert!(ended.stderr.contains("stopping bosun-run-"), "{}", ended.stderr);
+}
