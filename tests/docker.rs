@@ -1732,7 +1732,11 @@ fn run_local_runs_the_job_as_ecs_would_and_passes_its_exit_code() {
         Duration::from_secs(600),
     );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("greeting=override"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("greeting=override"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // Ctrl-C: docker stop with the stop timeout; bosun gives the worker its TERM.
     let mut cmd = run(&[
@@ -1749,7 +1753,16 @@ fn run_local_runs_the_job_as_ecs_would_and_passes_its_exit_code() {
     });
     r.signal(libc::SIGINT);
     let ended = r.wait(Duration::from_secs(60));
-    assert!(ended.stdout.contains("got TERM"), "{}{}", ended.stdout, ended.stderr);
+    assert!(
+        ended.stdout.contains("got TERM"),
+        "{}{}",
+        ended.stdout,
+        ended.stderr
+    );
     assert_eq!(ended.code, Some(0), "{}", ended.stderr);
-    assert!(ended.stderr.contains("stopping bosun-run-"), "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains("stopping bosun-run-"),
+        "{}",
+        ended.stderr
+    );
 }

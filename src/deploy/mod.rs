@@ -13,7 +13,8 @@
 //! - [`naming`], at the bottom: every name, tag and ARN the deployer makes, once.
 //!
 //! Beside them: [`images`] (build, inject, buildpacks, registry) and [`ops`] (connect,
-//! preflight, plan, wait, status, logs), which the binary dispatches to.
+//! preflight, plan, wait, status, logs, and the day-2 verbs run, tasks, rollback,
+//! exec), which the binary dispatches to.
 
 // The stack file (feature `stack`: no AWS code).
 pub mod stack;
