@@ -75,6 +75,8 @@ pub async fn exec(stack: &Stack, a: &ExecArgs) -> Result<u8> {
     }
     let version = plugin_version()?;
     let ctx = connect(stack).await?;
+    // The stack's own, deployed: refused otherwise.
+    super::current_task_definition(&ctx, stack, &a.resource).await?;
     let running = tasks::list(&ctx, stack, &a.resource, false).await?;
     let arn = match &a.task {
         Some(want) => running

@@ -178,6 +178,8 @@ fn line(task: &t::Task, protected: Option<bool>) -> TaskLine {
 pub async fn tasks(stack: &Stack, name: &str, stopped: bool, output: Output) -> Result<u8> {
     let res = runnable(stack, name, Runs::Any)?;
     let ctx = connect(stack).await?;
+    // The stack's own, deployed: refused otherwise.
+    super::current_task_definition(&ctx, stack, name).await?;
     let arns = list(&ctx, stack, name, stopped).await?;
     let described = describe(&ctx, &stack.cluster, &arns).await?;
     let protected = if matches!(res, Resource::WorkerService(_)) && !stopped && !arns.is_empty() {
