@@ -322,7 +322,7 @@ fn queue_depth_follows_messages_and_backlog_divides_by_running_tasks() {
             .map(|_| ())
     });
     let d = latest(&run).unwrap();
-    assert_eq!(d["BacklogPerTask"], 3.0, "ceil(5/2): {d}");
+    assert_eq!(d["BacklogPerTask"], 2.5, "5/2, not rounded up: {d}");
     assert_valid_emf(&d);
     // Receive two: 3 visible, 2 in flight.
     rt.block_on(async {
@@ -357,7 +357,56 @@ fn queue_depth_follows_messages_and_backlog_divides_by_running_tasks() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("bosun_queue_backlog_per_task 2"),
+        metrics.contains("bosun_queue_backlog_per_task 1.5\n"),
+        "{metrics}"
+    );
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait(BOUND).code, Some(0));
+}
+
+/// With no running count (ECS refused or throttled DescribeServices, or no service to
+/// ask), the queue's depth is published and its backlog per task is not: the whole
+/// queue taken as one task's backlog would scale the service out for nothing.
+#[test]
+fn no_running_count_no_backlog_per_task() {
+    let moto = Moto::start();
+    let url = queue_with(&moto, "jobs", 5);
+    let (run, addr) = start_with_moto(
+        &moto,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "emf",
+            "--metrics-interval",
+            "0.3",
+            "--queue-url",
+            &url,
+            "--",
+            "sh",
+            "-c",
+            SLEEPER,
+        ],
+        &[],
+    );
+    wait_until(BOUND, "three samples with 5 visible", || {
+        let lines = emf_lines(&run.stdout());
+        (lines
+            .iter()
+            .filter(|d| d["ApproximateNumberOfMessagesVisible"] == 5.0)
+            .count()
+            >= 3)
+            .then_some(lines)
+    })
+    .iter()
+    .for_each(|d| assert!(d.get("BacklogPerTask").is_none(), "{d}"));
+    let (_, metrics) = http_get(addr, "/metrics").unwrap();
+    assert!(
+        metrics.contains("bosun_queue_messages_visible 5"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("\nbosun_queue_backlog_per_task "),
         "{metrics}"
     );
     run.signal(libc::SIGTERM);

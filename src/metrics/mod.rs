@@ -126,8 +126,12 @@ pub async fn run(
         helper::Helper::new(helper::Spec::new(path, &cfg, &dims, ecs_service), watches)
     });
     let high_res = cfg.interval < Duration::from_secs(60);
-    let mut ticker =
-        tokio::time::interval_at(tokio::time::Instant::now() + cfg.interval, cfg.interval);
+    let mut last_running: Option<u64> = None;
+    // Every task of a deployment starts within seconds of the others: a first tick
+    // somewhere in the first interval spreads their AWS calls over it instead of
+    // sending them all in the same second.
+    let first = cfg.interval + cfg.interval.mul_f64(jitter());
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, cfg.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let flush = tokio::select! {
@@ -153,10 +157,16 @@ pub async fn run(
                 s.queue_in_flight = Some(d.in_flight);
                 s.queue_delayed = Some(d.delayed);
                 s.running_tasks = d.running_tasks;
-                s.backlog_per_task = Some(sample::backlog_per_task(
-                    d.visible,
-                    d.running_tasks.unwrap_or(1),
-                ));
+                // The service's running count when ECS answered, else the last one it
+                // gave; never a guess. ECS throttles its API per account and Region
+                // (ECS API reference, "Request throttling"), and a refused or throttled
+                // read taken as one task would publish the whole queue as this task's
+                // backlog, and target tracking would multiply the service: with no
+                // count yet, no datum.
+                if d.running_tasks.is_some() {
+                    last_running = d.running_tasks;
+                }
+                s.backlog_per_task = last_running.map(|n| sample::backlog_per_task(d.visible, n));
             }
         }
         shared.update(|st| st.last_sample = Some(s.clone()));
@@ -187,4 +197,17 @@ pub async fn run(
             return;
         }
     }
+}
+
+/// A fraction in `[0, 1)` that differs between tasks (their pids and start times).
+pub(crate) fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }

@@ -29,7 +29,7 @@ pub struct Sample {
     pub queue_in_flight: Option<u64>,
     pub queue_delayed: Option<u64>,
     pub running_tasks: Option<u64>,
-    pub backlog_per_task: Option<u64>,
+    pub backlog_per_task: Option<f64>,
     pub worker_restarts: u64,
 }
 
@@ -111,7 +111,7 @@ pub const METRICS: &[Metric] = &[
         kind: "gauge",
         unit: Unit::Count,
         help: "Visible messages per running task (BacklogPerTask).",
-        value: |s| s.backlog_per_task.map(|n| n as f64),
+        value: |s| s.backlog_per_task,
     },
     Metric {
         cloudwatch: "WorkerRestarts",
@@ -137,10 +137,13 @@ impl Sample {
     }
 }
 
-/// `ceil(visible ÷ running)`, never dividing by zero (no running task counts as one:
-/// the backlog is still there to scale out for).
-pub fn backlog_per_task(visible: u64, running: u64) -> u64 {
-    visible.div_ceil(running.max(1))
+/// `visible ÷ running` as a number, never dividing by zero (no running task counts
+/// as one: the backlog is still there to scale out for). Not rounded up: target
+/// tracking scales in only once the metric is below the target, and a ratio rounded
+/// up to 1 would keep a target below 1 from ever scaling in while one message waits
+/// (Application Auto Scaling User Guide, "Target tracking scaling policies").
+pub fn backlog_per_task(visible: u64, running: u64) -> f64 {
+    visible as f64 / running.max(1) as f64
 }
 
 /// Reads CPU and memory; keeps the previous CPU reading for the next delta.
@@ -255,10 +258,10 @@ mod tests {
 
     #[test]
     fn backlog_never_divides_by_zero() {
-        assert_eq!(backlog_per_task(0, 0), 0);
-        assert_eq!(backlog_per_task(7, 0), 7);
-        assert_eq!(backlog_per_task(7, 2), 4);
-        assert_eq!(backlog_per_task(8, 2), 4);
+        assert_eq!(backlog_per_task(0, 0), 0.0);
+        assert_eq!(backlog_per_task(7, 0), 7.0);
+        assert_eq!(backlog_per_task(7, 2), 3.5);
+        assert_eq!(backlog_per_task(8, 2), 4.0);
     }
 
     #[test]
