@@ -1035,3 +1035,54 @@ fn the_helper_speaks_https_to_aws_and_checks_the_certificate() {
         }
     }
 }
+
+/// WorkerRestarts is the restarts of each interval (CloudWatch sums a Count over its
+/// period), not the running total; Prometheus keeps the total as a counter.
+#[test]
+fn worker_restarts_are_published_per_interval() {
+    let (run, addr) = start_with_endpoint(
+        Mode::Subreaper,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "emf",
+            "--metrics-interval",
+            "0.3",
+            "--restart",
+            "always",
+            "--",
+            "sh",
+            "-c",
+            "exit 1",
+        ],
+    );
+    // Back-off doubles from 100 ms: restarts come fast, then seconds apart.
+    let total = wait_until(BOUND, "four restarts", || {
+        let (_, body) = http_get(addr, "/status").ok()?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["worker"]["restarts"].as_u64().filter(|n| *n >= 4)
+    });
+    wait_until(BOUND, "two samples after it", || {
+        (emf_lines(&run.stdout()).len() >= 2).then_some(())
+    });
+    let values: Vec<f64> = emf_lines(&run.stdout())
+        .iter()
+        .map(|d| d["WorkerRestarts"].as_f64().unwrap())
+        .collect();
+    let sum: f64 = values.iter().sum();
+    assert!(
+        sum >= 1.0 && sum <= (total + 1) as f64,
+        "{values:?} total {total}"
+    );
+    // An interval with no restart after one with some: 0, not the total again.
+    let first = values.iter().position(|v| *v >= 1.0).unwrap();
+    assert!(values[first..].contains(&0.0), "{values:?}");
+    let (_, metrics) = http_get(addr, "/metrics").unwrap();
+    assert!(
+        metrics.contains("# TYPE bosun_worker_restarts_total counter"),
+        "{metrics}"
+    );
+    run.signal(libc::SIGTERM);
+    run.wait(BOUND);
+}

@@ -127,6 +127,7 @@ pub async fn run(
     });
     let high_res = cfg.interval < Duration::from_secs(60);
     let mut last_running: Option<u64> = None;
+    let mut restarts_before = 0;
     // Every task of a deployment starts within seconds of the others: a first tick
     // somewhere in the first interval spreads their AWS calls over it instead of
     // sending them all in the same second.
@@ -138,11 +139,14 @@ pub async fn run(
             _ = ticker.tick() => None,
             f = flushes.recv() => f,
         };
+        let restarts = shared.snapshot().restarts;
         let mut s = Sample {
             timestamp_ms: now_ms(),
-            worker_restarts: shared.snapshot().restarts,
+            worker_restarts: restarts,
+            worker_restarts_in_interval: restarts.saturating_sub(restarts_before),
             ..Sample::default()
         };
+        restarts_before = restarts;
         sampler.resources(&mut s);
         // A final flush has until the end of the grace; an interval, at most 15 s.
         let bound = || {

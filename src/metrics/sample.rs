@@ -30,7 +30,11 @@ pub struct Sample {
     pub queue_delayed: Option<u64>,
     pub running_tasks: Option<u64>,
     pub backlog_per_task: Option<f64>,
+    /// Restarts since bosun started (`/status`; Prometheus reads its counter live).
     pub worker_restarts: u64,
+    /// Restarts since the sample before (CloudWatch's and EMF's `WorkerRestarts`).
+    #[serde(default)]
+    pub worker_restarts_in_interval: u64,
 }
 
 /// CloudWatch units used by bosun.
@@ -119,7 +123,10 @@ pub const METRICS: &[Metric] = &[
         kind: "counter",
         unit: Unit::Count,
         help: "Times the worker was restarted.",
-        value: |s| Some(s.worker_restarts as f64),
+        // CloudWatch sums a Count over a period: each datum is the restarts of its
+        // own interval, not the running total (which would sum to a number that
+        // grows with the period).
+        value: |s| Some(s.worker_restarts_in_interval as f64),
     },
 ];
 
