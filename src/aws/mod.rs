@@ -55,10 +55,11 @@ pub enum Failure {
 
 /// Classify an SDK error (timeouts and dispatch failures retry, construction errors
 /// and client errors don't).
-pub fn classify<E, R>(err: &SdkError<E, R>) -> Failure
+pub fn classify<E>(
+    err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> Failure
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
-    R: std::fmt::Debug,
 {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
@@ -67,10 +68,15 @@ where
         SdkError::ConstructionFailure(_) => Failure::Fatal,
         SdkError::ServiceError(e) => {
             let code = e.err().code().unwrap_or("");
-            if code.contains("Throttl")
+            // A 5xx is AWS's own fault, whatever its code (CloudWatch answers
+            // `InternalServiceFault` with a 500): the same request may go through
+            // later (AWS SDKs and Tools Reference Guide, "Retry behavior": transient
+            // errors), so the data waits in the buffer instead of being dropped.
+            if e.raw().status().is_server_error()
+                || code.contains("Throttl")
+                || code.starts_with("Internal")
                 || code == "RequestLimitExceeded"
                 || code == "ServiceUnavailable"
-                || code == "InternalFailure"
             {
                 Failure::Retry
             } else {
@@ -102,4 +108,35 @@ where
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn answered(status: u16, code: &str) -> SdkError<PutMetricDataError, HttpResponse> {
+        let err = PutMetricDataError::generic(ErrorMetadata::builder().code(code).build());
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn aws_faults_are_retried_and_request_faults_are_not() {
+        assert_eq!(
+            classify(&answered(500, "InternalServiceFault")),
+            Failure::Retry
+        );
+        assert_eq!(classify(&answered(503, "SomethingNew")), Failure::Retry);
+        assert_eq!(classify(&answered(400, "Throttling")), Failure::Retry);
+        assert_eq!(
+            classify(&answered(400, "InvalidParameterValue")),
+            Failure::Fatal
+        );
+        assert_eq!(classify(&answered(403, "AccessDenied")), Failure::Fatal);
+    }
 }
