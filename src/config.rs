@@ -820,6 +820,12 @@ impl Listen {
         self.local_url("/readyz")
     }
 
+    /// The URL `bosun probe` asks: `/readyz?probe` (ECS's view of the worker's
+    /// health: a worker restarted in place is not failed while it starts again).
+    pub fn probe_url(self) -> Option<String> {
+        self.local_url("/readyz?probe")
+    }
+
     /// `http://ADDR/PATH` on this address ([`Listen::reach`]).
     pub fn local_url(self, path: &str) -> Option<String> {
         self.reach().map(|addr| format!("http://{addr}{path}"))

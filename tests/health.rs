@@ -703,3 +703,73 @@ fn check_hosts_resolve_through_the_hosts_file() {
         run.wait(BOUND);
     }
 }
+
+/// ECS gives a container one start period, at its start. A worker bosun restarts in
+/// place starts again inside the same container: while it does, `/readyz` says
+/// "starting", and `bosun probe` (ECS's health check) does not fail it, or ECS would
+/// mark the container UNHEALTHY and replace the task. A fresh start still fails the
+/// probe until the first check passes.
+#[test]
+fn probe_does_not_fail_a_worker_restarted_in_place_while_it_starts() {
+    let dir = TempDir::new("probe-restart");
+    let ok = dir.path("ok");
+    let runs = dir.path("runs");
+    // The first worker never becomes healthy; the second does after two seconds.
+    let worker = format!(
+        "echo run >> {r}; if [ $(wc -l < {r}) -ge 2 ]; then (sleep 2; touch {ok}) & fi; trap 'exit 0' TERM; while :; do sleep 0.02; done",
+        r = runs.display(),
+        ok = ok.display()
+    );
+    let check = format!("test -f {}", ok.display());
+    let (run, addr) = start_with_endpoint(
+        Mode::Subreaper,
+        &[
+            "--health-cmd",
+            &check,
+            "--health-interval",
+            "0.1",
+            "--health-retries",
+            "2",
+            "--health-start-period",
+            "3",
+            "--on-unhealthy",
+            "restart",
+            "--stop-timeout",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            &worker,
+        ],
+    );
+    let probe = || {
+        let out = std::process::Command::new(BOSUN)
+            .arg("probe")
+            .env("BOSUN_LISTEN", addr.to_string())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A fresh start: starting, and the probe fails.
+    assert_eq!(status_json(addr)["worker"]["restarts"], 0);
+    let (code, err) = probe();
+    assert_eq!(code, Some(1), "{err}");
+    wait_until(BOUND, "the restart in place", || {
+        let st = status_json(addr);
+        (st["worker"]["restarts"] == 1 && st["health"]["status"] == "starting").then_some(())
+    });
+    let (code, err) = probe();
+    assert_eq!(code, Some(0), "{err}");
+    let (code, body) = http_get(addr, "/readyz").unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("starting"), "{body}");
+    wait_until(BOUND, "healthy", || {
+        (status_json(addr)["health"]["status"] == "healthy").then_some(())
+    });
+    assert_eq!(probe().0, Some(0));
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait(BOUND).code, Some(0));
+}

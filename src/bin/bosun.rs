@@ -289,11 +289,12 @@ fn protect(args: &config::ProtectArgs) -> u8 {
     }
 }
 
-/// `bosun probe`: 0 when /readyz says ready, 1 otherwise (with the reason on stderr).
+/// `bosun probe`: 0 when `/readyz?probe` says ready, 1 otherwise (with the reason on
+/// stderr).
 fn probe(args: &ProbeArgs) -> u8 {
     let url = match &args.url {
         Some(u) => u.clone(),
-        None => match args.listen.readyz_url() {
+        None => match args.listen.probe_url() {
             Some(u) => u,
             None => {
                 eprintln!("bosun probe: BOSUN_LISTEN is off and no --url was given");

@@ -111,9 +111,31 @@ pub fn not_ready_reason(st: &State) -> Option<String> {
     }
 }
 
-async fn readyz(AxState(shared): AxState<Arc<Shared>>) -> Response {
+/// What `bosun probe` (ECS's and Docker's health check) fails on: as `/readyz`, except
+/// that a worker restarted in place is not failed while its new start period runs.
+/// ECS gives a container one start period, at its start; a restart in place is
+/// bosun's own recovery, and failures counted against it would mark the container
+/// UNHEALTHY and have ECS replace the whole task (ECS API reference, HealthCheck:
+/// startPeriod). bosun's own checks still judge the new worker.
+pub fn probe_failure(st: &State) -> Option<String> {
+    let restarted = st.restarts > 0 && matches!(st.phase, Phase::Starting | Phase::Running);
+    match &st.health {
+        Some(h) if h.status == Health::Starting && restarted => None,
+        _ => not_ready_reason(st),
+    }
+}
+
+async fn readyz(AxState(shared): AxState<Arc<Shared>>, uri: axum::http::Uri) -> Response {
     let st = shared.snapshot();
-    match not_ready_reason(&st) {
+    let probe = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "probe"));
+    let reason = if probe {
+        probe_failure(&st)
+    } else {
+        not_ready_reason(&st)
+    };
+    match reason {
         None => (StatusCode::OK, Json(json!({ "ready": true }))).into_response(),
         Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -82,6 +82,15 @@ pub fn add(
     b.add(def, &deps)
 }
 
+/// ECS's start period for `bosun probe`: the file's, but at least long enough for
+/// bosun's first check to end (one interval, then up to its timeout), so ECS counts no
+/// probe that ran before bosun knew anything; at most 300 s, ECS's limit (ECS API
+/// reference, HealthCheck: startPeriod, "0 and 300 seconds"; failures within it are
+/// not counted).
+pub fn ecs_start_period(h: &crate::deploy::stack::HealthCheck) -> i64 {
+    h.start_period().max(h.interval() + h.timeout()).min(300)
+}
+
 /// bosun's grace: a little shorter than ECS's stopTimeout, so bosun finishes its stop
 /// sequence (and final metrics flush) before ECS sends SIGKILL.
 pub fn bosun_grace(stop_timeout: i64) -> f64 {
@@ -313,7 +322,7 @@ fn task_definition(
             interval: h.interval() as i32,
             timeout: h.timeout() as i32,
             retries: h.retries() as i32,
-            start_period: h.start_period() as i32,
+            start_period: ecs_start_period(h) as i32,
         }),
         repository_credentials: ctr
             .packaging
@@ -382,6 +391,21 @@ fn task_definition(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ecs_waits_for_bosuns_first_check() {
+        let h =
+            |start: Option<i64>, interval: i64, timeout: i64| crate::deploy::stack::HealthCheck {
+                health_check_command: vec!["x".into()],
+                interval_seconds: Some(interval),
+                timeout_seconds: Some(timeout),
+                start_period_seconds: start,
+                retries: Some(1),
+            };
+        assert_eq!(ecs_start_period(&h(None, 30, 5)), 35);
+        assert_eq!(ecs_start_period(&h(Some(150), 20, 5)), 150);
+        assert_eq!(ecs_start_period(&h(Some(0), 300, 60)), 300);
+    }
 
     #[test]
     fn grace_and_health_commands() {
