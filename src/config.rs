@@ -136,7 +136,7 @@ const RUN_OPTIONS: &[Opt] = &[
         Some("BOSUN_STOP_TIMEOUT"),
         "SECS",
         Some("2"),
-        "Grace between the stop signal and SIGKILL of the whole process tree (0..=120 s)",
+        "Grace between the stop signal and SIGKILL of the whole process tree (0..=3600 s)",
     ),
     opt(
         "stop-signal",
@@ -656,7 +656,7 @@ impl Values<'_> {
 
     fn supervise(&self) -> Result<SuperviseOptions, Stop> {
         Ok(SuperviseOptions {
-            stop_timeout: self.get("stop-timeout", |s| parse_secs(s, 0.0, 120.0))?,
+            stop_timeout: self.get("stop-timeout", |s| parse_secs(s, 0.0, 3600.0))?,
             stop_signal: self.get("stop-signal", parse_signal)?,
             pre_stop: self.text("pre-stop")?,
             restart: self.get("restart", parse_named)?,

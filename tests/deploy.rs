@@ -2613,3 +2613,33 @@ fn a_private_registry_image_is_pulled_with_its_secret() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(w.proxy.mutating(), Vec::<String>::new());
 }
+
+/// ECS takes a stop timeout above 120 s on EC2 capacity, not on Fargate; bosun's own
+/// grace goes that far too.
+#[test]
+fn a_longer_stop_timeout_is_allowed_on_ec2_capacity_only() {
+    let dir = TempDir::new("stoptimeout");
+    let job = |extra: &str| {
+        format!("{HEAD}  j:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      schedule: rate(1 hour)\n      stopTimeout: 600\n{extra}")
+    };
+    let ec2 = write(
+        &dir,
+        "ec2.yaml",
+        &job("      resources: { instanceTypes: [t3.small] }\n"),
+    );
+    let out = deploy(&["validate", "--stack", &ec2], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let fargate = write(&dir, "fargate.yaml", &job(""));
+    let out = deploy(&["validate", "--stack", &fargate], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("stopTimeout: 600 is out of range: allowed 2..=120"),
+        "{}",
+        stderr(&out)
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bosun"))
+        .args(["--stop-timeout", "600", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -1086,3 +1086,39 @@ fn worker_restarts_are_published_per_interval() {
     run.signal(libc::SIGTERM);
     run.wait(BOUND);
 }
+
+/// A worker that uses its whole grace still gets its last sample out: the final flush
+/// has the reserve bosun keeps after the grace (bosun-deploy sets the grace that much
+/// shorter than ECS's stopTimeout), not the grace that is already over.
+#[test]
+fn the_final_flush_is_not_skipped_when_the_worker_uses_its_whole_grace() {
+    let run = start_env(
+        &[
+            "--metrics",
+            "emf",
+            "--metrics-interval",
+            "3600",
+            "--stop-timeout",
+            "1.5",
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; echo ready; while :; do sleep 0.05; done",
+        ],
+        &[],
+    );
+    run.wait_stdout("ready");
+    run.signal(libc::SIGTERM);
+    let end = run.wait(BOUND);
+    let docs = emf_lines(&end.stdout);
+    assert_eq!(
+        docs.len(),
+        1,
+        "one last sample: {}{}",
+        end.stdout,
+        end.stderr
+    );
+    assert_valid_emf(&docs[0]);
+    // The grace, then at most its reserve (0.5 s) for the SIGKILL and the flush.
+    assert!(end.elapsed < Duration::from_secs(5), "{:?}", end.elapsed);
+}

@@ -30,6 +30,15 @@ use status::Exit;
 /// processes that will not die (stuck in uninterruptible sleep).
 const KILL_PATIENCE: Duration = Duration::from_secs(5);
 
+/// What bosun keeps after a stop's grace for its own end (SIGKILL of what is left,
+/// then the final metrics flush): a third of the grace, at most 2 s. bosun-deploy sets
+/// the grace that much shorter than ECS's stopTimeout (by a quarter of it, at most
+/// 2 s), so the flush ends before ECS sends SIGKILL (ECS API reference,
+/// ContainerDefinition: stopTimeout, "the container is forcefully killed").
+pub fn reserve(grace: Duration) -> Duration {
+    (grace / 3).min(Duration::from_secs(2))
+}
+
 /// The running worker.
 #[derive(Debug, Clone, Copy)]
 pub struct Worker {
@@ -140,9 +149,12 @@ impl Supervisor {
     /// started outlives it.
     fn finish(&mut self) {
         if let Some(f) = self.before_exit.take() {
-            let deadline = self
-                .grace_ends
-                .unwrap_or_else(|| Instant::now() + self.opts.stop_timeout);
+            // After a stop, the grace and its reserve, even when the worker used all
+            // of the grace; otherwise (the worker ended on its own) a grace's worth.
+            let deadline = self.grace_ends.map_or_else(
+                || Instant::now() + self.opts.stop_timeout,
+                |g| g + reserve(self.opts.stop_timeout),
+            );
             f(deadline);
         }
         self.kill_all(None, Scope::Everything);
@@ -447,7 +459,14 @@ impl Supervisor {
 
     /// SIGKILL every remaining descendant (in `scope`) and reap them all (bounded).
     fn kill_all(&mut self, mut worker: Option<&mut Worker>, scope: Scope) {
-        let give_up = Instant::now() + KILL_PATIENCE;
+        // After a stop's grace, half its reserve at most: the other half is the
+        // final flush's, before ECS's SIGKILL.
+        let give_up = match (self.grace_ends, scope) {
+            (Some(g), Scope::ButCompanions) => {
+                (Instant::now() + KILL_PATIENCE).min(g + reserve(self.opts.stop_timeout) / 2)
+            }
+            _ => Instant::now() + KILL_PATIENCE,
+        };
         let mut total = 0;
         loop {
             let done = match scope {

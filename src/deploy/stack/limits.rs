@@ -32,6 +32,13 @@ pub const RETENTION_DAYS: [i64; 22] = [
 
 /// ECS's default stop timeout (Fargate) when the stack gives none.
 pub const DEFAULT_STOP_TIMEOUT: i64 = 30;
+
+/// A container's stopTimeout on Fargate: at most 120 s; on EC2 the API states no
+/// maximum (the agent's ECS_CONTAINER_STOP_TIMEOUT is the default), and bosun-deploy
+/// allows an hour, bosun's own limit (ECS API reference, ContainerDefinition:
+/// stopTimeout).
+pub const MAX_STOP_TIMEOUT_FARGATE: i64 = 120;
+pub const MAX_STOP_TIMEOUT_EC2: i64 = 3600;
 /// SQS's default visibility timeout (seconds).
 pub const DEFAULT_VISIBILITY: i64 = 30;
 /// SQS's default message retention (seconds: 4 days).

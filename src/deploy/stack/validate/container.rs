@@ -323,7 +323,17 @@ pub(super) fn container(
             300,
         );
     }
-    c.range(format!("{props}/stopTimeout"), ctr.stop_timeout, 2, 120);
+    let max_stop = if ctr.resources.instance_types.is_some() {
+        crate::deploy::stack::limits::MAX_STOP_TIMEOUT_EC2
+    } else {
+        crate::deploy::stack::limits::MAX_STOP_TIMEOUT_FARGATE
+    };
+    c.range(
+        format!("{props}/stopTimeout"),
+        ctr.stop_timeout,
+        2,
+        max_stop,
+    );
     if let Some(days) = ctr.logging.retention_days {
         if !RETENTION_DAYS.contains(&days) {
             let list = RETENTION_DAYS
