@@ -166,20 +166,26 @@ impl Keeper {
     }
 }
 
-/// Protection held: when it expires and when to renew it.
+/// Protection held: when it expires, when to renew it, and when the minutes the
+/// worker asked for run out.
 struct Held {
-    minutes: u32,
     expires: Instant,
     renew: Instant,
+    /// The end of what the worker asked for: no renewal reaches past it. A worker
+    /// that hangs (and no health check stops it) would otherwise hold its task
+    /// against every deployment and scale-in for as long as bosun lives; one that is
+    /// still working asks again.
+    until: Instant,
 }
 
 impl Held {
-    /// After the agent granted it: renewed when half of it has run. Its length is the
-    /// shorter of the minutes asked and the agent's `ExpirationDate`, so that a clock or
-    /// an agent granting less does not let it lapse.
-    fn granted(minutes: u32, p: &Protection) -> Held {
+    /// After the agent granted it: renewed when half of it has run, while the minutes
+    /// asked last. Its length is the shorter of what is left of them and the agent's
+    /// `ExpirationDate`, so that a clock or an agent granting less does not let it
+    /// lapse early.
+    fn granted(until: Instant, p: &Protection) -> Held {
         let now = Instant::now();
-        let asked = Duration::from_secs(u64::from(minutes) * 60);
+        let asked = until.saturating_duration_since(now);
         let by_date = p
             .expiration
             .as_deref()
@@ -188,10 +194,26 @@ impl Held {
             .filter(|d| !d.is_zero());
         let length = by_date.map_or(asked, |d| d.min(asked));
         Held {
-            minutes,
             expires: now + length,
             renew: now + length / 2,
+            until,
         }
+    }
+
+    /// Whether a renewal is still within the minutes asked (it is not worth one for
+    /// the last few seconds).
+    fn renewable(&self) -> bool {
+        self.until.saturating_duration_since(self.expires) >= Duration::from_secs(1)
+    }
+
+    /// The minutes a renewal asks for: what is left of those asked, rounded up (the
+    /// agent takes whole minutes, at least 1).
+    fn minutes_left(&self) -> u32 {
+        let left = self
+            .until
+            .saturating_duration_since(Instant::now())
+            .as_secs();
+        u32::try_from(left.div_ceil(60).max(1)).unwrap_or(u32::MAX)
     }
 
     /// After a failed renewal: again in a quarter of what is left (1 to 30 s).
@@ -237,11 +259,13 @@ async fn keep(
                     let result = call(enabled, minutes).await;
                     match (&result, enabled) {
                         (Ok(p), true) => {
-                            let h = Held::granted(minutes, p);
+                            let until = Instant::now() + Duration::from_secs(u64::from(minutes) * 60);
+                            let h = Held::granted(until, p);
                             tracing::info!(
                                 until = p.expiration.as_deref().unwrap_or("?"),
+                                minutes,
                                 renew_in_secs = h.renew.saturating_duration_since(Instant::now()).as_secs(),
-                                "task protection on: renewed until it is turned off"
+                                "task protection on: renewed until it is turned off or the minutes asked run out"
                             );
                             held = Some(h);
                         }
@@ -266,10 +290,22 @@ async fn keep(
             },
             () = sleep_until(renew), if renew.is_some() => {
                 let Some(h) = held.as_mut() else { continue };
-                match call(true, h.minutes).await {
+                if !h.renewable() {
+                    // Held (and cleared at exit) until it expires; then gone.
+                    if Instant::now() < h.expires {
+                        tracing::info!(
+                            "task protection not renewed: the minutes asked have run out (the worker asks again to keep it)"
+                        );
+                        h.renew = h.expires;
+                    } else {
+                        held = None;
+                    }
+                    continue;
+                }
+                match call(true, h.minutes_left()).await {
                     Ok(p) => {
                         tracing::debug!(until = p.expiration.as_deref().unwrap_or("?"), "task protection renewed");
-                        *h = Held::granted(h.minutes, &p);
+                        *h = Held::granted(h.until, &p);
                     }
                     Err(e) => {
                         h.retry();
@@ -369,15 +405,24 @@ mod tests {
             expiration: exp,
         };
         let half = |h: &Held| h.renew.saturating_duration_since(Instant::now()).as_secs();
+        let asked = |minutes: u64| Instant::now() + Duration::from_secs(minutes * 60);
         // The agent grants 10 minutes of the 60 asked: renewal after about 5.
-        let h = Held::granted(60, &p(Some(in_secs(600))));
+        let h = Held::granted(asked(60), &p(Some(in_secs(600))));
         assert!((298..=300).contains(&half(&h)), "{}", half(&h));
+        assert!(h.renewable());
+        assert_eq!(h.minutes_left(), 60);
         // A date in the past or none: the minutes asked.
         assert_eq!(
-            half(&Held::granted(2, &p(Some("2020-01-01T00:00:00Z".into())))) / 10,
+            half(&Held::granted(
+                asked(2),
+                &p(Some("2020-01-01T00:00:00Z".into()))
+            )) / 10,
             5
         );
-        assert_eq!(half(&Held::granted(2, &p(None))) / 10, 5);
+        let h = Held::granted(asked(2), &p(None));
+        assert_eq!(half(&h) / 10, 5);
+        // Granted all that was asked: nothing left to renew for.
+        assert!(!h.renewable());
     }
 
     /// civil_from_days, for the test's dates.

@@ -1195,6 +1195,28 @@ fn apply_waits_says_what_changes_and_ends_with_its_own_exit_codes() {
         err.find("has started 1 tasks").unwrap(),
     );
     assert!(a < b, "{err}");
+    // A task that holds scale-in protection holds the deployment: the timeout names it.
+    let out = w.deploy(&["run", "worker", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let task = stdout(&out).trim().to_owned();
+    w.proxy.protect(&task);
+    let protected = write(
+        &dir,
+        "protected.yaml",
+        &std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("command: [run]", "command: [run, --fast]"),
+    );
+    let out = w.deploy(&["apply", "--stack", &protected, "--timeout", "6"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let id = task.rsplit('/').next().unwrap();
+    assert!(
+        stderr(&out).contains(&format!(
+            "(tasks protected from scale-in hold it: {id} until 2026-"
+        )),
+        "{}",
+        stderr(&out)
+    );
     // Rolled back by the circuit breaker: exit 4, said so.
     w.proxy.rollout("FAILED", &[]);
     let changed = write(

@@ -397,3 +397,37 @@ fn the_endpoint_refuses_minutes_out_of_range() {
     run.signal(libc::SIGTERM);
     assert_eq!(run.wait(BOUND).code, Some(0));
 }
+
+/// Protection is renewed only within the minutes the worker asked for: a worker that
+/// hangs (with no health check to stop it) does not hold its task against every
+/// deployment and scale-in for as long as bosun lives. Here the agent grants 20 s at a
+/// time and the worker asks for 1 minute: renewals stop once that minute is covered.
+#[test]
+fn renewal_stops_when_the_minutes_asked_run_out() {
+    let (agent_addr, seen) = Agent {
+        lease_secs: 20,
+        ..Agent::default()
+    }
+    .serve();
+    let (run, addr) = bosun_with_agent(agent_addr, &[], LOOP);
+    let (code, _, err) = protect_via(addr, &["on", "--minutes", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    wait_until(Duration::from_secs(90), "the end of the renewals", || {
+        run.stderr()
+            .contains("task protection not renewed: the minutes asked have run out")
+            .then_some(())
+    });
+    let sent = bodies(&seen);
+    // The grant and its renewals, none past the minute (each asks for what is left).
+    assert!((3..=5).contains(&sent.len()), "{sent:?}");
+    assert!(
+        sent.iter()
+            .all(|b| *b == serde_json::json!({ "ProtectionEnabled": true, "ExpiresInMinutes": 1 })),
+        "{sent:?}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(bodies(&seen).len(), sent.len());
+    run.signal(libc::SIGTERM);
+    let ended = run.wait(BOUND);
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+}

@@ -605,9 +605,19 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
         if req.action == "GetTaskProtection" {
             let asked: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
             let protected = rules.lock().unwrap().protected.clone();
-            let tasks: Vec<serde_json::Value> = asked["tasks"].as_array().into_iter().flatten()
+            let tasks: Vec<serde_json::Value> = asked["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
                 .filter_map(|t| t.as_str())
-                .map(|t| serde_json::json!({ "taskArn": t, "protectionEnabled": protected.iter().any(|p| p == t) }))
+                .map(|t| {
+                    let on = protected.iter().any(|p| p == t);
+                    let mut p = serde_json::json!({ "taskArn": t, "protectionEnabled": on });
+                    if on {
+                        p["expirationDate"] = serde_json::json!(1_796_000_000.0);
+                    }
+                    p
+                })
                 .collect();
             let body = serde_json::json!({ "protectedTasks": tasks, "failures": [] });
             respond(

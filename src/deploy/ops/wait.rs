@@ -126,8 +126,19 @@ pub async fn wait_services(
                 _ => {}
             }
             if Instant::now() > deadline {
+                // A task protected from scale-in is not stopped by a deployment until
+                // its protection ends (ECS Developer Guide, "Protect your Amazon ECS
+                // tasks from being terminated by scale-in events"): name them.
+                let held = protected(aws, cluster, name).await;
                 return Err(DeployError::TimedOut {
-                    what: format!("deployment of {name}"),
+                    what: if held.is_empty() {
+                        format!("deployment of {name}")
+                    } else {
+                        format!(
+                            "deployment of {name} (tasks protected from scale-in hold it: {})",
+                            held.join(", ")
+                        )
+                    },
                     secs: timeout.as_secs(),
                 });
             }
@@ -138,6 +149,52 @@ pub async fn wait_services(
         eprintln!("{}", summary.join("; "));
     }
     Ok(())
+}
+
+/// The service's running tasks that hold scale-in protection (`ID until TIME`); none
+/// when they cannot be read (this is for the reader of a timeout).
+async fn protected(aws: &Aws, cluster: &str, service: &str) -> Vec<String> {
+    let Ok(list) = aws
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    // GetTaskProtection takes up to 10 tasks (ECS API reference).
+    for chunk in list.task_arns().chunks(10) {
+        let Ok(p) = aws
+            .ecs
+            .get_task_protection()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+        else {
+            continue;
+        };
+        for t in p
+            .protected_tasks()
+            .iter()
+            .filter(|t| t.protection_enabled())
+        {
+            let id = t
+                .task_arn()
+                .and_then(|a| a.rsplit('/').next())
+                .unwrap_or("?");
+            let until = t
+                .expiration_date()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+                .unwrap_or_else(|| "?".into());
+            out.push(format!("{id} until {until}"));
+        }
+    }
+    out
 }
 
 /// The service's stopped tasks (id, why ECS stopped it); a read that fails says so
