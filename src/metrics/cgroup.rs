@@ -170,20 +170,23 @@ impl Cgroup {
         }
     }
 
-    /// Memory in use: usage minus inactive file cache (what the kernel can drop at
-    /// once), as `docker stats` and ECS count it.
+    /// Memory in use, as the ECS agent counts it for the container: with cgroup v2,
+    /// usage minus the inactive file cache (what the kernel can drop at once, as
+    /// `docker stats` counts it); with cgroup v1, usage minus the whole page `cache`
+    /// (the agent's v1 figure is Docker's `usage - stats.cache`), so bosun's
+    /// MemoryUtilization reads as ECS's does on the same host.
     pub fn memory_used_bytes(&self) -> Option<u64> {
-        let (usage, inactive) = match self.memory.as_ref()? {
+        let (usage, reclaimable) = match self.memory.as_ref()? {
             Dir::V2(d) => (
                 read_u64(&d.join("memory.current"))?,
                 stat_value(&d.join("memory.stat"), "inactive_file").unwrap_or(0),
             ),
             Dir::V1(d) => (
                 read_u64(&d.join("memory.usage_in_bytes"))?,
-                stat_value(&d.join("memory.stat"), "total_inactive_file").unwrap_or(0),
+                stat_value(&d.join("memory.stat"), "cache").unwrap_or(0),
             ),
         };
-        Some(usage.saturating_sub(inactive))
+        Some(usage.saturating_sub(reclaimable))
     }
 
     /// The memory limit in bytes, `None` when unlimited.
@@ -310,7 +313,7 @@ mod tests {
         write(
             &r,
             "sys/fs/cgroup/memory/memory.stat",
-            "cache 1\ntotal_inactive_file 100000000\n",
+            "cache 100000000\ntotal_inactive_file 7\n",
         );
         write(
             &r,
