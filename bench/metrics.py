@@ -123,6 +123,9 @@ def main():
         sqs = per_hour.get("GetQueueAttributes", 0) * month_h
         print(f"  a month: {put:.0f} PutMetricData x $0.01/1000 = ${put * 0.01 / 1000:.2f}; "
               f"{sqs:.0f} GetQueueAttributes x $0.40/1M = ${sqs * 0.40 / 1e6:.3f} (per task)")
+        put_1s = calls.get("PutMetricData", 0) / samples * 3600 * month_h
+        print(f"  at the 1 s interval measured here: {put_1s:.0f} PutMetricData a month = ${put_1s * 0.01 / 1000:.2f} per task "
+              f"(batched; a call per sample would be {3600 * month_h} = ${3600 * month_h * 0.01 / 1000:.2f})")
         print("  plus 7 custom metrics per service (dimensions ServiceName, ClusterName: shared by its tasks) x $0.30 = $2.10 a month")
     finally:
         moto.terminate()

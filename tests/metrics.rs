@@ -1122,3 +1122,45 @@ fn the_final_flush_is_not_skipped_when_the_worker_uses_its_whole_grace() {
     // The grace, then at most its reserve (0.5 s) for the SIGKILL and the flush.
     assert!(end.elapsed < Duration::from_secs(5), "{:?}", end.elapsed);
 }
+
+/// At a short interval, samples go to CloudWatch in batches (PutMetricData is billed
+/// per request): 25 samples at 0.2 s take a handful of calls, not 25, and every sample
+/// still gets there.
+#[test]
+fn short_intervals_publish_in_batches() {
+    let moto = Moto::start();
+    moto.record();
+    let (run, addr) = start_with_moto(
+        &moto,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "cloudwatch",
+            "--metrics-interval",
+            "0.2",
+            "--metrics-namespace",
+            "BosunBatch",
+            "--",
+            "sh",
+            "-c",
+            SLEEPER,
+        ],
+        &[],
+    );
+    let published = wait_until(BOUND, "25 samples published", || {
+        let n = metric(addr, "bosun_metrics_published_total");
+        (n >= 25).then_some(n)
+    });
+    let calls = moto
+        .recorded_actions()
+        .iter()
+        .filter(|a| *a == "PutMetricData")
+        .count() as u64;
+    assert!(
+        calls >= 2 && calls * 5 <= published,
+        "{calls} PutMetricData calls for {published} samples"
+    );
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait(BOUND).code, Some(0));
+}
