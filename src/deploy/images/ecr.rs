@@ -47,6 +47,18 @@ async fn read_ecr_login(ctx: &Ctx) -> Result<(String, String, String)> {
 /// The user name and password of a private registry, from the Secrets Manager secret
 /// ECS pulls with (`{"username": …, "password": …}`).
 pub async fn registry_credentials(ctx: &Ctx, arn: &str) -> Result<(String, String)> {
+    let v: serde_json::Value =
+        serde_json::from_str(&secret_string(ctx, arn).await?).unwrap_or_default();
+    match (v["username"].as_str(), v["password"].as_str()) {
+        (Some(u), Some(p)) => Ok((u.to_owned(), p.to_owned())),
+        _ => Err(DeployError::Preflight(format!(
+            "secret {arn} is not a registry's credentials: ECS wants a JSON object with username and password"
+        ))),
+    }
+}
+
+/// A Secrets Manager secret's string, read with the caller's credentials.
+pub async fn secret_string(ctx: &Ctx, arn: &str) -> Result<String> {
     let out = ctx
         .aws
         .secrets
@@ -55,12 +67,5 @@ pub async fn registry_credentials(ctx: &Ctx, arn: &str) -> Result<(String, Strin
         .send()
         .await
         .map_err(failed("SecretsManager GetSecretValue", arn))?;
-    let v: serde_json::Value =
-        serde_json::from_str(out.secret_string().unwrap_or_default()).unwrap_or_default();
-    match (v["username"].as_str(), v["password"].as_str()) {
-        (Some(u), Some(p)) => Ok((u.to_owned(), p.to_owned())),
-        _ => Err(DeployError::Preflight(format!(
-            "secret {arn} is not a registry's credentials: ECS wants a JSON object with username and password"
-        ))),
-    }
+    Ok(out.secret_string().unwrap_or_default().to_owned())
 }

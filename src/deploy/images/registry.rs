@@ -251,14 +251,19 @@ pub fn config(image: &str, arch: &str, basic: Option<(&str, &str)>) -> Result<Im
             ));
         }
     }
-    let c = &blob["config"];
+    Ok(image_config(&blob["config"]))
+}
+
+/// What bosun-deploy needs of an image config (an OCI config's `config`, or `docker
+/// image inspect`'s `.Config`).
+pub fn image_config(c: &Value) -> ImageConfig {
     let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
-    Ok(ImageConfig {
+    ImageConfig {
         entrypoint: strings(&c["Entrypoint"]),
         cmd: strings(&c["Cmd"]),
         stop_signal: text(&c["StopSignal"]),
         user: text(&c["User"]),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::{connect, runnable, Runs};
 use crate::deploy::components::{self, ImageConfig, Target};
 use crate::deploy::engine::error::{failed, DeployError, Result};
 use crate::deploy::engine::{Ctx, Kind};
-use crate::deploy::images::{self, build, inject};
+use crate::deploy::images::{self, build, ecr, inject, registry};
 use crate::deploy::naming;
 use crate::deploy::resources::Spec;
 use crate::deploy::stack::Stack;
@@ -229,35 +229,15 @@ fn local_config(image: &str) -> Result<ImageConfig> {
     let text = inject::docker(&["image", "inspect", image, "--format", "{{json .Config}}"])
         .map_err(DeployError::LocalTool)?;
     let cfg: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_default();
-    let list = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.as_str().map(str::to_owned))
-            .collect()
-    };
-    let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
-    Ok(ImageConfig {
-        entrypoint: list(&cfg["Entrypoint"]),
-        cmd: list(&cfg["Cmd"]),
-        stop_signal: text(&cfg["StopSignal"]),
-        user: text(&cfg["User"]),
-    })
+    Ok(registry::image_config(&cfg))
 }
 
 /// A `$Secret` value as ECS reads it: `ARN` (the whole string) or `ARN:KEY::` (one
 /// key of its JSON).
 async fn secret_value(ctx: &Ctx, value_from: &str) -> Result<String> {
     let (arn, key) = split_value_from(value_from);
-    let out = ctx
-        .aws
-        .secrets
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(failed("SecretsManager GetSecretValue", arn))?;
-    let text = out.secret_string().unwrap_or_default();
+    let text = ecr::secret_string(ctx, arn).await?;
+    let text = text.as_str();
     match key {
         None => Ok(text.to_owned()),
         Some(k) => {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::verbs::Output;
 use super::{connect, runnable, task_id, Runs};
 use crate::deploy::engine::error::{exit, failed, Result};
-use crate::deploy::engine::Ctx;
+use crate::deploy::engine::{Aws, Ctx};
 use crate::deploy::naming;
 use crate::deploy::stack::{Resource, Stack};
 
@@ -105,12 +105,16 @@ pub async fn describe(ctx: &Ctx, cluster: &str, arns: &[String]) -> Result<Vec<t
     Ok(out)
 }
 
-/// Scale-in protection of a service's tasks (ten a call).
-async fn protection(ctx: &Ctx, cluster: &str, arns: &[String]) -> Result<BTreeMap<String, bool>> {
+/// Scale-in protection of a service's tasks, ten a call: ARN → whether on, and until
+/// when.
+pub async fn protection(
+    aws: &Aws,
+    cluster: &str,
+    arns: &[String],
+) -> Result<BTreeMap<String, (bool, Option<String>)>> {
     let mut out = BTreeMap::new();
     for chunk in arns.chunks(PROTECTION_BATCH) {
-        let page = ctx
-            .aws
+        let page = aws
             .ecs
             .get_task_protection()
             .cluster(cluster)
@@ -120,7 +124,8 @@ async fn protection(ctx: &Ctx, cluster: &str, arns: &[String]) -> Result<BTreeMa
             .map_err(failed("ECS GetTaskProtection", cluster))?;
         for p in page.protected_tasks() {
             if let Some(arn) = p.task_arn() {
-                out.insert(arn.to_owned(), p.protection_enabled());
+                let until = when(p.expiration_date());
+                out.insert(arn.to_owned(), (p.protection_enabled(), until));
             }
         }
     }
@@ -183,13 +188,13 @@ pub async fn tasks(stack: &Stack, name: &str, stopped: bool, output: Output) -> 
     let arns = list(&ctx, stack, name, stopped).await?;
     let described = describe(&ctx, &stack.cluster, &arns).await?;
     let protected = if matches!(res, Resource::WorkerService(_)) && !stopped && !arns.is_empty() {
-        protection(&ctx, &stack.cluster, &arns).await?
+        protection(&ctx.aws, &stack.cluster, &arns).await?
     } else {
         BTreeMap::new()
     };
     let lines: Vec<TaskLine> = described
         .iter()
-        .map(|t| line(t, t.task_arn().and_then(|a| protected.get(a).copied())))
+        .map(|t| line(t, t.task_arn().and_then(|a| protected.get(a)).map(|p| p.0)))
         .collect();
     match output {
         Output::Json => println!(

@@ -165,36 +165,19 @@ async fn protected(aws: &Aws, cluster: &str, service: &str) -> Vec<String> {
     else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    // GetTaskProtection takes up to 10 tasks (ECS API reference).
-    for chunk in list.task_arns().chunks(10) {
-        let Ok(p) = aws
-            .ecs
-            .get_task_protection()
-            .cluster(cluster)
-            .set_tasks(Some(chunk.to_vec()))
-            .send()
-            .await
-        else {
-            continue;
-        };
-        for t in p
-            .protected_tasks()
-            .iter()
-            .filter(|t| t.protection_enabled())
-        {
-            let id = t
-                .task_arn()
-                .and_then(|a| a.rsplit('/').next())
-                .unwrap_or("?");
-            let until = t
-                .expiration_date()
-                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
-                .unwrap_or_else(|| "?".into());
-            out.push(format!("{id} until {until}"));
-        }
-    }
-    out
+    let held = super::tasks::protection(aws, cluster, list.task_arns())
+        .await
+        .unwrap_or_default();
+    held.into_iter()
+        .filter(|(_, (on, _))| *on)
+        .map(|(arn, (_, until))| {
+            format!(
+                "{} until {}",
+                super::task_id(&arn),
+                until.as_deref().unwrap_or("?")
+            )
+        })
+        .collect()
 }
 
 /// The service's stopped tasks (id, why ECS stopped it); a read that fails says so
