@@ -916,7 +916,7 @@ fn apply_is_idempotent_changes_one_thing_and_deletes_only_its_own() {
         "{status}"
     );
     assert!(
-        status.contains("jobsQueue (sqs-queue orders-jobsQueue): visible 0 in flight 0\n"),
+        status.contains("jobsQueue (sqs-queue orders-jobsQueue): visible 0 in flight 0\n  dead letters (orders-jobsQueue-dlq): 0 visible, 0 in flight\n"),
         "{status}"
     );
     rt.block_on(async {
