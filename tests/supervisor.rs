@@ -62,9 +62,9 @@ fn usage_errors_exit_2_name_the_option_and_start_nothing() {
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a [&'a str]);
     let cases: Vec<Case> = vec![
         (
-            vec!["--stop-timeout", "500"],
+            vec!["--stop-timeout", "5000"],
             vec![],
-            &["--stop-timeout", "0..=120"],
+            &["--stop-timeout", "0..=3600"],
         ),
         (vec!["--stop-timeout", "-1"], vec![], &["--stop-timeout"]),
         (
