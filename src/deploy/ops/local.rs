@@ -17,6 +17,7 @@ use crate::deploy::engine::{Ctx, Kind};
 use crate::deploy::images::{self, build, ecr, inject, registry};
 use crate::deploy::naming;
 use crate::deploy::resources::Spec;
+use crate::deploy::stack::directive::{directive, Directive};
 use crate::deploy::stack::Stack;
 
 /// What `run --local` was asked.
@@ -66,7 +67,8 @@ pub async fn run_local(file: &Path, stack: &Stack, a: &LocalArgs) -> Result<u8> 
         || ctr
             .environment
             .iter()
-            .any(|v| v.value.as_str().is_some_and(|s| s.starts_with("$Secret(")));
+            .filter_map(|v| v.value.as_str())
+            .any(|s| matches!(directive(s), Ok(Some(Directive::Secret { .. }))));
     let ctx = if needs_aws {
         Some(connect(stack).await?)
     } else {
