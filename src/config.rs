@@ -43,7 +43,11 @@ pub struct SuperviseOptions {
     pub stop_signal: i32,
     pub pre_stop: Option<String>,
     pub restart: RestartPolicy,
-    /// Stop the worker after this long and exit 124 (`--max-runtime`).
+    /// At most this many restarts by the restart policy (`--max-restarts`), then
+    /// bosun exits with the worker's last status. `None`: unlimited.
+    pub max_restarts: Option<u32>,
+    /// Stop the worker after this long and exit 124 (`--max-runtime`), all attempts
+    /// together.
     pub max_runtime: Option<Duration>,
     /// Start the worker only when no earlier run of the same ECS task family is
     /// still running in the cluster (`--singleton`).
@@ -164,7 +168,14 @@ const RUN_OPTIONS: &[Opt] = &[
         Some("BOSUN_MAX_RUNTIME"),
         "SECS",
         None,
-        "Stop the worker with the stop sequence after this long and exit 124: a time limit for jobs",
+        "Stop the worker with the stop sequence after this long and exit 124: a time limit for jobs (all attempts together)",
+    ),
+    opt(
+        "max-restarts",
+        Some("BOSUN_MAX_RESTARTS"),
+        "N",
+        None,
+        "With --restart on-failure or always: at most N restarts (0..=1000), then exit with the worker's last status [default: unlimited]",
     ),
     opt(
         "singleton",
@@ -655,11 +666,23 @@ impl Values<'_> {
     }
 
     fn supervise(&self) -> Result<SuperviseOptions, Stop> {
+        let restart = self.get("restart", parse_named)?;
+        let max_restarts = self.optional("max-restarts", |s| parse_number(s, 0, 1000))?;
+        if max_restarts.is_some() && restart == RestartPolicy::Never {
+            let from = match self.raw("max-restarts") {
+                Some((_, Some(var))) => format!(" (from {var})"),
+                _ => String::new(),
+            };
+            return Err(self.form.error(&format!(
+                "--max-restarts{from} needs --restart on-failure or always (the restart policy is never)"
+            )));
+        }
         Ok(SuperviseOptions {
             stop_timeout: self.get("stop-timeout", |s| parse_secs(s, 0.0, 3600.0))?,
             stop_signal: self.get("stop-signal", parse_signal)?,
             pre_stop: self.text("pre-stop")?,
-            restart: self.get("restart", parse_named)?,
+            restart,
+            max_restarts,
             max_runtime: self.optional("max-runtime", |s| parse_secs(s, 0.001, 31_536_000.0))?,
             singleton: self.get("singleton", parse_bool)?,
             log_format: self.get("log-format", parse_named)?,

@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::health;
 use crate::metrics::sample::Sample;
 use crate::supervise::status::Exit;
+use crate::supervise::summary::RunEnd;
 
 /// Where the worker's life stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,10 @@ pub struct State {
     /// Samples published to CloudWatch, and dropped (unreachable or rejected).
     pub metrics_published: u64,
     pub metrics_dropped: u64,
+    /// The ECS task's ARN, once the metadata endpoint said it.
+    pub task_arn: Option<String>,
+    /// How the run ended, once it has (the final flush publishes it).
+    pub run_end: Option<RunEnd>,
 }
 
 /// The supervisor writes, everybody else reads.
@@ -74,6 +79,8 @@ impl Default for Shared {
                 last_sample: None,
                 metrics_published: 0,
                 metrics_dropped: 0,
+                task_arn: None,
+                run_end: None,
             }),
         }
     }

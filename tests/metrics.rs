@@ -1164,3 +1164,40 @@ fn short_intervals_publish_in_batches() {
     run.signal(libc::SIGTERM);
     assert_eq!(run.wait(BOUND).code, Some(0));
 }
+
+#[test]
+fn the_final_emf_line_carries_the_runs_exit_status_and_duration() {
+    let run = start_env(
+        &[
+            "--listen",
+            "off",
+            "--metrics",
+            "emf",
+            "--metrics-interval",
+            "60",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.4; exit 3",
+        ],
+        &[("BOSUN_SERVICE_NAME", "nightly".into())],
+    );
+    let end = run.wait(BOUND);
+    assert_eq!(end.code, Some(3), "{}", end.stderr);
+    let docs = emf_lines(&end.stdout);
+    // One interval never passed: the only document is the final flush's.
+    assert_eq!(docs.len(), 1, "{}", end.stdout);
+    let d = &docs[0];
+    assert_valid_emf(d);
+    assert_eq!(d["RunExitCode"].as_f64(), Some(3.0));
+    let secs = d["RunDuration"].as_f64().unwrap();
+    assert!((0.4..30.0).contains(&secs), "{secs}");
+    let defs = d["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
+    let unit = |name: &str| {
+        defs.iter()
+            .find(|m| m["Name"] == name)
+            .map(|m| m["Unit"].clone())
+    };
+    assert_eq!(unit("RunExitCode"), Some("None".into()));
+    assert_eq!(unit("RunDuration"), Some("Seconds".into()));
+}

@@ -849,3 +849,134 @@ fn max_runtime_stops_the_job_and_exits_124() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The run-summary line of `stderr` (JSON), the one line whose message is "run ended".
+fn summary(stderr: &str) -> serde_json::Value {
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "run ended")
+        .collect();
+    assert_eq!(lines.len(), 1, "one run-summary line: {stderr}");
+    lines[0].clone()
+}
+
+#[test]
+fn max_restarts_stops_after_n_and_exits_with_the_last_status() {
+    let dir = TempDir::new("maxrestarts");
+    for mode in modes() {
+        let runs = dir.path(&format!("runs-{mode:?}"));
+        let script = format!("echo run >> {}; exit 3", runs.display());
+        let end = run(
+            mode,
+            &[
+                "--restart",
+                "on-failure",
+                "--max-restarts",
+                "2",
+                "--log-format",
+                "json",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ],
+        );
+        assert_eq!(end.code, Some(3), "{mode:?}: {}", end.stderr);
+        assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 3);
+        let s = summary(&end.stderr);
+        assert_eq!(s["outcome"], "failed");
+        assert_eq!(s["reason"], "exit");
+        assert_eq!(s["exit_code"], 3);
+        assert_eq!(s["restarts"], 2);
+    }
+    // 0 restarts: one attempt. And a run that succeeds on its second attempt stops there.
+    let once = dir.path("once");
+    let end = run(
+        Mode::Subreaper,
+        &[
+            "--restart",
+            "always",
+            "--max-restarts",
+            "0",
+            "--",
+            "sh",
+            "-c",
+            &format!("echo run >> {}; exit 0", once.display()),
+        ],
+    );
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
+    assert_eq!(std::fs::read_to_string(&once).unwrap().lines().count(), 1);
+    // Without a restart policy it is a usage error, from the flag or the variable.
+    let mut cmd = command(Mode::Subreaper, &["--listen", "off", "--", "true"]);
+    cmd.env("BOSUN_MAX_RESTARTS", "2");
+    let out = run_bounded(&mut cmd, BOUND);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("BOSUN_MAX_RESTARTS") && err.contains("--restart"), "{err}");
+    let out = run_bounded(
+        &mut command(
+            Mode::Subreaper,
+            &["--restart", "on-failure", "--max-restarts", "1001", "--", "true"],
+        ),
+        BOUND,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_run_summary_line_says_how_the_run_ended() {
+    for mode in modes() {
+        let json = |args: &[&str]| {
+            let mut all = vec!["--log-format", "json"];
+            all.extend_from_slice(args);
+            let end = run(mode, &all);
+            (end.code, summary(&end.stderr))
+        };
+        let (code, s) = json(&["--", "sh", "-c", "sleep 0.3; exit 0"]);
+        assert_eq!(code, Some(0));
+        assert_eq!(s["outcome"], "succeeded", "{s}");
+        assert_eq!(s["reason"], "exit");
+        assert_eq!(s["exit_code"], 0);
+        assert_eq!(s["restarts"], 0);
+        assert!(s.get("signal").is_none(), "{s}");
+        let d = s["duration_secs"].as_f64().unwrap();
+        assert!((0.3..30.0).contains(&d), "{s}");
+        assert!(s["timestamp"].as_str().unwrap().ends_with('Z'), "{s}");
+
+        let (code, s) = json(&["--", "sh", "-c", "exit 3"]);
+        assert_eq!(code, Some(3));
+        assert_eq!((&s["outcome"], &s["reason"]), (&"failed".into(), &"exit".into()));
+        assert_eq!(s["exit_code"], 3);
+
+        let (code, s) = json(&["--", "sh", "-c", "kill -USR1 $$"]);
+        assert_eq!(code, Some(128 + libc::SIGUSR1));
+        assert_eq!(s["reason"], "signal", "{s}");
+        assert_eq!(s["signal"], "SIGUSR1");
+        assert_eq!(s["exit_code"], 128 + libc::SIGUSR1);
+
+        let (code, s) = json(&["--max-runtime", "0.3", "--", "sleep", "30"]);
+        assert_eq!(code, Some(124));
+        assert_eq!(s["reason"], "time-limit", "{s}");
+        assert_eq!(s["outcome"], "failed");
+
+        let (code, s) = json(&["--", "/no/such/worker"]);
+        assert_eq!(code, Some(127));
+        assert_eq!(s["reason"], "not-started", "{s}");
+    }
+    // A stop asked by SIGTERM; and the text form, whatever BOSUN_LOG filters.
+    let mut cmd = command(Mode::Subreaper, &["--listen", "off", "--", "sleep", "30"]);
+    cmd.env("BOSUN_LOG", "error");
+    let r = start_cmd(Mode::Subreaper, cmd);
+    std::thread::sleep(Duration::from_millis(300));
+    r.signal(libc::SIGTERM);
+    let end = r.wait(BOUND);
+    let line: Vec<&str> = end.stderr.lines().filter(|l| l.contains("run ended")).collect();
+    assert_eq!(line.len(), 1, "{}", end.stderr);
+    assert!(
+        line[0].contains(" INFO run ended outcome=failed reason=stopped exit_code=143 ")
+            && line[0].contains(" signal=SIGTERM"),
+        "{}",
+        line[0]
+    );
+}

@@ -120,6 +120,8 @@ fn datums(sample: &Sample, dims: &[Dimension], high_resolution: bool) -> Vec<Met
                     Unit::Percent => StandardUnit::Percent,
                     Unit::Bytes => StandardUnit::Bytes,
                     Unit::Count => StandardUnit::Count,
+                    Unit::Seconds => StandardUnit::Seconds,
+                    Unit::None => StandardUnit::None,
                 })
                 .timestamp(ts)
                 .storage_resolution(if high_resolution { 1 } else { 60 })

@@ -16,6 +16,7 @@ use bosun::config::{self, Command, HealthOptions, ProbeArgs, ServiceOptions, Sup
 use bosun::services::{self, Services};
 use bosun::singleton::Verdict;
 use bosun::state::Shared;
+use bosun::supervise::summary::{Cause, Reason, RunEnd};
 use bosun::supervise::{signals, Supervisor};
 use bosun::{health, http, logging, metrics};
 
@@ -127,6 +128,13 @@ fn supervise(
         };
     if singleton {
         if let Some(code) = singleton_ends(helper.clone(), log_format, &sup) {
+            let mut end = RunEnd::new(code, None, Cause::Ended, false);
+            end.reason = if code == 0 {
+                Reason::Skipped
+            } else {
+                Reason::NotStarted
+            };
+            end.write(log_format, None);
             return code;
         }
     }
@@ -137,6 +145,9 @@ fn supervise(
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::error!("{e}");
+                let mut end = RunEnd::new(e.exit_code(), None, Cause::Ended, false);
+                end.reason = Reason::NotStarted;
+                end.write(log_format, None);
                 return e.exit_code();
             }
         }

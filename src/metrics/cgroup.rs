@@ -189,6 +189,15 @@ impl Cgroup {
         Some(usage.saturating_sub(reclaimable))
     }
 
+    /// Processes of the cgroup the kernel's OOM killer has killed (v2 `memory.events`,
+    /// v1 `memory.oom_control`: `oom_kill N`), `None` when the kernel does not say.
+    pub fn oom_kills(&self) -> Option<u64> {
+        match self.memory.as_ref()? {
+            Dir::V2(d) => stat_value(&d.join("memory.events"), "oom_kill"),
+            Dir::V1(d) => stat_value(&d.join("memory.oom_control"), "oom_kill"),
+        }
+    }
+
     /// The memory limit in bytes, `None` when unlimited.
     pub fn memory_limit_bytes(&self) -> Option<u64> {
         match self.memory.as_ref()? {

@@ -110,6 +110,7 @@ pub async fn run(
     mut flushes: tokio::sync::mpsc::UnboundedReceiver<Flush>,
 ) {
     let identity = Identity::discover().await;
+    shared.update(|st| st.task_arn = identity.task_arn.clone());
     let dims = dimensions(&identity);
     let mut sampler = Sampler::new(
         cgroup::Cgroup::detect(Path::new("/")),
@@ -148,6 +149,11 @@ pub async fn run(
         };
         restarts_before = restarts;
         sampler.resources(&mut s);
+        // The final flush carries how the run ended (a job's exit status and duration).
+        if let Some(end) = flush.as_ref().and(shared.snapshot().run_end) {
+            s.run_exit_code = Some(end.exit_code);
+            s.run_duration_secs = Some(end.duration.as_secs_f64());
+        }
         // A final flush has until the end of the grace; an interval, at most 15 s.
         let bound = || {
             flush.as_ref().map_or(Duration::from_secs(15), |f| {

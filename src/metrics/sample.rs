@@ -35,6 +35,12 @@ pub struct Sample {
     /// Restarts since the sample before (CloudWatch's and EMF's `WorkerRestarts`).
     #[serde(default)]
     pub worker_restarts_in_interval: u64,
+    /// The run's exit code: in the final sample only, once the worker has ended.
+    #[serde(default)]
+    pub run_exit_code: Option<u8>,
+    /// The run's duration in seconds, with [`Sample::run_exit_code`].
+    #[serde(default)]
+    pub run_duration_secs: Option<f64>,
 }
 
 /// CloudWatch units used by bosun.
@@ -43,6 +49,9 @@ pub enum Unit {
     Percent,
     Bytes,
     Count,
+    Seconds,
+    /// A number without unit (an exit code).
+    None,
 }
 
 impl Unit {
@@ -51,6 +60,8 @@ impl Unit {
             Unit::Percent => "Percent",
             Unit::Bytes => "Bytes",
             Unit::Count => "Count",
+            Unit::Seconds => "Seconds",
+            Unit::None => "None",
         }
     }
 }
@@ -127,6 +138,22 @@ pub const METRICS: &[Metric] = &[
         // own interval, not the running total (which would sum to a number that
         // grows with the period).
         value: |s| Some(s.worker_restarts_in_interval as f64),
+    },
+    Metric {
+        cloudwatch: "RunExitCode",
+        prometheus: "bosun_run_exit_code",
+        kind: "gauge",
+        unit: Unit::None,
+        help: "The run's exit code (0: succeeded), published once, when the worker has ended.",
+        value: |s| s.run_exit_code.map(f64::from),
+    },
+    Metric {
+        cloudwatch: "RunDuration",
+        prometheus: "bosun_run_duration_seconds",
+        kind: "gauge",
+        unit: Unit::Seconds,
+        help: "How long the run took, from the worker's first start to its last end, published with RunExitCode.",
+        value: |s| s.run_duration_secs,
     },
 ];
 

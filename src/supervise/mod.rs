@@ -9,6 +9,7 @@ pub mod restart;
 pub mod signals;
 pub mod spawn;
 pub mod status;
+pub mod summary;
 pub mod tree;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use reaper::{Children, Reaper, Watches};
 use restart::Backoff;
 use spawn::SpawnError;
 use status::Exit;
+use summary::{Cause, Reason, RunEnd};
 
 /// How long bosun keeps killing and reaping after the grace before it gives up on
 /// processes that will not die (stuck in uninterruptible sleep).
@@ -104,6 +106,12 @@ pub struct Supervisor {
     grace_ends: Option<Instant>,
     /// Run just before bosun exits, with the end of the grace (the final metrics flush).
     before_exit: Option<Box<dyn FnOnce(Instant) + Send>>,
+    /// When the worker first started (the run's duration counts from there).
+    first_start: Option<Instant>,
+    /// Restarts made by the restart policy (`--max-restarts` bounds them).
+    policy_restarts: u32,
+    /// Why the first stop was asked for, if one was.
+    cause: Option<Cause>,
 }
 
 impl Supervisor {
@@ -136,6 +144,9 @@ impl Supervisor {
             runtime_ends,
             grace_ends: None,
             before_exit: None,
+            first_start: None,
+            policy_restarts: 0,
+            cause: None,
         };
         Ok((sup, requests))
     }
@@ -168,6 +179,7 @@ impl Supervisor {
     /// Start the worker.
     pub fn start(&mut self) -> Result<Worker, SpawnError> {
         let pid = spawn::worker(&self.argv)?;
+        self.first_start.get_or_insert_with(Instant::now);
         info!(pid = pid.as_raw(), command = ?self.argv, "worker started");
         self.shared.update(|s| {
             s.phase = Phase::Running;
@@ -229,6 +241,11 @@ impl Supervisor {
         if self.stop_code.is_none() {
             self.stop_code = code;
         }
+        self.cause.get_or_insert(match code {
+            None => Cause::Stopped,
+            Some(124) => Cause::TimeLimit,
+            Some(_) => Cause::Unhealthy,
+        });
     }
 
     /// bosun's exit code: what a stop asked for, else the worker's.
@@ -252,19 +269,31 @@ impl Supervisor {
                 }
                 Watch::Exited(exit) => {
                     self.clean_up_after(exit);
-                    (!self.stop_requested && restart::wanted(self.opts.restart, exit))
-                        .then(|| backoff.delay(worker.started.elapsed()))
+                    let wanted = !self.stop_requested && restart::wanted(self.opts.restart, exit);
+                    let limit = self.opts.max_restarts;
+                    if wanted && limit.is_some_and(|m| self.policy_restarts >= m) {
+                        info!(
+                            max_restarts = limit,
+                            %exit,
+                            "restart limit reached: not restarting"
+                        );
+                    }
+                    (wanted && limit.is_none_or(|m| self.policy_restarts < m)).then(|| {
+                        self.policy_restarts += 1;
+                        backoff.delay(worker.started.elapsed())
+                    })
                 }
             };
-            let code = match delay.map(|d| self.restart(d)) {
+            let (code, started) = match delay.map(|d| self.restart(d)) {
                 Some(Ok(Some(w))) => {
                     worker = w;
                     continue;
                 }
-                Some(Err(e)) => e.exit_code(),
-                Some(Ok(None)) | None => self.exit_code(worker.exit),
+                Some(Err(e)) => (e.exit_code(), false),
+                Some(Ok(None)) | None => (self.exit_code(worker.exit), true),
             };
             self.shared.update(|s| s.phase = Phase::Exited);
+            self.summarize(code, started.then_some(worker.exit).flatten());
             self.finish();
             info!(
                 code,
@@ -273,6 +302,25 @@ impl Supervisor {
             );
             return code;
         }
+    }
+
+    /// The run-summary line, and the run's end for the final metrics flush.
+    fn summarize(&mut self, code: u8, last: Option<Exit>) {
+        let oom = matches!(last, Some(Exit::Signal(libc::SIGKILL)))
+            && self.cause.is_none()
+            && crate::metrics::cgroup::Cgroup::detect(std::path::Path::new("/"))
+                .oom_kills()
+                .is_some_and(|n| n > 0);
+        let mut end = RunEnd::new(code, last, self.cause.unwrap_or(Cause::Ended), oom);
+        if last.is_none() && code >= 126 {
+            end.reason = Reason::NotStarted;
+        }
+        end.duration = self.first_start.map_or(Duration::ZERO, |t| t.elapsed());
+        let state = self.shared.snapshot();
+        end.restarts = state.restarts;
+        let task = state.task_arn.as_deref().map(summary::task_id);
+        end.write(self.opts.log_format, task);
+        self.shared.update(|s| s.run_end = Some(end));
     }
 
     /// Sidecar mode: no worker. Reap the health checks' processes until TERM/INT (exit
@@ -394,6 +442,7 @@ impl Supervisor {
                     by_signal: true, ..
                 } => {
                     self.stop_requested = true;
+                    self.cause.get_or_insert(Cause::Stopped);
                     tree::signal_group(pid, libc::SIGKILL);
                     return true;
                 }
@@ -448,6 +497,7 @@ impl Supervisor {
                     by_signal: true, ..
                 } => {
                     self.stop_requested = true;
+                    self.cause.get_or_insert(Cause::Stopped);
                     return Wait::CutShort;
                 }
                 Action::Stop { reason, code, .. } => self.note_stop(&reason, code),
