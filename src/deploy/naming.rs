@@ -129,6 +129,34 @@ pub fn job_schedule(stack: &str, name: &str) -> String {
     fit(family(stack, name), MAX_SCHEDULE)
 }
 
+/// The schedule of a job's expression `expr`, the `index`th of its list: the first
+/// keeps the job's own schedule name, the others add a hash of their expression, so
+/// a name stays the same when the list grows, shrinks or is reordered.
+pub fn job_schedule_of(stack: &str, name: &str, index: usize, expr: &str) -> String {
+    if index == 0 {
+        return job_schedule(stack, name);
+    }
+    let hash = &short_hash(expr.trim())[..6];
+    let base = fit(family(stack, name), MAX_SCHEDULE - hash.len() - 1);
+    format!("{base}-{hash}")
+}
+
+/// The names' ends of a job's run filters and alarms: a failed run, and a
+/// succeeded one (its alarm: no run succeeded within the time given).
+pub const RUNS_FAILED: &str = "-runs-failed";
+pub const RUNS_SUCCEEDED: &str = "-runs-succeeded";
+pub const NOT_SUCCEEDED: &str = "-not-succeeded";
+pub const RUNS_FILTER_SUFFIXES: &[&str] = &[RUNS_FAILED, RUNS_SUCCEEDED];
+
+/// The CloudWatch namespace of the run counts the metric filters publish.
+pub const RUNS_NAMESPACE: &str = "Bosun/Runs";
+
+/// A job's alert topic (SNS topic names take 256 characters: SNS API reference,
+/// CreateTopic).
+pub fn alert_topic(stack: &str, name: &str) -> String {
+    fit(format!("{stack}-{name}-alerts"), 256)
+}
+
 /// The stack's EventBridge Scheduler group.
 pub fn schedule_group(stack: &str) -> String {
     format!("bosun-{stack}")

@@ -311,6 +311,8 @@ pub fn refreshes(cx: &Cx<'_>, b: &mut Builder) {
                     maximum_window_in_minutes: Some(60),
                 },
                 state: "ENABLED".into(),
+                start_date: None,
+                end_date: None,
                 target: schedule::Target {
                     arn: "arn:aws:scheduler:::aws-sdk:autoscaling:startInstanceRefresh".into(),
                     role_arn: cx.role_arn(&role_name),
@@ -320,6 +322,7 @@ pub fn refreshes(cx: &Cx<'_>, b: &mut Builder) {
                     },
                     ecs_parameters: None,
                     input: Some(input.to_string()),
+                    dead_letter_config: None,
                 },
             },
             &[

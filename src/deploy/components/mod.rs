@@ -225,6 +225,7 @@ pub fn placement(stack: &Stack, t: &Target, name: &str) -> Option<Placement> {
             .into_iter()
             .map(|i| (i.capacity_provider, i.weight, i.base))
             .collect(),
+        Resource::ScheduledJob(j) if j.spot => vec![("FARGATE_SPOT".to_owned(), 1, None)],
         _ if ctr.resources.instance_types.is_some() => vec![(cx.family(name), 1, None)],
         _ => Vec::new(),
     };
@@ -320,11 +321,16 @@ fn cluster_node(cx: &Cx<'_>, b: &mut Builder) -> Dep {
         .resources
         .values()
         .filter_map(|r| match r {
-            Resource::WorkerService(s) if s.spot => Some(worker_service::spot_strategy(s)),
+            Resource::WorkerService(s) if s.spot => Some(
+                worker_service::spot_strategy(s)
+                    .into_iter()
+                    .map(|i| i.capacity_provider)
+                    .collect::<Vec<_>>(),
+            ),
+            Resource::ScheduledJob(j) if j.spot => Some(vec!["FARGATE_SPOT".to_owned()]),
             _ => None,
         })
         .flatten()
-        .map(|i| i.capacity_provider)
         .collect();
     providers.sort();
     providers.dedup();

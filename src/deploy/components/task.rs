@@ -174,6 +174,13 @@ fn environment(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Envi
         if j.singleton {
             env.push(("BOSUN_SINGLETON".into(), "true".into()));
         }
+        // A run that fails is tried again inside the same task: the Scheduler's own
+        // retries are of delivering the event to its target (Scheduler API reference,
+        // RetryPolicy), a RunTask call, never of a container that exited non-zero.
+        if let Some(n) = j.retry_on_failure.filter(|n| *n > 0) {
+            env.push(("BOSUN_RESTART".into(), "on-failure".into()));
+            env.push(("BOSUN_MAX_RESTARTS".into(), n.to_string()));
+        }
     }
     if let Some(q) = stack.backlog_queue(res) {
         env.push(("BOSUN_METRICS".into(), "cloudwatch".into()));

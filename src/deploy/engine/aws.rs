@@ -56,6 +56,7 @@ pub struct Aws {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub ecr: aws_sdk_ecr::Client,
+    pub sns: aws_sdk_sns::Client,
     pub region: String,
 }
 
@@ -114,6 +115,7 @@ impl Aws {
             autoscaling: client!(aws_sdk_autoscaling),
             ssm: client!(aws_sdk_ssm),
             ecr: client!(aws_sdk_ecr),
+            sns: client!(aws_sdk_sns),
             region,
         }
     }

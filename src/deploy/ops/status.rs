@@ -102,7 +102,7 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                     Some(s) => {
                         out.push_str(&format!(
                             "{name} (scheduled-job): {} {} state {}\n",
-                            s.schedule_expression().unwrap_or(&j.schedule),
+                            s.schedule_expression().unwrap_or(j.schedule.all()[0]),
                             s.schedule_expression_timezone().unwrap_or("UTC"),
                             s.state().map(|x| x.as_str()).unwrap_or("?")
                         ));

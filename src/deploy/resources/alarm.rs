@@ -308,7 +308,11 @@ impl Alarm {
 impl Kind for Alarm {
     const KIND: &'static str = "alarm";
     const PLURAL: &'static str = "alarms";
-    const DEPENDS_ON: &'static [&'static str] = &[super::scaling::ScalingPolicy::KIND];
+    const DEPENDS_ON: &'static [&'static str] = &[
+        super::scaling::ScalingPolicy::KIND,
+        super::topic::Topic::KIND,
+        super::metric_filter::MetricFilter::KIND,
+    ];
     /// Put again when its policy is made again: the policy's id is in the action.
     const FOLLOWS_DEPS: bool = true;
 

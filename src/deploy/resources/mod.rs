@@ -8,6 +8,8 @@ pub mod capacity_provider;
 pub mod cluster;
 pub mod dashboard;
 pub mod deployment_alarm;
+pub mod metric_filter;
+pub mod topic;
 pub mod instance_profile;
 pub mod launch_template;
 pub mod log_group;
@@ -134,6 +136,8 @@ kinds! {
     CapacityProvider => capacity_provider::CapacityProvider,
     ClusterCapacityProviders => cluster::ClusterCapacityProviders,
     LogGroup => log_group::LogGroup,
+    MetricFilter => metric_filter::MetricFilter,
+    AlertTopic => topic::Topic,
     Queue => queue::Queue,
     TaskDefinition => task_definition::TaskDefinition,
     DeploymentAlarm => deployment_alarm::DeploymentAlarm,

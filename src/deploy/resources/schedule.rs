@@ -31,6 +31,11 @@ pub struct Schedule {
     pub schedule_expression_timezone: String,
     pub flexible_time_window: FlexibleTimeWindow,
     pub state: String,
+    /// ISO 8601 in UTC (`2027-01-01T00:00:00Z`): when the schedule starts and ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
     pub target: Target,
 }
 
@@ -55,6 +60,27 @@ pub struct Target {
     /// A universal target's input: the API call's parameters, as JSON text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
+    /// The SQS queue the Scheduler sends the invocations it could not make.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letter_config: Option<DeadLetterConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeadLetterConfig {
+    pub arn: String,
+}
+
+/// A date of the spec (`2027-01-01T00:00:00Z`) as the SDK's.
+fn sdk_date(s: &Option<String>) -> Option<aws_smithy_types::DateTime> {
+    s.as_deref().and_then(|d| {
+        aws_smithy_types::DateTime::from_str(d, aws_smithy_types::date_time::Format::DateTime).ok()
+    })
+}
+
+/// A date as Scheduler returns it, written as the spec writes it.
+fn spec_date(d: Option<&aws_smithy_types::DateTime>) -> Option<String> {
+    d.and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -289,6 +315,11 @@ impl Schedule {
             )
             .set_ecs_parameters(ecs)
             .set_input(tg.input.clone())
+            .set_dead_letter_config(
+                tg.dead_letter_config
+                    .as_ref()
+                    .map(|d| t::DeadLetterConfig::builder().arn(&d.arn).build()),
+            )
             .build()
             .map_err(bad)
     }
@@ -396,6 +427,8 @@ impl Kind for Schedule {
                     .and_then(|w| w.maximum_window_in_minutes()),
             },
             state: s.state().map(|x| x.as_str().to_owned()).unwrap_or_default(),
+            start_date: spec_date(s.start_date()),
+            end_date: spec_date(s.end_date()),
             target: Target {
                 arn: tg.map(|x| x.arn().to_owned()).unwrap_or_default(),
                 role_arn: tg.map(|x| x.role_arn().to_owned()).unwrap_or_default(),
@@ -408,6 +441,12 @@ impl Kind for Schedule {
                         .unwrap_or(185),
                 },
                 input: tg.and_then(|x| x.input()).map(str::to_owned),
+                dead_letter_config: tg
+                    .and_then(|x| x.dead_letter_config())
+                    .and_then(|d| d.arn())
+                    .map(|arn| DeadLetterConfig {
+                        arn: arn.to_owned(),
+                    }),
                 ecs_parameters: ecs.map(|ecs| EcsParameters {
                     task_definition_arn: ecs.task_definition_arn().to_owned(),
                     task_count: ecs.task_count().unwrap_or(1),
@@ -451,6 +490,8 @@ impl Kind for Schedule {
                 .flexible_time_window(self.window()?)
                 .target(self.target()?)
                 .state(t::ScheduleState::from(self.state.as_str()))
+                .set_start_date(sdk_date(&self.start_date))
+                .set_end_date(sdk_date(&self.end_date))
                 // At most 64 characters of [a-zA-Z0-9-_] (Scheduler API reference,
                 // CreateSchedule): a hash of the group and name fits any of them, and the
                 // same schedule retried after a crash is the same create.
@@ -480,6 +521,8 @@ impl Kind for Schedule {
                 .flexible_time_window(self.window()?)
                 .target(self.target()?)
                 .state(t::ScheduleState::from(self.state.as_str()))
+                .set_start_date(sdk_date(&self.start_date))
+                .set_end_date(sdk_date(&self.end_date))
                 .send()
                 .await
                 .map_err(failed("Scheduler UpdateSchedule", &self.name))

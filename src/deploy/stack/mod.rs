@@ -245,7 +245,8 @@ pub struct ScalingPolicy {
 pub struct Job {
     #[serde(flatten)]
     pub container: Container,
-    pub schedule: String,
+    /// One expression, or a list: a Scheduler schedule each, running the same task.
+    pub schedule: Schedules,
     pub timezone: Option<String>,
     pub task_count: Option<i64>,
     pub max_event_age_seconds: Option<i64>,
@@ -256,6 +257,61 @@ pub struct Job {
     /// `--singleton`.
     #[serde(default)]
     pub singleton: bool,
+    /// A run whose worker exits non-zero is retried this many times inside the same
+    /// task (bosun's `--restart on-failure --max-restarts N`).
+    pub retry_on_failure: Option<i64>,
+    /// `false`: the schedule is kept, disabled (paused).
+    pub enabled: Option<bool>,
+    /// Scheduler's flexible time window (minutes); none: runs at the exact time.
+    pub flexible_time_window_minutes: Option<i64>,
+    /// ISO 8601: the schedule runs from (and until) these times.
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    /// An sqs-queue of the stack: the Scheduler sends it the invocations it could not
+    /// make.
+    pub dead_letter_queue: Option<String>,
+    /// Fargate Spot.
+    #[serde(default)]
+    pub spot: bool,
+    pub alerts: Option<Alerts>,
+}
+
+/// A job's schedule expressions, as the file gives them (one or a list).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Schedules {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Schedules {
+    pub fn all(&self) -> Vec<&str> {
+        match self {
+            Schedules::One(s) => vec![s.as_str()],
+            Schedules::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// The JSON pointer suffix of expression `i` (`/schedule` or `/schedule/1`).
+    pub fn pointer(&self, i: usize) -> String {
+        match self {
+            Schedules::One(_) => "/schedule".into(),
+            Schedules::Many(_) => format!("/schedule/{i}"),
+        }
+    }
+}
+
+/// A job's alerts: a failed run, and no successful run for a while.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Alerts {
+    #[serde(default)]
+    pub on_failure: bool,
+    /// A duration (`26h`, `2d`, `90m`).
+    pub not_succeeded_within: Option<String>,
+    #[serde(default)]
+    pub email: Vec<String>,
+    pub sns_topic_arn: Option<String>,
 }
 
 impl Resource {

@@ -202,9 +202,7 @@ pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
             }
             Resource::ScheduledJob(j) => {
                 container(stack, kinds, name, &j.container, &props, c);
-                if let Err(e) = schedule::check(&j.schedule) {
-                    c.error(format!("{props}/schedule"), e);
-                }
+                job(stack, kinds, j, &props, c);
                 if let Some(tz) = &j.timezone {
                     let ok = tz == "UTC"
                         || (tz.contains('/')
@@ -238,6 +236,145 @@ pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                 );
             }
         }
+    }
+}
+
+/// A scheduled job's own keys: its schedules, retries, window, dates, dead-letter
+/// queue, capacity and alerts.
+fn job(stack: &Stack, kinds: &Kinds, j: &crate::deploy::stack::Job, props: &str, c: &mut Collector<'_>) {
+    use super::schedule::{duration_secs, iso_secs};
+    let exprs = j.schedule.all();
+    if exprs.is_empty() {
+        c.error(format!("{props}/schedule"), "an empty list: give at least one expression");
+    }
+    for (i, e) in exprs.iter().enumerate() {
+        let at = format!("{props}{}", j.schedule.pointer(i));
+        if let Err(why) = schedule::check(e) {
+            c.error(at, why);
+        } else if exprs[..i].iter().any(|x| x.trim() == e.trim()) {
+            c.error(at, format!("'{e}' is listed twice"));
+        }
+    }
+    // The Scheduler schedules of a job: 1 + those past the first (each a hash of its
+    // expression); a long list of them is a mistake more likely than a need.
+    if exprs.len() > 20 {
+        c.error(format!("{props}/schedule"), format!("{} expressions: at most 20", exprs.len()));
+    }
+    c.range(format!("{props}/retryOnFailure"), j.retry_on_failure, 0, 10);
+    c.range(
+        format!("{props}/flexibleTimeWindowMinutes"),
+        j.flexible_time_window_minutes,
+        1,
+        1440,
+    );
+    let date = |key: &str, v: &Option<String>, c: &mut Collector<'_>| -> Option<i64> {
+        let v = v.as_deref()?;
+        let secs = iso_secs(v);
+        if secs.is_none() {
+            c.error(
+                format!("{props}/{key}"),
+                format!("'{v}' is not an ISO 8601 date: 2027-01-01 or 2027-01-01T06:00:00Z"),
+            );
+        }
+        secs
+    };
+    let start = date("startDate", &j.start_date, c);
+    let end = date("endDate", &j.end_date, c);
+    if let (Some(s), Some(e)) = (start, end) {
+        if e <= s {
+            c.error(format!("{props}/endDate"), "endDate must be after startDate");
+        }
+    }
+    if let Some(q) = &j.dead_letter_queue {
+        match kind_of(kinds, q) {
+            Some("sqs-queue") if stack.is_fifo(q) => c.error(
+                format!("{props}/deadLetterQueue"),
+                format!("'{q}' is a FIFO queue: the Scheduler's dead-letter queue must be a standard queue"),
+            ),
+            Some("sqs-queue") => {}
+            Some(other) => c.error(
+                format!("{props}/deadLetterQueue"),
+                format!("'{q}' is a {other}, not an sqs-queue"),
+            ),
+            None => c.error(
+                format!("{props}/deadLetterQueue"),
+                format!("'{q}' is not a resource of this file (an sqs-queue of the stack is expected)"),
+            ),
+        }
+    }
+    if j.spot && j.container.resources.instance_types.is_some() {
+        c.error(
+            format!("{props}/spot"),
+            "spot (FARGATE_SPOT) cannot go with resources.instanceTypes (EC2)",
+        );
+    }
+    let Some(a) = &j.alerts else { return };
+    let ap = format!("{props}/alerts");
+    if !a.on_failure && a.not_succeeded_within.is_none() {
+        c.error(
+            ap.clone(),
+            "alerts on nothing: set onFailure: true and/or notSucceededWithin",
+        );
+    }
+    if a.email.is_empty() && a.sns_topic_arn.is_none() {
+        c.error(ap.clone(), "alerts to nobody: give email and/or snsTopicArn");
+    }
+    for (i, e) in a.email.iter().enumerate() {
+        let ok = e
+            .split_once('@')
+            .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !e.contains(char::is_whitespace));
+        if !ok {
+            c.error(format!("{ap}/email/{i}"), format!("'{e}' is not an email address"));
+        }
+    }
+    if let Some(arn) = &a.sns_topic_arn {
+        let parts: Vec<&str> = arn.split(':').collect();
+        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+            c.error(
+                format!("{ap}/snsTopicArn"),
+                format!("'{arn}' is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
+            );
+        }
+    }
+    if let Some(w) = &a.not_succeeded_within {
+        let at = format!("{ap}/notSucceededWithin");
+        match duration_secs(w) {
+            None => c.error(at, format!("'{w}' is not a duration: minutes, hours or days, as 90m, 26h, 2d")),
+            // CloudWatch evaluates at most 7 days of periods, at most a day of periods
+            // shorter than an hour (CloudWatch API reference, PutMetricAlarm: Period).
+            Some(secs) if secs > 7 * 86_400 => c.error(at, format!("'{w}' is over 7 days, the longest time a CloudWatch alarm looks back")),
+            Some(secs) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                // The longest time between two runs of the job (of its schedule
+                // with the shortest such gap, where there are several).
+                let gap = exprs
+                    .iter()
+                    .filter_map(|e| schedule::longest_gap(e, now))
+                    .min();
+                if let Some(gap) = gap.filter(|g| secs < *g) {
+                    c.error(
+                        at,
+                        format!(
+                            "'{w}' is shorter than the time between two runs of the schedule ({}): the alarm would fire between runs that all succeed",
+                            human_secs(gap)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `3d`, `26h`, `90m` for a number of seconds (the largest unit that divides it).
+fn human_secs(s: u64) -> String {
+    if s % 86_400 == 0 {
+        format!("{}d", s / 86_400)
+    } else if s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}m", s.div_ceil(60))
     }
 }
 
