@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use bosun::deploy::engine::error::{exit, DeployError};
 use bosun::deploy::ops::verbs::{self, bosun_path};
-use bosun::deploy::ops::{self, exec, local, logs, rollback, run, tasks};
+use bosun::deploy::ops::{self, exec, local, logs, rollback, run, runs, tasks};
 use bosun::deploy::stack::{validate, Stack};
 
 #[derive(Debug, Parser)]
@@ -204,6 +204,20 @@ enum Verb {
         /// The stopped tasks: why they stopped, each container's exit code
         #[arg(long)]
         stopped: bool,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// A scheduled job's runs: when each started, how long it took, how it ended
+    /// (from bosun's run-summary lines in the job's log group), and the runs that
+    /// never started (from the stopped tasks ECS still remembers)
+    Runs {
+        /// The scheduled-job
+        job: String,
+        #[command(flatten)]
+        stack: StackArg,
+        /// How far back: 30m, 12h, 7d
+        #[arg(long, default_value = "7d", value_name = "AGE", value_parser = logs::parse_since)]
+        since: i64,
         #[command(flatten)]
         output: OutputArg,
     },
@@ -405,6 +419,14 @@ fn main() -> ExitCode {
             output,
         } => with_aws(&stack.stack, |stack| async move {
             tasks::tasks(&stack, &resource, stopped, output.output.into()).await
+        }),
+        Verb::Runs {
+            job,
+            stack,
+            since,
+            output,
+        } => with_aws(&stack.stack, |stack| async move {
+            runs::runs(&stack, &job, since, output.output.into()).await
         }),
         Verb::Rollback {
             service,

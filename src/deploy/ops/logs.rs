@@ -25,7 +25,7 @@ pub fn parse_since(s: &str) -> std::result::Result<i64, String> {
 }
 
 /// `600` → `10m`.
-fn human(secs: i64) -> String {
+pub fn human(secs: i64) -> String {
     match secs {
         s if s % 86400 == 0 => format!("{}d", s / 86400),
         s if s % 3600 == 0 => format!("{}h", s / 3600),

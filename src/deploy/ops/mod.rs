@@ -12,6 +12,7 @@ pub mod logs;
 pub mod preflight;
 pub mod rollback;
 pub mod run;
+pub mod runs;
 pub mod status;
 pub mod tasks;
 pub mod verbs;

@@ -106,6 +106,7 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                             s.schedule_expression_timezone().unwrap_or("UTC"),
                             s.state().map(|x| x.as_str()).unwrap_or("?")
                         ));
+                        out.push_str(&job_runs(aws, stack, name, j).await?);
                         out.push_str(&ec2_status(aws, stack, name, &j.container).await?);
                     }
                     None => out.push_str(&format!("{name} (scheduled-job): not deployed\n")),
@@ -141,6 +142,42 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                 None => out.push_str(&format!("{name} (sqs-queue): not deployed\n")),
             },
         }
+    }
+    Ok(out)
+}
+
+/// A job's last run (from its run-summary lines of the last week) and its next one
+/// (of a cron schedule in UTC; the Scheduler does not say, and a rate counts from
+/// when its schedule was made).
+async fn job_runs(aws: &Aws, stack: &Stack, name: &str, j: &crate::deploy::stack::Job) -> Result<String> {
+    use super::runs;
+    let week_ago = runs::now_ms() - 7 * 86_400_000;
+    let last = runs::from_logs(aws, stack, name, week_ago).await?.pop();
+    let mut out = match last {
+        Some(r) => format!(
+            "  last run: {} {}{} ({})\n",
+            r.started_at,
+            r.outcome,
+            r.exit_code.map(|c| format!(" exit {c}")).unwrap_or_default(),
+            r.reason
+        ),
+        None => "  last run: none in the last 7 days\n".to_owned(),
+    };
+    if j.enabled == Some(false) {
+        out.push_str("  next run: none (enabled: false)\n");
+        return Ok(out);
+    }
+    let now = runs::now_ms() / 1000;
+    let utc = j.timezone.as_deref().is_none_or(|t| t == "UTC");
+    let next = j
+        .schedule
+        .all()
+        .iter()
+        .filter_map(|e| crate::deploy::stack::schedule::next_after(e, now))
+        .min();
+    match next {
+        Some(t) if utc => out.push_str(&format!("  next run: {}\n", runs::iso_ms(t * 1000))),
+        _ => {}
     }
     Ok(out)
 }
