@@ -22,7 +22,7 @@ import botocore.session
 from botocore.validate import ParamValidator
 
 SERVICES = ["ecs", "logs", "application-autoscaling", "sqs", "secretsmanager", "iam",
-            "sts", "ec2", "cloudwatch", "scheduler", "autoscaling", "ssm", "ecr"]
+            "sts", "ec2", "cloudwatch", "scheduler", "autoscaling", "ssm", "ecr", "sns"]
 
 session = botocore.session.get_session()
 models = {name: session.get_service_model(name) for name in SERVICES}

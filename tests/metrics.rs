@@ -1192,7 +1192,9 @@ fn the_final_emf_line_carries_the_runs_exit_status_and_duration() {
     assert_eq!(d["RunExitCode"].as_f64(), Some(3.0));
     let secs = d["RunDuration"].as_f64().unwrap();
     assert!((0.4..30.0).contains(&secs), "{secs}");
-    let defs = d["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
+    let defs = d["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap();
     let unit = |name: &str| {
         defs.iter()
             .find(|m| m["Name"] == name)

@@ -913,11 +913,21 @@ fn max_restarts_stops_after_n_and_exits_with_the_last_status() {
     let out = run_bounded(&mut cmd, BOUND);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("BOSUN_MAX_RESTARTS") && err.contains("--restart"), "{err}");
+    assert!(
+        err.contains("BOSUN_MAX_RESTARTS") && err.contains("--restart"),
+        "{err}"
+    );
     let out = run_bounded(
         &mut command(
             Mode::Subreaper,
-            &["--restart", "on-failure", "--max-restarts", "1001", "--", "true"],
+            &[
+                "--restart",
+                "on-failure",
+                "--max-restarts",
+                "1001",
+                "--",
+                "true",
+            ],
         ),
         BOUND,
     );
@@ -946,7 +956,10 @@ fn the_run_summary_line_says_how_the_run_ended() {
 
         let (code, s) = json(&["--", "sh", "-c", "exit 3"]);
         assert_eq!(code, Some(3));
-        assert_eq!((&s["outcome"], &s["reason"]), (&"failed".into(), &"exit".into()));
+        assert_eq!(
+            (&s["outcome"], &s["reason"]),
+            (&"failed".into(), &"exit".into())
+        );
         assert_eq!(s["exit_code"], 3);
 
         let (code, s) = json(&["--", "sh", "-c", "kill -USR1 $$"]);
@@ -971,7 +984,11 @@ fn the_run_summary_line_says_how_the_run_ended() {
     std::thread::sleep(Duration::from_millis(300));
     r.signal(libc::SIGTERM);
     let end = r.wait(BOUND);
-    let line: Vec<&str> = end.stderr.lines().filter(|l| l.contains("run ended")).collect();
+    let line: Vec<&str> = end
+        .stderr
+        .lines()
+        .filter(|l| l.contains("run ended"))
+        .collect();
     assert_eq!(line.len(), 1, "{}", end.stderr);
     assert!(
         line[0].contains(" INFO run ended outcome=failed reason=stopped exit_code=143 ")

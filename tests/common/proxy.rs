@@ -141,6 +141,8 @@ pub fn is_mutating(action: &str) -> bool {
         "Remove",
         "Add",
         "Modify",
+        "Subscribe",
+        "Unsubscribe",
     ];
     PREFIXES.iter().any(|p| action.starts_with(p))
 }

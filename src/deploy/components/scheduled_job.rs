@@ -44,7 +44,9 @@ pub fn add_all(cx: &Cx<'_>, b: &mut Builder, jobs: &[(&str, &Job, Vec<Dep>)]) {
     dead_letters.sort();
     dead_letters.dedup();
     if !dead_letters.is_empty() {
-        statements.push(json!({ "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": dead_letters }));
+        statements.push(
+            json!({ "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": dead_letters }),
+        );
     }
     b.add(
         roles::role(
@@ -89,17 +91,18 @@ fn alerts(cx: &Cx<'_>, b: &mut Builder, name: &str, a: &Alerts) {
         metric_namespace: naming::RUNS_NAMESPACE.into(),
         metric_value: "1".into(),
     };
-    let failed = b.add(filter(naming::RUNS_FAILED, "failed"), &[group_dep.clone()]);
-    let succeeded = b.add(filter(naming::RUNS_SUCCEEDED, "succeeded"), &[group_dep]);
     let mut actions = Vec::new();
-    let mut deps = Vec::new();
+    // The topic first, then the filters after it, then the alarms after their filter:
+    // an alarm is put again when what it depends on changes (its action may hold a
+    // new ARN), and a topic's subscriptions changing must not put its alarms again.
+    let mut topic_dep = Vec::new();
     if !a.email.is_empty() {
         let mut emails = a.email.clone();
         emails.sort();
         emails.dedup();
         let topic_name = naming::alert_topic(cx.name(), name);
         actions.push(topic::arn(&cx.t.region, &cx.t.account, &topic_name));
-        deps.push(b.add(
+        topic_dep.push(b.add(
             topic::Topic {
                 name: topic_name,
                 emails,
@@ -108,6 +111,10 @@ fn alerts(cx: &Cx<'_>, b: &mut Builder, name: &str, a: &Alerts) {
             &[],
         ));
     }
+    let mut filter_deps = vec![group_dep];
+    filter_deps.extend(topic_dep);
+    let failed = b.add(filter(naming::RUNS_FAILED, "failed"), &filter_deps);
+    let succeeded = b.add(filter(naming::RUNS_SUCCEEDED, "succeeded"), &filter_deps);
     actions.extend(a.sns_topic_arn.clone());
     let alarm = |alarm_name: String,
                  description: String,
@@ -143,38 +150,39 @@ fn alerts(cx: &Cx<'_>, b: &mut Builder, name: &str, a: &Alerts) {
         tags: cx.tags_kv(),
     };
     if a.on_failure {
-        let mut d = deps.clone();
-        d.push(failed);
         b.add(
             alarm(
                 format!("{fam}{}", naming::RUNS_FAILED),
-                format!("A run of job {name} failed (bosun's run-summary line said outcome failed)."),
+                format!(
+                    "A run of job {name} failed (bosun's run-summary line said outcome failed)."
+                ),
                 format!("{fam}{}", naming::RUNS_FAILED),
                 60,
                 1,
                 "GreaterThanOrEqualToThreshold",
                 "notBreaching",
             ),
-            &d,
+            &[failed],
         );
     }
     if let Some(within) = a.not_succeeded_within.as_deref().and_then(duration_secs) {
         let (period, periods) = alarm_window(within);
-        let mut d = deps;
-        d.push(succeeded);
         // No datum in a period (the job did not run, or its line never came) counts as
         // breaching: a job that stopped running is caught too.
         b.add(
             alarm(
                 format!("{fam}{}", naming::NOT_SUCCEEDED),
-                format!("No run of job {name} succeeded within {}.", a.not_succeeded_within.as_deref().unwrap_or_default()),
+                format!(
+                    "No run of job {name} succeeded within {}.",
+                    a.not_succeeded_within.as_deref().unwrap_or_default()
+                ),
                 format!("{fam}{}", naming::RUNS_SUCCEEDED),
                 period,
                 periods,
                 "LessThanThreshold",
                 "breaching",
             ),
-            &d,
+            &[succeeded],
         );
     }
 }
@@ -188,7 +196,6 @@ pub fn alarm_window(secs: u64) -> (i32, i32) {
     let period: u64 = if secs >= 3600 { 3600 } else { 60 };
     (period as i32, secs.div_ceil(period) as i32)
 }
-
 
 /// The stack's schedule group, added once (jobs and EC2 capacity refreshes share it).
 pub fn group(cx: &Cx<'_>, b: &mut Builder) -> Dep {
@@ -300,7 +307,10 @@ mod tests {
         assert_eq!(alarm_window(5400), (3600, 2));
         assert_eq!(alarm_window(1800), (60, 30));
         assert_eq!(alarm_window(7 * 86_400), (3600, 168));
-        assert_eq!(iso_date("2027-01-01").as_deref(), Some("2027-01-01T00:00:00Z"));
+        assert_eq!(
+            iso_date("2027-01-01").as_deref(),
+            Some("2027-01-01T00:00:00Z")
+        );
         assert_eq!(
             iso_date("2027-01-01T06:30:00+01:00").as_deref(),
             Some("2027-01-01T05:30:00Z")

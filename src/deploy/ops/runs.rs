@@ -49,10 +49,13 @@ pub fn from_event(message: &str, timestamp_ms: i64, stream: &str) -> Option<RunL
     let started_ms = ended_ms - (duration.unwrap_or(0.0) * 1000.0) as i64;
     // The task id: the line's own, else the awslogs stream's last part
     // (PREFIX/CONTAINER/TASK-ID).
-    let task = v["task_id"]
-        .as_str()
-        .map(str::to_owned)
-        .or_else(|| stream.rsplit('/').next().filter(|s| !s.is_empty()).map(str::to_owned));
+    let task = v["task_id"].as_str().map(str::to_owned).or_else(|| {
+        stream
+            .rsplit('/')
+            .next()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    });
     Some(RunLine {
         started_at: iso_ms(started_ms),
         duration_secs: duration,
@@ -157,7 +160,10 @@ pub async fn history(ctx: &Ctx, stack: &Stack, job: &str, since_secs: i64) -> Re
     );
     let mut runs = logged?;
     for u in unstarted? {
-        if !runs.iter().any(|r| r.task_id.is_some() && r.task_id == u.task_id) {
+        if !runs
+            .iter()
+            .any(|r| r.task_id.is_some() && r.task_id == u.task_id)
+        {
             runs.push(u);
         }
     }
@@ -177,7 +183,10 @@ pub async fn runs(stack: &Stack, job: &str, since_secs: i64, output: Output) -> 
     let ctx = connect(stack).await?;
     let runs = history(&ctx, stack, job, since_secs).await?;
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&runs).unwrap_or_default()),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&runs).unwrap_or_default()
+        ),
         Output::Text => print!("{}", text(job, &runs, since_secs)),
     }
     Ok(exit::OK)
@@ -238,6 +247,9 @@ mod tests {
         assert!(from_event(r#"{"message":"worker started"}"#, 0, "").is_none());
         assert!(from_event("plain text", 0, "").is_none());
         let t = text("nightly", &[r], 86_400);
-        assert!(t.contains("failed") && t.contains("exit 3") && t.contains("2 retries"), "{t}");
+        assert!(
+            t.contains("failed") && t.contains("exit 3") && t.contains("2 retries"),
+            "{t}"
+        );
     }
 }

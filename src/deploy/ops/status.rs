@@ -149,7 +149,12 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
 /// A job's last run (from its run-summary lines of the last week) and its next one
 /// (of a cron schedule in UTC; the Scheduler does not say, and a rate counts from
 /// when its schedule was made).
-async fn job_runs(aws: &Aws, stack: &Stack, name: &str, j: &crate::deploy::stack::Job) -> Result<String> {
+async fn job_runs(
+    aws: &Aws,
+    stack: &Stack,
+    name: &str,
+    j: &crate::deploy::stack::Job,
+) -> Result<String> {
     use super::runs;
     let week_ago = runs::now_ms() - 7 * 86_400_000;
     let last = runs::from_logs(aws, stack, name, week_ago).await?.pop();
@@ -158,7 +163,9 @@ async fn job_runs(aws: &Aws, stack: &Stack, name: &str, j: &crate::deploy::stack
             "  last run: {} {}{} ({})\n",
             r.started_at,
             r.outcome,
-            r.exit_code.map(|c| format!(" exit {c}")).unwrap_or_default(),
+            r.exit_code
+                .map(|c| format!(" exit {c}"))
+                .unwrap_or_default(),
             r.reason
         ),
         None => "  last run: none in the last 7 days\n".to_owned(),

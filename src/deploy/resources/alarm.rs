@@ -310,7 +310,6 @@ impl Kind for Alarm {
     const PLURAL: &'static str = "alarms";
     const DEPENDS_ON: &'static [&'static str] = &[
         super::scaling::ScalingPolicy::KIND,
-        super::topic::Topic::KIND,
         super::metric_filter::MetricFilter::KIND,
     ];
     /// Put again when its policy is made again: the policy's id is in the action.

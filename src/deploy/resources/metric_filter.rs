@@ -59,7 +59,8 @@ async fn filters_of(ctx: &Ctx, group: &str) -> Result<Vec<t::MetricFilter>> {
 impl Kind for MetricFilter {
     const KIND: &'static str = "metric filter";
     const PLURAL: &'static str = "metricFilters";
-    const DEPENDS_ON: &'static [&'static str] = &[super::log_group::LogGroup::KIND];
+    const DEPENDS_ON: &'static [&'static str] =
+        &[super::log_group::LogGroup::KIND, super::topic::Topic::KIND];
 
     fn name(&self) -> String {
         self.filter_name.clone()

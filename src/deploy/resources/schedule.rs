@@ -385,6 +385,7 @@ impl Kind for Schedule {
         super::capacity_provider::CapacityProvider::KIND,
         super::cluster::ClusterCapacityProviders::KIND,
         super::auto_scaling_group::AutoScalingGroup::KIND,
+        super::queue::Queue::KIND,
     ];
 
     fn name(&self) -> String {

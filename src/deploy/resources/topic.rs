@@ -115,13 +115,7 @@ impl Topic {
         }
         for (email, sub) in &have {
             if !self.emails.contains(email) && sub != PENDING {
-                let out = ctx
-                    .aws
-                    .sns
-                    .unsubscribe()
-                    .subscription_arn(sub)
-                    .send()
-                    .await;
+                let out = ctx.aws.sns.unsubscribe().subscription_arn(sub).send().await;
                 absent_on(out, NOT_FOUND, "SNS Unsubscribe", email)?;
             }
         }

@@ -493,7 +493,10 @@ impl Cron {
         let wd = (weekday(y, m, d) + 1) as u32;
         let dow = self.dow.as_deref().unwrap_or(&[]);
         dow.get(wd as usize).copied().unwrap_or(false)
-            || self.dow_nth.iter().any(|&(w, n)| w == wd && (d - 1) / 7 + 1 == n)
+            || self
+                .dow_nth
+                .iter()
+                .any(|&(w, n)| w == wd && (d - 1) / 7 + 1 == n)
             || self.dow_last.iter().any(|&w| w == wd && d + 7 > last)
     }
 
@@ -583,7 +586,10 @@ mod tests {
         let now = at(2026, 12, 7, 10, 0);
         let next = |e: &str| next_after(e, now);
         assert_eq!(next("cron(0 3 * * ? *)"), Some(at(2026, 12, 8, 3, 0)));
-        assert_eq!(next("cron(0/15 * ? * MON-FRI *)"), Some(at(2026, 12, 7, 10, 15)));
+        assert_eq!(
+            next("cron(0/15 * ? * MON-FRI *)"),
+            Some(at(2026, 12, 7, 10, 15))
+        );
         assert_eq!(next("cron(0 8 1 * ? *)"), Some(at(2027, 1, 1, 8, 0)));
         assert_eq!(next("cron(0 18 ? * 6#3 *)"), Some(at(2026, 12, 18, 18, 0)));
         assert_eq!(next("cron(0 0 L * ? *)"), Some(at(2026, 12, 31, 0, 0)));
@@ -599,7 +605,10 @@ mod tests {
         assert_eq!(longest_gap("rate(6 hours)", now), Some(6 * 3600));
         assert_eq!(longest_gap("cron(0 3 * * ? *)", now), Some(86_400));
         // Friday 03:00 to Monday 03:00.
-        assert_eq!(longest_gap("cron(0 3 ? * MON-FRI *)", now), Some(3 * 86_400));
+        assert_eq!(
+            longest_gap("cron(0 3 ? * MON-FRI *)", now),
+            Some(3 * 86_400)
+        );
         assert_eq!(longest_gap("cron(0/20 * * * ? *)", now), Some(1200));
         assert_eq!(longest_gap("at(2027-01-01T00:00:00)", now), None);
     }

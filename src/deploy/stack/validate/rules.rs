@@ -241,11 +241,20 @@ pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
 
 /// A scheduled job's own keys: its schedules, retries, window, dates, dead-letter
 /// queue, capacity and alerts.
-fn job(stack: &Stack, kinds: &Kinds, j: &crate::deploy::stack::Job, props: &str, c: &mut Collector<'_>) {
+fn job(
+    stack: &Stack,
+    kinds: &Kinds,
+    j: &crate::deploy::stack::Job,
+    props: &str,
+    c: &mut Collector<'_>,
+) {
     use super::schedule::{duration_secs, iso_secs};
     let exprs = j.schedule.all();
     if exprs.is_empty() {
-        c.error(format!("{props}/schedule"), "an empty list: give at least one expression");
+        c.error(
+            format!("{props}/schedule"),
+            "an empty list: give at least one expression",
+        );
     }
     for (i, e) in exprs.iter().enumerate() {
         let at = format!("{props}{}", j.schedule.pointer(i));
@@ -258,7 +267,10 @@ fn job(stack: &Stack, kinds: &Kinds, j: &crate::deploy::stack::Job, props: &str,
     // The Scheduler schedules of a job: 1 + those past the first (each a hash of its
     // expression); a long list of them is a mistake more likely than a need.
     if exprs.len() > 20 {
-        c.error(format!("{props}/schedule"), format!("{} expressions: at most 20", exprs.len()));
+        c.error(
+            format!("{props}/schedule"),
+            format!("{} expressions: at most 20", exprs.len()),
+        );
     }
     c.range(format!("{props}/retryOnFailure"), j.retry_on_failure, 0, 10);
     c.range(
@@ -282,7 +294,10 @@ fn job(stack: &Stack, kinds: &Kinds, j: &crate::deploy::stack::Job, props: &str,
     let end = date("endDate", &j.end_date, c);
     if let (Some(s), Some(e)) = (start, end) {
         if e <= s {
-            c.error(format!("{props}/endDate"), "endDate must be after startDate");
+            c.error(
+                format!("{props}/endDate"),
+                "endDate must be after startDate",
+            );
         }
     }
     if let Some(q) = &j.dead_letter_queue {
@@ -317,14 +332,20 @@ fn job(stack: &Stack, kinds: &Kinds, j: &crate::deploy::stack::Job, props: &str,
         );
     }
     if a.email.is_empty() && a.sns_topic_arn.is_none() {
-        c.error(ap.clone(), "alerts to nobody: give email and/or snsTopicArn");
+        c.error(
+            ap.clone(),
+            "alerts to nobody: give email and/or snsTopicArn",
+        );
     }
     for (i, e) in a.email.iter().enumerate() {
-        let ok = e
-            .split_once('@')
-            .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !e.contains(char::is_whitespace));
+        let ok = e.split_once('@').is_some_and(|(u, d)| {
+            !u.is_empty() && d.contains('.') && !e.contains(char::is_whitespace)
+        });
         if !ok {
-            c.error(format!("{ap}/email/{i}"), format!("'{e}' is not an email address"));
+            c.error(
+                format!("{ap}/email/{i}"),
+                format!("'{e}' is not an email address"),
+            );
         }
     }
     if let Some(arn) = &a.sns_topic_arn {
@@ -339,10 +360,16 @@ fn job(stack: &Stack, kinds: &Kinds, j: &crate::deploy::stack::Job, props: &str,
     if let Some(w) = &a.not_succeeded_within {
         let at = format!("{ap}/notSucceededWithin");
         match duration_secs(w) {
-            None => c.error(at, format!("'{w}' is not a duration: minutes, hours or days, as 90m, 26h, 2d")),
+            None => c.error(
+                at,
+                format!("'{w}' is not a duration: minutes, hours or days, as 90m, 26h, 2d"),
+            ),
             // CloudWatch evaluates at most 7 days of periods, at most a day of periods
             // shorter than an hour (CloudWatch API reference, PutMetricAlarm: Period).
-            Some(secs) if secs > 7 * 86_400 => c.error(at, format!("'{w}' is over 7 days, the longest time a CloudWatch alarm looks back")),
+            Some(secs) if secs > 7 * 86_400 => c.error(
+                at,
+                format!("'{w}' is over 7 days, the longest time a CloudWatch alarm looks back"),
+            ),
             Some(secs) => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -369,9 +396,9 @@ fn job(stack: &Stack, kinds: &Kinds, j: &crate::deploy::stack::Job, props: &str,
 
 /// `3d`, `26h`, `90m` for a number of seconds (the largest unit that divides it).
 fn human_secs(s: u64) -> String {
-    if s % 86_400 == 0 {
+    if s.is_multiple_of(86_400) {
         format!("{}d", s / 86_400)
-    } else if s % 3600 == 0 {
+    } else if s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
     } else {
         format!("{}m", s.div_ceil(60))
