@@ -11,11 +11,14 @@ cargo rustc --release --quiet --target "$triple" --bin bosun --no-default-featur
 bin="$(realpath "${CARGO_TARGET_DIR:-target}")/$triple/release/bosun"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-export BOSUN_LOG=warn
+# bosun's default level (info): its start lines, and the run-summary line, are on the
+# path every container runs.
+unset BOSUN_LOG
 cg() { local name=$1; shift
     exec valgrind --quiet --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no \
         --callgrind-out-file="$out/$name" "$bin" "$@"; }
 (cg true --listen off -- true)
+(cg fail --listen off --log-format json -- sh -c 'exit 3') || true
 (cg stop --listen off --stop-timeout 1 -- sh -c 'trap "exit 0" TERM; sleep 30 & wait') &
 sleep 3; kill -TERM $!; wait $! || true
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -27,6 +30,6 @@ sleep 2
 for route in readyz livez status metrics; do curl -s "http://127.0.0.1:$port/$route" >/dev/null; done
 (cg probe probe --url "http://127.0.0.1:$port/readyz")
 kill -TERM $svc; wait $svc || true
-python3 docker/start-path.py record "$bin" "$out/true" "$out/stop" "$out/probe" "$out/svc" \
+python3 docker/start-path.py record "$bin" "$out/true" "$out/fail" "$out/stop" "$out/probe" "$out/svc" \
     > docker/start-path.txt
 echo "docker/start-path.txt: $(wc -l < docker/start-path.txt) functions"
