@@ -88,9 +88,13 @@ def drop_page_cache():
 def peak_rss(entries, env=None):
     """Peak RSS of each entry supervising `sleep 2`. `env`: extra variables per entry
     name (bosun's log level)."""
-    print(f"\n== peak RSS (VmHWM) supervising `sleep 2`; {drop_page_cache()} ==")
+    print(f"\n== peak RSS (VmHWM) supervising `sleep 2`; {drop_page_cache()} before each ==")
     res = {}
     for name, argv in entries.items():
+        # Before each entry: the kernel maps the cached pages around a faulting one
+        # (fault-around), so an entry run after another of the same binary would count
+        # pages the first one read in.
+        drop_page_cache()
         e = dict(os.environ)
         e.pop("BOSUN_LOG", None)
         e.update((env or {}).get(name, {}))

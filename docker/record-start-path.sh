@@ -18,6 +18,7 @@ cg() { local name=$1; shift
     exec valgrind --quiet --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no \
         --callgrind-out-file="$out/$name" "$bin" "$@"; }
 (cg true --listen off -- true)
+(BOSUN_LOG=warn cg warn --listen off -- true)
 (cg fail --listen off --log-format json -- sh -c 'exit 3') || true
 (cg stop --listen off --stop-timeout 1 -- sh -c 'trap "exit 0" TERM; sleep 30 & wait') &
 sleep 3; kill -TERM $!; wait $! || true
@@ -30,6 +31,6 @@ sleep 2
 for route in readyz livez status metrics; do curl -s "http://127.0.0.1:$port/$route" >/dev/null; done
 (cg probe probe --url "http://127.0.0.1:$port/readyz")
 kill -TERM $svc; wait $svc || true
-python3 docker/start-path.py record "$bin" "$out/true" "$out/fail" "$out/stop" "$out/probe" "$out/svc" \
+python3 docker/start-path.py record "$bin" "$out/true" "$out/warn" "$out/fail" "$out/stop" "$out/probe" "$out/svc" \
     > docker/start-path.txt
 echo "docker/start-path.txt: $(wc -l < docker/start-path.txt) functions"

@@ -52,6 +52,19 @@ def order(binary, start_path, out):
     for mangled, name in symbols(binary):
         by_name.setdefault(name, []).append(mangled)
     wanted = [l.rstrip("\n") for l in open(start_path) if l.strip() and not l.startswith("#")]
+    # glibc picks its string functions by the CPU at start (IFUNC): the recording
+    # machine's valgrind picked one variant (`__memcpy_avx_unaligned_erms`), a task's
+    # CPU may pick another (`__memcpy_evex_unaligned_erms`). Each listed variant brings
+    # its siblings along.
+    variant = re.compile(r"^__((?:mem|str|stp|wmem|wcs|rawmem)[a-z]*)_(?:sse|ssse|avx|evex|erms|unaligned)")
+    names = list(by_name)
+    with_siblings = []
+    for name in wanted:
+        with_siblings.append(name)
+        m = variant.match(name)
+        if m:
+            with_siblings.extend(n for n in names if n.startswith(f"__{m.group(1)}_") and variant.match(n))
+    wanted = list(dict.fromkeys(with_siblings))
     ordered = [m for name in wanted for m in by_name.get(name, [])]
     with open(out, "w") as f:
         f.write("".join(m + "\n" for m in dict.fromkeys(ordered)))
