@@ -11,6 +11,8 @@ it back to the mangled names of the binary at hand (order).
   start-path.py names BINARY                       demangled names of BINARY's symbols
   start-path.py record BINARY CALLGRIND.OUT...     docker/start-path.txt from runs
   start-path.py order BINARY START-PATH OUT        the ordering file for BINARY's link
+  start-path.py native BINARY PERF.DATA...         functions of BINARY whose code took a
+                                                   page fault in perf's recordings
 """
 import os, re, subprocess, sys
 
@@ -72,6 +74,35 @@ def order(binary, start_path, out):
     print(f"start path: {found} of {len(wanted)} functions found in {binary}", file=sys.stderr)
 
 
+def native(binary, datas):
+    """The functions in which a run of BINARY took page faults on its own code, in
+    order: `perf record -e page-faults -d` gives each fault's address. With the
+    kernel's fault-around, only the first touch of each 64 KiB window faults: the
+    function that brought that window in."""
+    syms = []
+    out = subprocess.run(["nm", "-n", "-S", "--demangle", "--defined-only", binary],
+                         capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        m = re.match(r"([0-9a-f]+) ([0-9a-f]+) [tTwW] (.*)", line)
+        if m:
+            syms.append((int(m[1], 16), int(m[2], 16), m[3]))
+    starts = [a for a, _, _ in syms]
+    import bisect
+    names = []
+    for data in datas:
+        out = subprocess.run(["perf", "script", "-i", data, "-F", "addr"],
+                             capture_output=True, text=True, check=True).stdout
+        for line in out.split():
+            try:
+                addr = int(line, 16)
+            except ValueError:
+                continue
+            i = bisect.bisect_right(starts, addr) - 1
+            if i >= 0 and syms[i][0] <= addr < syms[i][0] + max(syms[i][1], 1):
+                names.append(syms[i][2])
+    sys.stdout.write("".join(n + "\n" for n in dict.fromkeys(names)))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "names":
@@ -80,5 +111,7 @@ if __name__ == "__main__":
         record(args[0], args[1:])
     elif cmd == "order":
         order(*args)
+    elif cmd == "native":
+        native(args[0], args[1:])
     else:
         sys.exit(__doc__)

@@ -11,6 +11,6 @@
 # bosun makes are still placed at random.
 triple=x86_64-unknown-linux-gnu
 export RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static \
--C force-unwind-tables=no \
+-C force-unwind-tables=no -C symbol-mangling-version=v0 \
 -C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,-T,$PWD/docker/no-unwind-tables.ld \
 ${BOSUN_STATIC_RUSTFLAGS:-}"
