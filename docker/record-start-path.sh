@@ -38,16 +38,22 @@ cp "$out/recorded" docker/start-path.txt
 # the forked child before its exec (not traced), the string functions this CPU's
 # IFUNCs pick, locks taken only natively. Each round links bosun in the order so far,
 # runs it under perf's page-fault event, and puts the functions that faulted first;
-# with the kernel's fault-around each round shows the next windows' first touches.
+# with the kernel's fault-around each round shows the next windows' first touches, until
+# a round finds nothing new (at most 12).
 if command -v perf >/dev/null 2>&1 && command -v ld.lld >/dev/null 2>&1; then
     : > "$out/native.off"; : > "$out/native.on"
-    for round in 1 2 3; do
+    for round in $(seq 12); do
+        before=$(cat "$out/native.off" "$out/native.on" | sort -u | wc -l)
         python3 docker/start-path.py order "$bin" docker/start-path.txt "$out/order.$round"
         cargo rustc --release --quiet --target "$triple" --bin bosun --no-default-features -- \
             -C strip=none -C link-arg=-fuse-ld=lld \
             -C "link-arg=-Wl,--symbol-ordering-file=$out/order.$round" -C link-arg=-Wl,--no-warn-symbol-ordering
         cp "$bin" "$out/bosun.$round"
+        # A file written moments ago sits in the page cache in large folios, and a fault
+        # maps a whole folio: dropped, the binary is read in the pages a task reads.
+        sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "start path: page cache not dropped (needs root)" >&2
         perf record -q -e page-faults -c 1 -d -o "$out/pf.off.$round" "$out/bosun.$round" --listen off -- sleep 0.3 2>/dev/null
+        sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
         perf record -q -e page-faults -c 1 -d -o "$out/pf.on.$round" "$out/bosun.$round" --listen 127.0.0.1:0 -- sleep 0.3 2>/dev/null
         python3 docker/start-path.py native "$out/bosun.$round" "$out/pf.off.$round" >> "$out/native.off"
         python3 docker/start-path.py native "$out/bosun.$round" "$out/pf.on.$round" >> "$out/native.on"
@@ -56,6 +62,9 @@ if command -v perf >/dev/null 2>&1 && command -v ld.lld >/dev/null 2>&1; then
           sed '/^# probe/,$d' "$out/recorded"
           echo "# native, endpoint on (perf page faults)"; awk '!seen[$0]++' "$out/native.on"
           sed -n '/^# probe/,$p' "$out/recorded"; } > docker/start-path.txt
+        after=$(cat "$out/native.off" "$out/native.on" | sort -u | wc -l)
+        echo "start path: round $round, $((after - before)) functions found natively" >&2
+        [ "$after" -gt "$before" ] || break
     done
 fi
 echo "docker/start-path.txt: $(grep -vc '^#' docker/start-path.txt) functions"
