@@ -683,7 +683,19 @@ fn log_format_json_and_filter() {
     let mut cmd = command(Mode::Subreaper, &["--listen", "off", "--", "true"]);
     cmd.env("BOSUN_LOG", "warn").stdin(Stdio::null());
     let end = start_cmd(Mode::Subreaper, cmd).wait(BOUND);
-    assert_eq!(end.stderr, "", "info lines despite BOSUN_LOG=warn");
+    // No info line: only the run-summary line, which no filter takes away.
+    let lines: Vec<&str> = end.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "info lines despite BOSUN_LOG=warn: {}",
+        end.stderr
+    );
+    assert!(
+        lines[0].contains(" INFO run ended outcome=succeeded "),
+        "{}",
+        lines[0]
+    );
 }
 
 /// A worker that reports each fault signal it is sent.
