@@ -7,6 +7,7 @@ pub mod instance_types;
 pub mod limits;
 pub mod schedule;
 pub mod validate;
+pub mod when;
 pub mod yaml;
 
 use std::collections::BTreeMap;
