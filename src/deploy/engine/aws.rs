@@ -61,7 +61,9 @@ pub struct Aws {
 }
 
 impl Aws {
-    pub async fn new(region: Option<&str>) -> Aws {
+    /// The clients, for `region` (else the environment's or the profile's). No region
+    /// anywhere is a usage error: bosun-deploy never guesses one.
+    pub async fn new(region: Option<&str>) -> Result<Aws> {
         let all = Arc::new(Semaphore::new(concurrency()));
         let https = crate::aws::https();
         let mut builder = crate::aws::config()
@@ -85,10 +87,11 @@ impl Aws {
             builder = builder.region(aws_config::Region::new(r.to_owned()));
         }
         let cfg = builder.build();
-        let region = cfg
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".into());
+        let Some(region) = cfg.region().map(|r| r.to_string()) else {
+            return Err(super::error::DeployError::Usage(
+                "no AWS region: set `region:` in the stack file, or AWS_REGION (or a profile with a region, AWS_PROFILE)".into(),
+            ));
+        };
         // Each service's client: its own bound, inside the one for all.
         let per_service = PER_SERVICE.min(concurrency());
         macro_rules! client {
@@ -101,7 +104,7 @@ impl Aws {
                 )
             }};
         }
-        Aws {
+        Ok(Aws {
             ecs: client!(aws_sdk_ecs),
             iam: client!(aws_sdk_iam),
             sqs: client!(aws_sdk_sqs),
@@ -117,17 +120,44 @@ impl Aws {
             ecr: client!(aws_sdk_ecr),
             sns: client!(aws_sdk_sns),
             region,
-        }
+        })
     }
 
-    /// The caller's account, from STS GetCallerIdentity: never guessed.
+    /// The caller's account, from STS GetCallerIdentity: never guessed. The first call
+    /// of every verb, so it is bounded short (3 s to connect, 10 s in all, one retry):
+    /// an endpoint that does not answer is said within seconds, named, instead of
+    /// after the retries a deploy's calls get.
     pub async fn account(&self) -> Result<String> {
+        let quick = aws_sdk_sts::config::Builder::default()
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .operation_timeout(Duration::from_secs(10))
+                    .build(),
+            );
         let out = self
             .sts
             .get_caller_identity()
+            .customize()
+            .config_override(quick)
             .send()
             .await
-            .map_err(failed("STS GetCallerIdentity", "(caller)"))?;
+            .map_err(|e| {
+                let code = super::error::code_of(&e);
+                match code.as_str() {
+                    "Timeout" | "DispatchFailure" | "ResponseError" => {
+                        super::error::DeployError::Preflight(format!(
+                            "AWS does not answer at {} (STS GetCallerIdentity: {}): check the network, AWS_ENDPOINT_URL and the region ({})",
+                            sts_endpoint(&self.region),
+                            crate::aws::describe(&e),
+                            self.region
+                        ))
+                    }
+                    _ => failed("STS GetCallerIdentity", "(caller)")(e),
+                }
+            })?;
         out.account()
             .map(str::to_owned)
             .ok_or_else(|| super::error::DeployError::Unexpected {
@@ -135,6 +165,14 @@ impl Aws {
                 what: "no account".into(),
             })
     }
+}
+
+/// Where STS calls go: the endpoint variables the SDK honours, else the region's.
+fn sts_endpoint(region: &str) -> String {
+    ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"))
 }
 
 /// An HTTP client that lets at most `own` of its service's calls, and `all` calls of

@@ -182,7 +182,7 @@ fn run<T>(f: impl std::future::Future<Output = T>) -> T {
 async fn ctx(stack: &str) -> Ctx {
     // Clients are built (no call is made through them: the fake kind has none).
     Ctx::new(
-        Aws::new(Some("eu-west-1")).await,
+        Aws::new(Some("eu-west-1")).await.unwrap(),
         stack,
         "c",
         "123456789012".into(),

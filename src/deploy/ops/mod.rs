@@ -37,7 +37,7 @@ pub async fn connect(stack: &Stack) -> Result<Ctx> {
         .clone()
         .or_else(|| std::env::var("AWS_REGION").ok())
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok());
-    let aws = Aws::new(region.as_deref()).await;
+    let aws = Aws::new(region.as_deref()).await?;
     let account = aws.account().await?;
     if let Some(want) = &stack.account {
         if *want != account {
