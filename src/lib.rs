@@ -10,6 +10,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod civil;
 pub mod config;
 #[cfg(feature = "stack")]
 pub mod deploy;

@@ -357,13 +357,7 @@ fn parse_utc(s: &str) -> Option<SystemTime> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
-    // Days from 1970-01-01 to the civil date (Howard Hinnant's days_from_civil).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = crate::civil::days_from(y, m as u32, day as u32);
     let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
 }
@@ -391,7 +385,7 @@ mod tests {
             let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
             // Back to the agent's format through the parser's inverse, checked above.
             let days = secs / 86_400;
-            let (y, m, d) = civil(days as i64);
+            let (y, m, d) = crate::civil::from_days(days as i64);
             let r = secs % 86_400;
             format!(
                 "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
@@ -423,18 +417,5 @@ mod tests {
         assert_eq!(half(&h) / 10, 5);
         // Granted all that was asked: nothing left to renew for.
         assert!(!h.renewable());
-    }
-
-    /// civil_from_days, for the test's dates.
-    fn civil(z: i64) -> (i64, i64, i64) {
-        let z = z + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        (yoe + era * 400 + i64::from(m <= 2), m, d)
     }
 }

@@ -273,30 +273,7 @@ fn day_number(s: &str) -> Option<u32> {
         .or_else(|| s.parse().ok().filter(|n| (1..=7).contains(n)))
 }
 
-/// (year, month, day) of a day counted from 1970-01-01 (Howard Hinnant's
-/// civil_from_days).
-pub fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Days from 1970-01-01 to a date (Howard Hinnant's days_from_civil).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let (m, d) = (i64::from(m), i64::from(d));
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use crate::civil::{days_from as days_from_civil, from_days as civil};
 
 /// 0 = Sunday.
 fn weekday(y: i64, m: u32, d: u32) -> i64 {
