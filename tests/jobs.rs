@@ -363,4 +363,28 @@ resources:
         assert_eq!(out.status.code(), Some(3), "{job}: {err}");
         assert!(err.contains(needle), "{needle:?} not in {err}");
     }
+    // A start date that has passed: the Scheduler would refuse it, so it is said and
+    // not sent (the schedule runs from now); one ahead is sent.
+    for (date, sent) in [("2020-01-01", false), ("2999-01-01", true)] {
+        let text = format!(
+            "stack: s
+network: {{ subnets: [subnet-1] }}
+resources:
+  j:
+    type: scheduled-job
+    properties:
+      packaging: {{ type: prebuilt-image, properties: {{ image: \"repo/app:1\" }} }}
+      command: [\"true\"]
+      schedule: \"rate(1 hour)\"
+      startDate: \"{date}\"
+"
+        );
+        let file = write(&dir, "bosun.yaml", &text);
+        let out = deploy(&["validate", "--stack", &file], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stderr(&out).contains("has passed"), !sent, "{}", stderr(&out));
+        let out = deploy(&["render", "--stack", &file], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out).contains("\"StartDate\""), sent, "{}", stdout(&out));
+    }
 }

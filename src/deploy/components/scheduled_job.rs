@@ -240,7 +240,14 @@ fn job_schedule(cx: &Cx<'_>, j: &Job, name: &str, index: usize, expr: &str) -> s
             "DISABLED"
         }
         .into(),
-        start_date: j.start_date.as_deref().and_then(iso_date),
+        // Scheduler refuses a StartDate more than 5 minutes ago ("The StartDate you
+        // specify cannot be earlier than 5 minutes ago", as moto mirrors it: getmoto
+        // #8172): one that has passed is not sent, and the schedule runs from now.
+        start_date: j
+            .start_date
+            .as_deref()
+            .filter(|d| iso_secs(d).is_some_and(schedule::start_date_ahead))
+            .and_then(iso_date),
         end_date: j.end_date.as_deref().and_then(iso_date),
         target: sc::Target {
             arn: cx.cluster_arn(),

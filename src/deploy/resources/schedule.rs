@@ -78,6 +78,16 @@ fn sdk_date(s: &Option<String>) -> Option<aws_smithy_types::DateTime> {
     })
 }
 
+/// Whether a start date (Unix seconds) is one Scheduler still takes: not more than 5
+/// minutes ago (with a minute to spare for the time the apply takes). A start date
+/// that has passed means what no start date means: the schedule runs.
+pub fn start_date_ahead(secs: i64) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    secs > now + 60
+}
+
 /// A date as Scheduler returns it, written as the spec writes it.
 fn spec_date(d: Option<&aws_smithy_types::DateTime>) -> Option<String> {
     d.and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
@@ -428,7 +438,8 @@ impl Kind for Schedule {
                     .and_then(|w| w.maximum_window_in_minutes()),
             },
             state: s.state().map(|x| x.as_str().to_owned()).unwrap_or_default(),
-            start_date: spec_date(s.start_date()),
+            // A start date that has passed is no start date (see `start_date_ahead`).
+            start_date: spec_date(s.start_date().filter(|d| start_date_ahead(d.secs()))),
             end_date: spec_date(s.end_date()),
             target: Target {
                 arn: tg.map(|x| x.arn().to_owned()).unwrap_or_default(),

@@ -291,6 +291,17 @@ fn job(
         secs
     };
     let start = date("startDate", &j.start_date, c);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if let (Some(s), Some(v)) = (start, &j.start_date) {
+        if s <= now + 60 {
+            c.warn(
+                format!("{props}/startDate"),
+                format!("'{v}' has passed: the Scheduler refuses a start date more than 5 minutes ago, so it is not sent (the schedule runs from now)"),
+            );
+        }
+    }
     let end = date("endDate", &j.end_date, c);
     if let (Some(s), Some(e)) = (start, end) {
         if e <= s {
