@@ -382,9 +382,19 @@ resources:
         let file = write(&dir, "bosun.yaml", &text);
         let out = deploy(&["validate", "--stack", &file], &[]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        assert_eq!(stderr(&out).contains("has passed"), !sent, "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out).contains("has passed"),
+            !sent,
+            "{}",
+            stderr(&out)
+        );
         let out = deploy(&["render", "--stack", &file], &[]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        assert_eq!(stdout(&out).contains("\"StartDate\""), sent, "{}", stdout(&out));
+        assert_eq!(
+            stdout(&out).contains("\"StartDate\""),
+            sent,
+            "{}",
+            stdout(&out)
+        );
     }
 }
