@@ -54,10 +54,7 @@ pub async fn logs(
     only: Only<'_>,
 ) -> Result<()> {
     let group = naming::log_group(&stack.stack, resource);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let mut start = now_ms - since_secs * 1000;
+    let mut start = super::runs::now_ms() - since_secs * 1000;
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
         let mut token: Option<String> = None;

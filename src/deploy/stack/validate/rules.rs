@@ -382,9 +382,6 @@ fn job(
                 format!("'{w}' is over 7 days, the longest time a CloudWatch alarm looks back"),
             ),
             Some(secs) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
                 // The longest time between two runs of the job (of its schedule
                 // with the shortest such gap, where there are several).
                 let gap = exprs
