@@ -5,7 +5,7 @@
 //! be read included), 3 invalid stack file, 4 AWS refused or failed, 5 a local tool
 //! failed (nothing in AWS changed), 6 a deployment did not finish within `--timeout`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -27,11 +27,15 @@ struct Cli {
     verb: Verb,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 struct StackArg {
     /// The stack file
     #[arg(long, default_value = "bosun.yaml", value_name = "FILE")]
     stack: PathBuf,
+    /// The stage: the file's `stages.NAME` overrides, and every name and tag the
+    /// stack makes carries it (`{stack}-{stage}`), apart from every other stage
+    #[arg(long, env = "BOSUN_STAGE", value_name = "NAME")]
+    stage: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -258,7 +262,8 @@ enum Verb {
     },
 }
 
-fn load(path: &Path) -> Result<Stack, u8> {
+fn load(arg: &StackArg) -> Result<Stack, u8> {
+    let path = arg.stack.as_path();
     // A file that cannot be read is a usage error (a wrong --stack), not an invalid
     // stack: the path and the system's reason, and exit 2.
     let text = match std::fs::read_to_string(path) {
@@ -271,7 +276,9 @@ fn load(path: &Path) -> Result<Stack, u8> {
             return Err(exit::USAGE);
         }
     };
-    match validate::check(&path.display().to_string(), &text) {
+    // An empty BOSUN_STAGE is no stage.
+    let stage = arg.stage.as_deref().filter(|s| !s.is_empty());
+    match validate::check_stage(&path.display().to_string(), &text, stage) {
         Ok((stack, report)) => {
             eprint!("{report}");
             Ok(stack)
@@ -292,14 +299,14 @@ fn load(path: &Path) -> Result<Stack, u8> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.verb {
-        Verb::Validate(a) => load(&a.stack).map_or_else(
+        Verb::Validate(a) => load(&a).map_or_else(
             |c| c,
             |_| {
                 println!("{}: valid", a.stack.display());
                 exit::OK
             },
         ),
-        Verb::Render(a) => load(&a.stack).map_or_else(
+        Verb::Render(a) => load(&a).map_or_else(
             |c| c,
             |stack| match verbs::render(&a.stack, &stack) {
                 Ok(code) => code,
@@ -313,7 +320,7 @@ fn main() -> ExitCode {
             stack: file,
             output,
             bosun,
-        } => with_aws(&file.stack.clone(), |stack| async move {
+        } => with_aws(&file.clone(), |stack| async move {
             verbs::diff(
                 &file.stack,
                 &stack,
@@ -329,7 +336,7 @@ fn main() -> ExitCode {
             timeout,
             bosun,
             safety,
-        } => with_aws(&file.stack.clone(), |stack| async move {
+        } => with_aws(&file.clone(), |stack| async move {
             let wait = (!no_wait).then(|| Duration::from_secs(timeout));
             verbs::apply(
                 &file.stack,
@@ -341,7 +348,7 @@ fn main() -> ExitCode {
             )
             .await
         }),
-        Verb::Status(file) => with_aws(&file.stack.clone(), |stack| async move {
+        Verb::Status(file) => with_aws(&file.clone(), |stack| async move {
             verbs::status(&file.stack, &stack).await
         }),
         Verb::Inject { image, tag, bosun } => {
@@ -364,7 +371,7 @@ fn main() -> ExitCode {
             follow,
             task,
             filter,
-        } => with_aws(&stack.stack, |stack| async move {
+        } => with_aws(&stack.clone(), |stack| async move {
             // A wrong name is a usage error, found before any AWS call.
             ops::runnable(&stack, &resource, ops::Runs::Any)?;
             let ctx = ops::connect(&stack).await?;
@@ -384,7 +391,7 @@ fn main() -> ExitCode {
             bosun,
             command,
             ..
-        } => with_aws(&file.stack.clone(), |stack| async move {
+        } => with_aws(&file.clone(), |stack| async move {
             let a = local::LocalArgs {
                 resource,
                 env,
@@ -402,7 +409,7 @@ fn main() -> ExitCode {
             timeout,
             command,
             ..
-        } => with_aws(&stack.stack, |stack| async move {
+        } => with_aws(&stack.clone(), |stack| async move {
             let a = run::RunArgs {
                 resource,
                 env,
@@ -417,7 +424,7 @@ fn main() -> ExitCode {
             stack,
             stopped,
             output,
-        } => with_aws(&stack.stack, |stack| async move {
+        } => with_aws(&stack.clone(), |stack| async move {
             tasks::tasks(&stack, &resource, stopped, output.output.into()).await
         }),
         Verb::Runs {
@@ -425,7 +432,7 @@ fn main() -> ExitCode {
             stack,
             since,
             output,
-        } => with_aws(&stack.stack, |stack| async move {
+        } => with_aws(&stack.clone(), |stack| async move {
             runs::runs(&stack, &job, since, output.output.into()).await
         }),
         Verb::Rollback {
@@ -435,7 +442,7 @@ fn main() -> ExitCode {
             no_wait,
             timeout,
             safety,
-        } => with_aws(&stack.stack, |stack| async move {
+        } => with_aws(&stack.clone(), |stack| async move {
             let wait = (!no_wait).then(|| Duration::from_secs(timeout));
             rollback::rollback(&stack, &service, to.as_deref(), wait, &safety.safety()).await
         }),
@@ -445,7 +452,7 @@ fn main() -> ExitCode {
             task,
             container,
             command,
-        } => with_aws(&stack.stack, |stack| async move {
+        } => with_aws(&stack.clone(), |stack| async move {
             let a = exec::ExecArgs {
                 resource,
                 task,
@@ -464,7 +471,7 @@ fn main() -> ExitCode {
                 eprintln!("bosun-deploy: {e}");
                 e.exit_code()
             }
-            Ok(()) => with_aws(&stack.stack, |stack| async move {
+            Ok(()) => with_aws(&stack.clone(), |stack| async move {
                 verbs::delete(&stack, output.output.into(), yes, &safety.safety()).await
             }),
         },
@@ -472,12 +479,12 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn with_aws<F, Fut>(path: &Path, f: F) -> u8
+fn with_aws<F, Fut>(arg: &StackArg, f: F) -> u8
 where
     F: FnOnce(Stack) -> Fut,
     Fut: std::future::Future<Output = Result<u8, DeployError>>,
 {
-    let stack = match load(path) {
+    let stack = match load(arg) {
         Ok(s) => s,
         Err(c) => return c,
     };

@@ -32,6 +32,9 @@ pub fn fit(name: String, max: usize) -> String {
 
 /// The tag that marks what a stack created.
 pub const STACK_TAG: &str = "bosun:stack";
+/// The stage a stack was deployed for (its `STACK_TAG` already ends with it; this
+/// says which part is the stage).
+pub const STAGE_TAG: &str = "bosun:stage";
 
 /// The tag naming the resource of the file a task `run` started runs.
 pub const RESOURCE_TAG: &str = "bosun:resource";

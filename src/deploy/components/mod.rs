@@ -175,6 +175,9 @@ impl Cx<'_> {
     /// The stack's tags and [`STACK_TAG`], sorted.
     pub fn tag_pairs(&self) -> Vec<(String, String)> {
         let mut t = vec![(STACK_TAG.to_owned(), self.stack.stack.clone())];
+        if let Some(stage) = &self.stack.stage {
+            t.push((naming::STAGE_TAG.to_owned(), stage.clone()));
+        }
         t.extend(self.stack.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         t.sort();
         t

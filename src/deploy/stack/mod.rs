@@ -29,6 +29,10 @@ pub struct Stack {
     /// with the Docker engine's own credentials.
     pub registry: Option<String>,
     pub resources: BTreeMap<String, Resource>,
+    /// The stage it was loaded for (`--stage`); `stack` then ends with `-{stage}`, so
+    /// every name and tag the stack makes carries it.
+    #[serde(skip)]
+    pub stage: Option<String>,
 }
 
 /// No `cluster:`: the stack's own, named after the stack (filled in by validation),

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 mod container;
 mod rules;
+mod stages;
 
 use super::directive::{directive, Directive};
 use super::limits::*;
@@ -22,6 +23,7 @@ use super::{Container, Resource, Resources, Stack};
 use rules::{rules, Kinds};
 
 pub use container::check_registry;
+pub use stages::{stage_name_ok, STAGE_MAX};
 
 /// The stack file's JSON Schema (published in the repository for editors).
 pub const SCHEMA: &str = include_str!("../../../../schema/bosun-stack.schema.json");
@@ -164,29 +166,131 @@ pub fn load(path: &Path) -> Result<(Stack, Report), Report> {
     check(&file, &text)
 }
 
-/// Check the text of a stack file named `file`.
+/// Check the text of a stack file named `file` (no stage).
 pub fn check(file: &str, text: &str) -> Result<(Stack, Report), Report> {
-    let (value, positions) = match yaml::parse(text) {
+    check_stage(file, text, None)
+}
+
+/// Check the text of a stack file named `file` for `stage`: its overrides merged over
+/// the base, and the stack's names carrying the stage. Without a stage, a file that
+/// lists stages is checked as each of them too, so one `validate` finds a mistake in
+/// any stage.
+pub fn check_stage(file: &str, text: &str, stage: Option<&str>) -> Result<(Stack, Report), Report> {
+    let one_error = |message: String, pos: Option<Pos>| Report {
+        file: file.into(),
+        diagnostics: vec![Diagnostic {
+            severity: Severity::Error,
+            pointer: String::new(),
+            message,
+            pos,
+        }],
+    };
+    let (mut value, positions) = match yaml::parse(text) {
         Ok(v) => v,
         Err(e) => {
-            return Err(Report {
-                file: file.into(),
-                diagnostics: vec![Diagnostic {
-                    severity: Severity::Error,
-                    pointer: String::new(),
-                    message: format!("not valid YAML: {}", e.message),
-                    pos: Some(Pos {
-                        line: e.line,
-                        col: e.col,
-                    }),
-                }],
-            })
+            return Err(one_error(
+                format!("not valid YAML: {}", e.message),
+                Some(Pos {
+                    line: e.line,
+                    col: e.col,
+                }),
+            ))
         }
     };
+    if value.is_null() {
+        return Err(one_error(
+            "the file is empty: a stack file names its stack and resources (`bosun-deploy init` writes a starter)".into(),
+            None,
+        ));
+    }
+    account_as_written(&mut value, &positions, text);
+    let base = one(file, value.clone(), positions.clone(), stage);
+    if stage.is_some() {
+        return base;
+    }
+    let listed = stages::listed(&value);
+    if listed.is_empty() {
+        return base;
+    }
+    let mut report = match &base {
+        Ok((_, r)) | Err(r) => r.clone(),
+    };
+    for st in &listed {
+        if !stages::stage_name_ok(st) {
+            continue; // the base check reported the name
+        }
+        let other = match one(file, value.clone(), positions.clone(), Some(st)) {
+            Ok((_, r)) | Err(r) => r,
+        };
+        for d in other.diagnostics {
+            if !report.diagnostics.contains(&d) {
+                report.diagnostics.push(d);
+            }
+        }
+    }
+    sort(&mut report.diagnostics);
+    match base {
+        Ok((s, _)) if !report.has_errors() => Ok((s, report)),
+        _ => Err(report),
+    }
+}
+
+/// An account id written without quotes is read by YAML as a number (and one with a
+/// leading zero loses it): take the digits as the file has them.
+fn account_as_written(value: &mut Value, positions: &Positions, text: &str) {
+    if !value["account"].is_number() {
+        return;
+    }
+    let Some(pos) = positions.get("/account") else {
+        return;
+    };
+    // The position is the key's or the value's: read the value after `account:`.
+    let raw: String = text
+        .lines()
+        .nth(pos.line.saturating_sub(1))
+        .map(|l| {
+            let rest: String = l.chars().skip(pos.col.saturating_sub(1)).collect();
+            let rest = match rest.strip_prefix("account") {
+                Some(r) => r
+                    .trim_start()
+                    .trim_start_matches(':')
+                    .trim_start()
+                    .to_owned(),
+                None => rest,
+            };
+            rest.chars().take_while(char::is_ascii_digit).collect()
+        })
+        .unwrap_or_default();
+    if !raw.is_empty() {
+        value["account"] = Value::String(raw);
+    }
+}
+
+fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by_key(|d| {
+        (
+            d.pos.map_or((0, 0), |p| (p.line, p.col)),
+            d.severity == Severity::Warning,
+        )
+    });
+}
+
+/// Check one document: the base, or the base with one stage's overrides.
+fn one(
+    file: &str,
+    mut value: Value,
+    mut positions: Positions,
+    stage: Option<&str>,
+) -> Result<(Stack, Report), Report> {
+    let mut errs = stages::Errs::default();
+    let from_stage = stages::apply(&mut value, &mut positions, stage, &mut errs);
     let mut c = Collector {
         positions: &positions,
         out: Vec::new(),
     };
+    for (pointer, message) in errs.0 {
+        c.error(pointer, message);
+    }
     structure(&value, &mut c);
     // The rules still run on every resource whose structure is right, so that one
     // run reports everything; references see every resource named in the file.
@@ -207,7 +311,10 @@ pub fn check(file: &str, text: &str) -> Result<(Stack, Report), Report> {
                 .map(|r| r.split('/').next().unwrap_or("").to_owned())
         })
         .collect();
-    let top_broken = c.out.iter().any(|d| !d.pointer.starts_with("/resources/"));
+    let top_broken = c
+        .out
+        .iter()
+        .any(|d| !d.pointer.starts_with("/resources/") && !d.pointer.starts_with("/stages/"));
     let mut usable = value.clone();
     if let Some(res) = usable.get_mut("resources").and_then(Value::as_object_mut) {
         res.retain(|k, _| !broken.contains(k));
@@ -224,6 +331,10 @@ pub fn check(file: &str, text: &str) -> Result<(Stack, Report), Report> {
     } else {
         match serde_path_to_error::deserialize::<_, Stack>(&usable) {
             Ok(mut s) => {
+                if let Some(st) = stage {
+                    s.stack = format!("{}-{st}", s.stack);
+                    s.stage = Some(st.to_owned());
+                }
                 if s.cluster.is_empty() {
                     s.cluster = s.stack.clone();
                 }
@@ -243,20 +354,54 @@ pub fn check(file: &str, text: &str) -> Result<(Stack, Report), Report> {
     if let Some(stack) = &stack {
         rules(stack, &kinds, &mut c);
     }
-    c.out.sort_by_key(|d| {
-        (
-            d.pos.map_or((0, 0), |p| (p.line, p.col)),
-            d.severity == Severity::Warning,
-        )
-    });
+    let mut diagnostics = c.out;
+    if let Some(st) = stage {
+        for d in &mut diagnostics {
+            if let Some(p) = stages::relocate(&d.pointer, &positions, &from_stage, st) {
+                d.pointer = p;
+            }
+        }
+    }
+    sort(&mut diagnostics);
     let report = Report {
         file: file.into(),
-        diagnostics: c.out,
+        diagnostics,
     };
     match stack {
         Some(s) if !report.has_errors() => Ok((s, report)),
         _ => Err(report),
     }
+}
+
+/// The nearest of `candidates` to `word` (a typo's likely meaning): at most a third of
+/// its letters apart, and at least one.
+pub(crate) fn suggest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .filter(|c| *c != word)
+        .map(|c| (distance(&word.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance, by characters.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn structure(value: &Value, c: &mut Collector<'_>) {
@@ -282,9 +427,12 @@ fn structure(value: &Value, c: &mut Collector<'_>) {
                     .iter()
                     .filter(|k| !declared.contains(k.as_str()))
                     .map(|k| {
+                        let hint = suggest(k, declared.iter().copied())
+                            .map(|s| format!(" (did you mean '{s}'?)"))
+                            .unwrap_or_default();
                         (
                             format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
-                            format!("unknown key '{k}'"),
+                            format!("unknown key '{k}'{hint}"),
                         )
                     })
                     .collect()

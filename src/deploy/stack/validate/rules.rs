@@ -23,10 +23,14 @@ pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
     // (`[a-z0-9]+(?:[._-][a-z0-9]+)*`, ECR API reference, CreateRepository): no
     // `--`, no trailing `-`.
     if !name_ok(&stack.stack, 32) || stack.stack.contains("--") || stack.stack.ends_with('-') {
+        let with_stage = match &stack.stage {
+            Some(st) => format!(" (the stack's name with its stage '{st}')"),
+            None => String::new(),
+        };
         c.error(
             "/stack",
             format!(
-                "'{}' must be 1..32 letters, digits or single '-' between them, starting with a letter",
+                "'{}'{with_stage} must be 1..32 letters, digits or single '-' between them, starting with a letter",
                 stack.stack
             ),
         );
