@@ -61,7 +61,6 @@ resources:
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     let expected = [
-        "1:1: error: network: missing: worker-service and scheduled-job tasks run on Fargate (awsvpc) and need network.subnets",
         "5:49: error: resources.q.properties.colour: unknown key 'colour'",
         "11:7: error: resources.w.properties.stopTimeout: 150 is out of range: allowed 2..=120",
         "12:31: error: resources.w.properties.resources.memory: 4096 MiB does not go with 0.25 vCPU on Fargate: allowed 512, 1024, 2048",

@@ -307,3 +307,8 @@ mod tests {
         assert_ne!(short_hash("a"), short_hash("b"));
     }
 }
+
+/// The stack's own security group for its tasks (default network only).
+pub fn security_group(stack: &str) -> String {
+    format!("{stack}-tasks")
+}

@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 
 use super::engine::{Node, Registry};
 use super::naming::{self, Where, STACK_TAG};
-use super::resources::{cluster, EcsTag, KvTag, Spec, KINDS};
+use super::resources::{cluster, security_group, EcsTag, KvTag, Spec, KINDS};
 use super::stack::{Resource, Stack};
 
 pub use task::{ImageConfig, IMAGE_START};
@@ -42,6 +42,18 @@ pub struct Target {
     /// The complete ARNs of the secrets the tasks read (name → ARN); `render`, which
     /// asks AWS nothing, writes the ARN without the suffix Secrets Manager adds.
     pub secrets: BTreeMap<String, String>,
+    /// The region's default network, where the file gives no `network` (apply and
+    /// diff look it up; `render` shows placeholders).
+    pub network: Option<DefaultNetwork>,
+}
+
+/// The default VPC, its default subnets, and the stack's own security group there
+/// (`None` until apply makes it).
+#[derive(Debug, Clone, Default)]
+pub struct DefaultNetwork {
+    pub vpc: String,
+    pub subnets: Vec<String>,
+    pub group: Option<String>,
 }
 
 impl Target {
@@ -158,13 +170,28 @@ impl Cx<'_> {
     }
 
     /// The tasks' network: subnets, security groups, and `ENABLED`/`DISABLED`.
+    /// Without a `network` in the file: the default subnets, the stack's own group,
+    /// and public IPs (default subnets have no NAT, and tasks must pull their images).
     pub fn awsvpc(&self) -> (Vec<String>, Vec<String>, String) {
-        let (subnets, sgs, public) = self
-            .stack
-            .network
-            .clone()
-            .map(|n| (n.subnets, n.security_groups, n.assign_public_ip))
-            .unwrap_or_default();
+        let (subnets, sgs, public) = match &self.stack.network {
+            Some(n) => (
+                n.subnets.clone(),
+                n.security_groups.clone(),
+                n.assign_public_ip,
+            ),
+            None => {
+                let d = self.t.network.clone().unwrap_or_default();
+                let subnets = if d.subnets.is_empty() {
+                    vec![DEFAULT_SUBNETS.to_owned()]
+                } else {
+                    d.subnets
+                };
+                let group = d
+                    .group
+                    .unwrap_or_else(|| security_group::PENDING.to_owned());
+                (subnets, vec![group], true)
+            }
+        };
         (
             subnets,
             sgs,
@@ -271,7 +298,10 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
     let cx = Cx { stack, t };
     let mut b = Builder::default();
     let has_tasks = stack.resources.values().any(|r| r.container().is_some());
-    let cluster = has_tasks.then(|| cluster_node(&cx, &mut b));
+    let (cluster, network) = match has_tasks.then(|| cluster_node(&cx, &mut b)) {
+        Some((c, n)) => (Some(c), n),
+        None => (None, None),
+    };
     let queues = queue::add_all(&cx, &mut b);
     let mut jobs = Vec::new();
     for (name, res) in &stack.resources {
@@ -279,13 +309,14 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
         let task_definition = task::add(&cx, &mut b, name, res, ctr, &queues);
         let mut deps = vec![task_definition];
         deps.extend(cluster.clone());
+        deps.extend(network.clone());
         if let Some(types) = &ctr.resources.instance_types {
             let most = match res {
                 Resource::WorkerService(s) => s.bounds().1,
                 Resource::ScheduledJob(j) => j.task_count.unwrap_or(1),
                 Resource::SqsQueue(_) => 1,
             };
-            let cluster = cluster.iter().cloned().collect::<Vec<_>>();
+            let cluster = cluster.iter().chain(&network).cloned().collect::<Vec<_>>();
             deps.extend(ec2_capacity::add(
                 &cx, &mut b, name, ctr, types, most, &cluster,
             ));
@@ -312,13 +343,37 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
     }
 }
 
-/// The stack's cluster, with Fargate's capacity providers; and the network and the
-/// spot services' providers preflight checks.
-fn cluster_node(cx: &Cx<'_>, b: &mut Builder) -> Dep {
+/// What `render` (which asks AWS nothing) shows for the default VPC's subnets.
+pub const DEFAULT_SUBNETS: &str = "(the default VPC's default subnets)";
+
+/// The stack's cluster, with Fargate's capacity providers, and its own security group
+/// where it runs in the default VPC; and the network and the spot services'
+/// providers preflight checks.
+fn cluster_node(cx: &Cx<'_>, b: &mut Builder) -> (Dep, Option<Dep>) {
     let stack = cx.stack;
+    let mut network = None;
     if let Some(n) = &stack.network {
         b.preflight.subnets = n.subnets.clone();
         b.preflight.security_groups = n.security_groups.clone();
+    } else {
+        network = Some(
+            b.add(
+                security_group::SecurityGroup {
+                    group_name: naming::security_group(cx.name()),
+                    description: format!(
+                        "bosun-deploy stack {}: its tasks (egress only)",
+                        cx.name()
+                    ),
+                    vpc_id: cx
+                        .t
+                        .network
+                        .as_ref()
+                        .map_or_else(|| "(the default VPC)".to_owned(), |d| d.vpc.clone()),
+                    tags: cx.tags_map(),
+                },
+                &[],
+            ),
+        );
     }
     let mut providers: Vec<String> = stack
         .resources
@@ -338,7 +393,7 @@ fn cluster_node(cx: &Cx<'_>, b: &mut Builder) -> Dep {
     providers.sort();
     providers.dedup();
     b.preflight.capacity_providers = providers;
-    b.add(
+    let cluster = b.add(
         cluster::Cluster {
             cluster_name: stack.cluster.clone(),
             capacity_providers: cluster::FARGATE_PROVIDERS.map(String::from).to_vec(),
@@ -349,5 +404,6 @@ fn cluster_node(cx: &Cx<'_>, b: &mut Builder) -> Dep {
             tags: cx.tags_ecs(),
         },
         &[],
-    )
+    );
+    (cluster, network)
 }

@@ -49,6 +49,7 @@ fn offline_target(stack: &Stack) -> Target {
         images: Default::default(),
         image_configs: Default::default(),
         secrets: Default::default(),
+        network: None,
     }
 }
 

@@ -24,7 +24,9 @@ use super::components::{self, Rendered, Target};
 use super::engine::error::{DeployError, Result};
 use super::engine::{self, Aws, Ctx, Kind, Node, Reconciled, Registry};
 use super::images::{self, Images, Mode};
-use super::resources::{repository::Repository, service, task_definition, Spec};
+use super::resources::{
+    repository::Repository, security_group::SecurityGroup, service, task_definition, Spec,
+};
 use super::stack::{Resource, Stack};
 
 pub use preflight::preflight;
@@ -71,8 +73,62 @@ pub async fn rendered(ctx: &Ctx, stack: &Stack, images: &Images) -> Result<Rende
             images: images.built.clone(),
             image_configs: images.configs.clone(),
             secrets,
+            network: network(ctx, stack).await?,
         },
     ))
+}
+
+/// The default network where the file gives none and the stack runs tasks; said on
+/// stderr once a run, so `diff` shows which VPC and subnets it picked.
+pub async fn network(ctx: &Ctx, stack: &Stack) -> Result<Option<components::DefaultNetwork>> {
+    if stack.network.is_some() || !stack.resources.values().any(|r| r.container().is_some()) {
+        return Ok(None);
+    }
+    let n = preflight::default_network(ctx).await?;
+    ctx.once("default-network-said".into(), || async {
+        eprintln!(
+            "network: the default VPC {} and its default subnets {}, with the stack's own security group {} (egress only) and public IPs (the file gives no `network`)",
+            n.vpc,
+            n.subnets.join(", "),
+            n.group.clone().unwrap_or_else(|| format!("{} (to be made)", super::naming::security_group(&stack.stack)))
+        );
+        Ok(())
+    })
+    .await?;
+    Ok(Some(n))
+}
+
+/// Before anything runs in the default VPC: create the stack's security group alone
+/// (its id goes into every service, schedule and launch template), said on stderr
+/// before it is made; the reads are then forgotten so the plan sees it.
+pub async fn ensure_network(ctx: &Ctx, stack: &Stack, lock: &lock::Slot) -> Result<()> {
+    let Some(n) = network(ctx, stack).await? else {
+        return Ok(());
+    };
+    if n.group.is_some() {
+        return Ok(());
+    }
+    let r = rendered(ctx, stack, &Images::default()).await?;
+    preflight(ctx, &r.preflight).await?;
+    let groups: Vec<Node<Spec>> = r
+        .nodes
+        .into_iter()
+        .filter(|n| n.spec.kind() == SecurityGroup::KIND)
+        .collect();
+    let mut plan = engine::reconcile_some(ctx, &groups).await?;
+    if plan.plan.changes.is_empty() {
+        return Ok(());
+    }
+    if !lock.held() {
+        lock.take(ctx).await?;
+        plan = engine::reconcile_some(ctx, &groups).await?;
+    }
+    for c in &plan.plan.changes {
+        eprintln!("{c}\n      (before the tasks that run in it)");
+    }
+    engine::execute(ctx, &groups, &plan, &mut |_, _| {}).await?;
+    ctx.forget_reads();
+    Ok(())
 }
 
 /// The stack's images for a verb: built (and for apply pushed, the stack's ECR

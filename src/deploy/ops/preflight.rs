@@ -1,9 +1,11 @@
 //! What a deploy needs that the stack does not create, checked before the first
 //! mutating call.
 
-use crate::deploy::components::Preflight;
+use crate::deploy::components::{DefaultNetwork, Preflight};
 use crate::deploy::engine::error::{absent_on, failed, DeployError, Result};
 use crate::deploy::engine::{self, Ctx};
+use crate::deploy::naming;
+use crate::deploy::resources::security_group;
 
 /// A secret's complete ARN (with the six characters Secrets Manager adds), or `None`
 /// when it does not exist: DescribeSecret, read once a run (the render and the
@@ -149,4 +151,65 @@ async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
             missing.join("; ")
         )))
     }
+}
+
+/// The region's default VPC, its default subnets (one per Availability Zone), and the
+/// stack's own security group there once apply made it; read once a run. A region
+/// without a default VPC is refused before any change, saying how to write
+/// `network`. Default subnets give their instances public IPs and route to an
+/// internet gateway (Amazon VPC User Guide, "Default VPCs": "Default VPC components").
+pub async fn default_network(ctx: &Ctx) -> Result<DefaultNetwork> {
+    let found = ctx
+        .once("default-network".into(), || async {
+            let filter = |n: &str, v: &str| {
+                aws_sdk_ec2::types::Filter::builder()
+                    .name(n)
+                    .values(v)
+                    .build()
+            };
+            let vpcs = ctx
+                .aws
+                .ec2
+                .describe_vpcs()
+                .filters(filter("is-default", "true"))
+                .send()
+                .await
+                .map_err(failed("EC2 DescribeVpcs", "is-default=true"))?;
+            let Some(vpc) = vpcs.vpcs().first().and_then(|v| v.vpc_id()) else {
+                return Err(DeployError::Preflight(format!(
+                    "the file gives no network and region {} of account {} has no default VPC: write one, e.g. `network: {{ subnets: [subnet-…, subnet-…], securityGroups: [sg-…] }}` (subnets with a route to ECR: a NAT gateway, VPC endpoints, or `assignPublicIp: true` in public subnets), or make a default VPC with `aws ec2 create-default-vpc`",
+                    ctx.region, ctx.account
+                )));
+            };
+            let subnets = ctx
+                .aws
+                .ec2
+                .describe_subnets()
+                .filters(filter("vpc-id", vpc))
+                .filters(filter("default-for-az", "true"))
+                .send()
+                .await
+                .map_err(failed("EC2 DescribeSubnets", vpc))?;
+            let mut subnets: Vec<String> = subnets
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_id().map(str::to_owned))
+                .collect();
+            subnets.sort();
+            if subnets.is_empty() {
+                return Err(DeployError::Preflight(format!(
+                    "the file gives no network and the default VPC {vpc} of region {} has no default subnets: write `network: {{ subnets: [...] }}`, or make them with `aws ec2 create-default-subnet`",
+                    ctx.region
+                )));
+            }
+            let name = naming::security_group(&ctx.stack);
+            let group = security_group::find(ctx, vpc, &name).await?.map(|(id, _)| id);
+            Ok(DefaultNetwork {
+                vpc: vpc.to_owned(),
+                subnets,
+                group,
+            })
+        })
+        .await?;
+    Ok((*found).clone())
 }

@@ -58,6 +58,7 @@ pub async fn run(stack: &Stack, a: &RunArgs) -> Result<u8> {
         images: Default::default(),
         image_configs: Default::default(),
         secrets: Default::default(),
+        network: super::network(&ctx, stack).await?,
     };
     let p = components::placement(stack, &target, &a.resource)
         .ok_or_else(|| DeployError::Internal(format!("no placement for {}", a.resource)))?;

@@ -99,6 +99,7 @@ pub fn render(file: &Path, stack: &Stack) -> Result<u8> {
         images: Default::default(),
         image_configs: Default::default(),
         secrets: Default::default(),
+        network: None,
     };
     let mut out = components::render(stack, &target).to_json(stack, &target);
     // Auto-packaged resources: the Dockerfile bosun-deploy generates, to take over.
@@ -155,6 +156,7 @@ pub async fn apply(
     let slot = lock::Slot::new("apply", safety.wait_lock);
     let work = async {
         let images = images(&ctx, file, stack, bosun, Mode::Push, Some(&slot)).await?;
+        super::ensure_network(&ctx, stack, &slot).await?;
         let (mut nodes, mut r) = plan(&ctx, stack, &images).await?;
         if r.plan.changes.is_empty() {
             return execute(&ctx, &nodes, &r, output, false)

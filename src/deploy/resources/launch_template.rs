@@ -153,6 +153,7 @@ impl Kind for LaunchTemplate {
     const PLURAL: &'static str = "launchTemplates";
     const DEPENDS_ON: &'static [&'static str] = &[
         super::instance_profile::InstanceProfile::KIND,
+        super::security_group::SecurityGroup::KIND,
         super::cluster::Cluster::KIND,
     ];
 

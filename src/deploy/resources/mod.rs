@@ -17,6 +17,7 @@ pub mod repository;
 pub mod role;
 pub mod scaling;
 pub mod schedule;
+pub mod security_group;
 pub mod service;
 pub mod task_definition;
 pub mod topic;
@@ -128,6 +129,7 @@ macro_rules! kinds {
 
 kinds! {
     Cluster => cluster::Cluster,
+    SecurityGroup => security_group::SecurityGroup,
     Role => role::Role,
     Repository => repository::Repository,
     InstanceProfile => instance_profile::InstanceProfile,

@@ -391,6 +391,7 @@ impl Kind for Schedule {
         ScheduleGroup::KIND,
         super::role::Role::KIND,
         super::task_definition::TaskDefinition::KIND,
+        super::security_group::SecurityGroup::KIND,
         super::cluster::Cluster::KIND,
         super::capacity_provider::CapacityProvider::KIND,
         super::cluster::ClusterCapacityProviders::KIND,

@@ -350,6 +350,7 @@ impl Kind for Service {
     const PLURAL: &'static str = "services";
     const DEPENDS_ON: &'static [&'static str] = &[
         super::task_definition::TaskDefinition::KIND,
+        super::security_group::SecurityGroup::KIND,
         super::cluster::Cluster::KIND,
         super::capacity_provider::CapacityProvider::KIND,
         super::cluster::ClusterCapacityProviders::KIND,

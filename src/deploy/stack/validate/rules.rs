@@ -41,10 +41,7 @@ pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
             c.error("/registry", e);
         }
     }
-    let needs_network = stack.resources.values().any(|r| r.container().is_some());
-    if needs_network && stack.network.is_none() {
-        c.error("/network", "missing: worker-service and scheduled-job tasks run on Fargate (awsvpc) and need network.subnets");
-    }
+    // No `network`: the tasks run in the region's default VPC (found by apply).
     for (name, res) in &stack.resources {
         let base = format!("/resources/{name}");
         let props = format!("{base}/properties");

@@ -1,0 +1,218 @@
+//! A fresh account's start, against moto through the test proxy: a stack without
+//! `network` runs in the default VPC with a security group of its own; two stages of
+//! one stack live side by side and are deleted apart; SSM parameters and secrets are
+//! checked before any change.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::world::*;
+use common::*;
+
+const WORKER: &str = "stack: fresh
+resources:
+  jobs: { type: sqs-queue }
+  worker:
+    type: worker-service
+    properties:
+      packaging: { type: prebuilt-image, properties: { image: \"repo/app:1\" } }
+      command: [\"node\", \"worker.js\"]
+      connectTo: [jobs]
+      resources: { cpu: 0.25, memory: 512 }
+";
+
+fn body(r: &common::proxy::Request) -> serde_json::Value {
+    serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null)
+}
+
+fn ec2(w: &World, code: &str) -> String {
+    py(
+        &w.moto,
+        &format!("import boto3,sys,json; e=boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); {code}"),
+    )
+}
+
+#[test]
+fn no_network_runs_in_the_default_vpc_with_a_group_of_its_own() {
+    let w = World::new();
+    let dir = TempDir::new("defnet");
+    let file = write(&dir, "bosun.yaml", WORKER);
+    let vpc = ec2(&w, "print(e.describe_vpcs(Filters=[{'Name':'is-default','Values':['true']}])['Vpcs'][0]['VpcId'])");
+    let vpc = vpc.trim();
+    let mut defaults: Vec<String> = ec2(&w, &format!("print(' '.join(s['SubnetId'] for s in e.describe_subnets(Filters=[{{'Name':'vpc-id','Values':['{vpc}']}},{{'Name':'default-for-az','Values':['true']}}])['Subnets']))"))
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    defaults.sort();
+    assert!(!defaults.is_empty());
+
+    // validate passes without `network`; diff says what it picked and plans the group.
+    let out = w.deploy(&["validate", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    w.proxy.record();
+    let out = w.deploy(&["diff", "--stack", &file]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("the default VPC {vpc}")), "{err}");
+    assert!(err.contains(&defaults.join(", ")), "{err}");
+    assert!(
+        stdout(&out).contains("security group fresh-tasks"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+
+    // apply: the group first, then the service in it, public IPs on.
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let sg = body_form(&w.proxy.sent("CreateSecurityGroup"));
+    assert!(sg.contains(&format!("VpcId={vpc}")), "{sg}");
+    assert!(sg.contains("GroupName=fresh-tasks"), "{sg}");
+    assert!(
+        sg.contains("bosun%3Astack") || sg.contains("bosun:stack"),
+        "{sg}"
+    );
+    let actions = w.proxy.actions();
+    let at = |a: &str| actions.iter().position(|x| x == a).unwrap();
+    assert!(
+        at("CreateSecurityGroup") < at("CreateService"),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.iter().any(|a| a == "AuthorizeSecurityGroupIngress"),
+        "{actions:?}"
+    );
+    let group = ec2(&w, "print(e.describe_security_groups(Filters=[{'Name':'group-name','Values':['fresh-tasks']}])['SecurityGroups'][0]['GroupId'])");
+    let group = group.trim();
+    let svc = body(&w.proxy.sent("CreateService"));
+    let vpc_cfg = &svc["networkConfiguration"]["awsvpcConfiguration"];
+    assert_eq!(
+        vpc_cfg["securityGroups"],
+        serde_json::json!([group]),
+        "{svc}"
+    );
+    assert_eq!(vpc_cfg["assignPublicIp"], "ENABLED");
+    let mut subnets: Vec<String> = vpc_cfg["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    subnets.sort();
+    assert_eq!(subnets, defaults);
+    check_with_models(&dir, &w.proxy.recorded());
+
+    // A second apply changes nothing.
+    w.proxy.record();
+    let out = w.deploy(&["diff", "--stack", &file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+
+    // delete removes the group once the service is gone.
+    w.proxy.record();
+    let out = w.deploy(&["delete", "--yes", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let actions = w.proxy.actions();
+    let at = |a: &str| actions.iter().position(|x| x == a).unwrap();
+    assert!(
+        at("DeleteService") < at("DeleteSecurityGroup"),
+        "{actions:?}"
+    );
+    let left = ec2(&w, "print(len(e.describe_security_groups(Filters=[{'Name':'group-name','Values':['fresh-tasks']}])['SecurityGroups']))");
+    assert_eq!(left.trim(), "0");
+}
+
+fn body_form(r: &common::proxy::Request) -> String {
+    r.body.clone()
+}
+
+#[test]
+fn two_stages_live_side_by_side_and_are_deleted_apart() {
+    let w = World::new();
+    let dir = TempDir::new("stages");
+    let text = format!(
+        "{WORKER}      environment:\n        - {{ name: STAGE, value: \"$Stage\" }}\nstages:\n  dev:\n    tags: {{ team: dev }}\n  prod:\n    network: {{ subnets: [{}, {}] }}\n    resources:\n      worker:\n        properties:\n          resources: {{ cpu: 0.5, memory: 1024 }}\n",
+        w.subnets[0], w.subnets[1]
+    );
+    let file = write(&dir, "bosun.yaml", &text);
+    for stage in ["dev", "prod"] {
+        w.proxy.record();
+        let out = w.deploy(&["apply", "--no-wait", "--stack", &file, "--stage", stage]);
+        assert_eq!(out.status.code(), Some(0), "{stage}: {}", stderr(&out));
+        let svc = body(&w.proxy.sent("CreateService"));
+        assert_eq!(svc["serviceName"], format!("fresh-{stage}-worker"));
+        assert_eq!(svc["cluster"], format!("fresh-{stage}"));
+        let tags = svc["tags"].to_string();
+        assert!(
+            tags.contains(&format!(
+                "{{\"key\":\"bosun:stage\",\"value\":\"{stage}\"}}"
+            )),
+            "{tags}"
+        );
+        let td = body(&w.proxy.sent("RegisterTaskDefinition"));
+        let env = td["containerDefinitions"][0]["environment"].to_string();
+        assert!(
+            env.contains(&format!("{{\"name\":\"STAGE\",\"value\":\"{stage}\"}}")),
+            "{env}"
+        );
+        let q = w.proxy.sent("CreateQueue");
+        assert!(
+            q.body.contains(&format!("fresh-{stage}-jobs")),
+            "{}",
+            q.body
+        );
+        if stage == "prod" {
+            assert_eq!(td["cpu"], "512", "{td}");
+            assert_eq!(
+                svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"],
+                serde_json::json!(w.subnets)
+            );
+        }
+    }
+    // A stage the file does not list is refused before any call.
+    let out = w.deploy(&["diff", "--stack", &file, "--stage", "prd"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did you mean 'prod'?"),
+        "{}",
+        stderr(&out)
+    );
+    // BOSUN_STAGE is the flag's variable.
+    let mut env = w.env();
+    env.push(("BOSUN_STAGE", "prod".into()));
+    let out = deploy(&["diff", "--stack", &file], &env);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // Deleting dev leaves prod whole.
+    w.proxy.record();
+    let out = w.deploy(&["delete", "--yes", "--stack", &file, "--stage", "dev"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(
+        plan.contains("fresh-dev-worker") && !plan.contains("fresh-prod"),
+        "{plan}"
+    );
+    let out = w.deploy(&["diff", "--stack", &file, "--stage", "prod"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    check_with_models(&dir, &w.proxy.recorded());
+}
