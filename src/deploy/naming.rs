@@ -263,6 +263,11 @@ impl Where {
     }
 }
 
+/// The stack's own security group for its tasks (default network only).
+pub fn security_group(stack: &str) -> String {
+    format!("{stack}-tasks")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,9 +311,4 @@ mod tests {
         assert_eq!(task_role("orders", "worker"), "orders-worker-task");
         assert_ne!(short_hash("a"), short_hash("b"));
     }
-}
-
-/// The stack's own security group for its tasks (default network only).
-pub fn security_group(stack: &str) -> String {
-    format!("{stack}-tasks")
 }
