@@ -65,7 +65,7 @@ resources:
         "11:7: error: resources.w.properties.stopTimeout: 150 is out of range: allowed 2..=120",
         "12:31: error: resources.w.properties.resources.memory: 4096 MiB does not go with 0.25 vCPU on Fargate: allowed 512, 1024, 2048",
         "14:22: error: resources.w.properties.environment.0.value: $ResourceParam: no resource named 'nope'",
-        "15:22: error: resources.w.properties.environment.1.value: '$Bogus('x')': unknown directive (known: $Secret, $ResourceParam)",
+        "15:22: error: resources.w.properties.environment.1.value: '$Bogus('x')': unknown directive (known: $Secret, $Param, $ResourceParam, $Stage)",
         "16:22: error: resources.w.properties.environment.2.value: $ResourceParam: 'q' (sqs-queue) has no parameter 'colour': allowed url, arn, name",
         "17:22: error: resources.w.properties.connectTo.1: no resource named 'ghost'",
         "18:55: error: resources.w.properties.internalHealthCheck.intervalSeconds: 1 is out of range: allowed 5..=300",
@@ -213,7 +213,7 @@ fn one_mistake_one_error_and_properties_that_can_default_are_optional() {
     assert_eq!(
         errors,
         [format!(
-            "{file}:11:31: error: resources.w.properties.resources.memroy: unknown key 'memroy'"
+            "{file}:11:31: error: resources.w.properties.resources.memroy: unknown key 'memroy' (did you mean 'memory'?)"
         )],
         "{err}"
     );

@@ -216,3 +216,98 @@ fn two_stages_live_side_by_side_and_are_deleted_apart() {
     );
     check_with_models(&dir, &w.proxy.recorded());
 }
+
+#[test]
+fn parameters_and_secrets_are_read_exactly_and_checked_first() {
+    let w = World::new();
+    let dir = TempDir::new("params");
+    let arn = py(&w.moto, "import boto3,sys; c=dict(endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); boto3.client('ssm', **c).put_parameter(Name='/fresh/db-url', Value='postgres://db', Type='SecureString'); boto3.client('ssm', **c).put_parameter(Name='plain', Value='v', Type='String'); print(boto3.client('secretsmanager', **c).create_secret(Name='prod/db', SecretString='{\"password\": \"p\", \"user\": \"u\"}')['ARN'])");
+    let arn = arn.trim();
+    let text = |extra: &str| {
+        format!(
+            "{WORKER}      environment:
+        - {{ name: DB_URL, value: \"$Param('/fresh/db-url')\" }}
+        - {{ name: PLAIN, value: \"$Param('plain')\" }}
+        - {{ name: DB_PASSWORD, value: \"$Secret('{arn}.password')\" }}
+        - {{ name: DB_USER, value: \"$Secret('prod/db.user', 'AWSPREVIOUS')\" }}
+{extra}"
+        )
+    };
+    let file = write(&dir, "bosun.yaml", &text(""));
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let td = body(&w.proxy.sent("RegisterTaskDefinition"));
+    let secrets = td["containerDefinitions"][0]["secrets"].clone();
+    let value_from = |n: &str| {
+        secrets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == n)
+            .unwrap()["valueFrom"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let param_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/fresh/db-url";
+    assert_eq!(value_from("DB_URL"), param_arn);
+    assert_eq!(
+        value_from("PLAIN"),
+        "arn:aws:ssm:us-east-1:123456789012:parameter/plain"
+    );
+    // The ARN as given, never wrapped in another; the key and the version stage.
+    assert_eq!(value_from("DB_PASSWORD"), format!("{arn}:password::"));
+    assert_eq!(value_from("DB_USER"), format!("{arn}:user:AWSPREVIOUS:"));
+    let policy = w
+        .proxy
+        .recorded()
+        .into_iter()
+        .filter(|r| r.action == "PutRolePolicy")
+        .map(|r| r.form())
+        .find(|f| f["RoleName"] == "fresh-execution")
+        .map(|f| serde_json::from_str::<serde_json::Value>(&f["PolicyDocument"]).unwrap())
+        .unwrap();
+    let statement = |action: &str| {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"].to_string().contains(action))
+            .unwrap()["Resource"]
+            .clone()
+    };
+    assert_eq!(
+        statement("ssm:GetParameters"),
+        serde_json::json!([
+            param_arn,
+            "arn:aws:ssm:us-east-1:123456789012:parameter/plain"
+        ])
+    );
+    assert_eq!(
+        statement("secretsmanager:GetSecretValue"),
+        serde_json::json!([arn])
+    );
+    check_with_models(&dir, &w.proxy.recorded());
+
+    // A parameter that does not exist, and a key the secret does not hold: named with
+    // the line that references them, before any change, in diff as in apply.
+    let bad = text("        - { name: GONE, value: \"$Param('/fresh/gone')\" }\n        - { name: NOKEY, value: \"$Secret('prod/db.token')\" }\n");
+    let file = write(&dir, "bosun.yaml", &bad);
+    for verb in ["diff", "apply"] {
+        w.proxy.record();
+        let out = w.deploy(&[verb, "--stack", &file]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(4), "{verb}: {err}");
+        assert!(
+            err.contains(&format!("SSM parameter /fresh/gone ({file}:16:")),
+            "{verb}: {err}"
+        );
+        assert!(
+            err.contains("key token in secret prod/db") && err.contains("it holds password, user"),
+            "{verb}: {err}"
+        );
+        assert!(!err.contains("/fresh/db-url"), "only the missing: {err}");
+        assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    }
+}

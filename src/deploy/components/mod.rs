@@ -81,11 +81,18 @@ pub struct Rendered {
 pub struct Preflight {
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
+    /// Where the file gives its network (`file:line:col (network)`).
+    pub network_at: String,
     /// The capacity providers the services' strategies name (a shared cluster must
     /// have them already).
     pub capacity_providers: Vec<String>,
-    /// Secrets Manager secret names the tasks read.
-    pub secrets: Vec<String>,
+    /// Secrets Manager secrets the tasks read (name or ARN, and where the file
+    /// references it: `file:line:col (path)`).
+    pub secrets: Vec<(String, String)>,
+    /// The JSON keys of secrets the tasks read (secret, key, where).
+    pub secret_keys: Vec<(String, String, String)>,
+    /// SSM parameters the tasks read (name or ARN, and where the file references it).
+    pub params: Vec<(String, String)>,
     /// The resources that run on the stack's EC2 capacity (its own capacity providers
     /// must go on the cluster, so the cluster must be the stack's).
     pub ec2_resources: Vec<String>,
@@ -355,6 +362,7 @@ fn cluster_node(cx: &Cx<'_>, b: &mut Builder) -> (Dep, Option<Dep>) {
     if let Some(n) = &stack.network {
         b.preflight.subnets = n.subnets.clone();
         b.preflight.security_groups = n.security_groups.clone();
+        b.preflight.network_at = stack.locate("/network");
     } else {
         network = Some(
             b.add(

@@ -182,8 +182,20 @@ pub fn execution(cx: &Cx<'_>, b: &mut Builder) {
     let mut secret_arns = std::mem::take(&mut b.secret_arns);
     secret_arns.sort();
     secret_arns.dedup();
-    if !secret_arns.is_empty() {
-        statements.push(json!({ "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arns }));
+    let (params, secrets): (Vec<String>, Vec<String>) =
+        secret_arns.into_iter().partition(|a| a.contains(":ssm:"));
+    if !secrets.is_empty() {
+        statements.push(json!({ "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secrets }));
+    }
+    // ECS reads parameters with GetParameters (ECS Developer Guide, "Amazon ECS task
+    // execution IAM role": "Systems Manager Parameter Store permissions"). A
+    // SecureString under the AWS managed key `aws/ssm` needs no kms:Decrypt of the
+    // role; one under a customer key needs a grant of that key, which the file's
+    // iamRoleStatements cannot give the execution role: documented.
+    if !params.is_empty() {
+        statements.push(
+            json!({ "Effect": "Allow", "Action": ["ssm:GetParameters"], "Resource": params }),
+        );
     }
     b.add(
         role(

@@ -13,7 +13,7 @@ use crate::deploy::naming::{self, BOSUN_PATH};
 use crate::deploy::resources::{
     log_group::LogGroup, repository, role::Role, task_definition as td,
 };
-use crate::deploy::stack::directive::{directive, Directive};
+use crate::deploy::stack::directive::{directive, is_arn, is_version_id, Directive};
 use crate::deploy::stack::limits::DEFAULT_LOG_RETENTION;
 use crate::deploy::stack::{instance_types, Container, Resource};
 
@@ -63,15 +63,29 @@ pub fn add(
             &[],
         )
     });
-    let (def, secrets) = task_definition(cx, name, res, ctr);
-    b.preflight
-        .secrets
-        .extend(secrets.iter().map(|(n, _)| n.clone()));
-    b.secret_arns
-        .extend(secrets.into_iter().map(|(_, arn)| arn));
+    let (def, grants) = task_definition(cx, name, res, ctr);
+    for g in grants {
+        let at = (g.name.clone(), cx.stack.locate(&g.pointer));
+        if let Some(k) = &g.key {
+            b.preflight
+                .secret_keys
+                .push((g.name.clone(), k.clone(), at.1.clone()));
+        }
+        if g.arn.contains(":ssm:") {
+            b.preflight.params.push(at);
+        } else {
+            b.preflight.secrets.push(at);
+        }
+        b.secret_arns.push(g.arn);
+    }
     // A private registry's credentials: the execution role reads them for ECS.
     if let Some(arn) = &ctr.packaging.properties.repository_credentials_secret_arn {
-        b.preflight.secrets.push(arn.clone());
+        b.preflight.secrets.push((
+            arn.clone(),
+            cx.stack.locate(&format!(
+                "/resources/{name}/properties/packaging/properties/repositoryCredentialsSecretArn"
+            )),
+        ));
         // The ARN as given (complete), or, given without its suffix, that secret's.
         b.secret_arns.push(arn.clone());
         b.secret_arns.push(format!("{arn}-??????"));
@@ -133,12 +147,22 @@ fn runs_bosun(entrypoint: &[String]) -> bool {
         .is_some_and(|e| e == BOSUN_PATH || e.ends_with("/bosun") || e == "bosun")
 }
 
+/// A secret or parameter a container reads: its name (or ARN) as the file gives it,
+/// the ARN (pattern) IAM grants, and where the file references it.
+pub struct Grant {
+    pub name: String,
+    pub arn: String,
+    pub pointer: String,
+    /// The JSON key of the secret the container reads.
+    pub key: Option<String>,
+}
+
 /// A container's environment: its variables (name, value), the secrets it reads (as
 /// ECS names them), and those secrets' names with the ARN patterns IAM grants.
 struct Environment {
     vars: Vec<(String, String)>,
     secrets: Vec<td::SecretRef>,
-    grants: Vec<(String, String)>,
+    grants: Vec<Grant>,
 }
 
 /// The `BOSUN_*` variables, the `connectTo` variables and the file's own environment
@@ -194,34 +218,79 @@ fn environment(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Envi
     }
     let mut secrets = Vec::new();
     let mut secret_refs = Vec::new();
-    for v in &ctr.environment {
+    for (i, v) in ctr.environment.iter().enumerate() {
+        let pointer = format!("/resources/{name}/properties/environment/{i}/value");
         let text = match &v.value {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
         match directive(&text) {
-            Ok(Some(Directive::Secret { name: secret, key })) => {
+            Ok(Some(Directive::Secret {
+                name: secret,
+                key,
+                version,
+            })) => {
                 // Secrets Manager ends a secret's ARN with `-` and six characters:
-                // the complete ARN where apply read it, else `NAME-??????`, that
-                // secret alone, where `NAME*` would also be `NAMEadmin-…` (Secrets
-                // Manager User Guide, "Resources: ARN with wildcards in IAM
-                // policies").
+                // the complete ARN where apply read it, an ARN the file gives as it
+                // is, else `NAME-??????`, that secret alone, where `NAME*` would also
+                // be `NAMEadmin-…` (Secrets Manager User Guide, "Resources: ARN with
+                // wildcards in IAM policies").
                 let (base, grant) = match cx.t.secrets.get(&secret) {
                     Some(arn) => (arn.clone(), arn.clone()),
+                    None if is_arn(&secret) => (secret.clone(), secret.clone()),
                     None => {
                         let base = cx.t.arn("secretsmanager", &format!("secret:{secret}"));
                         let grant = format!("{base}-??????");
                         (base, grant)
                     }
                 };
-                secret_refs.push((secret.clone(), grant));
-                let value_from = match key {
-                    Some(k) => format!("{base}:{k}::"),
-                    None => base,
+                secret_refs.push(Grant {
+                    name: secret.clone(),
+                    arn: grant,
+                    pointer,
+                    key: key.clone(),
+                });
+                // `ARN:json-key:version-stage:version-id` (ECS Developer Guide, "Pass
+                // Secrets Manager secrets through Amazon ECS environment variables").
+                let value_from = match (key, version) {
+                    (None, None) => base,
+                    (key, version) => {
+                        let version = version.unwrap_or_default();
+                        let (stage, id) = if is_version_id(&version) {
+                            ("", version.as_str())
+                        } else {
+                            (version.as_str(), "")
+                        };
+                        format!("{base}:{}:{stage}:{id}", key.unwrap_or_default())
+                    }
                 };
                 secrets.push(td::SecretRef {
                     name: v.name.clone(),
                     value_from,
+                });
+            }
+            Ok(Some(Directive::Param { name: param })) => {
+                // The parameter's ARN: `parameter` then the name, whose leading `/`
+                // is the ARN's separator (Systems Manager User Guide, "Working with
+                // parameter hierarchies"; ECS Developer Guide, "Pass Systems Manager
+                // parameters through Amazon ECS environment variables").
+                let arn = if is_arn(&param) {
+                    param.clone()
+                } else {
+                    cx.t.arn(
+                        "ssm",
+                        &format!("parameter/{}", param.trim_start_matches('/')),
+                    )
+                };
+                secret_refs.push(Grant {
+                    name: param.clone(),
+                    arn: arn.clone(),
+                    pointer,
+                    key: None,
+                });
+                secrets.push(td::SecretRef {
+                    name: v.name.clone(),
+                    value_from: arn,
                 });
             }
             Ok(Some(Directive::ResourceParam { resource, param })) => {
@@ -259,7 +328,7 @@ fn task_definition(
     name: &str,
     res: &Resource,
     ctr: &Container,
-) -> (td::TaskDefinition, Vec<(String, String)>) {
+) -> (td::TaskDefinition, Vec<Grant>) {
     let (stack, t) = (cx.stack, cx.t);
     let Environment {
         vars: mut env,

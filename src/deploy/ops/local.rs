@@ -69,7 +69,12 @@ pub async fn run_local(file: &Path, stack: &Stack, a: &LocalArgs) -> Result<u8> 
             .environment
             .iter()
             .filter_map(|v| v.value.as_str())
-            .any(|s| matches!(directive(s), Ok(Some(Directive::Secret { .. }))));
+            .any(|s| {
+                matches!(
+                    directive(s),
+                    Ok(Some(Directive::Secret { .. } | Directive::Param { .. }))
+                )
+            });
     let ctx = if needs_aws {
         Some(connect(stack).await?)
     } else {
@@ -238,8 +243,40 @@ fn local_config(image: &str) -> Result<ImageConfig> {
 /// A `$Secret` value as ECS reads it: `ARN` (the whole string) or `ARN:KEY::` (one
 /// key of its JSON).
 async fn secret_value(ctx: &Ctx, value_from: &str) -> Result<String> {
+    if value_from.contains(":ssm:") {
+        // A `$Param`: its value, decrypted as ECS does for a SecureString.
+        let out = ctx
+            .aws
+            .ssm
+            .get_parameter()
+            .name(value_from)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(failed("SSM GetParameter", value_from))?;
+        return Ok(out
+            .parameter()
+            .and_then(|p| p.value())
+            .unwrap_or_default()
+            .to_owned());
+    }
     let (arn, key) = split_value_from(value_from);
-    let text = ecr::secret_string(ctx, arn).await?;
+    let (stage, id) = version_of(value_from);
+    let text = if stage.is_none() && id.is_none() {
+        ecr::secret_string(ctx, arn).await?
+    } else {
+        let out = ctx
+            .aws
+            .secrets
+            .get_secret_value()
+            .secret_id(arn)
+            .set_version_stage(stage.map(str::to_owned))
+            .set_version_id(id.map(str::to_owned))
+            .send()
+            .await
+            .map_err(failed("SecretsManager GetSecretValue", arn))?;
+        out.secret_string().unwrap_or_default().to_owned()
+    };
     let text = text.as_str();
     match key {
         None => Ok(text.to_owned()),
@@ -269,6 +306,13 @@ fn split_value_from(v: &str) -> (&str, Option<&str>) {
     let arn_len = parts[..7].iter().map(|p| p.len() + 1).sum::<usize>() - 1;
     let key = parts[7].split(':').next().filter(|k| !k.is_empty());
     (&v[..arn_len], key)
+}
+
+/// The version stage and id of `ARN:KEY:VERSION-STAGE:VERSION-ID`, where given.
+fn version_of(v: &str) -> (Option<&str>, Option<&str>) {
+    let parts: Vec<&str> = v.splitn(10, ':').collect();
+    let at = |i: usize| parts.get(i).copied().filter(|s| !s.is_empty());
+    (at(8), at(9))
 }
 
 /// The task role's temporary credentials, as the task would have them (STS

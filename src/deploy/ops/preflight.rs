@@ -43,22 +43,32 @@ pub async fn preflight(ctx: &Ctx, p: &Preflight) -> Result<()> {
 
 async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
     let mut missing = Vec::new();
+    // Filters, not ids: DescribeSubnets and DescribeSecurityGroups refuse a whole list
+    // for one id that does not exist, and only the missing ones are to be named.
+    let lacking = |want: &[String], have: Vec<String>| -> Vec<String> {
+        want.iter().filter(|w| !have.contains(w)).cloned().collect()
+    };
     if !p.subnets.is_empty() {
         let out = ctx
             .aws
             .ec2
             .describe_subnets()
-            .set_subnet_ids(Some(p.subnets.clone()))
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("subnet-id")
+                    .set_values(Some(p.subnets.clone()))
+                    .build(),
+            )
             .send()
-            .await;
-        match absent_on(
-            out,
-            &["InvalidSubnetID.NotFound"],
-            "EC2 DescribeSubnets",
-            &p.subnets.join(","),
-        )? {
-            Some(_) => {}
-            None => missing.push(format!("subnets {} (not all exist)", p.subnets.join(", "))),
+            .await
+            .map_err(failed("EC2 DescribeSubnets", p.subnets.join(",")))?;
+        let have = out
+            .subnets()
+            .iter()
+            .filter_map(|s| s.subnet_id().map(str::to_owned))
+            .collect();
+        for s in lacking(&p.subnets, have) {
+            missing.push(format!("subnet {s} ({})", p.network_at));
         }
     }
     if !p.security_groups.is_empty() {
@@ -66,20 +76,25 @@ async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
             .aws
             .ec2
             .describe_security_groups()
-            .set_group_ids(Some(p.security_groups.clone()))
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-id")
+                    .set_values(Some(p.security_groups.clone()))
+                    .build(),
+            )
             .send()
-            .await;
-        match absent_on(
-            out,
-            &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"],
-            "EC2 DescribeSecurityGroups",
-            &p.security_groups.join(","),
-        )? {
-            Some(_) => {}
-            None => missing.push(format!(
-                "security groups {} (not all exist)",
-                p.security_groups.join(", ")
-            )),
+            .await
+            .map_err(failed(
+                "EC2 DescribeSecurityGroups",
+                p.security_groups.join(","),
+            ))?;
+        let have = out
+            .security_groups()
+            .iter()
+            .filter_map(|s| s.group_id().map(str::to_owned))
+            .collect();
+        for g in lacking(&p.security_groups, have) {
+            missing.push(format!("security group {g} ({})", p.network_at));
         }
     }
     if !p.capacity_providers.is_empty() {
@@ -127,28 +142,16 @@ async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
             ));
         }
     }
-    let mut secrets = p.secrets.clone();
-    secrets.sort();
-    secrets.dedup();
-    let found = engine::bounded(
-        secrets
-            .iter()
-            .map(|name| async move { Ok(secret_arn(ctx, name).await?.is_some()) }),
-    )
-    .await?;
-    for (name, ok) in secrets.iter().zip(found) {
-        if !ok {
-            missing.push(format!("secret {name}"));
-        }
-    }
+    missing.extend(secrets(ctx, p).await?);
+    missing.extend(params(ctx, p).await?);
     if missing.is_empty() {
         Ok(())
     } else {
         Err(DeployError::Preflight(format!(
-            "the stack needs what does not exist in account {} ({}): {}",
+            "the stack needs what does not exist in account {} ({}):\n  {}",
             ctx.account,
             ctx.region,
-            missing.join("; ")
+            missing.join("\n  ")
         )))
     }
 }
@@ -212,4 +215,98 @@ pub async fn default_network(ctx: &Ctx) -> Result<DefaultNetwork> {
         })
         .await?;
     Ok((*found).clone())
+}
+
+/// The secrets the tasks read that do not exist, each with where the file references
+/// it; and a JSON key a secret does not hold, where the caller may read the secret
+/// (a warning otherwise: the deployer's role need not read what the tasks read).
+async fn secrets(ctx: &Ctx, p: &Preflight) -> Result<Vec<String>> {
+    let mut names: Vec<&(String, String)> = p.secrets.iter().collect();
+    names.sort();
+    names.dedup_by(|a, b| a.0 == b.0);
+    let found = engine::bounded(
+        names
+            .iter()
+            .map(|(name, _)| async move { Ok(secret_arn(ctx, name).await?.is_some()) }),
+    )
+    .await?;
+    let mut missing = Vec::new();
+    for ((name, at), ok) in names.iter().zip(&found) {
+        if !ok {
+            missing.push(format!("secret {name} ({at})"));
+        }
+    }
+    for (name, key, at) in &p.secret_keys {
+        if names
+            .iter()
+            .zip(&found)
+            .any(|((n, _), ok)| n == name && !ok)
+        {
+            continue;
+        }
+        let out = ctx
+            .aws
+            .secrets
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await;
+        match out {
+            Ok(v) => {
+                let json: Option<serde_json::Value> = v
+                    .secret_string()
+                    .and_then(|s| serde_json::from_str(s).ok());
+                match json {
+                    Some(serde_json::Value::Object(m)) if m.contains_key(key) => {}
+                    Some(serde_json::Value::Object(m)) => missing.push(format!(
+                        "key {key} in secret {name} ({at}; it holds {})",
+                        m.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+                    _ => missing.push(format!(
+                        "key {key} in secret {name} ({at}; its value is not a JSON object)"
+                    )),
+                }
+            }
+            Err(e) => eprintln!(
+                "bosun-deploy: warning: key {key} of secret {name} ({at}) not checked: GetSecretValue answered {}",
+                crate::deploy::engine::error::code_of(&e)
+            ),
+        }
+    }
+    Ok(missing)
+}
+
+/// The SSM parameters the tasks read that do not exist (GetParameters takes names or
+/// ARNs, at most 10 a call, and lists the others as invalid: Systems Manager API
+/// reference, GetParameters).
+async fn params(ctx: &Ctx, p: &Preflight) -> Result<Vec<String>> {
+    let mut names: Vec<&(String, String)> = p.params.iter().collect();
+    names.sort();
+    names.dedup_by(|a, b| a.0 == b.0);
+    let mut missing = Vec::new();
+    for chunk in names.chunks(10) {
+        let out = ctx
+            .aws
+            .ssm
+            .get_parameters()
+            .set_names(Some(chunk.iter().map(|(n, _)| n.clone()).collect()))
+            .send()
+            .await
+            .map_err(failed(
+                "SSM GetParameters",
+                chunk
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ))?;
+        for bad in out.invalid_parameters() {
+            let at = chunk
+                .iter()
+                .find(|(n, _)| n == bad)
+                .map_or("", |(_, at)| at.as_str());
+            missing.push(format!("SSM parameter {bad} ({at})"));
+        }
+    }
+    Ok(missing)
 }

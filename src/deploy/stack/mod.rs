@@ -33,6 +33,38 @@ pub struct Stack {
     /// every name and tag the stack makes carries it.
     #[serde(skip)]
     pub stage: Option<String>,
+    /// Where each value came from (filled in by validation), for messages found after
+    /// it: a missing secret names the line that references it.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// The stack file's name and where each of its values starts.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub file: String,
+    pub positions: yaml::Positions,
+}
+
+impl Stack {
+    /// `file:line:column (path)` of the value at `pointer` (or its nearest ancestor).
+    pub fn locate(&self, pointer: &str) -> String {
+        let mut p = pointer.to_owned();
+        let pos = loop {
+            if let Some(pos) = self.origin.positions.get(&p) {
+                break Some(*pos);
+            }
+            match p.rfind('/') {
+                Some(i) => p.truncate(i),
+                None => break None,
+            }
+        };
+        let path = pointer.trim_start_matches('/').replace('/', ".");
+        match pos {
+            Some(pos) => format!("{}:{}:{} ({path})", self.origin.file, pos.line, pos.col),
+            None => format!("{} ({path})", self.origin.file),
+        }
+    }
 }
 
 /// No `cluster:`: the stack's own, named after the stack (filled in by validation),

@@ -358,7 +358,7 @@ pub(super) fn container(
         };
         match directive(text) {
             Ok(None) => {}
-            Ok(Some(Directive::Secret { .. })) => {}
+            Ok(Some(Directive::Secret { .. } | Directive::Param { .. })) => {}
             Ok(Some(Directive::ResourceParam { resource, param })) => {
                 match kind_of(kinds, &resource) {
                     None => c.error(

@@ -338,6 +338,10 @@ fn one(
                 if s.cluster.is_empty() {
                     s.cluster = s.stack.clone();
                 }
+                s.origin = super::Origin {
+                    file: file.to_owned(),
+                    positions: positions.clone(),
+                };
                 Some(s)
             }
             Err(e) => {
