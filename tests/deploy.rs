@@ -175,7 +175,7 @@ fn each_rule_on_its_own() {
         (svc("      scaling: { scalingPolicy: { keepBacklogPerInstanceUnder: 10 } }\n"), "a backlog target needs a queue"),
         (svc("      scaling: { scalingPolicy: { keepAvgCpuUtilizationUnder: 120 } }\n"), "120 is out of range: allowed above 0 up to 100"),
         (svc("      spot: true\n      colour: red\n"), "unknown key 'colour'"),
-        (svc("      environment: [{ name: A, value: \"$Secret('')\" }]\n"), "expected $Secret('name') or $Secret('name.key')"),
+        (svc("      environment: [{ name: A, value: \"$Secret('')\" }]\n"), "expected $Secret('name'), $Secret('name.key') or $Secret('name.key', 'VERSION')"),
         (svc("      environment: [{ name: A, value: a }, { name: A, value: b }]\n"), "'A' is set twice"),
         (format!("{HEAD}  q:\n    type: sqs-queue\n    properties: {{ deadLetterQueue: {{ targetQueue: q, maxReceiveCount: 5 }} }}\n"), "a queue cannot be its own dead-letter queue"),
         (format!("{HEAD}  q:\n    type: sqs-queue\n    properties: {{ messageRetentionSeconds: 30 }}\n"), "messageRetentionSeconds: 30 is out of range: allowed 60..=1209600"),
@@ -1785,7 +1785,7 @@ fn preflight_and_ownership_refuse_before_any_change() {
     );
     w.refuses(
         &["apply", "--no-wait", "--stack", &file],
-        "security groups sg-0123456789abcdef0",
+        &format!("security group sg-0123456789abcdef0 ({file}:8:"),
     );
     // A queue with the stack's name that is not the stack's is never touched.
     py(&w.moto, "import boto3,sys; boto3.client('sqs', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').create_queue(QueueName='orders-jobsQueue')");

@@ -311,3 +311,104 @@ fn parameters_and_secrets_are_read_exactly_and_checked_first() {
         assert_eq!(w.proxy.mutating(), Vec::<String>::new());
     }
 }
+
+#[test]
+fn validation_reports_everything_at_once_and_names_copilots_equivalents() {
+    let dir = TempDir::new("onepass");
+    // A typo in a resource no longer hides that resource's other mistakes, nor does
+    // one at the top level hide the rest; what may follow from a typo is not reported
+    // (`memroy` is a missing `memory`, not a second error).
+    let file = write(
+        &dir,
+        "bosun.yaml",
+        "stack: demo
+regoin: us-east-1
+resources:
+  q:
+    type: sqs-queue
+    properties: { visibilityTimeoutSeconds: 99999, colr: 1 }
+  w:
+    type: worker-service
+    properties:
+      packaging: { type: prebuilt-image, properties: { image: x } }
+      command: [run]
+      stopTimeout: 150
+      resources: { cpu: 0.25, memroy: 512 }
+  j:
+    type: scheduled-job
+    properties:
+      packaging: { type: prebuilt-image, properties: { image: x } }
+      command: [run]
+      schedule: \"cron(0 3 * * * *)\"
+      retires: 2
+",
+    );
+    let out = deploy(&["validate", "--stack", &file], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    let errors: Vec<String> = err
+        .lines()
+        .filter(|l| l.contains(": error: "))
+        .map(|l| l.trim_start_matches(&format!("{file}:")).to_owned())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "2:1: error: regoin: unknown key 'regoin' (did you mean 'region'?)",
+            "6:19: error: resources.q.properties.visibilityTimeoutSeconds: 99999 is out of range: allowed 0..=43200",
+            "6:52: error: resources.q.properties.colr: unknown key 'colr'",
+            "12:7: error: resources.w.properties.stopTimeout: 150 is out of range: allowed 2..=120",
+            "13:31: error: resources.w.properties.resources.memroy: unknown key 'memroy' (did you mean 'memory'?)",
+            "19:7: error: resources.j.properties.schedule: cron(0 3 * * * *): one of day-of-month ('*') and day-of-week ('*') must be '?'",
+            "20:7: error: resources.j.properties.retires: unknown key 'retires'",
+        ],
+        "{err}"
+    );
+
+    // Copilot's schedules and CPU units: the equivalent to write; Stacktape's
+    // `prebuilt-images` spelling is accepted.
+    let file = write(
+        &dir,
+        "copilot.yaml",
+        "stack: demo
+resources:
+  w:
+    type: worker-service
+    properties:
+      packaging: { type: prebuilt-images, properties: { image: x } }
+      command: [run]
+      resources: { cpu: 512, memory: 1024 }
+  j:
+    type: scheduled-job
+    properties:
+      packaging: { type: prebuilt-image, properties: { image: x } }
+      command: [run]
+      schedule: [\"@daily\", \"@every 1h30m\", \"0 9 * * 1-5\", \"@every 10s\"]
+",
+    );
+    let out = deploy(&["validate", "--stack", &file], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    for want in [
+        "8:20: error: resources.w.properties.resources.cpu: 512 vCPU is not a Fargate size: allowed 0.25, 0.5, 1, 2, 4, 8, 16 (512 is Copilot's CPU units: write cpu: 0.5)",
+        "schedule.0: '@daily' is not cron(...), rate(...) or at(...) (Copilot's form: write cron(0 0 * * ? *))",
+        "schedule.1: '@every 1h30m' is not cron(...), rate(...) or at(...) (Copilot's form: write rate(90 minutes))",
+        "schedule.2: '0 9 * * 1-5' is not cron(...), rate(...) or at(...) (Copilot's form: write cron(0 9 ? * 2-6 *))",
+        "schedule.3: '@every 10s' is not cron(...), rate(...) or at(...) (Copilot's form: '@every 10s': the Scheduler's shortest unit is a minute)",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+    assert_eq!(err.matches(": error: ").count(), 5, "{err}");
+    let fixed = err_free(&dir, &std::fs::read_to_string(&file).unwrap());
+    assert_eq!(fixed.status.code(), Some(0), "{}", stderr(&fixed));
+}
+
+/// `validate` of the Copilot file above written as bosun's own forms.
+fn err_free(dir: &TempDir, text: &str) -> std::process::Output {
+    let text = text.replace("cpu: 512", "cpu: 0.5").replace(
+        "[\"@daily\", \"@every 1h30m\", \"0 9 * * 1-5\", \"@every 10s\"]",
+        "[\"cron(0 0 * * ? *)\", \"rate(90 minutes)\", \"cron(0 9 ? * 2-6 *)\"]",
+    );
+    let file = write(dir, "fixed.yaml", &text);
+    deploy(&["validate", "--stack", &file], &[])
+}

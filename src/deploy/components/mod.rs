@@ -81,8 +81,10 @@ pub struct Rendered {
 pub struct Preflight {
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
-    /// Where the file gives its network (`file:line:col (network)`).
-    pub network_at: String,
+    /// Where the file names each subnet and security group, in their order
+    /// (`file:line:col (network.subnets.0)`).
+    pub subnets_at: Vec<String>,
+    pub security_groups_at: Vec<String>,
     /// The capacity providers the services' strategies name (a shared cluster must
     /// have them already).
     pub capacity_providers: Vec<String>,
@@ -362,7 +364,12 @@ fn cluster_node(cx: &Cx<'_>, b: &mut Builder) -> (Dep, Option<Dep>) {
     if let Some(n) = &stack.network {
         b.preflight.subnets = n.subnets.clone();
         b.preflight.security_groups = n.security_groups.clone();
-        b.preflight.network_at = stack.locate("/network");
+        b.preflight.subnets_at = (0..n.subnets.len())
+            .map(|i| stack.locate(&format!("/network/subnets/{i}")))
+            .collect();
+        b.preflight.security_groups_at = (0..n.security_groups.len())
+            .map(|i| stack.locate(&format!("/network/securityGroups/{i}")))
+            .collect();
     } else {
         network = Some(
             b.add(

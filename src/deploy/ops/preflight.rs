@@ -68,7 +68,10 @@ async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
             .filter_map(|s| s.subnet_id().map(str::to_owned))
             .collect();
         for s in lacking(&p.subnets, have) {
-            missing.push(format!("subnet {s} ({})", p.network_at));
+            missing.push(format!(
+                "subnet {s} ({})",
+                at(&p.subnets, &p.subnets_at, &s)
+            ));
         }
     }
     if !p.security_groups.is_empty() {
@@ -94,7 +97,10 @@ async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
             .filter_map(|s| s.group_id().map(str::to_owned))
             .collect();
         for g in lacking(&p.security_groups, have) {
-            missing.push(format!("security group {g} ({})", p.network_at));
+            missing.push(format!(
+                "security group {g} ({})",
+                at(&p.security_groups, &p.security_groups_at, &g)
+            ));
         }
     }
     if !p.capacity_providers.is_empty() {
@@ -309,4 +315,13 @@ async fn params(ctx: &Ctx, p: &Preflight) -> Result<Vec<String>> {
         }
     }
     Ok(missing)
+}
+
+/// Where the file names `item` of `items` (`at` in the same order).
+fn at<'a>(items: &[String], at: &'a [String], item: &str) -> &'a str {
+    items
+        .iter()
+        .position(|i| i == item)
+        .and_then(|i| at.get(i))
+        .map_or("", String::as_str)
 }

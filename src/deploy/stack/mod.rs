@@ -2,6 +2,7 @@
 //! the JSON Schema (`schema/bosun-stack.schema.json`) before this is built, and again
 //! here (`deny_unknown_fields`).
 
+pub mod copilot;
 pub mod directive;
 pub mod instance_types;
 pub mod limits;

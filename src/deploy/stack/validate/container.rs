@@ -114,7 +114,11 @@ pub(super) fn ec2_resources(types: &[String], res: &Resources, rp: &str, c: &mut
                 if (cpu * 1024.0).round() as i64 > shape.cpu_units() {
                     c.error(
                         format!("{rp}/cpu"),
-                        format!("{cpu} vCPU does not fit a {t} ({} vCPU)", shape.vcpus),
+                        format!(
+                            "{cpu} vCPU does not fit a {t} ({} vCPU){}",
+                            shape.vcpus,
+                            super::super::copilot::cpu_hint(cpu)
+                        ),
                     );
                 }
                 if mem > shape.task_memory() {
@@ -234,8 +238,9 @@ pub(super) fn container(
             None => c.error(
                 format!("{rp}/cpu"),
                 format!(
-                    "{cpu} vCPU is not a Fargate size: allowed {}",
-                    fargate_cpus()
+                    "{cpu} vCPU is not a Fargate size: allowed {}{}",
+                    fargate_cpus(),
+                    super::super::copilot::cpu_hint(cpu)
                 ),
             ),
             Some(allowed) if !allowed.contains(&mem) => {
@@ -267,8 +272,9 @@ pub(super) fn container(
             let allowed = fargate_memory(cpu).map_or_else(
                 || {
                     format!(
-                        "{cpu} vCPU is not a Fargate size either: allowed {}",
-                        fargate_cpus()
+                        "{cpu} vCPU is not a Fargate size either: allowed {}{}",
+                        fargate_cpus(),
+                        super::super::copilot::cpu_hint(cpu)
                     )
                 },
                 |m| {

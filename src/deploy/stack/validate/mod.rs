@@ -12,6 +12,7 @@ use std::path::Path;
 use serde_json::Value;
 
 mod container;
+mod repair;
 mod rules;
 mod stages;
 
@@ -20,6 +21,8 @@ use super::limits::*;
 use super::schedule;
 use super::yaml::{self, Pos, Positions};
 use super::{Container, Resource, Resources, Stack};
+pub(crate) use repair::suggest;
+use repair::{repair, Quiet};
 use rules::{rules, Kinds};
 
 pub use container::check_registry;
@@ -311,19 +314,67 @@ fn one(
                 .map(|r| r.split('/').next().unwrap_or("").to_owned())
         })
         .collect();
-    let top_broken = c
+    // A resource with a structural error is checked too, without the fields that are
+    // wrong, so that one run reports everything; what the rules then find in an object
+    // holding a structural error is left out, since it may follow from it (a typo'd
+    // `memroy` is a missing `memory`). A resource that cannot be read even so is left
+    // to its structural errors.
+    let structural: Vec<(String, String)> = c
         .out
         .iter()
-        .any(|d| !d.pointer.starts_with("/resources/") && !d.pointer.starts_with("/stages/"));
+        .map(|d| (d.pointer.clone(), d.message.clone()))
+        .collect();
+    let mut quiet = Quiet::default();
     let mut usable = value.clone();
     if let Some(res) = usable.get_mut("resources").and_then(Value::as_object_mut) {
-        res.retain(|k, _| !broken.contains(k));
         // `properties` that can all default may be left out (`type: sqs-queue` alone).
         for r in res.values_mut() {
             if let Some(o) = r.as_object_mut() {
                 o.entry("properties")
                     .or_insert_with(|| Value::Object(Default::default()));
             }
+            // Stacktape's spelling of a prebuilt image's packaging.
+            if let Some(t) = r.pointer_mut("/properties/packaging/type") {
+                if t == "prebuilt-images" {
+                    *t = Value::from("prebuilt-image");
+                }
+            }
+        }
+        for name in &broken {
+            let root = format!("/resources/{}", name.replace('~', "~0").replace('/', "~1"));
+            let repaired = res
+                .get(name)
+                .and_then(|r| repair(r, &root, &structural, &mut quiet));
+            match repaired {
+                Some(r) => {
+                    res.insert(name.clone(), r);
+                }
+                None => {
+                    res.remove(name);
+                }
+            }
+        }
+    }
+    // The same for a top-level field: without it, the rest is checked.
+    let mut top_errors = false;
+    let mut top_broken = false;
+    for (p, message) in &structural {
+        if p.starts_with("/resources/") || p.starts_with("/stages/") {
+            continue;
+        }
+        top_errors = true;
+        match p.rsplit_once('/') {
+            Some((parent, key)) if !key.is_empty() => {
+                let key = key.replace("~1", "/").replace("~0", "~");
+                match usable.pointer_mut(parent).and_then(Value::as_object_mut) {
+                    Some(o) => {
+                        o.remove(&key);
+                        quiet.add(parent, p, message, parent.is_empty());
+                    }
+                    None => top_broken = true,
+                }
+            }
+            _ => top_broken = true,
         }
     }
     let stack = if top_broken {
@@ -344,6 +395,9 @@ fn one(
                 };
                 Some(s)
             }
+            // After a top-level repair, what cannot be read follows from the
+            // errors already reported.
+            Err(_) if top_errors => None,
             Err(e) => {
                 let pointer = e
                     .path()
@@ -356,7 +410,13 @@ fn one(
         }
     };
     if let Some(stack) = &stack {
+        let before = c.out.len();
         rules(stack, &kinds, &mut c);
+        let mut i = 0;
+        c.out.retain(|d| {
+            i += 1;
+            i <= before || !quiet.covers(&d.pointer)
+        });
     }
     let mut diagnostics = c.out;
     if let Some(st) = stage {
@@ -375,37 +435,6 @@ fn one(
         Some(s) if !report.has_errors() => Ok((s, report)),
         _ => Err(report),
     }
-}
-
-/// The nearest of `candidates` to `word` (a typo's likely meaning): at most a third of
-/// its letters apart, and at least one.
-pub(crate) fn suggest<'a>(
-    word: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
-    candidates
-        .filter(|c| *c != word)
-        .map(|c| (distance(&word.to_lowercase(), &c.to_lowercase()), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// Levenshtein distance, by characters.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 fn structure(value: &Value, c: &mut Collector<'_>) {

@@ -260,7 +260,13 @@ fn job(
     for (i, e) in exprs.iter().enumerate() {
         let at = format!("{props}{}", j.schedule.pointer(i));
         if let Err(why) = schedule::check(e) {
-            c.error(at, why);
+            // Copilot's `@daily`, `@every 1h` or a five-field cron: its equivalent.
+            let hint = match super::super::copilot::schedule(e) {
+                Some(Ok(x)) => format!(" (Copilot's form: write {x})"),
+                Some(Err(why)) => format!(" (Copilot's form: {why})"),
+                None => String::new(),
+            };
+            c.error(at, format!("{why}{hint}"));
         } else if exprs[..i].iter().any(|x| x.trim() == e.trim()) {
             c.error(at, format!("'{e}' is listed twice"));
         }
