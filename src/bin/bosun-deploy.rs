@@ -95,6 +95,17 @@ struct OutputArg {
 
 #[derive(Debug, Subcommand)]
 enum Verb {
+    /// Write a starter bosun.yaml for the app in DIR (a Dockerfile, or a Node.js,
+    /// Python or Go entry file): a queue and a worker, or with --job a scheduled job
+    Init {
+        /// The app's folder
+        #[arg(default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+        /// A scheduled job on this schedule (cron(...), rate(...), or Copilot's
+        /// @daily, @every 1h, a five-field cron) in place of a queue and a worker
+        #[arg(long, value_name = "SCHEDULE")]
+        job: Option<String>,
+    },
     /// Check the stack file: every problem at once, with file:line:column
     Validate(StackArg),
     /// Print the exact AWS API inputs as JSON (no AWS call)
@@ -299,6 +310,36 @@ fn load(arg: &StackArg) -> Result<Stack, u8> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.verb {
+        Verb::Init { dir, job } => match ops::init::init(&dir, job.as_deref()) {
+            Ok((file, found, note)) => {
+                if let Some(note) = note {
+                    eprintln!("bosun-deploy init: {note}");
+                }
+                let what = match job {
+                    Some(_) => "a scheduled job",
+                    None => "a queue and a worker connected to it",
+                };
+                let built = match found {
+                    ops::init::Found::Dockerfile => "the Dockerfile".to_owned(),
+                    ops::init::Found::Entry { path, language } => {
+                        format!("{path} ({language}, auto-packaged)")
+                    }
+                };
+                let stack = if dir == std::path::Path::new(".") {
+                    String::new()
+                } else {
+                    format!(" --stack {}", file.display())
+                };
+                println!("wrote {}: {what}, built from {built}", file.display());
+                println!("next: bosun-deploy diff{stack}   (what it would make)");
+                println!("      bosun-deploy apply{stack}  (make it)");
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("bosun-deploy init: {}", e.0);
+                exit::USAGE
+            }
+        },
         Verb::Validate(a) => load(&a).map_or_else(
             |c| c,
             |_| {
