@@ -99,7 +99,9 @@ fn init_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn init_writes_a_starter_that_validates_and_renders_for_each_kind_of_app() {
     let dir = TempDir::new("init");
-    let apps: [(&str, &[(&str, &str)], &str); 4] = [
+    // (folder, its files, what the starter's packaging says)
+    type App<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let apps: [App; 4] = [
         (
             "docker-app",
             &[("Dockerfile", "FROM scratch\nCMD [\"/worker\"]\n")],
