@@ -222,3 +222,232 @@ fn init_writes_a_starter_that_validates_and_renders_for_each_kind_of_app() {
     );
     assert!(!empty.join("bosun.yaml").exists());
 }
+
+/// The stack file `import copilot` wrote, as JSON.
+fn read_stack(file: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(file).unwrap();
+    bosun::deploy::stack::yaml::parse(&text).unwrap().0
+}
+
+fn render(file: &std::path::Path, stage: &str) -> serde_json::Value {
+    let out = deploy(
+        &[
+            "render",
+            "--stack",
+            file.to_str().unwrap(),
+            "--stage",
+            stage,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn import_copilot_carries_workers_jobs_and_environments_and_names_what_it_leaves() {
+    // Manifests written from Copilot's manifest reference: a worker service with a
+    // range, spot_from, queue_delay, secrets of both kinds and environments; jobs on
+    // each schedule form; and keys bosun has no place for.
+    let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/copilot");
+    let dir = TempDir::new("import");
+    let file = dir.path("shop.yaml");
+    let out = deploy(
+        &[
+            "import",
+            "copilot",
+            ws.to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    // Every key left behind: on stderr and at the top of the file, manifest:line.
+    for left in [
+        "copilot/cost-analyzer/manifest.yml:15: subscribe.topics: SNS topic subscriptions",
+        "copilot/cost-analyzer/manifest.yml:49: sidecars: sidecar containers",
+        "copilot/cost-analyzer/manifest.yml:52: logging: FireLens",
+        "copilot/cost-analyzer/manifest.yml:57: environments.test: drops spot",
+        "copilot/every/manifest.yml:7: storage:",
+        "copilot/frontend/manifest.yml:2: type: 'Load Balanced Web Service' is not carried over",
+        "copilot/nightly/manifest.yml:4: on.schedule: 'none'",
+    ] {
+        assert!(err.contains(&format!("warning: {left}")), "{left}\n{err}");
+        assert!(
+            written.contains(&format!("#   {left}")),
+            "{left}\n{written}"
+        );
+    }
+    assert_eq!(err.matches("warning: ").count(), 9, "{err}");
+    // It validates as written, every stage too.
+    let v = deploy(&["validate", "--stack", file.to_str().unwrap()], &[]);
+    assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
+
+    let stack = read_stack(&file);
+    assert_eq!(stack["stack"], "shop", "the application's name");
+    let w = &stack["resources"]["costAnalyzer"]["properties"];
+    let ctx = w["packaging"]["properties"]["buildContextPath"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        dir.path("").join(ctx).canonicalize().unwrap(),
+        ws.canonicalize().unwrap(),
+        "the context, from the output's folder"
+    );
+    assert_eq!(
+        w["packaging"]["properties"]["dockerfilePath"],
+        "cost-analyzer/Dockerfile"
+    );
+    assert_eq!(
+        w["packaging"]["properties"]["buildArgs"],
+        serde_json::json!([{ "argName": "GIT_SHA", "value": "abc123" }])
+    );
+    assert_eq!(
+        w["command"],
+        serde_json::json!(["node", "dist/worker.js", "--mode", "cost analysis"])
+    );
+    assert_eq!(
+        w["resources"],
+        serde_json::json!({ "cpu": 0.25, "memory": 512, "architecture": "arm64" })
+    );
+    assert_eq!(w["spot"], true);
+    assert_eq!(w["onDemandBase"], 1, "spot_from: 2");
+    assert_eq!(w["enableExecuteCommand"], true);
+    assert_eq!(
+        w["scaling"],
+        serde_json::json!({ "minInstances": 1, "maxInstances": 10, "scalingPolicy": {
+            "keepAvgCpuUtilizationUnder": 70, "keepAvgMemoryUtilizationUnder": 80,
+            // 10m ÷ 250ms
+            "keepBacklogPerInstanceUnder": 2400 } })
+    );
+    let env: Vec<(String, String)> = w["environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().into(),
+                e["value"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for pair in [
+        ("LOG_LEVEL", "info"),
+        ("BATCH", "25"),
+        ("DB", "$Secret('shop/mysql.password')"),
+        ("GITHUB_TOKEN", "$Param('GITHUB_TOKEN')"),
+        ("API_KEY", "$Param('/shop/api-key')"),
+        (
+            "COPILOT_QUEUE_URI",
+            "$ResourceParam('costAnalyzerQueue', 'url')",
+        ),
+    ] {
+        assert!(
+            env.contains(&(pair.0.into(), pair.1.into())),
+            "{pair:?} in {env:?}"
+        );
+    }
+    assert_eq!(
+        w["internalHealthCheck"],
+        serde_json::json!({ "healthCheckCommand": ["/bin/sh", "-c", "test -f /tmp/healthy"],
+            "intervalSeconds": 10, "timeoutSeconds": 5, "startPeriodSeconds": 0, "retries": 2 })
+    );
+    assert_eq!(
+        stack["resources"]["costAnalyzerQueue"]["properties"],
+        serde_json::json!({ "messageRetentionSeconds": 345600, "visibilityTimeoutSeconds": 30,
+            "deadLetterQueue": { "maxReceiveCount": 10 } })
+    );
+    let job = &stack["resources"]["reportGenerator"]["properties"];
+    assert_eq!(job["schedule"], "cron(0 0 * * ? *)", "@daily");
+    assert_eq!(job["retryOnFailure"], 3);
+    assert_eq!(job["timeoutSeconds"], 3600);
+    assert_eq!(
+        stack["resources"]["hourly"]["properties"]["schedule"],
+        "rate(90 minutes)"
+    );
+    assert_eq!(
+        stack["resources"]["every"]["properties"]["schedule"],
+        "cron(0 9 ? * 2-6 *)"
+    );
+    assert_eq!(
+        stack["resources"]["nightly"]["properties"]["enabled"],
+        false
+    );
+    assert!(stack["resources"].get("frontend").is_none());
+
+    // Environments are stages: what AWS would get differs as Copilot's did.
+    let base = render(&file, "");
+    let prod = render(&file, "prod");
+    let test = render(&file, "test");
+    let td = |r: &serde_json::Value, family: &str| {
+        r["taskDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["family"] == family)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(td(&base, "shop-costAnalyzer")["cpu"], "256");
+    assert_eq!(td(&prod, "shop-prod-costAnalyzer")["cpu"], "1024");
+    assert_eq!(td(&prod, "shop-prod-costAnalyzer")["memory"], "2048");
+    let has_env = |t: serde_json::Value, name: &str, value: &str| {
+        t["containerDefinitions"][0]["environment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == name && e["value"] == value)
+    };
+    assert!(has_env(
+        td(&test, "shop-test-costAnalyzer"),
+        "LOG_LEVEL",
+        "debug"
+    ));
+    assert!(has_env(
+        td(&prod, "shop-prod-costAnalyzer"),
+        "LOG_LEVEL",
+        "info"
+    ));
+    let schedule = |r: &serde_json::Value, name: &str| {
+        r["schedules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Name"] == name)
+            .map(|s| (s["ScheduleExpression"].clone(), s["State"].clone()))
+            .unwrap()
+    };
+    assert_eq!(
+        schedule(&base, "shop-nightly"),
+        ("rate(1 day)".into(), "DISABLED".into())
+    );
+    assert_eq!(
+        schedule(&prod, "shop-prod-nightly"),
+        ("cron(0 2 * * ? *)".into(), "ENABLED".into())
+    );
+
+    // Never over an existing file; a folder with no workspace says so.
+    let again = deploy(
+        &[
+            "import",
+            "copilot",
+            ws.to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+    let none = deploy(&["import", "copilot", dir.path("").to_str().unwrap()], &[]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        stderr(&none).contains("no copilot/ folder"),
+        "{}",
+        stderr(&none)
+    );
+}

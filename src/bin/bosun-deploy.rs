@@ -106,6 +106,11 @@ enum Verb {
         #[arg(long, value_name = "SCHEDULE")]
         job: Option<String>,
     },
+    /// Write a stack file from another tool's configuration
+    Import {
+        #[command(subcommand)]
+        from: ImportFrom,
+    },
     /// Check the stack file: every problem at once, with file:line:column
     Validate(StackArg),
     /// Print the exact AWS API inputs as JSON (no AWS call)
@@ -273,6 +278,20 @@ enum Verb {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ImportFrom {
+    /// AWS Copilot's worker services and scheduled jobs (copilot/*/manifest.yml):
+    /// environments become stages, and every key left behind is a warning
+    Copilot {
+        /// The Copilot workspace (the folder holding copilot/)
+        #[arg(default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+        /// The stack file to write (default DIR/bosun.yaml; never overwritten)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
 fn load(arg: &StackArg) -> Result<Stack, u8> {
     let path = arg.stack.as_path();
     // A file that cannot be read is a usage error (a wrong --stack), not an invalid
@@ -337,6 +356,35 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("bosun-deploy init: {}", e.0);
+                exit::USAGE
+            }
+        },
+        Verb::Import {
+            from: ImportFrom::Copilot { dir, out },
+        } => match ops::import::copilot(&dir, out.as_deref()) {
+            Ok(done) => {
+                for w in &done.warnings {
+                    eprintln!("warning: {w}");
+                }
+                for m in &done.made {
+                    eprintln!("{m}");
+                }
+                println!(
+                    "wrote {} ({} left behind: listed at its top)",
+                    done.file.display(),
+                    done.warnings.len()
+                );
+                match done.invalid {
+                    None => exit::OK,
+                    Some(report) => {
+                        eprint!("{report}");
+                        eprintln!("bosun-deploy import: the manifests' values do not all validate: fix them in {}", done.file.display());
+                        exit::INVALID
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("bosun-deploy import: {}", e.0);
                 exit::USAGE
             }
         },

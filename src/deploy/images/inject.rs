@@ -173,7 +173,8 @@ pub fn check_binary(path: &Path, arch: &str) -> Result<(), String> {
     if exe.dynamic {
         return Err(format!(
             "{}: dynamically linked: an image may have no loader or C library for it; \
-             build a static one with docker/build-static.sh and pass it with --bosun",
+             build a static one with docker/build-static.sh (target/static/bosun, which \
+             bosun-deploy run from the checkout then finds) or ./install.sh, or pass one with --bosun",
             path.display()
         ));
     }

@@ -6,6 +6,7 @@
 
 pub mod exec;
 pub mod guard;
+pub mod import;
 pub mod init;
 pub mod local;
 pub mod lock;

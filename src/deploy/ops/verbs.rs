@@ -274,12 +274,38 @@ fn confirm(question: &str) -> bool {
     std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == "yes"
 }
 
-/// `--bosun`, else the `bosun` beside this program.
+/// `--bosun`, else the static `bosun` beside this program (where `install.sh` puts
+/// it), else, for a bosun-deploy run from a checkout's `target/<profile>/`, the
+/// checkout's `target/static/bosun` (`docker/build-static.sh`), rather than the
+/// dynamically linked bosun a `cargo build` leaves beside it. With none of them, the
+/// one beside this program: the image build then refuses it, saying what to run.
 pub fn bosun_path(given: Option<PathBuf>) -> PathBuf {
-    given.unwrap_or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(|d| d.join("bosun")))
-            .unwrap_or_else(|| PathBuf::from("bosun"))
-    })
+    if let Some(p) = given {
+        return p;
+    }
+    let exe = std::env::current_exe().ok();
+    let beside = exe
+        .as_ref()
+        .and_then(|p| p.parent().map(|d| d.join("bosun")))
+        .unwrap_or_else(|| PathBuf::from("bosun"));
+    let checkout = exe
+        .as_ref()
+        .and_then(|p| p.parent()?.parent())
+        .filter(|t| t.file_name().is_some_and(|n| n == "target"))
+        .map(|t| t.join("static").join("bosun"));
+    [Some(beside.clone()), checkout]
+        .into_iter()
+        .flatten()
+        .find(|p| is_static(p))
+        .unwrap_or(beside)
+}
+
+/// Whether `path` is a statically linked executable (its headers say so).
+fn is_static(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
+        .is_ok()
+        && crate::deploy::images::inject::executable(&head).is_ok_and(|e| !e.dynamic)
 }

@@ -36,36 +36,45 @@ pub fn schedule(expr: &str) -> Option<Result<String, String>> {
     (fields.len() == 5).then(|| unix_cron(&fields))
 }
 
+/// A Go duration (`1h30m`, `250ms`, `96h`), as Copilot writes them, in milliseconds.
+pub fn duration_ms(d: &str) -> Option<u64> {
+    let d = d.trim();
+    let mut ms: u64 = 0;
+    let mut rest = d;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+        let (n, tail) = rest.split_at(digits);
+        let n: f64 = n.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let mult = match unit {
+            "h" => 3_600_000.0,
+            "m" => 60_000.0,
+            "s" => 1000.0,
+            "ms" => 1.0,
+            _ => return None,
+        };
+        ms += (n * mult).round() as u64;
+        rest = tail;
+    }
+    Some(ms)
+}
+
 /// `@every DURATION` (a Go duration: `1h30m`, `90m`, `2h`) as `rate(...)`.
 fn every(d: &str) -> Result<String, String> {
-    let mut secs: u64 = 0;
-    let mut num = String::new();
-    let mut chars = d.chars().peekable();
     let bad = || format!("'@every {d}': not a duration such as 30m, 1h or 1h30m");
-    while let Some(ch) = chars.next() {
-        if ch.is_ascii_digit() {
-            num.push(ch);
-            continue;
-        }
-        let n: u64 = num.parse().map_err(|_| bad())?;
-        num.clear();
-        let unit = match ch {
-            'h' => 3600,
-            'm' if chars.peek() == Some(&'s') => return Err(bad()),
-            'm' => 60,
-            's' => 1,
-            _ => return Err(bad()),
-        };
-        secs += n * unit;
-    }
-    if !num.is_empty() || secs == 0 {
-        return Err(bad());
-    }
-    if !secs.is_multiple_of(60) {
+    let ms = duration_ms(d).filter(|ms| *ms > 0).ok_or_else(bad)?;
+    if !ms.is_multiple_of(60_000) {
         return Err(format!(
             "'@every {d}': the Scheduler's shortest unit is a minute"
         ));
     }
+    let secs = ms / 1000;
     let (n, unit) = if secs.is_multiple_of(86_400) {
         (secs / 86_400, "day")
     } else if secs.is_multiple_of(3600) {
@@ -173,6 +182,11 @@ mod tests {
         assert_eq!(ok("0 9 * * */2"), "cron(0 9 ? * */2 *)");
         assert!(schedule("@every 30s").unwrap().is_err());
         assert!(schedule("@every soon").unwrap().is_err());
+        assert!(schedule("@every 90").unwrap().is_err());
+        assert_eq!(duration_ms("250ms"), Some(250));
+        assert_eq!(duration_ms("1h30m"), Some(5_400_000));
+        assert_eq!(duration_ms("1.5s"), Some(1500));
+        assert_eq!(duration_ms("4d"), None);
         assert!(schedule("0 9 1 * 1").unwrap().is_err());
         assert!(schedule("rate(1 hour)").is_none());
         assert!(schedule("cron(0 3 * * ? *)").is_none());
