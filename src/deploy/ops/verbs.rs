@@ -280,10 +280,14 @@ fn confirm(question: &str) -> bool {
 /// dynamically linked bosun a `cargo build` leaves beside it. With none of them, the
 /// one beside this program: the image build then refuses it, saying what to run.
 pub fn bosun_path(given: Option<PathBuf>) -> PathBuf {
-    if let Some(p) = given {
-        return p;
+    match given {
+        Some(p) => p,
+        None => default_bosun(std::env::current_exe().ok()),
     }
-    let exe = std::env::current_exe().ok();
+}
+
+/// [`bosun_path`]'s default, for bosun-deploy at `exe`.
+fn default_bosun(exe: Option<PathBuf>) -> PathBuf {
     let beside = exe
         .as_ref()
         .and_then(|p| p.parent().map(|d| d.join("bosun")))
@@ -308,4 +312,45 @@ fn is_static(path: &std::path::Path) -> bool {
         .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
         .is_ok()
         && crate::deploy::images::inject::executable(&head).is_ok_and(|e| !e.dynamic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The headers of a 64-bit x86-64 ELF executable with one program header:
+    /// `PT_INTERP` (dynamically linked) or `PT_LOAD`.
+    fn elf(dynamic: bool) -> Vec<u8> {
+        let mut b = vec![0u8; 64 + 56];
+        b[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        b[18] = 62;
+        b[32] = 64; // phoff
+        b[54] = 56; // phentsize
+        b[56] = 1; // phnum
+        b[64] = if dynamic { 3 } else { 1 };
+        b
+    }
+
+    #[test]
+    fn the_default_bosun_is_a_static_one() {
+        let root = std::env::temp_dir().join(format!("bosun-path-{}", std::process::id()));
+        let debug = root.join("target/debug");
+        let stat = root.join("target/static");
+        std::fs::create_dir_all(&debug).unwrap();
+        std::fs::create_dir_all(&stat).unwrap();
+        let exe = Some(debug.join("bosun-deploy"));
+        // Beside a `cargo build`: its dynamic bosun, then the checkout's static one.
+        std::fs::write(debug.join("bosun"), elf(true)).unwrap();
+        assert_eq!(
+            default_bosun(exe.clone()),
+            debug.join("bosun"),
+            "none static: the one beside, refused later"
+        );
+        std::fs::write(stat.join("bosun"), elf(false)).unwrap();
+        assert_eq!(default_bosun(exe.clone()), stat.join("bosun"));
+        // Installed: the static bosun beside bosun-deploy comes first.
+        std::fs::write(debug.join("bosun"), elf(false)).unwrap();
+        assert_eq!(default_bosun(exe), debug.join("bosun"));
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
