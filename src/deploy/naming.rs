@@ -18,6 +18,31 @@ pub const MAX_SCHEDULE: usize = 64;
 /// SQS: queue names 80, `.fifo` included (SQS API reference, CreateQueue).
 pub const MAX_QUEUE: usize = 80;
 
+/// `raw` (a folder's, an application's or an environment's name) as lowercase letters,
+/// digits and single `-`, starting with a letter, at most `max` characters: the form
+/// of a stack's and a stage's name. Empty when nothing of it is left.
+pub fn kebab(raw: &str, max: usize) -> String {
+    let mut s = String::new();
+    for ch in raw.chars() {
+        let c = ch.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || (c.is_ascii_digit() && !s.is_empty()) {
+            s.push(c);
+        } else if !s.is_empty() && !s.ends_with('-') {
+            s.push('-');
+        }
+    }
+    s.truncate(max);
+    s.trim_end_matches('-').to_owned()
+}
+
+/// A stack's name made from `raw` (at most 32 characters), `app` when nothing is left.
+pub fn stack_name_from(raw: &str) -> String {
+    match kebab(raw, 32) {
+        s if s.is_empty() => "app".into(),
+        s => s,
+    }
+}
+
 /// `name` as it is when it fits in `max` characters, else shortened stably: its first
 /// characters and a hash of all of it (`…-1a2b3c4d`), so a long stack and resource
 /// key still make a name AWS takes, the same at every run.

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::deploy::naming;
 use crate::deploy::stack::{copilot, schedule, validate};
 
 /// How the app is built, as the file's `packaging` says it.
@@ -59,15 +60,7 @@ pub fn init(dir: &Path, job: Option<&str>) -> Result<(PathBuf, Found, Option<Str
             "the starter file does not validate:\n{report}"
         )));
     }
-    // `create_new`: a file that appeared meanwhile is not overwritten either.
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&out)
-        .map_err(|e| InitError(format!("{}: {e}", out.display())))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| InitError(format!("{}: {e}", out.display())))?;
+    write_new(&out, &text).map_err(|e| InitError(format!("{}: {e}", out.display())))?;
     Ok((out, found, note))
 }
 
@@ -178,32 +171,28 @@ pub fn detect(dir: &Path) -> Option<Found> {
     None
 }
 
-/// The stack's name from the folder's: lowercase letters, digits and single `-`,
-/// starting with a letter, at most 32 characters; `app` when nothing is left.
+/// The stack's name from the folder's.
 fn stack_name(dir: &Path) -> String {
-    let base = dir
-        .canonicalize()
+    naming::stack_name_from(&folder_name(dir))
+}
+
+/// The last part of `dir`'s absolute path (`.` resolved).
+pub(super) fn folder_name(dir: &Path) -> String {
+    dir.canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_default();
-    let mut name = String::new();
-    for ch in base.chars() {
-        let c = ch.to_ascii_lowercase();
-        if c.is_ascii_lowercase() || (c.is_ascii_digit() && !name.is_empty()) {
-            name.push(c);
-        } else if !name.is_empty() && !name.ends_with('-') {
-            name.push('-');
-        }
-        if name.len() >= 32 {
-            break;
-        }
-    }
-    let name = name.trim_end_matches('-').to_owned();
-    if name.is_empty() {
-        "app".into()
-    } else {
-        name
-    }
+        .unwrap_or_default()
+}
+
+/// Write `text` to `path`, which must not exist: a file that appeared meanwhile is
+/// not overwritten either (`create_new`).
+pub(super) fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?
+        .write_all(text.as_bytes())
 }
 
 fn packaging(found: &Found) -> String {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
+use crate::deploy::naming;
 use crate::deploy::stack::{validate, yaml};
 use convert::{changes, convert, merge, removed, Sink};
 
@@ -208,13 +209,7 @@ pub fn copilot(dir: &Path, out: Option<&Path>) -> Result<Imported, ImportError> 
     let invalid = validate::check(&out.display().to_string(), &text)
         .err()
         .map(|r| r.to_string());
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&out)
-        .map_err(|e| ImportError(format!("{}: {e}", out.display())))?;
-    f.write_all(text.as_bytes())
+    super::init::write_new(&out, &text)
         .map_err(|e| ImportError(format!("{}: {e}", out.display())))?;
     Ok(Imported {
         file: out,
@@ -233,27 +228,15 @@ fn relative_dir(ws: &Path, out_dir: &Path) -> Result<String, ImportError> {
             p
         };
         p.canonicalize()
+            .map(|c| c.to_string_lossy().into_owned())
             .map_err(|e| ImportError(format!("{}: {e}", p.display())))
     };
-    let (ws, out) = (canon(ws)?, canon(out_dir)?);
-    let w: Vec<_> = ws.components().collect();
-    let o: Vec<_> = out.components().collect();
-    let common = w.iter().zip(&o).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> = vec!["..".into(); o.len() - common];
-    parts.extend(
-        w[common..]
-            .iter()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
-    );
-    Ok(if parts.is_empty() {
-        ".".into()
-    } else {
-        parts.join("/")
-    })
+    let rel = parts::relative_to(&canon(ws)?, &canon(out_dir)?);
+    Ok(if rel.is_empty() { ".".into() } else { rel })
 }
 
 /// The stack's name: the Copilot application's (`copilot/.workspace`), else the
-/// folder's, as a stack name.
+/// folder's.
 fn stack_name(dir: &Path) -> String {
     let app = std::fs::read_to_string(dir.join("copilot/.workspace"))
         .ok()
@@ -265,42 +248,14 @@ fn stack_name(dir: &Path) -> String {
             })
         })
         .filter(|a| !a.is_empty());
-    let raw = app.unwrap_or_else(|| {
-        dir.canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_default()
-    });
-    let s = kebab(&raw, 32);
-    if s.is_empty() {
-        "app".into()
-    } else {
-        s
-    }
+    naming::stack_name_from(&app.unwrap_or_else(|| super::init::folder_name(dir)))
 }
 
 fn stage_name(env: &str) -> String {
-    let s = kebab(env, validate::STAGE_MAX);
-    if s.is_empty() {
-        "stage".into()
-    } else {
-        s
+    match naming::kebab(env, validate::STAGE_MAX) {
+        s if s.is_empty() => "stage".into(),
+        s => s,
     }
-}
-
-/// Lowercase letters, digits and single `-`, starting with a letter, at most `max`.
-fn kebab(raw: &str, max: usize) -> String {
-    let mut s = String::new();
-    for ch in raw.chars() {
-        let c = ch.to_ascii_lowercase();
-        if c.is_ascii_lowercase() || (c.is_ascii_digit() && !s.is_empty()) {
-            s.push(c);
-        } else if !s.is_empty() && !s.ends_with('-') {
-            s.push('-');
-        }
-    }
-    s.truncate(max);
-    s.trim_end_matches('-').to_owned()
 }
 
 /// The stack file: the warnings as comments first, then the stack.

@@ -90,8 +90,8 @@ fn parent(path: &str) -> String {
         .map_or_else(|| ".".to_owned(), |i| p[..i].to_owned())
 }
 
-/// `path` (the workspace's) from inside `dir` (the workspace's), lexically.
-fn relative_to(path: &str, dir: &str) -> String {
+/// `path` seen from inside `dir`, lexically (both the workspace's, or both absolute).
+pub(super) fn relative_to(path: &str, dir: &str) -> String {
     let norm = |s: &str| -> Vec<String> {
         s.split('/')
             .filter(|c| !c.is_empty() && *c != ".")
