@@ -44,29 +44,19 @@ pub async fn preflight(ctx: &Ctx, p: &Preflight) -> Result<()> {
 async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
     let mut missing = Vec::new();
     // Filters, not ids: DescribeSubnets and DescribeSecurityGroups refuse a whole list
-    // for one id that does not exist, and only the missing ones are to be named.
+    // for one id that does not exist (EC2 API Reference, Error codes:
+    // InvalidSubnetID.NotFound, InvalidGroup.NotFound), and only the missing ones are
+    // to be named.
     let lacking = |want: &[String], have: Vec<String>| -> Vec<String> {
         want.iter().filter(|w| !have.contains(w)).cloned().collect()
     };
     if !p.subnets.is_empty() {
-        let out = ctx
-            .aws
-            .ec2
-            .describe_subnets()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("subnet-id")
-                    .set_values(Some(p.subnets.clone()))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(failed("EC2 DescribeSubnets", p.subnets.join(",")))?;
-        let have = out
-            .subnets()
-            .iter()
-            .filter_map(|s| s.subnet_id().map(str::to_owned))
-            .collect();
+        let have = subnet_ids(
+            ctx,
+            vec![filter("subnet-id", &p.subnets)],
+            &p.subnets.join(","),
+        )
+        .await?;
         for s in lacking(&p.subnets, have) {
             missing.push(format!(
                 "subnet {s} ({})",
@@ -75,27 +65,12 @@ async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
         }
     }
     if !p.security_groups.is_empty() {
-        let out = ctx
-            .aws
-            .ec2
-            .describe_security_groups()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("group-id")
-                    .set_values(Some(p.security_groups.clone()))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(failed(
-                "EC2 DescribeSecurityGroups",
-                p.security_groups.join(","),
-            ))?;
-        let have = out
-            .security_groups()
-            .iter()
-            .filter_map(|s| s.group_id().map(str::to_owned))
-            .collect();
+        let have = group_ids(
+            ctx,
+            filter("group-id", &p.security_groups),
+            &p.security_groups.join(","),
+        )
+        .await?;
         for g in lacking(&p.security_groups, have) {
             missing.push(format!(
                 "security group {g} ({})",
@@ -170,17 +145,12 @@ async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
 pub async fn default_network(ctx: &Ctx) -> Result<DefaultNetwork> {
     let found = ctx
         .once("default-network".into(), || async {
-            let filter = |n: &str, v: &str| {
-                aws_sdk_ec2::types::Filter::builder()
-                    .name(n)
-                    .values(v)
-                    .build()
-            };
+            let one = |n: &str, v: &str| filter(n, &[v.to_owned()]);
             let vpcs = ctx
                 .aws
                 .ec2
                 .describe_vpcs()
-                .filters(filter("is-default", "true"))
+                .filters(one("is-default", "true"))
                 .send()
                 .await
                 .map_err(failed("EC2 DescribeVpcs", "is-default=true"))?;
@@ -190,20 +160,12 @@ pub async fn default_network(ctx: &Ctx) -> Result<DefaultNetwork> {
                     ctx.region, ctx.account
                 )));
             };
-            let subnets = ctx
-                .aws
-                .ec2
-                .describe_subnets()
-                .filters(filter("vpc-id", vpc))
-                .filters(filter("default-for-az", "true"))
-                .send()
-                .await
-                .map_err(failed("EC2 DescribeSubnets", vpc))?;
-            let mut subnets: Vec<String> = subnets
-                .subnets()
-                .iter()
-                .filter_map(|s| s.subnet_id().map(str::to_owned))
-                .collect();
+            let mut subnets = subnet_ids(
+                ctx,
+                vec![one("vpc-id", vpc), one("default-for-az", "true")],
+                vpc,
+            )
+            .await?;
             subnets.sort();
             if subnets.is_empty() {
                 return Err(DeployError::Preflight(format!(
@@ -315,6 +277,65 @@ async fn params(ctx: &Ctx, p: &Preflight) -> Result<Vec<String>> {
         }
     }
     Ok(missing)
+}
+
+fn filter(name: &str, values: &[String]) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
+/// The ids of the subnets that match `filters`, from every page: DescribeSubnets is
+/// paged (EC2 API Reference, DescribeSubnets: MaxResults and NextToken; Pagination).
+async fn subnet_ids(
+    ctx: &Ctx,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+    what: &str,
+) -> Result<Vec<String>> {
+    let mut pages = ctx
+        .aws
+        .ec2
+        .describe_subnets()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(failed("EC2 DescribeSubnets", what))?;
+        out.extend(
+            page.subnets()
+                .iter()
+                .filter_map(|s| s.subnet_id().map(str::to_owned)),
+        );
+    }
+    Ok(out)
+}
+
+/// The ids of the security groups that match `filter`, from every page (EC2 API
+/// Reference, DescribeSecurityGroups: MaxResults and NextToken).
+async fn group_ids(
+    ctx: &Ctx,
+    filter: aws_sdk_ec2::types::Filter,
+    what: &str,
+) -> Result<Vec<String>> {
+    let mut pages = ctx
+        .aws
+        .ec2
+        .describe_security_groups()
+        .filters(filter)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(failed("EC2 DescribeSecurityGroups", what))?;
+        out.extend(
+            page.security_groups()
+                .iter()
+                .filter_map(|g| g.group_id().map(str::to_owned)),
+        );
+    }
+    Ok(out)
 }
 
 /// Where the file names `item` of `items` (`at` in the same order).
