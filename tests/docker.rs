@@ -740,9 +740,13 @@ fn a_custom_dockerfile_is_built_pushed_and_pinned_by_digest() {
     let dir = TempDir::new("package");
     let app = busybox_app(&dir);
     std::fs::write(app.join("msg"), "hello v1\n").unwrap();
+    // The LABEL keeps this test's build steps its own: Docker's classic builder shares
+    // a cached step among builds, and two tests building the same first step at once
+    // can each make one, so a rebuild here could continue from the other's and change
+    // the digest this test expects to stay.
     std::fs::write(
         app.join("Dockerfile"),
-        "FROM scratch AS base\nCOPY busybox /bin/busybox\nFROM base AS app\nARG GREETING\nCOPY msg /msg\nENV GREETING=$GREETING\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo parent=$PPID $GREETING; /bin/busybox cat /msg\"]\n",
+        format!("FROM scratch AS base\nLABEL test=pk{}\nCOPY busybox /bin/busybox\nFROM base AS app\nARG GREETING\nCOPY msg /msg\nENV GREETING=$GREETING\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo parent=$PPID $GREETING; /bin/busybox cat /msg\"]\n", std::process::id()),
     )
     .unwrap();
     let stack = dir.path("bosun.yaml");
@@ -833,7 +837,13 @@ fn a_custom_dockerfile_is_built_pushed_and_pinned_by_digest() {
         .into_iter()
         .filter(|a| common::proxy::is_mutating(a))
         .collect();
-    assert_eq!(mutating, Vec::<String>::new());
+    assert_eq!(
+        mutating,
+        Vec::<String>::new(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert_eq!(task_container(&moto, &family).0, first_arn);
 
     // A changed file: a new digest, a new revision; diff shows it first.
@@ -905,7 +915,8 @@ fn a_built_image_goes_to_the_stacks_ecr_repository() {
     let app = busybox_app(&dir);
     std::fs::write(
         app.join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"echo\", \"from ecr\"]\n",
+        // Steps of its own (see a_custom_dockerfile_is_built_pushed_and_pinned_by_digest).
+        format!("FROM scratch\nLABEL test=ecr{}\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"echo\", \"from ecr\"]\n", std::process::id()),
     )
     .unwrap();
     let stack_name = format!("ecr{}", std::process::id());
