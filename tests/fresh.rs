@@ -252,16 +252,19 @@ fn import_copilot_carries_workers_jobs_and_environments_and_names_what_it_leaves
     let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/copilot");
     let dir = TempDir::new("import");
     let file = dir.path("shop.yaml");
-    let out = deploy(
-        &[
-            "import",
-            "copilot",
-            ws.to_str().unwrap(),
-            "--out",
-            file.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let import = || {
+        deploy(
+            &[
+                "import",
+                "copilot",
+                ws.to_str().unwrap(),
+                "--out",
+                file.to_str().unwrap(),
+            ],
+            &[],
+        )
+    };
+    let out = import();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let written = std::fs::read_to_string(&file).unwrap();
@@ -430,16 +433,7 @@ fn import_copilot_carries_workers_jobs_and_environments_and_names_what_it_leaves
     );
 
     // Never over an existing file; a folder with no workspace says so.
-    let again = deploy(
-        &[
-            "import",
-            "copilot",
-            ws.to_str().unwrap(),
-            "--out",
-            file.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let again = import();
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), written);

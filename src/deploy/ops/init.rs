@@ -22,7 +22,7 @@ pub enum Found {
     },
 }
 
-/// What went wrong: a message, and whether it is the user's (exit 2) or the system's.
+/// Why nothing was written (exit 2).
 #[derive(Debug)]
 pub struct InitError(pub String);
 

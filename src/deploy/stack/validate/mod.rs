@@ -412,11 +412,9 @@ fn one(
     if let Some(stack) = &stack {
         let before = c.out.len();
         rules(stack, &kinds, &mut c);
-        let mut i = 0;
-        c.out.retain(|d| {
-            i += 1;
-            i <= before || !quiet.covers(&d.pointer)
-        });
+        let found = c.out.split_off(before);
+        c.out
+            .extend(found.into_iter().filter(|d| !quiet.covers(&d.pointer)));
     }
     let mut diagnostics = c.out;
     if let Some(st) = stage {
