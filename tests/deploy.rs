@@ -33,7 +33,7 @@ resources:
   w:
     type: worker-service
     properties:
-      packaging: { type: prebuilt-image, properties: { image: x } }
+      packaging: { type: prebuilt-image, properties: { image: x, includesBosun: true } }
       command: [run]
       stopTimeout: 150
       resources: { cpu: 0.25, memory: 4096 }
@@ -48,7 +48,7 @@ resources:
   j:
     type: scheduled-job
     properties:
-      packaging: { type: prebuilt-image, properties: { image: x } }
+      packaging: { type: prebuilt-image, properties: { image: x, includesBosun: true } }
       command: [run]
       schedule: \"cron(0 3 * * * *)\"
       resources: { cpu: 3, memory: 512 }
@@ -99,17 +99,17 @@ resources:
 fn each_rule_on_its_own() {
     let dir = TempDir::new("rules");
     let svc = |props: &str| {
-        format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {{ cpu: 0.5, memory: 1024 }}\n{props}")
+        format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      resources: {{ cpu: 0.5, memory: 1024 }}\n{props}")
     };
     let job = |props: &str| {
-        format!("{HEAD}  j:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {{ cpu: 0.5, memory: 1024 }}\n{props}")
+        format!("{HEAD}  j:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      resources: {{ cpu: 0.5, memory: 1024 }}\n{props}")
     };
     let sized = |resources: &str| {
-        format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {resources}\n")
+        format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      resources: {resources}\n")
     };
     // A worker connected to a queue, with these scaling settings.
     let queued = |scaling: &str| {
-        format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      connectTo: [q]\n      scaling: {{ {scaling} }}\n")
+        format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      connectTo: [q]\n      scaling: {{ {scaling} }}\n")
     };
     let registry = |r: &str| {
         format!("stack: orders\nregistry: {r}\nnetwork: {{ subnets: [subnet-1] }}\nresources: {{ q: {{ type: sqs-queue }} }}\n")
@@ -157,7 +157,7 @@ fn each_rule_on_its_own() {
         (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: image-buildpack, properties: {{ entryfilePath: main.rb }} }}\n"), "7:57: error: resources.w.properties.packaging.properties.entryfilePath: main.rb: auto-packaging knows Node.js (.js, .mjs, .cjs, .ts, .mts), Python (.py) and Go (.go) entry files"),
         (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: stacktape-image-buildpack, properties: {{ baseImage: node:22 }} }}\n"), "resources.w.properties.packaging.properties: image-buildpack needs properties.entryfilePath"),
         (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: external-buildpack, properties: {{ buildpacks: [x] }} }}\n"), "resources.w.properties.packaging.properties: external-buildpack needs properties.builder"),
-        (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, repositoryCredentialsSecretArn: ghcr }} }}\n      command: [run]\n"), "resources.w.properties.packaging.properties.repositoryCredentialsSecretArn: \"ghcr\" is not a Secrets Manager secret's ARN"),
+        (format!("{HEAD}  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true, repositoryCredentialsSecretArn: ghcr }} }}\n      command: [run]\n"), "resources.w.properties.packaging.properties.repositoryCredentialsSecretArn: \"ghcr\" is not a Secrets Manager secret's ARN"),
         (sized("{ instanceTypes: [] }"), "resources.w.properties.resources.instanceTypes: give at least one instance type"),
         (sized("{ instanceTypes: [T3.small] }"), "9:36: error: resources.w.properties.resources.instanceTypes.0: \"T3.small\" is not an EC2 instance type"),
         (sized("{ instanceTypes: [t3.small, t3.small] }"), "resources.instanceTypes.1: t3.small is listed twice"),
@@ -204,7 +204,7 @@ fn one_mistake_one_error_and_properties_that_can_default_are_optional() {
     let dir = TempDir::new("one");
     // A typo inside a worker's `resources:`: that key alone is reported, not its
     // siblings; a queue with no `properties` at all is valid.
-    let text = format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {{ cpu: 0.25, memroy: 512 }}\n");
+    let text = format!("{HEAD}  q:\n    type: sqs-queue\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      resources: {{ cpu: 0.25, memroy: 512 }}\n");
     let file = write(&dir, "typo.yaml", &text);
     let out = deploy(&["validate", "--stack", &file], &[]);
     assert_eq!(out.status.code(), Some(3));
@@ -246,7 +246,7 @@ fn one_mistake_one_error_and_properties_that_can_default_are_optional() {
 #[test]
 fn unsafe_choices_are_warnings() {
     let dir = TempDir::new("warn");
-    let text = format!("{HEAD}  q:\n    type: sqs-queue\n    properties: {{ visibilityTimeoutSeconds: 20 }}\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {{ cpu: 0.5, memory: 1024 }}\n      connectTo: [q]\n      stopTimeout: 60\n");
+    let text = format!("{HEAD}  q:\n    type: sqs-queue\n    properties: {{ visibilityTimeoutSeconds: 20 }}\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      resources: {{ cpu: 0.5, memory: 1024 }}\n      connectTo: [q]\n      stopTimeout: 60\n");
     let file = write(&dir, "warn.yaml", &text);
     let out = deploy(&["validate", "--stack", &file], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -277,7 +277,7 @@ fn what_real_aws_refuses_is_rendered_as_its_documentation_asks() {
     let stack = "s".repeat(32);
     let key = "k".repeat(40);
     let text = format!(
-        "stack: {stack}\nnetwork: {{ subnets: [subnet-1] }}\nresources:\n  {key}:\n    type: sqs-queue\n    properties: {{ fifo: true, deadLetterQueue: {{ maxReceiveCount: 3 }} }}\n  w{key2}:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      connectTo: [{key}]\n      resources: {{ instanceTypes: [t3.medium], enableWarmPool: true }}\n      scaling: {{ minInstances: 0, maxInstances: 3, scalingPolicy: {{ keepBacklogPerInstanceUnder: 5 }} }}\n  j{key2}:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      schedule: \"rate(1 hour)\"\n",
+        "stack: {stack}\nnetwork: {{ subnets: [subnet-1] }}\nresources:\n  {key}:\n    type: sqs-queue\n    properties: {{ fifo: true, deadLetterQueue: {{ maxReceiveCount: 3 }} }}\n  w{key2}:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      connectTo: [{key}]\n      resources: {{ instanceTypes: [t3.medium], enableWarmPool: true }}\n      scaling: {{ minInstances: 0, maxInstances: 3, scalingPolicy: {{ keepBacklogPerInstanceUnder: 5 }} }}\n  j{key2}:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      schedule: \"rate(1 hour)\"\n",
         key2 = &key[1..]
     );
     let file = write(&dir, "bosun.yaml", &text);
@@ -1038,7 +1038,7 @@ fn workers(stack: &str, n: usize, subnets: &[String]) -> String {
         subnets.join(", ")
     );
     for i in 0..n {
-        s.push_str(&format!("  w{i}:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      resources: {{ cpu: 0.25, memory: 512 }}\n"));
+        s.push_str(&format!("  w{i}:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      resources: {{ cpu: 0.25, memory: 512 }}\n"));
     }
     s
 }
@@ -1167,7 +1167,7 @@ fn apply_waits_says_what_changes_and_ends_with_its_own_exit_codes() {
     let file = write(
         &dir,
         "bosun.yaml",
-        &format!("stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n", w.subnets[0]),
+        &format!("stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1, includesBosun: true }} }}\n      command: [run]\n", w.subnets[0]),
     );
     // In progress past --timeout: exit 6, each event said once, the state line once.
     w.proxy.rollout(
@@ -1221,7 +1221,7 @@ fn apply_waits_says_what_changes_and_ends_with_its_own_exit_codes() {
     let changed = write(
         &dir,
         "bosun.yaml",
-        &format!("stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:2 }} }}\n      command: [run]\n", w.subnets[0]),
+        &format!("stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:2, includesBosun: true }} }}\n      command: [run]\n", w.subnets[0]),
     );
     let out = w.deploy(&["apply", "--stack", &changed]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
@@ -1235,7 +1235,7 @@ fn apply_waits_says_what_changes_and_ends_with_its_own_exit_codes() {
     let again = write(
         &dir,
         "bosun.yaml",
-        &format!("stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:3 }} }}\n      command: [run]\n", w.subnets[0]),
+        &format!("stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:3, includesBosun: true }} }}\n      command: [run]\n", w.subnets[0]),
     );
     let out = w.deploy(&["apply", "--stack", &again]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -1397,7 +1397,7 @@ fn a_schedule_refused_while_its_new_role_settles_is_retried() {
     let dir = TempDir::new("role-settles");
     let job = |schedule: &str| {
         format!(
-            "stack: nightly\nnetwork: {{ subnets: [{}] }}\nresources:\n  report:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      schedule: \"{schedule}\"\n",
+            "stack: nightly\nnetwork: {{ subnets: [{}] }}\nresources:\n  report:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1, includesBosun: true }} }}\n      command: [run]\n      schedule: \"{schedule}\"\n",
             w.subnets[0]
         )
     };
@@ -1456,7 +1456,7 @@ fn the_longest_names_and_the_widest_tags_are_valid_requests() {
         .map(|i| format!("\"{}{i:02}\": \"{}\"", "k".repeat(126), "v".repeat(256)))
         .collect();
     let text = format!(
-        "stack: {stack}\ntags: {{ {} }}\nnetwork: {{ subnets: [{}] }}\nresources:\n  {q}:\n    type: sqs-queue\n    properties: {{ fifo: true, deadLetterQueue: {{ maxReceiveCount: 3 }} }}\n  {w}:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      connectTo: [{q}]\n      resources: {{ instanceTypes: [t3.medium] }}\n      scaling: {{ minInstances: 0, maxInstances: 3, scalingPolicy: {{ keepBacklogPerInstanceUnder: 5, keepAvgCpuUtilizationUnder: 70 }} }}\n  {j}:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      schedule: \"rate(1 hour)\"\n",
+        "stack: {stack}\ntags: {{ {} }}\nnetwork: {{ subnets: [{}] }}\nresources:\n  {q}:\n    type: sqs-queue\n    properties: {{ fifo: true, deadLetterQueue: {{ maxReceiveCount: 3 }} }}\n  {w}:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1, includesBosun: true }} }}\n      command: [run]\n      connectTo: [{q}]\n      resources: {{ instanceTypes: [t3.medium] }}\n      scaling: {{ minInstances: 0, maxInstances: 3, scalingPolicy: {{ keepBacklogPerInstanceUnder: 5, keepAvgCpuUtilizationUnder: 70 }} }}\n  {j}:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1, includesBosun: true }} }}\n      command: [run]\n      schedule: \"rate(1 hour)\"\n",
         tags.join(", "),
         w.subnets[0],
         q = k("q"),
@@ -1686,7 +1686,7 @@ fn apply_killed_at_any_point_is_finished_by_the_next() {
 fn an_ec2_apply_killed_at_any_point_is_finished_by_the_next() {
     let stack = |w: &World| {
         format!(
-            "stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      resources: {{ instanceTypes: [t3.medium], enableWarmPool: true }}\n",
+            "stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1, includesBosun: true }} }}\n      command: [run]\n      resources: {{ instanceTypes: [t3.medium], enableWarmPool: true }}\n",
             w.subnets[0]
         )
     };
@@ -1977,7 +1977,7 @@ fn a_service_that_scales_to_zero_gets_its_alarms() {
     let w = World::new();
     let dir = TempDir::new("zero");
     let text = format!(
-        "stack: orders\ncluster: zc\nnetwork: {{ subnets: [{}] }}\nresources:\n  jobs:\n    type: sqs-queue\n    properties: {{ deadLetterQueue: {{ targetQueue: dead, maxReceiveCount: 3 }} }}\n  dead:\n    type: sqs-queue\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      connectTo: [jobs]\n      scaling:\n        minInstances: 0\n        maxInstances: 4\n        idleMinutes: 20\n        scalingPolicy: {{ keepBacklogPerInstanceUnder: 10 }}\n",
+        "stack: orders\ncluster: zc\nnetwork: {{ subnets: [{}] }}\nresources:\n  jobs:\n    type: sqs-queue\n    properties: {{ deadLetterQueue: {{ targetQueue: dead, maxReceiveCount: 3 }} }}\n  dead:\n    type: sqs-queue\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1, includesBosun: true }} }}\n      command: [run]\n      connectTo: [jobs]\n      scaling:\n        minInstances: 0\n        maxInstances: 4\n        idleMinutes: 20\n        scalingPolicy: {{ keepBacklogPerInstanceUnder: 10 }}\n",
         w.subnets[0]
     );
     let file = write(&dir, "bosun.yaml", &text);
@@ -2166,7 +2166,7 @@ fn spot_services_get_their_capacity_providers() {
     let dir = TempDir::new("spot");
     let stack = |cluster: &str, base: u32| {
         format!(
-            "stack: orders\ncluster: {cluster}\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      spot: true\n      onDemandBase: {base}\n",
+            "stack: orders\ncluster: {cluster}\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1, includesBosun: true }} }}\n      command: [run]\n      spot: true\n      onDemandBase: {base}\n",
             w.subnets[0]
         )
     };
@@ -2279,7 +2279,7 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
     let dir = TempDir::new("ec2");
     let stack = |cluster: &str, resources: &str| {
         format!(
-            "stack: orders\ncluster: {cluster}\nnetwork: {{ subnets: [{}], assignPublicIp: true }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      resources: {resources}\n      scaling: {{ minInstances: 1, maxInstances: 4 }}\n",
+            "stack: orders\ncluster: {cluster}\nnetwork: {{ subnets: [{}], assignPublicIp: true }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1, includesBosun: true }} }}\n      command: [run]\n      resources: {resources}\n      scaling: {{ minInstances: 1, maxInstances: 4 }}\n",
             w.subnets[0]
         )
     };
@@ -2527,7 +2527,7 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
         &dir,
         "job.yaml",
         &format!(
-            "stack: nightly\nnetwork: {{ subnets: [{}] }}\nresources:\n  report:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1 }} }}\n      command: [run]\n      schedule: \"cron(0 3 * * ? *)\"\n      taskCount: 2\n      resources: {{ instanceTypes: [m6g.large], architecture: arm64 }}\n",
+            "stack: nightly\nnetwork: {{ subnets: [{}] }}\nresources:\n  report:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: repo/app:1, includesBosun: true }} }}\n      command: [run]\n      schedule: \"cron(0 3 * * ? *)\"\n      taskCount: 2\n      resources: {{ instanceTypes: [m6g.large], architecture: arm64 }}\n",
             w.subnets[0]
         ),
     );
@@ -2594,7 +2594,7 @@ fn a_private_registry_image_is_pulled_with_its_secret() {
     let arn = arn.trim();
     let stack = |secret: &str| {
         format!(
-            "stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: ghcr.io/acme/app:1, repositoryCredentialsSecretArn: \"{secret}\" }} }}\n      command: [run]\n",
+            "stack: orders\nnetwork: {{ subnets: [{}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: ghcr.io/acme/app:1, includesBosun: true, repositoryCredentialsSecretArn: \"{secret}\" }} }}\n      command: [run]\n",
             w.subnets[0]
         )
     };
@@ -2641,7 +2641,7 @@ fn a_private_registry_image_is_pulled_with_its_secret() {
 fn a_longer_stop_timeout_is_allowed_on_ec2_capacity_only() {
     let dir = TempDir::new("stoptimeout");
     let job = |extra: &str| {
-        format!("{HEAD}  j:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x }} }}\n      command: [run]\n      schedule: rate(1 hour)\n      stopTimeout: 600\n{extra}")
+        format!("{HEAD}  j:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      schedule: rate(1 hour)\n      stopTimeout: 600\n{extra}")
     };
     let ec2 = write(
         &dir,

@@ -1191,7 +1191,7 @@ fn a_prebuilt_image_without_command_runs_its_own_start_under_bosun() {
         std::fs::write(
             &stack,
             format!(
-                "stack: {stack_name}\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  plain:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {app_image}, repositoryCredentialsSecretArn: \"{secret}\" }} }}\n  wrapped:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {wrapped} }} }}\n"
+                "stack: {stack_name}\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  plain:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {app_image}, repositoryCredentialsSecretArn: \"{secret}\", includesBosun: true }} }}\n  wrapped:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {wrapped} }} }}\n"
             ),
         )
         .unwrap();
@@ -1208,9 +1208,8 @@ fn a_prebuilt_image_without_command_runs_its_own_start_under_bosun() {
     let out = deploy(&["apply", "--no-wait"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr)
-            .contains("plain: its start command is read from the image's config, and that failed")
-            && text(&out.stderr).contains("HTTP 404"),
+        text(&out.stderr).contains("plain: its config is read from its registry, and that failed")
+            && text(&out.stderr).contains("app:nope"),
         "{}",
         text(&out.stderr)
     );
@@ -1277,6 +1276,173 @@ fn a_prebuilt_image_without_command_runs_its_own_start_under_bosun() {
         .any(|a| common::proxy::is_mutating(a)));
     assert_eq!(
         task_container(&moto, &format!("{stack_name}-plain")).0,
+        first_arn
+    );
+}
+
+/// bosun in any image: a prebuilt image that holds no bosun (busybox alone, with its
+/// own ENTRYPOINT, CMD and STOPSIGNAL) gets it added through the registries alone, no
+/// Docker engine involved: the task definitions run that image (pinned by digest), a worker's own start and a job's
+/// command under bosun; what they say runs in Docker with bosun as PID 1 and the job's
+/// exit code passed through; the image alone runs under bosun too; `diff` then
+/// computes the same digest (no change), and a re-apply changes nothing.
+#[test]
+fn a_prebuilt_image_without_bosun_gets_it_added_through_the_registry() {
+    need_docker!();
+    let moto = Moto::start();
+    let registry = Registry::start();
+    let subnet = moto_subnet(&moto);
+    let dir = TempDir::new("nobosun");
+    let app = busybox_app(&dir);
+    std::fs::write(
+        app.join("Dockerfile"),
+        format!("FROM scratch\nLABEL test=nb{}\nCOPY busybox /bin/busybox\nENTRYPOINT [\"/bin/busybox\"]\nCMD [\"sh\", \"-c\", \"echo parent=$PPID; echo own start\"]\nSTOPSIGNAL SIGQUIT\n", std::process::id()),
+    )
+    .unwrap();
+    let source = format!("{}/team/plain:1", registry.host());
+    let stack_name = format!("nb{}", std::process::id());
+    let mut cleanup = Scope {
+        tag: String::new(),
+        images: vec![source.clone()],
+        containers: Vec::new(),
+    };
+    let built = docker(&["build", "-q", "-t", &source, app.to_str().unwrap()]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    assert!(docker(&["push", &source]).status.success());
+    // No bosun in it: running its start as a task definition would fails at once.
+    let none = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/usr/local/bin/bosun",
+        &source,
+    ]);
+    assert!(!none.status.success());
+
+    let stack = dir.path("bosun.yaml");
+    std::fs::write(
+        &stack,
+        format!(
+            "stack: {stack_name}\nregistry: {}/team\nnetwork: {{ subnets: [{subnet}] }}\nresources:\n  worker:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {source} }} }}\n  report:\n    type: scheduled-job\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: {source} }} }}\n      command: [/bin/busybox, sh, -c, 'echo report; exit 3']\n      schedule: rate(1 hour)\n",
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let deploy = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun-deploy"));
+        cmd.args(args)
+            .arg("--stack")
+            .arg(&stack)
+            .arg("--bosun")
+            .arg(static_bosun())
+            .envs(moto.env());
+        run_bounded(&mut cmd, Duration::from_secs(600))
+    };
+    let repo = format!("{}/team/{stack_name}-worker", registry.host());
+
+    let out = deploy(&["apply", "--no-wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let (first_arn, w) = task_container(&moto, &format!("{stack_name}-worker"));
+    let planned = w["image"].as_str().unwrap().to_owned();
+    assert!(planned.starts_with(&format!("{repo}@sha256:")), "{w}");
+    assert_eq!(
+        w["entryPoint"],
+        serde_json::json!(["/usr/local/bin/bosun", "--"]),
+        "{w}"
+    );
+    assert_eq!(
+        w["command"],
+        serde_json::json!([
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "echo parent=$PPID; echo own start"
+        ]),
+        "{w}"
+    );
+    assert_eq!(
+        w["environment"]["BOSUN_STOP_SIGNAL"],
+        serde_json::json!("SIGQUIT"),
+        "{w}"
+    );
+    let (_, j) = task_container(&moto, &format!("{stack_name}-report"));
+    let job_image = j["image"].as_str().unwrap().to_owned();
+    assert!(
+        job_image.starts_with(&format!(
+            "{}/team/{stack_name}-report@sha256:",
+            registry.host()
+        )),
+        "{j}"
+    );
+    cleanup.images.extend([planned.clone(), job_image.clone()]);
+
+    // What the task definitions say, run in Docker.
+    let words = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let run_task = |c: &serde_json::Value| {
+        let entry = words(&c["entryPoint"]);
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--rm".into(),
+            "--entrypoint".into(),
+            entry[0].clone(),
+        ];
+        args.push(c["image"].as_str().unwrap().to_owned());
+        args.extend(entry[1..].iter().cloned());
+        args.extend(words(&c["command"]));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        docker(&args)
+    };
+    let run = run_task(&w);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(
+        text(&run.stdout),
+        "parent=1\nown start\n",
+        "{}",
+        text(&run.stderr)
+    );
+    let run = run_task(&j);
+    assert_eq!(run.status.code(), Some(3), "{}", text(&run.stderr));
+    assert_eq!(text(&run.stdout), "report\n");
+    // The image alone runs its start under bosun too.
+    let run = docker(&["run", "--rm", &planned]);
+    assert_eq!(
+        text(&run.stdout),
+        "parent=1\nown start\n",
+        "{}",
+        text(&run.stderr)
+    );
+
+    // diff computes the digest apply pushed (else the image would be a change)...
+    let diff = deploy(&["diff"]);
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "{}{}",
+        text(&diff.stdout),
+        text(&diff.stderr)
+    );
+    // ...and a second apply changes nothing.
+    moto.record();
+    let out = deploy(&["apply", "--no-wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!moto
+        .recorded_actions()
+        .iter()
+        .any(|a| common::proxy::is_mutating(a)));
+    assert_eq!(
+        task_container(&moto, &format!("{stack_name}-worker")).0,
         first_arn
     );
 }

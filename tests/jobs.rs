@@ -23,7 +23,7 @@ resources:
   nightly:
     type: scheduled-job
     properties:
-      packaging: {{ type: prebuilt-image, properties: {{ image: \"repo/app:1.2\" }} }}
+      packaging: {{ type: prebuilt-image, properties: {{ image: \"repo/app:1.2\", includesBosun: true }} }}
       command: [\"node\", \"nightly.js\"]
 {job}",
         w.subnets[0], w.subnets[1]
@@ -354,7 +354,7 @@ resources:
   j:
     type: scheduled-job
     properties:
-      packaging: {{ type: prebuilt-image, properties: {{ image: \"repo/app:1\" }} }}
+      packaging: {{ type: prebuilt-image, properties: {{ image: \"repo/app:1\", includesBosun: true }} }}
 {job}"
         );
         let file = write(&dir, "bosun.yaml", &text);
@@ -373,7 +373,7 @@ resources:
   j:
     type: scheduled-job
     properties:
-      packaging: {{ type: prebuilt-image, properties: {{ image: \"repo/app:1\" }} }}
+      packaging: {{ type: prebuilt-image, properties: {{ image: \"repo/app:1\", includesBosun: true }} }}
       command: [\"true\"]
       schedule: \"rate(1 hour)\"
       startDate: \"{date}\"

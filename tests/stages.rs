@@ -16,7 +16,7 @@ resources:
   worker:
     type: worker-service
     properties:
-      packaging: { type: prebuilt-image, properties: { image: \"repo/app:1\" } }
+      packaging: { type: prebuilt-image, properties: { image: \"repo/app:1\", includesBosun: true } }
       command: [\"node\", \"worker.js\"]
       connectTo: [jobs]
       resources: { cpu: 0.25, memory: 512 }
@@ -330,14 +330,14 @@ resources:
   w:
     type: worker-service
     properties:
-      packaging: { type: prebuilt-image, properties: { image: x } }
+      packaging: { type: prebuilt-image, properties: { image: x, includesBosun: true } }
       command: [run]
       stopTimeout: 150
       resources: { cpu: 0.25, memroy: 512 }
   j:
     type: scheduled-job
     properties:
-      packaging: { type: prebuilt-image, properties: { image: x } }
+      packaging: { type: prebuilt-image, properties: { image: x, includesBosun: true } }
       command: [run]
       schedule: \"cron(0 3 * * * *)\"
       retires: 2
@@ -375,13 +375,13 @@ resources:
   w:
     type: worker-service
     properties:
-      packaging: { type: prebuilt-images, properties: { image: x } }
+      packaging: { type: prebuilt-images, properties: { image: x, includesBosun: true } }
       command: [run]
       resources: { cpu: 512, memory: 1024 }
   j:
     type: scheduled-job
     properties:
-      packaging: { type: prebuilt-image, properties: { image: x } }
+      packaging: { type: prebuilt-image, properties: { image: x, includesBosun: true } }
       command: [run]
       schedule: [\"@daily\", \"@every 1h30m\", \"0 9 * * 1-5\", \"@every 10s\"]
 ",

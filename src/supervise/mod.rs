@@ -32,6 +32,11 @@ use summary::{Cause, Reason, RunEnd};
 /// processes that will not die (stuck in uninterruptible sleep).
 const KILL_PATIENCE: Duration = Duration::from_secs(5);
 
+/// The least time bosun waits to reap what it has just sent SIGKILL, even when the
+/// grace's reserve is already spent (a late wake-up on a busy machine): a killed
+/// worker that is not reaped would leave bosun without its exit status.
+const KILL_FLOOR: Duration = Duration::from_millis(250);
+
 /// What bosun keeps after a stop's grace for its own end (SIGKILL of what is left,
 /// then the final metrics flush): a third of the grace, at most 2 s. bosun-deploy sets
 /// the grace that much shorter than ECS's stopTimeout (by a quarter of it, at most
@@ -414,6 +419,15 @@ impl Supervisor {
             info!("second stop request: grace cut short");
         }
         self.kill_all(Some(worker), Scope::ButCompanions);
+        if worker.exit.is_none() {
+            // SIGKILL was sent, but the worker could not be reaped in time (stuck in
+            // uninterruptible sleep): report it killed, never as a success.
+            warn!(
+                pid = worker.pid.as_raw(),
+                "worker not reaped after SIGKILL: reported as killed"
+            );
+            worker.exit = Some(Exit::Signal(libc::SIGKILL));
+        }
         worker.exit
     }
 
@@ -511,11 +525,12 @@ impl Supervisor {
     fn kill_all(&mut self, mut worker: Option<&mut Worker>, scope: Scope) {
         // After a stop's grace, half its reserve at most: the other half is the
         // final flush's, before ECS's SIGKILL.
+        let now = Instant::now();
         let give_up = match (self.grace_ends, scope) {
-            (Some(g), Scope::ButCompanions) => {
-                (Instant::now() + KILL_PATIENCE).min(g + reserve(self.opts.stop_timeout) / 2)
-            }
-            _ => Instant::now() + KILL_PATIENCE,
+            (Some(g), Scope::ButCompanions) => (now + KILL_PATIENCE)
+                .min(g + reserve(self.opts.stop_timeout) / 2)
+                .max(now + KILL_FLOOR),
+            _ => now + KILL_PATIENCE,
         };
         let mut total = 0;
         loop {

@@ -18,7 +18,7 @@ pub mod scheduled_job;
 pub mod task;
 pub mod worker_service;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
@@ -37,8 +37,11 @@ pub struct Target {
     /// The images bosun-deploy built (resource → `REPO@sha256:…`); `render` builds
     /// none and shows [`naming::UNBUILT`] for their digests.
     pub images: BTreeMap<String, String>,
-    /// The configs of the prebuilt images run without a command (resource → config).
+    /// The configs of the prebuilt images (resource → config).
     pub image_configs: BTreeMap<String, ImageConfig>,
+    /// The prebuilt images without bosun, which apply adds it to: their images (in
+    /// `images`) are the stack's, in its repositories.
+    pub bosun_added: BTreeSet<String>,
     /// The complete ARNs of the secrets the tasks read (name → ARN); `render`, which
     /// asks AWS nothing, writes the ARN without the suffix Secrets Manager adds.
     pub secrets: BTreeMap<String, String>,
@@ -66,6 +69,12 @@ impl Target {
 
     pub fn arn(&self, service: &str, rest: &str) -> String {
         self.at().arn(service, rest)
+    }
+
+    /// Whether `name`'s image is the stack's own (built, or prebuilt with bosun added):
+    /// it lives in the stack's repository, pinned by digest.
+    pub fn owns_image(&self, name: &str, ctr: &crate::deploy::stack::Container) -> bool {
+        ctr.is_built() || self.bosun_added.contains(name)
     }
 }
 

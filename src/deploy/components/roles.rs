@@ -153,7 +153,7 @@ pub fn execution(cx: &Cx<'_>, b: &mut Builder) {
             stack
                 .resources
                 .iter()
-                .filter(|(_, r)| r.container().is_some_and(Container::is_built))
+                .filter(|(n, r)| r.container().is_some_and(|c| cx.t.owns_image(n, c)))
                 .map(|(name, _)| {
                     cx.t.arn(
                         "ecr",

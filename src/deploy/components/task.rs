@@ -28,6 +28,16 @@ pub struct ImageConfig {
     pub cmd: Vec<String>,
     pub stop_signal: Option<String>,
     pub user: Option<String>,
+    /// It carries the label of an image bosun-deploy added bosun to.
+    pub bosun_label: bool,
+}
+
+impl ImageConfig {
+    /// Whether the image holds bosun: its ENTRYPOINT starts with it, or bosun-deploy
+    /// added it (the label). Any other image gets bosun added by apply.
+    pub fn holds_bosun(&self) -> bool {
+        self.bosun_label || runs_bosun(&self.entrypoint)
+    }
 }
 
 /// Add a container's log group, task role, repository and task definition; returns
@@ -50,8 +60,10 @@ pub fn add(
     );
     let task_role = b.add(roles::task_role(cx, name, res, ctr), &[]);
     let execution = (Role::KIND, naming::execution_role(cx.name()));
-    // A built image without the stack's registry goes to its ECR repository.
-    let ecr = (ctr.is_built() && cx.stack.registry.is_none()).then(|| {
+    // A built image (or one bosun was added to) without the stack's registry goes to
+    // its ECR repository.
+    let owned = cx.t.owns_image(name, ctr);
+    let ecr = (owned && cx.stack.registry.is_none()).then(|| {
         b.add(
             repository::Repository {
                 repository_name: naming::ecr_repository(cx.name(), name),
@@ -78,7 +90,8 @@ pub fn add(
         }
         b.secret_arns.push(g.arn);
     }
-    // A private registry's credentials: the execution role reads them for ECS.
+    // A private registry's credentials: the execution role reads them for ECS (unless
+    // ECS pulls the image with bosun added from the stack's repository instead).
     if let Some(arn) = &ctr.packaging.properties.repository_credentials_secret_arn {
         b.preflight.secrets.push((
             arn.clone(),
@@ -86,9 +99,11 @@ pub fn add(
                 "/resources/{name}/properties/packaging/properties/repositoryCredentialsSecretArn"
             )),
         ));
-        // The ARN as given (complete), or, given without its suffix, that secret's.
-        b.secret_arns.push(arn.clone());
-        b.secret_arns.push(format!("{arn}-??????"));
+        if !owned {
+            // The ARN as given (complete), or, given without its suffix, that secret's.
+            b.secret_arns.push(arn.clone());
+            b.secret_arns.push(format!("{arn}-??????"));
+        }
     }
     let mut deps = vec![lg, task_role, execution];
     deps.extend(ecr);
@@ -338,6 +353,7 @@ fn task_definition(
     let mut command: Vec<String> = ctr.entry_point.clone().unwrap_or_default();
     command.extend(ctr.command.clone().unwrap_or_default());
     let built = ctr.is_built();
+    let owned = t.owns_image(name, ctr);
     // A prebuilt image without a command of the stack's runs its own start command
     // (read from its registry by apply) under the bosun it holds.
     let own_start = !built && command.is_empty();
@@ -357,7 +373,7 @@ fn task_definition(
     env.sort();
     env.dedup_by(|a, b| a.0 == b.0);
     secrets.sort();
-    let image = if built {
+    let image = if owned {
         t.images.get(name).cloned().unwrap_or_else(|| {
             let host = naming::ecr_host(&t.account, &t.region);
             let repo = naming::image_repository(stack.registry.as_deref(), cx.name(), name, &host);
@@ -405,6 +421,7 @@ fn task_definition(
             .properties
             .repository_credentials_secret_arn
             .as_ref()
+            .filter(|_| !owned)
             .map(|arn| td::RepositoryCredentials {
                 credentials_parameter: arn.clone(),
             }),

@@ -215,7 +215,7 @@ fn build_context(
 
 /// bosun (and bosun-aws, when the resource needs it) must be static executables of
 /// the task's architecture.
-fn check_bosun(name: &str, ctr: &Container, bosun: BosunIn<'_>) -> Result<(), String> {
+pub(crate) fn check_bosun(name: &str, ctr: &Container, bosun: BosunIn<'_>) -> Result<(), String> {
     let arch = ctr.docker_arch();
     super::inject::check_binary(bosun.path, arch)?;
     if let Some(why) = bosun.helper {

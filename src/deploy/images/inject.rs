@@ -42,12 +42,17 @@ fn json_list(v: &Value) -> Vec<String> {
 /// The layer file in the build context.
 const LAYER: &str = "bosun-layer.tar";
 
-/// Write a tar of `files` (path in the image → file here) with their parent folders,
-/// every entry owned by root and dated 1970-01-01: the same binaries give the same
-/// bytes, so Docker makes the same layer of them at every build.
+/// Write a tar of `files` (path in the image → file here): [`layer_bytes`].
 pub fn layer(out: &Path, files: &[(String, std::path::PathBuf)]) -> Result<(), String> {
-    let file = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let mut b = tar::Builder::new(file);
+    let bytes = layer_bytes(files)?;
+    std::fs::write(out, bytes).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// A tar of `files` (path in the image → file here) with their parent folders, every
+/// entry owned by root and dated 1970-01-01: the same binaries give the same bytes, so
+/// Docker makes the same layer of them at every build, and a registry the same blob.
+pub fn layer_bytes(files: &[(String, std::path::PathBuf)]) -> Result<Vec<u8>, String> {
+    let mut b = tar::Builder::new(Vec::new());
     let mut dirs = std::collections::BTreeSet::new();
     for (path, _) in files {
         let mut p = Path::new(path.trim_start_matches('/'));
@@ -56,7 +61,7 @@ pub fn layer(out: &Path, files: &[(String, std::path::PathBuf)]) -> Result<(), S
             p = parent;
         }
     }
-    let fail = |e: std::io::Error| format!("{}: {e}", out.display());
+    let fail = |e: std::io::Error| format!("the layer of bosun: {e}");
     for d in &dirs {
         let mut h = tar::Header::new_ustar();
         h.set_entry_type(tar::EntryType::Directory);
@@ -82,8 +87,7 @@ pub fn layer(out: &Path, files: &[(String, std::path::PathBuf)]) -> Result<(), S
         b.append_data(&mut h, path.trim_start_matches('/'), data.as_slice())
             .map_err(fail)?;
     }
-    b.into_inner().map_err(fail)?;
-    Ok(())
+    b.into_inner().map_err(fail)
 }
 
 pub fn dockerfile(image: &str, config: &Value) -> Result<String, String> {
@@ -97,7 +101,10 @@ pub fn dockerfile(image: &str, config: &Value) -> Result<String, String> {
     // One layer, written by bosun-deploy with fixed times and owners (`layer`): the
     // same bosun is the same layer, whatever the image and whenever it is built.
     let mut df = format!("FROM {image}\nADD {LAYER} /\n");
-    df.push_str("LABEL dev.bosun.injected=\"true\"\n");
+    df.push_str(&format!(
+        "LABEL {}=\"true\"\n",
+        super::registry::INJECTED_LABEL
+    ));
     if let Some(sig) = config["StopSignal"].as_str().filter(|s| !s.is_empty()) {
         crate::supervise::signals::parse_signal(sig)
             .map_err(|e| format!("{image}: STOPSIGNAL {e}"))?;

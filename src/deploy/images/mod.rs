@@ -1,16 +1,17 @@
 //! The stack's images: built with the local Docker engine ([`build`], [`buildpack`]),
-//! bosun put in ([`inject`]), pushed and pinned by digest; the start command of a
-//! prebuilt image read from its registry ([`registry`]); and the logins both need
-//! ([`ecr`]). [`prepare`] does all of it for a verb, before anything is planned, so the
+//! bosun put in ([`inject`]), pushed and pinned by digest; a prebuilt image's config
+//! read from its registry, and bosun added to one without it through the registries
+//! alone ([`prebuilt`], [`registry`]); and the logins they need ([`ecr`]). [`prepare`] does all of it for a verb, before anything is planned, so the
 //! plan pins what was built and a build that fails changes nothing in AWS.
 
 pub mod build;
 pub mod buildpack;
 pub mod ecr;
 pub mod inject;
+pub mod prebuilt;
 pub mod registry;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::components::ImageConfig;
@@ -55,17 +56,21 @@ pub enum Mode {
 /// What a verb learnt of the stack's images.
 #[derive(Debug, Clone, Default)]
 pub struct Images {
-    /// The images built (resource → `REPO@sha256:…`, or `REPO:ID` when not pushed).
+    /// The images built, and the prebuilt ones with bosun added (resource →
+    /// `REPO@sha256:…`, or `REPO:ID` when a build is not pushed).
     pub built: BTreeMap<String, String>,
-    /// The configs of the prebuilt images run without a command (resource → config).
+    /// The configs of the prebuilt images (resource → config).
     pub configs: BTreeMap<String, ImageConfig>,
+    /// The prebuilt images without bosun, which get it added ([`prebuilt`]).
+    pub bosun_added: BTreeSet<String>,
 }
 
-/// Read the prebuilt images' start commands, then build the stack's images (and, with
-/// `push`, push them), so the plan pins their digests; nothing in AWS is changed if a
-/// build fails. Without the stack's `registry:`, images go to its ECR repositories:
-/// `before_push` makes them (after preflight), and the push logs in with ECR's token
-/// into a docker config of its own.
+/// Read the prebuilt images' configs, then build the stack's images and add bosun to
+/// the prebuilt ones without it (and, with `push`, push them), so the plan pins their
+/// digests; nothing in AWS is changed if a build fails. Without the stack's
+/// `registry:`, images go to its ECR repositories: `before_push` makes them (after
+/// preflight), and a push logs in with ECR's token. `deployed` reads what the deployed
+/// task definitions of the named resources run.
 pub async fn prepare<F, D>(
     ctx: &Ctx,
     file: &Path,
@@ -76,44 +81,64 @@ pub async fn prepare<F, D>(
     deployed: D,
 ) -> Result<Images>
 where
-    F: AsyncFnOnce() -> Result<()>,
-    D: AsyncFnOnce() -> Result<BTreeMap<String, String>>,
+    F: AsyncFnOnce(&BTreeSet<String>) -> Result<()>,
+    D: AsyncFnOnce(&[String]) -> Result<BTreeMap<String, String>>,
 {
+    let configs = prebuilt::read_configs(ctx, stack).await?;
+    let bosun_added = prebuilt::bosun_added(stack, &configs);
     let mut images = Images {
-        configs: read_image_configs(ctx, stack).await?,
+        configs,
+        bosun_added,
         ..Images::default()
     };
-    let built_any = stack
+    let to_build: Vec<String> = stack
         .resources
-        .values()
-        .any(|r| r.container().is_some_and(|c| c.is_built()));
-    if !built_any {
+        .iter()
+        .filter(|(_, r)| r.container().is_some_and(|c| c.is_built()))
+        .map(|(n, _)| n.clone())
+        .collect();
+    if to_build.is_empty() && images.bosun_added.is_empty() {
         return Ok(images);
     }
-    let engine = mode != Mode::Deployed && build::engine_answers();
-    if mode == Mode::Deployed || (mode == Mode::Build && !engine) {
-        images.built = deployed().await?;
-        if mode == Mode::Build {
-            let names: Vec<&String> = stack
-                .resources
-                .iter()
-                .filter(|(_, r)| r.container().is_some_and(|c| c.is_built()))
-                .map(|(n, _)| n)
-                .collect();
-            eprintln!(
-                "bosun-deploy: no Docker engine answers (docker info failed): the images of {} are not built, so not compared (everything else is)",
-                names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
-            );
-        }
+    if mode == Mode::Deployed {
+        let names: Vec<String> = to_build
+            .iter()
+            .chain(&images.bosun_added)
+            .cloned()
+            .collect();
+        images.built = deployed(&names).await?;
         return Ok(images);
     }
     let push = mode == Mode::Push;
-    let ecr = if stack.registry.is_none() {
-        Some(ecr::ecr_login(ctx).await?)
-    } else {
-        None
+    let ecr = match &stack.registry {
+        None => Some(ecr::ecr_login(ctx).await?),
+        Some(_) => None,
     };
     let host = ecr.as_ref().map(|l| l.0.clone()).unwrap_or_default();
+    if push && ecr.is_some() {
+        before_push(&images.bosun_added).await?;
+    }
+    // The prebuilt images first: they need no Docker engine.
+    let to = match (ecr.as_deref(), &stack.registry) {
+        (Some((_, user, password)), _) => registry::auth(Some((user, password))),
+        (None, Some(r)) => prebuilt::docker_config_auth(r),
+        (None, None) => registry::auth(None),
+    };
+    for name in images.bosun_added.clone() {
+        let image = prebuilt::add_bosun(ctx, stack, &name, bosun, &host, &to, push).await?;
+        images.built.insert(name, image);
+    }
+    if to_build.is_empty() {
+        return Ok(images);
+    }
+    if mode == Mode::Build && !build::engine_answers() {
+        images.built.extend(deployed(&to_build).await?);
+        eprintln!(
+            "bosun-deploy: no Docker engine answers (docker info failed): the images of {} are not built, so not compared (everything else is)",
+            to_build.join(", ")
+        );
+        return Ok(images);
+    }
     let built = build::build_all(file, stack, bosun, &host)?;
     if !push {
         for b in &built {
@@ -124,15 +149,11 @@ where
         }
         return Ok(images);
     }
-    let config = match ecr.as_deref() {
-        Some((host, user, password)) => {
-            before_push().await?;
-            let dir = std::env::temp_dir().join(format!("bosun-deploy-{}", std::process::id()));
-            let logged = build::login(host, user, password, &dir);
-            Some((dir, logged))
-        }
-        None => None,
-    };
+    let config = ecr.as_deref().map(|(host, user, password)| {
+        let dir = std::env::temp_dir().join(format!("bosun-deploy-{}", std::process::id()));
+        let logged = build::login(host, user, password, &dir);
+        (dir, logged)
+    });
     let pushed: std::result::Result<Vec<(String, String)>, String> = match &config {
         Some((_, Err(e))) => Err(e.clone()),
         _ => built
@@ -148,48 +169,6 @@ where
     }
     images.built.extend(pushed.map_err(DeployError::LocalTool)?);
     Ok(images)
-}
-
-/// Read the config (ENTRYPOINT, CMD, STOPSIGNAL) of each prebuilt image run without a
-/// command from its registry, so the task definition runs its own start command under
-/// bosun. An ECR image is read with ECR's token; others anonymously, or with the
-/// credentials the packaging names.
-async fn read_image_configs(ctx: &Ctx, stack: &Stack) -> Result<BTreeMap<String, ImageConfig>> {
-    let mut configs = BTreeMap::new();
-    for (name, c) in stack
-        .resources
-        .iter()
-        .filter_map(|(name, r)| r.container().map(|c| (name, c)))
-        .filter(|(_, c)| c.runs_image_start())
-    {
-        let p = &c.packaging.properties;
-        let Some(image) = p.image.as_deref() else {
-            continue;
-        };
-        let host = registry::parse(image)
-            .map_err(|e| DeployError::Preflight(format!("{name}: {e}")))?
-            .host;
-        let creds = match &p.repository_credentials_secret_arn {
-            Some(arn) => Some(ecr::registry_credentials(ctx, arn).await?),
-            None if registry::is_ecr(&host) => {
-                let login = ecr::ecr_login(ctx).await?;
-                Some((login.1.clone(), login.2.clone()))
-            }
-            None => None,
-        };
-        let creds = creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
-        let cfg = registry::config(image, c.docker_arch(), creds).map_err(|e| {
-            DeployError::Preflight(format!(
-                "{name}: its start command is read from the image's config, and that failed: {e}"
-            ))
-        })?;
-        if let Some(sig) = &cfg.stop_signal {
-            crate::supervise::signals::parse_signal(sig)
-                .map_err(|e| DeployError::Preflight(format!("{name}: {image}'s STOPSIGNAL {e}")))?;
-        }
-        configs.insert(name.clone(), cfg);
-    }
-    Ok(configs)
 }
 
 #[cfg(test)]

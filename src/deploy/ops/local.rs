@@ -48,6 +48,7 @@ fn offline_target(stack: &Stack) -> Target {
             .unwrap_or_else(|| "ACCOUNT_ID".into()),
         images: Default::default(),
         image_configs: Default::default(),
+        bosun_added: Default::default(),
         secrets: Default::default(),
         network: None,
     }
@@ -103,11 +104,21 @@ pub async fn run_local(file: &Path, stack: &Stack, a: &LocalArgs) -> Result<u8> 
         let built =
             build::build(dir, &a.resource, ctr, &repo, bosun).map_err(DeployError::LocalTool)?;
         target.images.insert(a.resource.clone(), built.tag);
-    } else if ctr.runs_image_start() {
+    } else {
         let image = ctr.packaging.properties.image.clone().unwrap_or_default();
-        target
-            .image_configs
-            .insert(a.resource.clone(), local_config(&image)?);
+        let cfg = local_config(&image)?;
+        // An image without bosun runs with it added, as apply adds it (here through
+        // the engine: `bosun-deploy inject`'s image).
+        if crate::deploy::images::prebuilt::gets_bosun(ctr, &cfg) {
+            let tag = format!("bosun-local/{family}:bosun");
+            let helper = stack.needs_helper(res).is_some();
+            inject::inject_with(&image, &tag, &a.bosun, helper).map_err(|e| {
+                DeployError::LocalTool(format!("{}: adding bosun to {image}: {e}", a.resource))
+            })?;
+            target.images.insert(a.resource.clone(), tag);
+            target.bosun_added.insert(a.resource.clone());
+        }
+        target.image_configs.insert(a.resource.clone(), cfg);
     }
     if let Some(ctx) = &ctx {
         let names = stack.secret_names();

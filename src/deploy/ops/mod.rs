@@ -74,6 +74,7 @@ pub async fn rendered(ctx: &Ctx, stack: &Stack, images: &Images) -> Result<Rende
             account: ctx.account.clone(),
             images: images.built.clone(),
             image_configs: images.configs.clone(),
+            bosun_added: images.bosun_added.clone(),
             secrets,
             network: network(ctx, stack).await?,
         },
@@ -149,24 +150,24 @@ pub async fn images(
         stack,
         bosun,
         mode,
-        async || ensure_repositories(ctx, stack, lock).await,
-        async || deployed_images(ctx, stack).await,
+        async |added: &std::collections::BTreeSet<String>| {
+            ensure_repositories(ctx, stack, added, lock).await
+        },
+        async |names: &[String]| deployed_images(ctx, stack, names).await,
     )
     .await
 }
 
-/// The images the deployed task definitions of the built resources run (resource →
-/// image), read from AWS: what `status` and an engine-less `diff` compare against,
-/// so an image they did not build shows no change.
+/// The images the deployed task definitions of `names` run (resource → image), read
+/// from AWS: what `status` and an engine-less `diff` compare against, so an image
+/// they did not build shows no change.
 async fn deployed_images(
     ctx: &Ctx,
     stack: &Stack,
+    names: &[String],
 ) -> Result<std::collections::BTreeMap<String, String>> {
     let mut out = std::collections::BTreeMap::new();
-    for (name, res) in &stack.resources {
-        if !res.container().is_some_and(|c| c.is_built()) {
-            continue;
-        }
+    for name in names {
         let family = crate::deploy::naming::family(&stack.stack, name);
         let Some(arn) = task_definition::latest_revision(ctx, &family).await? else {
             continue;
@@ -192,8 +193,17 @@ async fn deployed_images(
 
 /// Before images are pushed to ECR: preflight, then create (or bring in line) the
 /// stack's ECR repositories alone, each change said on stderr before it is made.
-async fn ensure_repositories(ctx: &Ctx, stack: &Stack, lock: Option<&lock::Slot>) -> Result<()> {
-    let r = rendered(ctx, stack, &Images::default()).await?;
+async fn ensure_repositories(
+    ctx: &Ctx,
+    stack: &Stack,
+    bosun_added: &std::collections::BTreeSet<String>,
+    lock: Option<&lock::Slot>,
+) -> Result<()> {
+    let images = Images {
+        bosun_added: bosun_added.clone(),
+        ..Images::default()
+    };
+    let r = rendered(ctx, stack, &images).await?;
     preflight(ctx, &r.preflight).await?;
     let repos: Vec<Node<Spec>> = r
         .nodes

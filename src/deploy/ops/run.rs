@@ -57,6 +57,7 @@ pub async fn run(stack: &Stack, a: &RunArgs) -> Result<u8> {
         account: ctx.account.clone(),
         images: Default::default(),
         image_configs: Default::default(),
+        bosun_added: Default::default(),
         secrets: Default::default(),
         network: super::network(&ctx, stack).await?,
     };

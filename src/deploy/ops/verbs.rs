@@ -98,6 +98,7 @@ pub fn render(file: &Path, stack: &Stack) -> Result<u8> {
         account,
         images: Default::default(),
         image_configs: Default::default(),
+        bosun_added: Default::default(),
         secrets: Default::default(),
         network: None,
     };

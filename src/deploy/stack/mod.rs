@@ -150,6 +150,11 @@ pub struct PackagingProps {
     /// registry's image: ECS pulls with it, and bosun-deploy reads the image's config
     /// with it.
     pub repository_credentials_secret_arn: Option<String>,
+    /// prebuilt-image: whether the image holds bosun at /usr/local/bin/bosun (and
+    /// bosun-aws beside it where the resource needs it). Unset: bosun-deploy reads the
+    /// image's config and adds bosun where it finds none; `true`: the image's own bosun
+    /// runs (its registry is read only for its start command); `false`: bosun is added.
+    pub includes_bosun: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -158,6 +158,12 @@ pub(super) fn container(
             );
         }
     }
+    if ctr.packaging.properties.includes_bosun.is_some() && ctr.is_built() {
+        c.error(
+            format!("{pk}/properties/includesBosun"),
+            "includesBosun is for a prebuilt-image: bosun-deploy puts bosun into every image it builds",
+        );
+    }
     match ctr.packaging.kind.as_str() {
         "prebuilt-image"
             if ctr
