@@ -79,7 +79,7 @@ pub async fn read_configs(ctx: &Ctx, stack: &Stack) -> Result<BTreeMap<String, I
             .await
             .map_err(|e| {
                 DeployError::Preflight(format!(
-                    "{name}: its config is read from its registry, and that failed: {e}"
+                    "{name}: its config is read from its registry, and that failed: {e} (an image that holds bosun, run with a `command`, need not be read: say so with includesBosun: true)"
                 ))
             })?;
         if let Some(sig) = &cfg.stop_signal {
