@@ -147,6 +147,7 @@ fn each_rule_on_its_own() {
         (job("      schedule: \"rate(5 minutes)\"\n      taskCount: 2\n      singleton: true\n"), "12:7: error: resources.j.properties.singleton: singleton: true needs taskCount 1 (it is 2)"),
         (svc("      internalHealthCheck: { healthCheckCommand: [x], timeoutSeconds: 61 }\n"), "timeoutSeconds: 61 is out of range: allowed 2..=60"),
         (svc("      internalHealthCheck: { healthCheckCommand: [x], startPeriodSeconds: 301 }\n"), "startPeriodSeconds: 301 is out of range: allowed 0..=300"),
+        (svc("      connectTo: [aws:sqs]\n"), "'aws:sqs' is not an AWS service connectTo knows: aws:ses"),
         (svc("      scaling: { minInstances: 0, maxInstances: 2 }\n"), "10:18: error: resources.w.properties.scaling.minInstances: 0 needs a queue to wake the service: connect it to an sqs-queue (connectTo)"),
         (queued("minInstances: 0, maxInstances: 0"), "scaling.maxInstances: 0 is out of range: allowed 1 <= maxInstances"),
         (registry("https://ghcr.io/acme"), "2:1: error: registry: 'https://ghcr.io/acme': no scheme: expected HOST[:PORT]/NAMESPACE"),
@@ -489,6 +490,28 @@ fn render_wires_bosun_in() {
         sqs["Resource"],
         serde_json::json!(["arn:aws:sqs:eu-west-1:111122223333:orders-jobsQueue"])
     );
+    // connectTo aws:ses: sending email, from the account's identities in the region.
+    let ses = role["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Action"][0] == "ses:SendEmail")
+        .unwrap();
+    assert_eq!(
+        ses["Resource"],
+        serde_json::json!([
+            "arn:aws:ses:eu-west-1:111122223333:identity/*",
+            "arn:aws:ses:eu-west-1:111122223333:configuration-set/*",
+            "arn:aws:ses:eu-west-1:111122223333:template/*"
+        ])
+    );
+    let job_role = plan["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["RoleName"] == "orders-nightly-task")
+        .unwrap();
+    assert!(!job_role["PolicyDocument"].to_string().contains("ses:"));
     let exec = plan["roles"]
         .as_array()
         .unwrap()

@@ -82,6 +82,26 @@ pub fn task_role(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Ro
             "Resource": queues,
         }));
     }
+    if ctr
+        .connect_to
+        .iter()
+        .any(|c| c == crate::deploy::stack::SES)
+    {
+        // Sending only, from the account's identities, with its configuration sets and
+        // templates: SendEmail (SES v1 and v2) and SendBulkEmail authorize on those
+        // three resource types (Service Authorization Reference, "Actions, resources,
+        // and condition keys for Amazon SES"); which addresses may send is SES's own
+        // verification.
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["ses:SendEmail", "ses:SendRawEmail", "ses:SendTemplatedEmail", "ses:SendBulkTemplatedEmail", "ses:SendBulkEmail"],
+            "Resource": [
+                t.arn("ses", "identity/*"),
+                t.arn("ses", "configuration-set/*"),
+                t.arn("ses", "template/*"),
+            ],
+        }));
+    }
     if let Resource::WorkerService(_) = res {
         statements.push(json!({
             "Effect": "Allow",

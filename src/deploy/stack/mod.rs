@@ -15,6 +15,13 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+/// Amazon SES, as `connectTo` names it (Stacktape's `aws:ses`): the task role may send
+/// email.
+pub const SES: &str = "aws:ses";
+
+/// The AWS services `connectTo` knows.
+pub const AWS_SERVICES: &[&str] = &[SES];
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Stack {

@@ -395,6 +395,18 @@ pub(super) fn container(
     }
     for (i, t) in ctr.connect_to.iter().enumerate() {
         let cp = format!("{props}/connectTo/{i}");
+        if t.starts_with("aws:") {
+            if !crate::deploy::stack::AWS_SERVICES.contains(&t.as_str()) {
+                c.error(
+                    cp,
+                    format!(
+                        "'{t}' is not an AWS service connectTo knows: {}",
+                        crate::deploy::stack::AWS_SERVICES.join(", ")
+                    ),
+                );
+            }
+            continue;
+        }
         match kind_of(kinds, t) {
             None => c.error(cp, format!("no resource named '{t}'")),
             Some(_) if t == name => c.error(cp, "a resource cannot connect to itself"),
@@ -413,7 +425,7 @@ pub(super) fn container(
             }
             Some(other) => c.error(
                 cp,
-                format!("'{t}' is a {other}: only sqs-queue resources can be connected to"),
+                format!("'{t}' is a {other}: only sqs-queue resources (and aws:ses) can be connected to"),
             ),
         }
     }
