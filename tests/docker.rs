@@ -1282,7 +1282,7 @@ fn a_prebuilt_image_without_command_runs_its_own_start_under_bosun() {
 
 /// bosun in any image: a prebuilt image that holds no bosun (busybox alone, with its
 /// own ENTRYPOINT, CMD and STOPSIGNAL) gets it added through the registries alone, no
-/// Docker engine involved: the task definitions run that image (pinned by digest), a worker's own start and a job's
+/// Docker engine involved, its layers copied from the image's registry to the stack's: the task definitions run that image (pinned by digest), a worker's own start and a job's
 /// command under bosun; what they say runs in Docker with bosun as PID 1 and the job's
 /// exit code passed through; the image alone runs under bosun too; `diff` then
 /// computes the same digest (no change), and a re-apply changes nothing.
@@ -1290,6 +1290,8 @@ fn a_prebuilt_image_without_command_runs_its_own_start_under_bosun() {
 fn a_prebuilt_image_without_bosun_gets_it_added_through_the_registry() {
     need_docker!();
     let moto = Moto::start();
+    // The image in one registry, the stack's in another: its layers are copied.
+    let source_registry = Registry::start();
     let registry = Registry::start();
     let subnet = moto_subnet(&moto);
     let dir = TempDir::new("nobosun");
@@ -1299,7 +1301,7 @@ fn a_prebuilt_image_without_bosun_gets_it_added_through_the_registry() {
         format!("FROM scratch\nLABEL test=nb{}\nCOPY busybox /bin/busybox\nENTRYPOINT [\"/bin/busybox\"]\nCMD [\"sh\", \"-c\", \"echo parent=$PPID; echo own start\"]\nSTOPSIGNAL SIGQUIT\n", std::process::id()),
     )
     .unwrap();
-    let source = format!("{}/team/plain:1", registry.host());
+    let source = format!("{}/team/plain:1", source_registry.host());
     let stack_name = format!("nb{}", std::process::id());
     let mut cleanup = Scope {
         tag: String::new(),
