@@ -41,7 +41,7 @@ resources:
         - { name: A, value: \"$ResourceParam('nope', 'url')\" }
         - { name: B, value: \"$Bogus('x')\" }
         - { name: C, value: \"$ResourceParam('q', 'colour')\" }
-      connectTo: [q, ghost]
+      connectTo: [q, ghost, z]
       internalHealthCheck: { healthCheckCommand: [x], intervalSeconds: 1, retries: 11 }
       logging: { retentionDays: 10 }
       scaling: { minInstances: 3, maxInstances: 2 }
@@ -75,7 +75,9 @@ resources:
         "26:7: error: resources.j.properties.schedule: cron(0 3 * * * *): one of day-of-month ('*') and day-of-week ('*') must be '?'",
         "27:20: error: resources.j.properties.resources.cpu: 3 vCPU is not a Fargate size: allowed 0.25, 0.5, 1, 2, 4, 8, 16",
         "28:7: error: resources.j.properties.retryAttempts: 200 is out of range: allowed 0..=185",
-        "30:5: error: resources.z.type: \"lambda\" is not one of [\"sqs-queue\",\"worker-service\",\"scheduled-job\"]",
+        // A type bosun-deploy does not offer: said once, at the type (not again where
+        // connectTo names it).
+        "30:5: error: resources.z.type: \"lambda\" is not a resource type bosun-deploy offers: it offers sqs-queue, worker-service, scheduled-job",
     ];
     for e in expected {
         let line = format!("{file}:{e}");

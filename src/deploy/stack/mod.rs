@@ -22,6 +22,9 @@ pub const SES: &str = "aws:ses";
 /// The AWS services `connectTo` knows.
 pub const AWS_SERVICES: &[&str] = &[SES];
 
+/// The resource types a stack file may declare (the schema's `type` enum).
+pub const RESOURCE_TYPES: &[&str] = &["sqs-queue", "worker-service", "scheduled-job"];
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Stack {

@@ -377,6 +377,8 @@ pub(super) fn container(
                         format!("{ep}/value"),
                         format!("$ResourceParam: no resource named '{resource}'"),
                     ),
+                    // A type bosun-deploy does not offer is reported at the resource.
+                    Some(kind) if !crate::deploy::stack::RESOURCE_TYPES.contains(&kind) => {}
                     Some(kind) => {
                         let allowed = params_of(kind);
                         if !allowed.contains(&param.as_str()) {
@@ -423,6 +425,8 @@ pub(super) fn container(
                     );
                 }
             }
+            // A type bosun-deploy does not offer is reported at the resource, once.
+            Some(other) if !crate::deploy::stack::RESOURCE_TYPES.contains(&other) => {}
             Some(other) => c.error(
                 cp,
                 format!("'{t}' is a {other}: only sqs-queue resources (and aws:ses) can be connected to"),

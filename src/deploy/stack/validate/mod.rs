@@ -471,6 +471,25 @@ fn structure(value: &Value, c: &mut Collector<'_>) {
             K::Required { property } => {
                 vec![(at.clone(), format!("missing required key {property}"))]
             }
+            K::Enum { .. }
+                if at.starts_with("/resources/")
+                    && at.ends_with("/type")
+                    && at.matches('/').count() == 3 =>
+            {
+                let given = err.instance().as_str().unwrap_or_default().to_owned();
+                let offered = crate::deploy::stack::RESOURCE_TYPES;
+                let hint = suggest(&given, offered.iter().copied())
+                    .map(|s| format!(" (did you mean '{s}'?)"))
+                    .unwrap_or_default();
+                vec![(
+                    at.clone(),
+                    format!(
+                        "{:?} is not a resource type bosun-deploy offers{hint}: it offers {}",
+                        given,
+                        offered.join(", ")
+                    ),
+                )]
+            }
             K::Enum { options } => vec![(
                 at.clone(),
                 format!("{} is not one of {}", err.instance(), options),
