@@ -1426,13 +1426,21 @@ fn a_prebuilt_image_without_bosun_gets_it_added_through_the_registry() {
         text(&run.stderr)
     );
 
-    // diff computes the digest apply pushed (else the image would be a change)...
+    // diff computes the digest apply pushed (else the image would be a change), and
+    // says so...
     let diff = deploy(&["diff"]);
     assert_eq!(
         diff.status.code(),
         Some(0),
         "{}{}",
         text(&diff.stdout),
+        text(&diff.stderr)
+    );
+    assert!(
+        text(&diff.stderr).contains(&format!(
+            "worker: {source} holds no bosun: apply adds it, as {planned}"
+        )),
+        "{}",
         text(&diff.stderr)
     );
     // ...and a second apply changes nothing.

@@ -151,9 +151,9 @@ pub async fn add_bosun(
     let repository =
         naming::image_repository(stack.registry.as_deref(), &stack.stack, name, ecr_host);
     if push {
-        eprintln!("adding bosun to {image} as {repository}");
+        eprintln!("{name}: {image} holds no bosun: adding it, as an image in {repository}");
     }
-    registry::add_bosun(
+    let pinned = registry::add_bosun(
         image,
         ctr.docker_arch(),
         &from,
@@ -165,5 +165,9 @@ pub async fn add_bosun(
         push,
     )
     .await
-    .map_err(|e| DeployError::Preflight(format!("{name}: {e}")))
+    .map_err(|e| DeployError::Preflight(format!("{name}: {e}")))?;
+    if !push {
+        eprintln!("{name}: {image} holds no bosun: apply adds it, as {pinned}");
+    }
+    Ok(pinned)
 }

@@ -483,7 +483,7 @@ mod tests {
 
     #[test]
     fn bosun_is_added_as_one_more_layer_and_the_start_wraps_it() {
-        let dir = std::env::temp_dir().join(format!("bosun-layer-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("bosun-registry-layer-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("bosun"), b"\x7fELF not really").unwrap();
         let files = [(BOSUN_PATH.to_owned(), dir.join("bosun"))];
