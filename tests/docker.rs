@@ -948,6 +948,21 @@ fn a_built_image_goes_to_the_stacks_ecr_repository() {
         containers: Vec::new(),
     };
 
+    // A build that fails changes nothing in AWS, not even the repository.
+    let good = std::fs::read_to_string(app.join("Dockerfile")).unwrap();
+    std::fs::write(app.join("Dockerfile"), "FROM scratch\nRUN false\n").unwrap();
+    proxy.record();
+    let out = deploy(&["apply", "--no-wait"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let mutated: Vec<String> = proxy
+        .recorded()
+        .iter()
+        .map(|r| r.action.clone())
+        .filter(|a| common::proxy::is_mutating(a))
+        .collect();
+    assert!(mutated.is_empty(), "{mutated:?}");
+    std::fs::write(app.join("Dockerfile"), good).unwrap();
+
     proxy.record();
     let out = deploy(&["apply", "--no-wait"]);
     assert_eq!(

@@ -1,8 +1,9 @@
 //! The stack's images: built with the local Docker engine ([`build`], [`buildpack`]),
 //! bosun put in ([`inject`]), pushed and pinned by digest; a prebuilt image's config
 //! read from its registry, and bosun added to one without it through the registries
-//! alone ([`prebuilt`], [`registry`]); and the logins they need ([`ecr`]). [`prepare`] does all of it for a verb, before anything is planned, so the
-//! plan pins what was built and a build that fails changes nothing in AWS.
+//! alone ([`prebuilt`], [`registry`]); and the logins they need ([`ecr`]). [`prepare`]
+//! does all of it for a verb, before anything is planned, so the plan pins what was
+//! built and a build that fails changes nothing in AWS.
 
 pub mod build;
 pub mod buildpack;
@@ -115,10 +116,25 @@ where
         Some(_) => None,
     };
     let host = ecr.as_ref().map(|l| l.0.clone()).unwrap_or_default();
+    // Every build first: a build that fails changes nothing in AWS (not even the
+    // repositories are made).
+    let mut built = Vec::new();
+    if !to_build.is_empty() {
+        if mode == Mode::Build && !build::engine_answers() {
+            images.built.extend(deployed(&to_build).await?);
+            eprintln!(
+                "bosun-deploy: no Docker engine answers (docker info failed): the images of {} are not built, so not compared (everything else is)",
+                to_build.join(", ")
+            );
+        } else {
+            built = build::build_all(file, stack, bosun, &host)?;
+        }
+    }
     if push && ecr.is_some() {
         before_push(&images.bosun_added).await?;
     }
-    // The prebuilt images first: they need no Docker engine.
+    // The prebuilt images without bosun: through the registries alone (with `push`,
+    // pushed; else only their digests computed).
     let to = match (ecr.as_deref(), &stack.registry) {
         (Some((_, user, password)), _) => registry::auth(Some((user, password))),
         (None, Some(r)) => prebuilt::docker_config_auth(r),
@@ -128,18 +144,9 @@ where
         let image = prebuilt::add_bosun(ctx, stack, &name, bosun, &host, &to, push).await?;
         images.built.insert(name, image);
     }
-    if to_build.is_empty() {
+    if built.is_empty() {
         return Ok(images);
     }
-    if mode == Mode::Build && !build::engine_answers() {
-        images.built.extend(deployed(&to_build).await?);
-        eprintln!(
-            "bosun-deploy: no Docker engine answers (docker info failed): the images of {} are not built, so not compared (everything else is)",
-            to_build.join(", ")
-        );
-        return Ok(images);
-    }
-    let built = build::build_all(file, stack, bosun, &host)?;
     if !push {
         for b in &built {
             images.built.insert(
