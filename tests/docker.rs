@@ -954,12 +954,7 @@ fn a_built_image_goes_to_the_stacks_ecr_repository() {
     proxy.record();
     let out = deploy(&["apply", "--no-wait"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
-    let mutated: Vec<String> = proxy
-        .recorded()
-        .iter()
-        .map(|r| r.action.clone())
-        .filter(|a| common::proxy::is_mutating(a))
-        .collect();
+    let mutated = proxy.mutating();
     assert!(mutated.is_empty(), "{mutated:?}");
     std::fs::write(app.join("Dockerfile"), good).unwrap();
 
