@@ -22,7 +22,8 @@ import botocore.session
 from botocore.validate import ParamValidator
 
 SERVICES = ["ecs", "logs", "application-autoscaling", "sqs", "secretsmanager", "iam",
-            "sts", "ec2", "cloudwatch", "scheduler", "autoscaling", "ssm", "ecr", "sns"]
+            "sts", "ec2", "cloudwatch", "scheduler", "autoscaling", "ssm", "ecr", "sns",
+            "servicediscovery"]
 
 session = botocore.session.get_session()
 models = {name: session.get_service_model(name) for name in SERVICES}

@@ -412,3 +412,108 @@ fn err_free(dir: &TempDir, text: &str) -> std::process::Output {
     let file = write(dir, "fixed.yaml", &text);
     deploy(&["validate", "--stack", &file], &[])
 }
+
+/// A private service: Cloud Map's namespace in the tasks' VPC and a Cloud Map service
+/// the ECS service registers in; the stack's own group beside the file's, with one
+/// inbound rule per port from itself; a connected worker gets the host and port.
+/// Every request is valid for the real API; re-apply sends nothing; taking the ports
+/// away takes all of it away, the file's network untouched.
+#[test]
+fn a_private_service_gets_a_dns_name_and_a_rule_from_the_stack_alone() {
+    let w = World::new();
+    let dir = TempDir::new("private");
+    let text = format!(
+        "stack: shop
+network: {{ subnets: [{}, {}] }}
+resources:
+  api:
+    type: private-service
+    properties:
+      packaging: {{ type: prebuilt-image, properties: {{ image: \"repo/api:1\", includesBosun: true }} }}
+      command: [\"api\"]
+      ports: [{{ containerPort: 8080 }}, {{ containerPort: 5353, protocol: udp }}]
+  worker:
+    type: worker-service
+    properties:
+      packaging: {{ type: prebuilt-image, properties: {{ image: \"repo/app:1\", includesBosun: true }} }}
+      command: [\"work\"]
+      connectTo: [api]
+",
+        w.subnets[0], w.subnets[1]
+    );
+    let file = write(&dir, "bosun.yaml", &text);
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("the stack's own security group"), "{err}");
+    let mut recorded = w.proxy.recorded();
+    let sd = |code: &str| {
+        py(
+            &w.moto,
+            &format!("import boto3,sys,json; sd=boto3.client('servicediscovery', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); ecs=boto3.client('ecs', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); e=boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); {code}"),
+        )
+    };
+    // The namespace, tagged, and the api's Cloud Map service in it, with A records.
+    let ns = sd("n=[n for n in sd.list_namespaces()['Namespaces'] if n['Name']=='shop.internal']; print(len(n), n[0]['Id'], n[0]['Type'], sd.list_tags_for_resource(ResourceARN=n[0]['Arn'])['Tags'])");
+    assert!(ns.starts_with("1 ns-"), "{ns}");
+    assert!(ns.contains("DNS_PRIVATE") && ns.contains("'Value': 'shop'"), "{ns}");
+    let ns_id = ns.split_whitespace().nth(1).unwrap().to_owned();
+    let svc = sd(&format!("s=[s for s in sd.list_services()['Services'] if s['Name']=='api']; g=sd.get_service(Id=s[0]['Id'])['Service']; print(len(s), g['NamespaceId'], g['Arn'], json.dumps(g['DnsConfig']['DnsRecords']))"));
+    let parts: Vec<&str> = svc.split_whitespace().collect();
+    assert_eq!(&parts[..2], &["1", ns_id.as_str()], "{svc}");
+    assert!(svc.contains("\"Type\": \"A\""), "{svc}");
+    let registry = parts[2].to_owned();
+    // The ECS service registers its tasks there; both services run in the file's
+    // subnets with the stack's group added beside (the file gives none).
+    let group = sd("print(e.describe_security_groups(Filters=[{'Name':'group-name','Values':['shop-tasks']}])['SecurityGroups'][0]['GroupId'])");
+    let group = group.trim().to_owned();
+    let svcs = sd("print(json.dumps({s['serviceName']: [s.get('serviceRegistries'), s['networkConfiguration']['awsvpcConfiguration']['securityGroups']] for s in ecs.describe_services(cluster='shop', services=['shop-api','shop-worker'])['services']}))");
+    let svcs: serde_json::Value = serde_json::from_str(svcs.trim()).unwrap();
+    assert_eq!(svcs["shop-api"][0][0]["registryArn"], registry.as_str(), "{svcs}");
+    assert_eq!(svcs["shop-worker"][0], serde_json::json!([]), "{svcs}");
+    for s in ["shop-api", "shop-worker"] {
+        assert_eq!(svcs[s][1], serde_json::json!([group]), "{svcs}");
+    }
+    // One inbound rule per port, from the group itself, tagged as the stack's.
+    let rules = sd(&format!("print(json.dumps(sorted([[r['IpProtocol'], r['FromPort'], r['ToPort'], r.get('ReferencedGroupInfo',{{}}).get('GroupId'), r.get('CidrIpv4'), {{t['Key']:t['Value'] for t in r.get('Tags',[])}}.get('bosun:stack')] for r in e.describe_security_group_rules(Filters=[{{'Name':'group-id','Values':['{group}']}}])['SecurityGroupRules'] if not r['IsEgress']])))"));
+    let rules: serde_json::Value = serde_json::from_str(rules.trim()).unwrap();
+    assert_eq!(
+        rules,
+        serde_json::json!([
+            ["tcp", 8080, 8080, group, null, "shop"],
+            ["udp", 5353, 5353, group, null, "shop"]
+        ])
+    );
+    // The connected worker's variables.
+    let env = sd("d=ecs.describe_task_definition(taskDefinition='shop-worker')['taskDefinition']; print(json.dumps({e['name']:e['value'] for e in d['containerDefinitions'][0]['environment'] if e['name'].startswith('STP_')}))");
+    let env: serde_json::Value = serde_json::from_str(env.trim()).unwrap();
+    assert_eq!(
+        env,
+        serde_json::json!({"STP_API_HOST": "api.shop.internal", "STP_API_PORT": "8080"})
+    );
+
+    // Nothing to do the second time.
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+
+    // Ports taken away: the registry off the ECS service, then the Cloud Map service,
+    // the namespace, the rules and the group go; the subnets stay the file's.
+    let plain = text
+        .replace("type: private-service", "type: worker-service")
+        .replace(
+            "      ports: [{ containerPort: 8080 }, { containerPort: 5353, protocol: udp }]\n",
+            "",
+        )
+        .replace("      connectTo: [api]\n", "");
+    let plain = write(&dir, "plain.yaml", &plain);
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &plain]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    recorded.extend(w.proxy.recorded());
+    let left = sd("print(len([n for n in sd.list_namespaces()['Namespaces'] if n['Name']=='shop.internal']), len(sd.list_services()['Services']), len(e.describe_security_groups(Filters=[{'Name':'group-name','Values':['shop-tasks']}])['SecurityGroups']), json.dumps([[s.get('serviceRegistries'), s['networkConfiguration']['awsvpcConfiguration']['securityGroups']] for s in ecs.describe_services(cluster='shop', services=['shop-api'])['services']]))");
+    assert_eq!(left.trim(), "0 0 0 [[[], []]]", "{left}");
+    check_with_models(&dir, &recorded);
+}

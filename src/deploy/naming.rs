@@ -293,6 +293,23 @@ pub fn security_group(stack: &str) -> String {
     format!("{stack}-tasks")
 }
 
+/// The stack's private DNS namespace (Cloud Map), where each service with ports is
+/// `{resource}.{stack}.internal` (the stack's name carries its stage).
+pub fn namespace(stack: &str) -> String {
+    format!("{stack}.internal")
+}
+
+/// A service's private DNS name: its resource's name, lowercased (DNS names are
+/// case-insensitive and Cloud Map keeps what it is given).
+pub fn private_host(stack: &str, resource: &str) -> String {
+    format!("{}.{}", discovery_service(resource), namespace(stack))
+}
+
+/// The Cloud Map service of a resource with ports.
+pub fn discovery_service(resource: &str) -> String {
+    resource.to_ascii_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

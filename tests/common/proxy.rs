@@ -143,6 +143,8 @@ pub fn is_mutating(action: &str) -> bool {
         "Modify",
         "Subscribe",
         "Unsubscribe",
+        "Authorize",
+        "Revoke",
     ];
     PREFIXES.iter().any(|p| action.starts_with(p))
 }

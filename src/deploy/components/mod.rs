@@ -6,11 +6,13 @@
 //! stack into nodes (a resource of one AWS kind and what it depends on) with its own
 //! defaults: [`queue`], [`task`] (a worker's or a job's container: log group, roles,
 //! image repository, task definition), [`worker_service`], [`scale_to_zero`],
-//! [`ec2_capacity`], [`scheduled_job`], and [`roles`] (the roles everything that runs
+//! [`ec2_capacity`], [`scheduled_job`], [`private_network`] (services with ports: Cloud
+//! Map and the stack's security group rules), and [`roles`] (the roles everything that runs
 //! shares). Names come from [`crate::deploy::naming`]; no resource kind knows which
 //! component made it.
 
 pub mod ec2_capacity;
+pub mod private_network;
 pub mod queue;
 pub mod roles;
 pub mod scale_to_zero;
@@ -45,15 +47,19 @@ pub struct Target {
     /// The complete ARNs of the secrets the tasks read (name → ARN); `render`, which
     /// asks AWS nothing, writes the ARN without the suffix Secrets Manager adds.
     pub secrets: BTreeMap<String, String>,
-    /// The region's default network, where the file gives no `network` (apply and
-    /// diff look it up; `render` shows placeholders).
-    pub network: Option<DefaultNetwork>,
+    /// The region's default network, where the file gives no `network`, or the VPC
+    /// of the file's subnets where services have ports (apply and diff look it up;
+    /// `render` shows placeholders).
+    pub network: Option<StackNetwork>,
+    /// Cloud Map, where services have ports: what apply has made of it.
+    pub discovery: private_network::Discovery,
 }
 
-/// The default VPC, its default subnets, and the stack's own security group there
-/// (`None` until apply makes it).
+/// Where the stack's own security group goes: the default VPC and its default
+/// subnets (no `network` in the file), or the VPC of the file's subnets (a `network`,
+/// and services with ports); the group's id is `None` until apply makes it.
 #[derive(Debug, Clone, Default)]
-pub struct DefaultNetwork {
+pub struct StackNetwork {
     pub vpc: String,
     pub subnets: Vec<String>,
     pub group: Option<String>,
@@ -192,11 +198,15 @@ impl Cx<'_> {
     /// and public IPs (default subnets have no NAT, and tasks must pull their images).
     pub fn awsvpc(&self) -> (Vec<String>, Vec<String>, String) {
         let (subnets, sgs, public) = match &self.stack.network {
-            Some(n) => (
-                n.subnets.clone(),
-                n.security_groups.clone(),
-                n.assign_public_ip,
-            ),
+            Some(n) => {
+                let mut groups = n.security_groups.clone();
+                // Beside the file's groups (never changed), the stack's own, whose
+                // rules let its tasks reach its services' ports.
+                if self.stack.has_ports() {
+                    groups.push(self.stack_group());
+                }
+                (n.subnets.clone(), groups, n.assign_public_ip)
+            }
             None => {
                 let d = self.t.network.clone().unwrap_or_default();
                 let subnets = if d.subnets.is_empty() {
@@ -204,10 +214,7 @@ impl Cx<'_> {
                 } else {
                     d.subnets
                 };
-                let group = d
-                    .group
-                    .unwrap_or_else(|| security_group::PENDING.to_owned());
-                (subnets, vec![group], true)
+                (subnets, vec![self.stack_group()], true)
             }
         };
         (
@@ -215,6 +222,15 @@ impl Cx<'_> {
             sgs,
             if public { "ENABLED" } else { "DISABLED" }.into(),
         )
+    }
+
+    /// The stack's own security group's id (a placeholder until apply makes it).
+    pub fn stack_group(&self) -> String {
+        self.t
+            .network
+            .as_ref()
+            .and_then(|n| n.group.clone())
+            .unwrap_or_else(|| security_group::PENDING.to_owned())
     }
 
     /// The stack's tags and [`STACK_TAG`], sorted.
@@ -321,6 +337,7 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
         None => (None, None),
     };
     let queues = queue::add_all(&cx, &mut b);
+    let registries = private_network::add(&cx, &mut b, network.as_ref());
     let mut jobs = Vec::new();
     for (name, res) in &stack.resources {
         let Some(ctr) = res.container() else { continue };
@@ -340,7 +357,10 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
             ));
         }
         match res {
-            Resource::WorkerService(s) => worker_service::add(&cx, &mut b, name, s, &deps),
+            Resource::WorkerService(s) => {
+                deps.extend(registries.get(name).cloned());
+                worker_service::add(&cx, &mut b, name, s, &deps)
+            }
             Resource::ScheduledJob(j) => jobs.push((name.as_str(), j.as_ref(), deps)),
             Resource::SqsQueue(_) => {}
         }
@@ -379,25 +399,27 @@ fn cluster_node(cx: &Cx<'_>, b: &mut Builder) -> (Dep, Option<Dep>) {
         b.preflight.security_groups_at = (0..n.security_groups.len())
             .map(|i| stack.locate(&format!("/network/securityGroups/{i}")))
             .collect();
-    } else {
-        network = Some(
-            b.add(
-                security_group::SecurityGroup {
-                    group_name: naming::security_group(cx.name()),
-                    description: format!(
-                        "bosun-deploy stack {}: its tasks (egress only)",
-                        cx.name()
-                    ),
-                    vpc_id: cx
-                        .t
-                        .network
-                        .as_ref()
-                        .map_or_else(|| "(the default VPC)".to_owned(), |d| d.vpc.clone()),
-                    tags: cx.tags_map(),
-                },
-                &[],
-            ),
-        );
+    }
+    // The stack's own group: where the tasks run in the default VPC, and beside the
+    // file's groups where services take connections.
+    if stack.network.is_none() || stack.has_ports() {
+        let vpc = match (&cx.t.network, &stack.network) {
+            (Some(d), _) => d.vpc.clone(),
+            (None, None) => "(the default VPC)".to_owned(),
+            (None, Some(_)) => "(the VPC of the file's subnets)".to_owned(),
+        };
+        network = Some(b.add(
+            security_group::SecurityGroup {
+                group_name: naming::security_group(cx.name()),
+                description: format!(
+                    "bosun-deploy stack {}: its tasks (inbound only from its own tasks, on its services' ports)",
+                    cx.name()
+                ),
+                vpc_id: vpc,
+                tags: cx.tags_map(),
+            },
+            &[],
+        ));
     }
     let mut providers: Vec<String> = stack
         .resources

@@ -231,6 +231,9 @@ fn environment(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Envi
         env.push((format!("STP_{e}_ARN"), cx.queue_arn(q)));
         env.push((format!("STP_{e}_NAME"), cx.queue_name(q)));
     }
+    for target in &ctr.connect_to {
+        env.extend(super::private_network::connection(cx, target));
+    }
     let mut secrets = Vec::new();
     let mut secret_refs = Vec::new();
     for (i, v) in ctr.environment.iter().enumerate() {

@@ -170,6 +170,13 @@ pub fn add(cx: &Cx<'_>, b: &mut Builder, name: &str, s: &Service, deps: &[Dep]) 
             enable_ecs_managed_tags: true,
             propagate_tags: "SERVICE".into(),
             enable_execute_command: s.container.enable_execute_command,
+            service_registries: if s.ports.is_empty() {
+                Vec::new()
+            } else {
+                vec![sv::ServiceRegistry {
+                    registry_arn: super::private_network::registry_arn(cx, name),
+                }]
+            },
             tags: cx.tags_ecs(),
             scaled: s.scaling.is_some(),
         },

@@ -57,6 +57,8 @@ pub struct Aws {
     pub ssm: aws_sdk_ssm::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub sns: aws_sdk_sns::Client,
+    /// Cloud Map.
+    pub sd: aws_sdk_servicediscovery::Client,
     pub region: String,
 }
 
@@ -119,6 +121,7 @@ impl Aws {
             ssm: client!(aws_sdk_ssm),
             ecr: client!(aws_sdk_ecr),
             sns: client!(aws_sdk_sns),
+            sd: client!(aws_sdk_servicediscovery),
             region,
         })
     }

@@ -51,6 +51,7 @@ fn offline_target(stack: &Stack) -> Target {
         bosun_added: Default::default(),
         secrets: Default::default(),
         network: None,
+        discovery: Default::default(),
     }
 }
 

@@ -27,7 +27,7 @@ use super::engine::error::{DeployError, Result};
 use super::engine::{self, Aws, Ctx, Kind, Node, Reconciled, Registry};
 use super::images::{self, Images, Mode};
 use super::resources::{
-    repository::Repository, security_group::SecurityGroup, service, task_definition, Spec,
+    cloud_map, repository::Repository, security_group::SecurityGroup, service, task_definition, Spec,
 };
 use super::stack::{Resource, Stack};
 
@@ -77,15 +77,34 @@ pub async fn rendered(ctx: &Ctx, stack: &Stack, images: &Images) -> Result<Rende
             bosun_added: images.bosun_added.clone(),
             secrets,
             network: network(ctx, stack).await?,
+            discovery: discovery(ctx, stack).await?,
         },
     ))
 }
 
 /// The default network where the file gives none and the stack runs tasks; said on
 /// stderr once a run, so `diff` shows which VPC and subnets it picked.
-pub async fn network(ctx: &Ctx, stack: &Stack) -> Result<Option<components::DefaultNetwork>> {
-    if stack.network.is_some() || !stack.resources.values().any(|r| r.container().is_some()) {
+pub async fn network(ctx: &Ctx, stack: &Stack) -> Result<Option<components::StackNetwork>> {
+    if !stack.resources.values().any(|r| r.container().is_some()) {
         return Ok(None);
+    }
+    if let Some(file) = &stack.network {
+        if !stack.has_ports() {
+            return Ok(None);
+        }
+        let found = preflight::file_network(ctx, &file.subnets).await?;
+        if let Some(n) = &found {
+            ctx.once("file-network-said".into(), || async {
+                eprintln!(
+                    "network: the stack's own security group {} in {} beside the file's groups, letting its tasks reach its services' ports",
+                    n.group.clone().unwrap_or_else(|| format!("{} (to be made)", super::naming::security_group(&stack.stack))),
+                    n.vpc
+                );
+                Ok(())
+            })
+            .await?;
+        }
+        return Ok(found);
     }
     let n = preflight::default_network(ctx).await?;
     ctx.once("default-network-said".into(), || async {
@@ -101,36 +120,70 @@ pub async fn network(ctx: &Ctx, stack: &Stack) -> Result<Option<components::Defa
     Ok(Some(n))
 }
 
-/// Before anything runs in the default VPC: create the stack's security group alone
-/// (its id goes into every service, schedule and launch template), said on stderr
-/// before it is made; the reads are then forgotten so the plan sees it.
-pub async fn ensure_network(ctx: &Ctx, stack: &Stack, lock: &lock::Slot) -> Result<()> {
-    let Some(n) = network(ctx, stack).await? else {
-        return Ok(());
+/// Cloud Map as it is, where services have ports: the stack's namespace and its
+/// services' ARNs (what the Cloud Map services and the ECS services name).
+pub async fn discovery(ctx: &Ctx, stack: &Stack) -> Result<components::private_network::Discovery> {
+    let mut d = components::private_network::Discovery::default();
+    if !stack.has_ports() {
+        return Ok(d);
+    }
+    let name = super::naming::namespace(&stack.stack);
+    let Some((id, _)) = cloud_map::owned_namespace(ctx, &name).await? else {
+        return Ok(d);
     };
-    if n.group.is_some() {
+    for (res, _) in stack.private_services() {
+        let service = super::naming::discovery_service(res);
+        if let Some(arn) = cloud_map::service_arn(ctx, &id, &service).await? {
+            d.services.insert(res.to_owned(), arn);
+        }
+    }
+    d.namespace_id = Some(id);
+    Ok(d)
+}
+
+/// What other resources name by an id AWS gives, made first, in this order: the
+/// stack's security group (its id goes into every service, schedule and launch
+/// template) and Cloud Map's namespace, then the Cloud Map services (in the
+/// namespace; their ARNs go into the ECS services).
+const FIRST: [&[&str]; 2] = [
+    &[SecurityGroup::KIND, cloud_map::Namespace::KIND],
+    &[cloud_map::Service::KIND],
+];
+
+/// Before anything runs: create (or bring up to date) the resources whose ids the
+/// others name ([`FIRST`]), each said on stderr before it is made; the reads are then
+/// forgotten so the plan sees them.
+pub async fn ensure_network(ctx: &Ctx, stack: &Stack, lock: &lock::Slot) -> Result<()> {
+    if network(ctx, stack).await?.is_none() {
         return Ok(());
     }
-    let r = rendered(ctx, stack, &Images::default()).await?;
-    preflight(ctx, &r.preflight).await?;
-    let groups: Vec<Node<Spec>> = r
-        .nodes
-        .into_iter()
-        .filter(|n| n.spec.kind() == SecurityGroup::KIND)
-        .collect();
-    let mut plan = engine::reconcile_some(ctx, &groups).await?;
-    if plan.plan.changes.is_empty() {
-        return Ok(());
+    for round in 1..=FIRST.len() {
+        // Each round with what the earlier ones made (which it depends on).
+        let kinds: Vec<&str> = FIRST[..round].concat();
+        let r = rendered(ctx, stack, &Images::default()).await?;
+        preflight(ctx, &r.preflight).await?;
+        let first: Vec<Node<Spec>> = r
+            .nodes
+            .into_iter()
+            .filter(|n| kinds.contains(&n.spec.kind()))
+            .collect();
+        if first.is_empty() {
+            continue;
+        }
+        let mut plan = engine::reconcile_some(ctx, &first).await?;
+        if plan.plan.changes.is_empty() {
+            continue;
+        }
+        if !lock.held() {
+            lock.take(ctx).await?;
+            plan = engine::reconcile_some(ctx, &first).await?;
+        }
+        for c in &plan.plan.changes {
+            eprintln!("{c}\n      (before the tasks that use it)");
+        }
+        engine::execute(ctx, &first, &plan, &mut |_, _| {}).await?;
+        ctx.forget_reads();
     }
-    if !lock.held() {
-        lock.take(ctx).await?;
-        plan = engine::reconcile_some(ctx, &groups).await?;
-    }
-    for c in &plan.plan.changes {
-        eprintln!("{c}\n      (before the tasks that run in it)");
-    }
-    engine::execute(ctx, &groups, &plan, &mut |_, _| {}).await?;
-    ctx.forget_reads();
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! What a deploy needs that the stack does not create, checked before the first
 //! mutating call.
 
-use crate::deploy::components::{DefaultNetwork, Preflight};
+use crate::deploy::components::{StackNetwork, Preflight};
 use crate::deploy::engine::error::{absent_on, failed, DeployError, Result};
 use crate::deploy::engine::{self, Ctx};
 use crate::deploy::naming;
@@ -142,7 +142,7 @@ async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
 /// without a default VPC is refused before any change, saying how to write
 /// `network`. Default subnets give their instances public IPs and route to an
 /// internet gateway (Amazon VPC User Guide, "Default VPCs": "Default VPC components").
-pub async fn default_network(ctx: &Ctx) -> Result<DefaultNetwork> {
+pub async fn default_network(ctx: &Ctx) -> Result<StackNetwork> {
     let found = ctx
         .once("default-network".into(), || async {
             let one = |n: &str, v: &str| filter(n, &[v.to_owned()]);
@@ -175,7 +175,7 @@ pub async fn default_network(ctx: &Ctx) -> Result<DefaultNetwork> {
             }
             let name = naming::security_group(&ctx.stack);
             let group = security_group::find(ctx, vpc, &name).await?.map(|(id, _)| id);
-            Ok(DefaultNetwork {
+            Ok(StackNetwork {
                 vpc: vpc.to_owned(),
                 subnets,
                 group,
@@ -310,6 +310,54 @@ async fn subnet_ids(
         );
     }
     Ok(out)
+}
+
+/// The VPC of the file's subnets and the stack's own security group there (where
+/// services have ports, the stack's group goes beside the file's); `None` when the
+/// subnets are not found (preflight names them). Read once a run.
+pub async fn file_network(ctx: &Ctx, subnets: &[String]) -> Result<Option<StackNetwork>> {
+    let found = ctx
+        .once("file-network".into(), || async {
+            let mut pages = ctx
+                .aws
+                .ec2
+                .describe_subnets()
+                .filters(filter("subnet-id", subnets))
+                .into_paginator()
+                .send();
+            let mut vpcs = Vec::new();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(failed("EC2 DescribeSubnets", subnets.join(",")))?;
+                vpcs.extend(page.subnets().iter().filter_map(|s| {
+                    Some((s.subnet_id()?.to_owned(), s.vpc_id()?.to_owned()))
+                }));
+            }
+            let mut distinct: Vec<&str> = vpcs.iter().map(|(_, v)| v.as_str()).collect();
+            distinct.sort();
+            distinct.dedup();
+            let vpc = match distinct.as_slice() {
+                [] => return Ok(None),
+                [one] => (*one).to_owned(),
+                _ => {
+                    return Err(DeployError::Preflight(format!(
+                        "the file's subnets are in more than one VPC ({}): a stack's tasks, its security group and its private DNS namespace are in one VPC",
+                        vpcs.iter()
+                            .map(|(s, v)| format!("{s} in {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )))
+                }
+            };
+            let name = naming::security_group(&ctx.stack);
+            let group = security_group::find(ctx, &vpc, &name).await?.map(|(id, _)| id);
+            Ok(Some(StackNetwork {
+                vpc,
+                subnets: subnets.to_vec(),
+                group,
+            }))
+        })
+        .await?;
+    Ok((*found).clone())
 }
 
 /// The ids of the security groups that match `filter`, from every page (EC2 API

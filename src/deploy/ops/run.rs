@@ -60,6 +60,7 @@ pub async fn run(stack: &Stack, a: &RunArgs) -> Result<u8> {
         bosun_added: Default::default(),
         secrets: Default::default(),
         network: super::network(&ctx, stack).await?,
+        discovery: Default::default(),
     };
     let p = components::placement(stack, &target, &a.resource)
         .ok_or_else(|| DeployError::Internal(format!("no placement for {}", a.resource)))?;

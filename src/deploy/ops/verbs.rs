@@ -101,6 +101,7 @@ pub fn render(file: &Path, stack: &Stack) -> Result<u8> {
         bosun_added: Default::default(),
         secrets: Default::default(),
         network: None,
+        discovery: Default::default(),
     };
     let mut out = components::render(stack, &target).to_json(stack, &target);
     // Auto-packaged resources: the Dockerfile bosun-deploy generates, to take over.

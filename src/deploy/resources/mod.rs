@@ -5,9 +5,11 @@
 pub mod alarm;
 pub mod auto_scaling_group;
 pub mod capacity_provider;
+pub mod cloud_map;
 pub mod cluster;
 pub mod dashboard;
 pub mod deployment_alarm;
+pub mod ingress_rule;
 pub mod instance_profile;
 pub mod launch_template;
 pub mod log_group;
@@ -130,6 +132,9 @@ macro_rules! kinds {
 kinds! {
     Cluster => cluster::Cluster,
     SecurityGroup => security_group::SecurityGroup,
+    IngressRule => ingress_rule::IngressRule,
+    Namespace => cloud_map::Namespace,
+    DiscoveryService => cloud_map::Service,
     Role => role::Role,
     Repository => repository::Repository,
     InstanceProfile => instance_profile::InstanceProfile,

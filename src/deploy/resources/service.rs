@@ -33,6 +33,11 @@ pub struct Service {
     pub propagate_tags: String,
     /// ECS Exec into the service's tasks.
     pub enable_execute_command: bool,
+    /// Its Cloud Map service, where it has ports (one at most: ECS API reference,
+    /// ServiceRegistry, "Multiple service registries for each service are not
+    /// supported").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub service_registries: Vec<ServiceRegistry>,
     pub tags: Vec<EcsTag>,
     /// Autoscaling owns the desired count once the service exists: not compared.
     #[serde(skip)]
@@ -73,6 +78,12 @@ pub struct DeploymentAlarms {
     pub alarm_names: Vec<String>,
     pub enable: bool,
     pub rollback: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRegistry {
+    pub registry_arn: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -262,6 +273,15 @@ impl Service {
             enable_ecs_managed_tags: self.enable_ecs_managed_tags,
             propagate_tags: self.propagate_tags.clone(),
             enable_execute_command: s.enable_execute_command(),
+            service_registries: s
+                .service_registries()
+                .iter()
+                .filter_map(|r| {
+                    Some(ServiceRegistry {
+                        registry_arn: r.registry_arn()?.to_owned(),
+                    })
+                })
+                .collect(),
             tags: from_sdk(s.tags(), &self.tags),
             scaled: self.scaled,
         }
@@ -338,6 +358,13 @@ impl Service {
         })
     }
 
+    fn registries(&self) -> Vec<t::ServiceRegistry> {
+        self.service_registries
+            .iter()
+            .map(|r| t::ServiceRegistry::builder().registry_arn(&r.registry_arn).build())
+            .collect()
+    }
+
     /// A client token that makes a create retried after a crash the same create.
     fn client_token(&self) -> String {
         let text = format!("{}/{}", self.cluster, self.service_name);
@@ -355,6 +382,7 @@ impl Kind for Service {
         super::capacity_provider::CapacityProvider::KIND,
         super::cluster::ClusterCapacityProviders::KIND,
         super::deployment_alarm::DeploymentAlarm::KIND,
+        super::cloud_map::Service::KIND,
     ];
     const FOLLOWS_DEPS: bool = true;
 
@@ -418,6 +446,9 @@ impl Kind for Service {
             .client_token(self.client_token())
             .set_capacity_provider_strategy(self.strategy())
             .set_placement_strategy(self.placement())
+            .set_service_registries(
+                (!self.service_registries.is_empty()).then(|| self.registries()),
+            )
             .set_tags(Some(to_sdk(&self.tags)));
         if let Some(l) = &self.launch_type {
             req = req.launch_type(t::LaunchType::from(l.as_str()));
@@ -473,6 +504,12 @@ impl Kind for Service {
                 }));
             if !self.scaled {
                 req = req.desired_count(self.desired_count);
+            }
+            // Sent only when it changed: any change, an empty list included (how one is
+            // taken away), starts a new deployment (ECS API reference, UpdateService:
+            // serviceRegistries).
+            if self.service_registries != have.service_registries {
+                req = req.set_service_registries(Some(self.registries()));
             }
             req.send()
                 .await

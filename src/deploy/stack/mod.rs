@@ -23,7 +23,12 @@ pub const SES: &str = "aws:ses";
 pub const AWS_SERVICES: &[&str] = &[SES];
 
 /// The resource types a stack file may declare (the schema's `type` enum).
-pub const RESOURCE_TYPES: &[&str] = &["sqs-queue", "worker-service", "scheduled-job"];
+pub const RESOURCE_TYPES: &[&str] = &[
+    "sqs-queue",
+    "worker-service",
+    "private-service",
+    "scheduled-job",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -103,6 +108,8 @@ pub struct Network {
 )]
 pub enum Resource {
     SqsQueue(#[serde(default)] Queue),
+    /// `private-service` (Stacktape's name) is a worker service with `ports`.
+    #[serde(alias = "private-service")]
     WorkerService(Box<Service>),
     ScheduledJob(Box<Job>),
 }
@@ -264,6 +271,23 @@ pub struct Service {
     pub scaling: Option<Scaling>,
     #[serde(default)]
     pub deployment: Deployment,
+    /// The ports its tasks take connections on from the stack's other tasks (a
+    /// private DNS name in Cloud Map, and the stack's security group's rules).
+    #[serde(default)]
+    pub ports: Vec<Port>,
+}
+
+/// A port a service's tasks listen on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Port {
+    pub container_port: u16,
+    #[serde(default = "tcp")]
+    pub protocol: String,
+}
+
+fn tcp() -> String {
+    "tcp".into()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -468,6 +492,29 @@ impl Stack {
     /// Whether `name` is an sqs-queue of the stack.
     pub fn is_queue(&self, name: &str) -> bool {
         matches!(self.resources.get(name), Some(Resource::SqsQueue(_)))
+    }
+
+    /// The ports of `name`, a worker service that takes connections (none else).
+    pub fn ports(&self, name: &str) -> &[Port] {
+        match self.resources.get(name) {
+            Some(Resource::WorkerService(s)) => &s.ports,
+            _ => &[],
+        }
+    }
+
+    /// The worker services with ports, by name: each gets a private DNS name.
+    pub fn private_services(&self) -> Vec<(&str, &[Port])> {
+        self.resources
+            .keys()
+            .map(|n| (n.as_str(), self.ports(n)))
+            .filter(|(_, p)| !p.is_empty())
+            .collect()
+    }
+
+    /// Whether any service takes connections: the stack then has a private DNS
+    /// namespace and its own security group, also beside a `network`'s groups.
+    pub fn has_ports(&self) -> bool {
+        !self.private_services().is_empty()
     }
 
     /// The queue whose backlog bosun publishes for a service (a backlog target and a

@@ -301,7 +301,14 @@ fn one(
         .as_object()
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), v["type"].as_str().unwrap_or("").to_owned()))
+                .map(|(k, v)| {
+                    let kind = match v["type"].as_str().unwrap_or("") {
+                        // Stacktape's name for a worker service with ports.
+                        "private-service" => "worker-service",
+                        other => other,
+                    };
+                    (k.clone(), kind.to_owned())
+                })
                 .collect()
         })
         .unwrap_or_default();

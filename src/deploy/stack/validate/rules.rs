@@ -91,6 +91,29 @@ pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
             }
             Resource::WorkerService(s) => {
                 container(stack, kinds, name, &s.container, &props, c);
+                for (i, p) in s.ports.iter().enumerate() {
+                    if s.ports[..i].contains(p) {
+                        c.error(
+                            format!("{props}/ports/{i}"),
+                            format!("port {}/{} is given twice", p.container_port, p.protocol),
+                        );
+                    }
+                }
+                // Its DNS name is its lowercased name: two that differ in case alone
+                // would be one name.
+                if !s.ports.is_empty() {
+                    let lower = crate::deploy::naming::discovery_service(name);
+                    if let Some((other, _)) = stack
+                        .private_services()
+                        .into_iter()
+                        .find(|(o, _)| *o < name.as_str() && crate::deploy::naming::discovery_service(o) == lower)
+                    {
+                        c.error(
+                            format!("{props}/ports"),
+                            format!("'{name}' and '{other}' would have the same private DNS name {lower}.{}: rename one", crate::deploy::naming::namespace(&stack.stack)),
+                        );
+                    }
+                }
                 if let Some(sc) = &s.scaling {
                     let p = format!("{props}/scaling");
                     let min = sc.min_instances.unwrap_or(1);
