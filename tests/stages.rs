@@ -457,9 +457,12 @@ resources:
     // The namespace, tagged, and the api's Cloud Map service in it, with A records.
     let ns = sd("n=[n for n in sd.list_namespaces()['Namespaces'] if n['Name']=='shop.internal']; print(len(n), n[0]['Id'], n[0]['Type'], sd.list_tags_for_resource(ResourceARN=n[0]['Arn'])['Tags'])");
     assert!(ns.starts_with("1 ns-"), "{ns}");
-    assert!(ns.contains("DNS_PRIVATE") && ns.contains("'Value': 'shop'"), "{ns}");
+    assert!(
+        ns.contains("DNS_PRIVATE") && ns.contains("'Value': 'shop'"),
+        "{ns}"
+    );
     let ns_id = ns.split_whitespace().nth(1).unwrap().to_owned();
-    let svc = sd(&format!("s=[s for s in sd.list_services()['Services'] if s['Name']=='api']; g=sd.get_service(Id=s[0]['Id'])['Service']; print(len(s), g['NamespaceId'], g['Arn'], json.dumps(g['DnsConfig']['DnsRecords']))"));
+    let svc = sd("s=[s for s in sd.list_services()['Services'] if s['Name']=='api']; g=sd.get_service(Id=s[0]['Id'])['Service']; print(len(s), g['NamespaceId'], g['Arn'], json.dumps(g['DnsConfig']['DnsRecords']))");
     let parts: Vec<&str> = svc.split_whitespace().collect();
     assert_eq!(&parts[..2], &["1", ns_id.as_str()], "{svc}");
     assert!(svc.contains("\"Type\": \"A\""), "{svc}");
@@ -470,7 +473,11 @@ resources:
     let group = group.trim().to_owned();
     let svcs = sd("print(json.dumps({s['serviceName']: [s.get('serviceRegistries'), s['networkConfiguration']['awsvpcConfiguration']['securityGroups']] for s in ecs.describe_services(cluster='shop', services=['shop-api','shop-worker'])['services']}))");
     let svcs: serde_json::Value = serde_json::from_str(svcs.trim()).unwrap();
-    assert_eq!(svcs["shop-api"][0][0]["registryArn"], registry.as_str(), "{svcs}");
+    assert_eq!(
+        svcs["shop-api"][0][0]["registryArn"],
+        registry.as_str(),
+        "{svcs}"
+    );
     assert_eq!(svcs["shop-worker"][0], serde_json::json!([]), "{svcs}");
     for s in ["shop-api", "shop-worker"] {
         assert_eq!(svcs[s][1], serde_json::json!([group]), "{svcs}");

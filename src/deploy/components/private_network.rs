@@ -30,11 +30,10 @@ pub fn add(cx: &Cx<'_>, b: &mut Builder, group: Option<&Dep>) -> BTreeMap<String
     if services.is_empty() {
         return BTreeMap::new();
     }
-    let vpc = cx
-        .t
-        .network
-        .as_ref()
-        .map_or_else(|| "(the tasks' VPC)".to_owned(), |n| n.vpc.clone());
+    let vpc =
+        cx.t.network
+            .as_ref()
+            .map_or_else(|| "(the tasks' VPC)".to_owned(), |n| n.vpc.clone());
     let namespace = b.add(
         cloud_map::Namespace {
             name: naming::namespace(cx.name()),
@@ -47,12 +46,11 @@ pub fn add(cx: &Cx<'_>, b: &mut Builder, group: Option<&Dep>) -> BTreeMap<String
         },
         &[],
     );
-    let namespace_id = cx
-        .t
-        .discovery
-        .namespace_id
-        .clone()
-        .unwrap_or_else(|| cloud_map::PENDING_NAMESPACE.to_owned());
+    let namespace_id =
+        cx.t.discovery
+            .namespace_id
+            .clone()
+            .unwrap_or_else(|| cloud_map::PENDING_NAMESPACE.to_owned());
     let mut out = BTreeMap::new();
     for (name, _) in &services {
         let dep = b.add(
@@ -77,7 +75,11 @@ pub fn add(cx: &Cx<'_>, b: &mut Builder, group: Option<&Dep>) -> BTreeMap<String
     // One rule per port and protocol, whichever services share it.
     let ports: BTreeSet<(&str, u16)> = services
         .iter()
-        .flat_map(|(_, ports)| ports.iter().map(|p| (p.protocol.as_str(), p.container_port)))
+        .flat_map(|(_, ports)| {
+            ports
+                .iter()
+                .map(|p| (p.protocol.as_str(), p.container_port))
+        })
         .collect();
     let group_name = naming::security_group(cx.name());
     let group_id = cx.stack_group();
@@ -93,8 +95,7 @@ pub fn add(cx: &Cx<'_>, b: &mut Builder, group: Option<&Dep>) -> BTreeMap<String
 /// A private service's registry ARN for its ECS service (a placeholder until apply
 /// makes it).
 pub fn registry_arn(cx: &Cx<'_>, name: &str) -> String {
-    cx.t
-        .discovery
+    cx.t.discovery
         .services
         .get(name)
         .cloned()

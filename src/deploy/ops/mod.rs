@@ -27,7 +27,8 @@ use super::engine::error::{DeployError, Result};
 use super::engine::{self, Aws, Ctx, Kind, Node, Reconciled, Registry};
 use super::images::{self, Images, Mode};
 use super::resources::{
-    cloud_map, repository::Repository, security_group::SecurityGroup, service, task_definition, Spec,
+    cloud_map, repository::Repository, security_group::SecurityGroup, service, task_definition,
+    Spec,
 };
 use super::stack::{Resource, Stack};
 
@@ -109,7 +110,7 @@ pub async fn network(ctx: &Ctx, stack: &Stack) -> Result<Option<components::Stac
     let n = preflight::default_network(ctx).await?;
     ctx.once("default-network-said".into(), || async {
         eprintln!(
-            "network: the default VPC {} and its default subnets {}, with the stack's own security group {} (egress only) and public IPs (the file gives no `network`)",
+            "network: the default VPC {} and its default subnets {}, with the stack's own security group {} (nothing in but its own tasks on its services' ports) and public IPs (the file gives no `network`)",
             n.vpc,
             n.subnets.join(", "),
             n.group.clone().unwrap_or_else(|| format!("{} (to be made)", super::naming::security_group(&stack.stack)))

@@ -1,7 +1,7 @@
 //! What a deploy needs that the stack does not create, checked before the first
 //! mutating call.
 
-use crate::deploy::components::{StackNetwork, Preflight};
+use crate::deploy::components::{Preflight, StackNetwork};
 use crate::deploy::engine::error::{absent_on, failed, DeployError, Result};
 use crate::deploy::engine::{self, Ctx};
 use crate::deploy::naming;

@@ -325,13 +325,7 @@ impl Kind for Namespace {
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
         let what = format!("namespace {}", owned.name);
         let op = while_in_use(&what, || async {
-            let out = ctx
-                .aws
-                .sd
-                .delete_namespace()
-                .id(&owned.handle)
-                .send()
-                .await;
+            let out = ctx.aws.sd.delete_namespace().id(&owned.handle).send().await;
             absent_on(
                 out,
                 &["NamespaceNotFound"],
@@ -367,12 +361,18 @@ async fn services_in(ctx: &Ctx, namespace: &str) -> Result<std::sync::Arc<Vec<t:
         let mut ids = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(failed("Cloud Map ListServices", namespace))?;
-            ids.extend(page.services().iter().filter_map(|s| s.id().map(str::to_owned)));
+            ids.extend(
+                page.services()
+                    .iter()
+                    .filter_map(|s| s.id().map(str::to_owned)),
+            );
         }
         let found = bounded(ids.iter().map(|id| async move {
             let out = ctx.aws.sd.get_service().id(id).send().await;
-            Ok(absent_on(out, &["ServiceNotFound"], "Cloud Map GetService", id)?
-                .and_then(|o| o.service().cloned()))
+            Ok(
+                absent_on(out, &["ServiceNotFound"], "Cloud Map GetService", id)?
+                    .and_then(|o| o.service().cloned()),
+            )
         }))
         .await?;
         Ok(found
@@ -461,7 +461,9 @@ impl Kind for Service {
             if !ctx.owns(it.clone()) {
                 return Ok(Observed::Foreign(ctx.why_not(it)));
             }
-            return Ok(Observed::Present(self.observe(s, keep_kv_tags(it, &self.tags))));
+            return Ok(Observed::Present(
+                self.observe(s, keep_kv_tags(it, &self.tags)),
+            ));
         }
         Ok(Observed::Absent)
     }

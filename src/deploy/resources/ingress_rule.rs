@@ -64,7 +64,13 @@ pub fn name(group_name: &str, protocol: &str, port: u16) -> String {
 
 impl IngressRule {
     /// For the stack's group `group_id`: `protocol`/`port` from the group itself.
-    pub fn new(group_name: &str, group_id: &str, protocol: &str, port: u16, tags: Vec<KvTag>) -> Self {
+    pub fn new(
+        group_name: &str,
+        group_id: &str,
+        protocol: &str,
+        port: u16,
+        tags: Vec<KvTag>,
+    ) -> Self {
         IngressRule {
             name: name(group_name, protocol, port),
             group_id: group_id.to_owned(),
@@ -117,7 +123,10 @@ fn filter(name: &str, values: &[String]) -> t::Filter {
 }
 
 /// The rules of these groups (every page), read once a run.
-async fn rules_of(ctx: &Ctx, groups: &[String]) -> Result<std::sync::Arc<Vec<t::SecurityGroupRule>>> {
+async fn rules_of(
+    ctx: &Ctx,
+    groups: &[String],
+) -> Result<std::sync::Arc<Vec<t::SecurityGroupRule>>> {
     ctx.once(format!("sg-rules:{}", groups.join(",")), || async {
         let mut pages = ctx
             .aws
@@ -239,15 +248,20 @@ impl Kind for IngressRule {
             .aws
             .ec2
             .describe_security_groups()
-            .filters(filter(&format!("tag:{STACK_TAG}"), std::slice::from_ref(&ctx.stack)))
+            .filters(filter(
+                &format!("tag:{STACK_TAG}"),
+                std::slice::from_ref(&ctx.stack),
+            ))
             .into_paginator()
             .send();
         let mut groups = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(failed("EC2 DescribeSecurityGroups", &ctx.stack))?;
-            groups.extend(page.security_groups().iter().filter_map(|g| {
-                Some((g.group_id()?.to_owned(), g.group_name()?.to_owned()))
-            }));
+            groups.extend(
+                page.security_groups()
+                    .iter()
+                    .filter_map(|g| Some((g.group_id()?.to_owned(), g.group_name()?.to_owned()))),
+            );
         }
         if groups.is_empty() {
             return Ok(Vec::new());

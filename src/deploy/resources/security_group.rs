@@ -1,6 +1,7 @@
 //! The stack's own security group for its tasks (`{stack}-tasks`), made when the file
-//! gives no `network` and the tasks run in the region's default VPC: egress only, no
-//! ingress rule.
+//! gives no `network` and the tasks run in the region's default VPC, or beside the
+//! file's groups when services have ports. Everything out; in, only the rules the
+//! stack adds ([`super::ingress_rule`]): its own tasks, on its services' ports.
 //!
 //! A security group made by CreateSecurityGroup in a VPC has one outbound rule that
 //! allows all traffic and no inbound rule (Amazon VPC User Guide, "Security group

@@ -361,7 +361,11 @@ impl Service {
     fn registries(&self) -> Vec<t::ServiceRegistry> {
         self.service_registries
             .iter()
-            .map(|r| t::ServiceRegistry::builder().registry_arn(&r.registry_arn).build())
+            .map(|r| {
+                t::ServiceRegistry::builder()
+                    .registry_arn(&r.registry_arn)
+                    .build()
+            })
             .collect()
     }
 

@@ -103,11 +103,9 @@ pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                 // would be one name.
                 if !s.ports.is_empty() {
                     let lower = crate::deploy::naming::discovery_service(name);
-                    if let Some((other, _)) = stack
-                        .private_services()
-                        .into_iter()
-                        .find(|(o, _)| *o < name.as_str() && crate::deploy::naming::discovery_service(o) == lower)
-                    {
+                    if let Some((other, _)) = stack.private_services().into_iter().find(|(o, _)| {
+                        *o < name.as_str() && crate::deploy::naming::discovery_service(o) == lower
+                    }) {
                         c.error(
                             format!("{props}/ports"),
                             format!("'{name}' and '{other}' would have the same private DNS name {lower}.{}: rename one", crate::deploy::naming::namespace(&stack.stack)),
