@@ -15,6 +15,7 @@ problem and exits 1 when there is any; prints what it checked.
 import json
 import sys
 import urllib.parse
+import xml.etree.ElementTree as ET
 
 import regex  # the models' patterns are Java's: \p{L} and the like
 
@@ -23,7 +24,7 @@ from botocore.validate import ParamValidator
 
 SERVICES = ["ecs", "logs", "application-autoscaling", "sqs", "secretsmanager", "iam",
             "sts", "ec2", "cloudwatch", "scheduler", "autoscaling", "ssm", "ecr", "sns",
-            "servicediscovery"]
+            "servicediscovery", "s3"]
 
 session = botocore.session.get_session()
 models = {name: session.get_service_model(name) for name in SERVICES}
@@ -128,40 +129,87 @@ def limits(shape, value, path, problems):
             problems.append(f"{path}: {value} is more than {meta['max']}")
 
 
+def from_xml(shape, el):
+    """The value of `shape` that XML element `el` holds (rest-xml)."""
+    t = shape.type_name
+    if t == "structure":
+        out = {}
+        for name, member in shape.members.items():
+            key = member.serialization.get("name") or name
+            if member.type_name == "list" and member.serialization.get("flattened"):
+                items = [from_xml(member.member, c) for c in el if c.tag.split("}")[-1] == (member.member.serialization.get("name") or key)]
+                if items:
+                    out[name] = items
+                continue
+            child = next((c for c in el if c.tag.split("}")[-1] == key), None)
+            if child is not None:
+                out[name] = from_xml(member, child)
+        return out
+    if t == "list":
+        item = shape.member.serialization.get("name") or "member"
+        return [from_xml(shape.member, c) for c in el if c.tag.split("}")[-1] == item]
+    return scalar(shape, el.text or "")
+
+
 def from_rest(model, req):
+    """The operation and its parameters of a REST request: the one whose method, path
+    and query subresources match (the most specific), its URI labels, query string and
+    body (JSON, or rest-xml's payload)."""
     method = req["method"]
     url = urllib.parse.urlsplit(req["path"])
     segs = [urllib.parse.unquote(s) for s in url.path.strip("/").split("/")]
-    query = dict(urllib.parse.parse_qsl(url.query))
+    if segs == [""]:
+        segs = []
+    query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+    best = None
     for name in model.operation_names:
         op = model.operation_model(name)
         http = op.http
         if http["method"] != method:
             continue
-        pattern = http["requestUri"].split("?")[0].strip("/").split("/")
-        if len(pattern) != len(segs):
+        if "x-id" in query and query["x-id"] != name:
+            continue
+        # Of two operations on one path (PutBucketLifecycle and its successor
+        # PutBucketLifecycleConfiguration), the SDK sends the current one.
+        if op.deprecated:
+            continue
+        path, _, wants = http["requestUri"].partition("?")
+        pattern = [p for p in path.strip("/").split("/") if p]
+        greedy = pattern and pattern[-1].endswith("+}")
+        if len(pattern) != len(segs) and not (greedy and len(segs) >= len(pattern)):
+            continue
+        keys = [w.split("=")[0] for w in wants.split("&") if w]
+        if any(k not in query for k in keys):
             continue
         labels = {}
         ok = True
-        for p, s in zip(pattern, segs):
+        for i, p in enumerate(pattern):
             if p.startswith("{"):
-                labels[p.strip("{}+")] = s
-            elif p != s:
+                labels[p.strip("{}+")] = "/".join(segs[i:]) if p.endswith("+}") else segs[i]
+            elif p != segs[i]:
                 ok = False
                 break
-        if not ok:
-            continue
-        params = json.loads(req["body"]) if req["body"] else {}
-        shape = op.input_shape
-        for mname, member in (shape.members.items() if shape else []):
-            loc = member.serialization.get("location")
-            lname = member.serialization.get("name") or mname
-            if loc == "uri" and lname in labels:
-                params[mname] = labels[lname]
-            elif loc == "querystring" and lname in query:
-                params[mname] = scalar(member, query[lname])
-        return op, params
-    return None, None
+        if ok and (best is None or len(keys) > best[2]):
+            best = (op, labels, len(keys))
+    if best is None:
+        return None, None
+    op, labels, _ = best
+    shape = op.input_shape
+    params = {}
+    if req["body"] and model.protocol == "rest-xml":
+        payload = shape.serialization.get("payload") if shape else None
+        if payload:
+            params[payload] = from_xml(shape.members[payload], ET.fromstring(req["body"]))
+    elif req["body"]:
+        params = json.loads(req["body"])
+    for mname, member in (shape.members.items() if shape else []):
+        loc = member.serialization.get("location")
+        lname = member.serialization.get("name") or mname
+        if loc == "uri" and lname in labels:
+            params[mname] = labels[lname]
+        elif loc == "querystring" and lname in query:
+            params[mname] = scalar(member, query[lname])
+    return op, params
 
 
 def main():
@@ -188,10 +236,10 @@ def main():
             ec2 = model.protocol == "ec2"
             params = from_query(op.input_shape, form, "", ec2) or {} if op.input_shape else {}
         else:
-            model = models["scheduler"]
+            model = models["s3" if req["service"] == "s3" else "scheduler"]
             op, params = from_rest(model, req)
             if op is None:
-                problems.append(f"scheduler {req['method']} {req['path']}: no operation matches")
+                problems.append(f"{model.service_name} {req['method']} {req['path']}: no operation matches")
                 continue
         if op.input_shape is not None:
             report = validator.validate(params, op.input_shape)

@@ -77,7 +77,7 @@ resources:
         "28:7: error: resources.j.properties.retryAttempts: 200 is out of range: allowed 0..=185",
         // A type bosun-deploy does not offer: said once, at the type (not again where
         // connectTo names it).
-        "30:5: error: resources.z.type: \"lambda\" is not a resource type bosun-deploy offers: it offers sqs-queue, worker-service, scheduled-job",
+        "30:5: error: resources.z.type: \"lambda\" is not a resource type bosun-deploy offers: it offers sqs-queue, worker-service, private-service, scheduled-job, bucket",
     ];
     for e in expected {
         let line = format!("{file}:{e}");
@@ -152,6 +152,11 @@ fn each_rule_on_its_own() {
         (svc("      connectTo: [aws:sqs]\n"), "'aws:sqs' is not an AWS service connectTo knows: aws:ses"),
         (svc("      ports: [{ containerPort: 80 }, { containerPort: 80, protocol: tcp }]\n"), "resources.w.properties.ports.1: port 80/tcp is given twice"),
         (svc("      ports: [{ containerPort: 70000 }]\n"), "resources.w.properties.ports.0.containerPort"),
+        (format!("{HEAD}  b:\n    type: bucket\n    properties: {{ lifecycleRules: [{{ type: expiration }}] }}\n"), "resources.b.properties.lifecycleRules.0.properties: type expiration needs properties.daysAfterUpload"),
+        (format!("{HEAD}  b:\n    type: bucket\n    properties: {{ lifecycleRules: [{{ type: expiration, properties: {{ daysAfterUpload: 3, daysAfterVersioned: 2 }} }}] }}\n"), "lifecycleRules.0.properties.daysAfterVersioned: daysAfterVersioned is not for type expiration (it takes daysAfterUpload)"),
+        (format!("{HEAD}  b:\n    type: bucket\n    properties: {{ lifecycleRules: [{{ type: non-current-version-expiration, properties: {{ daysAfterVersioned: 2 }} }}] }}\n"), "lifecycleRules.0.type: a bucket without versioning keeps no earlier versions to expire: set versioning: true"),
+        (format!("{HEAD}  b:\n    type: bucket\n    properties: {{ public: true }}\n"), "resources.b.properties.public: unknown key 'public'"),
+        (format!("{HEAD}  api:\n    type: private-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      ports: [{{ containerPort: 80 }}]\n  Api:\n    type: private-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      ports: [{{ containerPort: 81 }}]\n"), "'api' and 'Api' would have the same private DNS name api: rename one"),
         (svc("      ports: [{ containerPort: 80, protocol: http }]\n"), "resources.w.properties.ports.0.protocol"),
         (format!("{HEAD}  w:\n    type: private-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n"), "resources.w.properties: missing required key \"ports\""),
         (format!("{HEAD}  a:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n  w:\n    type: worker-service\n    properties:\n      packaging: {{ type: prebuilt-image, properties: {{ image: x, includesBosun: true }} }}\n      command: [run]\n      connectTo: [a]\n"), "resources.w.properties.connectTo.0: 'a' is a worker-service without ports: give it `ports`"),

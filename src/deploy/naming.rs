@@ -293,6 +293,18 @@ pub fn security_group(stack: &str) -> String {
     format!("{stack}-tasks")
 }
 
+/// A bucket's name: S3's names are global (every account, every region), so the
+/// stack's and the resource's names are followed by a hash of the account, region,
+/// stack and resource; lowercase, at most 63 characters (S3 User Guide, "General
+/// purpose bucket naming rules": 3..63 lowercase letters, digits, `.` and `-`,
+/// starting and ending with a letter or digit).
+pub fn bucket(stack: &str, resource: &str, account: &str, region: &str) -> String {
+    let base = format!("{stack}-{resource}").to_ascii_lowercase();
+    let base: String = base.chars().take(54).collect();
+    let hash = short_hash(&format!("{account}/{region}/{stack}/{resource}"));
+    format!("{}-{}", base.trim_end_matches('-'), &hash[..8])
+}
+
 /// The stack's private DNS namespace (Cloud Map), where each service with ports is
 /// `{resource}.{stack}.internal` (the stack's name carries its stage).
 pub fn namespace(stack: &str) -> String {

@@ -402,10 +402,21 @@ fn classify_action(req: &Http) -> Request {
             body,
         };
     }
-    // REST (Scheduler): name the action from the method and the path.
+    // REST (Scheduler, S3): name the action from the method and the path.
     let mut parts = req.head.split_whitespace();
     let method = parts.next().unwrap_or("");
-    let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
+    let full = parts.next().unwrap_or("");
+    if scope == "s3" {
+        return Request {
+            action: s3_action(method, full),
+            protocol: Protocol::Rest,
+            service: scope,
+            method: String::new(),
+            path: String::new(),
+            body,
+        };
+    }
+    let path = full.split('?').next().unwrap_or("");
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let action = match (method, segs.first().copied(), segs.len()) {
         ("GET", Some("schedule-groups"), 1) => "ListScheduleGroups",
@@ -430,6 +441,48 @@ fn classify_action(req: &Http) -> Request {
         path: String::new(),
         body,
     }
+}
+
+/// An S3 action (path-style: `/bucket[/key][?subresource]`): the SDK's `x-id` where it
+/// sends one, else the method and the bucket's subresource.
+fn s3_action(method: &str, full: &str) -> String {
+    let (path, query) = full.split_once('?').unwrap_or((full, ""));
+    let keys: Vec<&str> = query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| kv.split('=').next().unwrap_or(""))
+        .collect();
+    if let Some(id) = query.split('&').find_map(|kv| kv.strip_prefix("x-id=")) {
+        return id.to_owned();
+    }
+    let object = path.trim_matches('/').contains('/');
+    let sub = [
+        ("tagging", "BucketTagging"),
+        ("versioning", "BucketVersioning"),
+        ("publicAccessBlock", "PublicAccessBlock"),
+        ("encryption", "BucketEncryption"),
+        ("lifecycle", "BucketLifecycleConfiguration"),
+    ]
+    .iter()
+    .find(|(k, _)| keys.contains(k));
+    let name = match (method, sub) {
+        ("GET", Some((_, s))) => format!("Get{s}"),
+        ("PUT", Some((_, s))) => format!("Put{s}"),
+        ("DELETE", Some((_, "BucketLifecycleConfiguration"))) => "DeleteBucketLifecycle".into(),
+        ("DELETE", Some((_, s))) => format!("Delete{s}"),
+        ("POST", _) if keys.contains(&"delete") => "DeleteObjects".into(),
+        ("GET", _) if keys.contains(&"versions") => "ListObjectVersions".into(),
+        ("GET", _) if path == "/" => "ListBuckets".into(),
+        ("GET", _) if !object => "ListObjects".into(),
+        ("HEAD", _) if !object => "HeadBucket".into(),
+        ("PUT", _) if !object => "CreateBucket".into(),
+        ("DELETE", _) if !object => "DeleteBucket".into(),
+        ("PUT", _) => "PutObject".into(),
+        ("GET", _) => "GetObject".into(),
+        ("DELETE", _) => "DeleteObject".into(),
+        _ => "Unknown".into(),
+    };
+    name
 }
 
 fn respond(

@@ -11,6 +11,7 @@
 //! shares). Names come from [`crate::deploy::naming`]; no resource kind knows which
 //! component made it.
 
+pub mod bucket;
 pub mod ec2_capacity;
 pub mod private_network;
 pub mod queue;
@@ -337,6 +338,7 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
         None => (None, None),
     };
     let queues = queue::add_all(&cx, &mut b);
+    bucket::add_all(&cx, &mut b);
     let registries = private_network::add(&cx, &mut b, network.as_ref());
     let mut jobs = Vec::new();
     for (name, res) in &stack.resources {
@@ -349,7 +351,7 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
             let most = match res {
                 Resource::WorkerService(s) => s.bounds().1,
                 Resource::ScheduledJob(j) => j.task_count.unwrap_or(1),
-                Resource::SqsQueue(_) => 1,
+                Resource::SqsQueue(_) | Resource::Bucket(_) => 1,
             };
             let cluster = cluster.iter().chain(&network).cloned().collect::<Vec<_>>();
             deps.extend(ec2_capacity::add(
@@ -362,7 +364,7 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
                 worker_service::add(&cx, &mut b, name, s, &deps)
             }
             Resource::ScheduledJob(j) => jobs.push((name.as_str(), j.as_ref(), deps)),
-            Resource::SqsQueue(_) => {}
+            Resource::SqsQueue(_) | Resource::Bucket(_) => {}
         }
     }
     if let Some(cluster) = &cluster {

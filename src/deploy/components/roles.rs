@@ -82,6 +82,7 @@ pub fn task_role(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Ro
             "Resource": queues,
         }));
     }
+    statements.extend(super::bucket::statements(cx, &ctr.connect_to));
     if ctr
         .connect_to
         .iter()

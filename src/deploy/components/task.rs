@@ -233,6 +233,7 @@ fn environment(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Envi
     }
     for target in &ctr.connect_to {
         env.extend(super::private_network::connection(cx, target));
+        env.extend(super::bucket::connection(cx, target));
     }
     let mut secrets = Vec::new();
     let mut secret_refs = Vec::new();
@@ -312,7 +313,10 @@ fn environment(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Envi
                 });
             }
             Ok(Some(Directive::ResourceParam { resource, param })) => {
+                let bucket = cx.stack.is_bucket(&resource);
                 let value = match param.as_str() {
+                    "name" if bucket => cx.bucket_name(&resource),
+                    "arn" if bucket => cx.bucket_arn(&resource),
                     "url" => cx.queue_url(&resource),
                     "arn" => cx.queue_arn(&resource),
                     "name" => cx.queue_name(&resource),

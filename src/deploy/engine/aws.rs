@@ -59,6 +59,7 @@ pub struct Aws {
     pub sns: aws_sdk_sns::Client,
     /// Cloud Map.
     pub sd: aws_sdk_servicediscovery::Client,
+    pub s3: aws_sdk_s3::Client,
     pub region: String,
 }
 
@@ -122,6 +123,7 @@ impl Aws {
             ecr: client!(aws_sdk_ecr),
             sns: client!(aws_sdk_sns),
             sd: client!(aws_sdk_servicediscovery),
+            s3: client!(aws_sdk_s3),
             region,
         })
     }

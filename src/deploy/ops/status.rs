@@ -112,6 +112,25 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                     None => out.push_str(&format!("{name} (scheduled-job): not deployed\n")),
                 }
             }
+            Resource::Bucket(_) => {
+                let account = aws.account().await?;
+                let bucket = naming::bucket(&stack.stack, name, &account, &aws.region);
+                let out_b = aws.s3.head_bucket().bucket(&bucket).send().await;
+                let there = absent_on(
+                    out_b,
+                    &["NotFound", "NoSuchBucket"],
+                    "S3 HeadBucket",
+                    &bucket,
+                )?;
+                out.push_str(&format!(
+                    "{name} (bucket {bucket}): {}\n",
+                    if there.is_some() {
+                        "deployed"
+                    } else {
+                        "not deployed"
+                    }
+                ));
+            }
             Resource::SqsQueue(q) => match queue_depth(aws, stack, name).await? {
                 Some((visible, in_flight)) => {
                     out.push_str(&format!(

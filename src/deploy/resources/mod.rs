@@ -4,6 +4,7 @@
 
 pub mod alarm;
 pub mod auto_scaling_group;
+pub mod bucket;
 pub mod capacity_provider;
 pub mod cloud_map;
 pub mod cluster;
@@ -146,6 +147,7 @@ kinds! {
     MetricFilter => metric_filter::MetricFilter,
     AlertTopic => topic::Topic,
     Queue => queue::Queue,
+    Bucket => bucket::Bucket,
     TaskDefinition => task_definition::TaskDefinition,
     DeploymentAlarm => deployment_alarm::DeploymentAlarm,
     Service => service::Service,

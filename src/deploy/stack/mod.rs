@@ -5,6 +5,7 @@
 pub mod copilot;
 pub mod directive;
 pub mod instance_types;
+pub mod kinds;
 pub mod limits;
 pub mod schedule;
 pub mod validate;
@@ -14,6 +15,8 @@ pub mod yaml;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+pub use kinds::{Bucket, LifecycleProps, LifecycleRule, Port};
 
 /// Amazon SES, as `connectTo` names it (Stacktape's `aws:ses`): the task role may send
 /// email.
@@ -28,6 +31,7 @@ pub const RESOURCE_TYPES: &[&str] = &[
     "worker-service",
     "private-service",
     "scheduled-job",
+    "bucket",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +116,7 @@ pub enum Resource {
     #[serde(alias = "private-service")]
     WorkerService(Box<Service>),
     ScheduledJob(Box<Job>),
+    Bucket(#[serde(default)] Bucket),
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -277,19 +282,6 @@ pub struct Service {
     pub ports: Vec<Port>,
 }
 
-/// A port a service's tasks listen on.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Port {
-    pub container_port: u16,
-    #[serde(default = "tcp")]
-    pub protocol: String,
-}
-
-fn tcp() -> String {
-    "tcp".into()
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Deployment {
@@ -397,12 +389,13 @@ impl Resource {
             Resource::SqsQueue(_) => "sqs-queue",
             Resource::WorkerService(_) => "worker-service",
             Resource::ScheduledJob(_) => "scheduled-job",
+            Resource::Bucket(_) => "bucket",
         }
     }
 
     pub fn container(&self) -> Option<&Container> {
         match self {
-            Resource::SqsQueue(_) => None,
+            Resource::SqsQueue(_) | Resource::Bucket(_) => None,
             Resource::WorkerService(s) => Some(&s.container),
             Resource::ScheduledJob(j) => Some(&j.container),
         }
@@ -492,6 +485,11 @@ impl Stack {
     /// Whether `name` is an sqs-queue of the stack.
     pub fn is_queue(&self, name: &str) -> bool {
         matches!(self.resources.get(name), Some(Resource::SqsQueue(_)))
+    }
+
+    /// Whether `name` is a bucket of the stack.
+    pub fn is_bucket(&self, name: &str) -> bool {
+        matches!(self.resources.get(name), Some(Resource::Bucket(_)))
     }
 
     /// The ports of `name`, a worker service that takes connections (none else).

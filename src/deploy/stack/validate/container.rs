@@ -425,16 +425,17 @@ pub(super) fn container(
                     );
                 }
             }
+            Some("bucket") => {}
             Some("worker-service") if !stack.ports(t).is_empty() => {}
             Some("worker-service") => c.error(
                 cp,
-                format!("'{t}' is a worker-service without ports: give it `ports` (its tasks then take connections from the stack's others), or connect to sqs-queues, private services and aws:ses"),
+                format!("'{t}' is a worker-service without ports: give it `ports` (its tasks then take connections from the stack's others), or connect to sqs-queues, buckets, private services and aws:ses"),
             ),
             // A type bosun-deploy does not offer is reported at the resource, once.
             Some(other) if !crate::deploy::stack::RESOURCE_TYPES.contains(&other) => {}
             Some(other) => c.error(
                 cp,
-                format!("'{t}' is a {other}: only sqs-queues, worker services with ports and aws:ses can be connected to"),
+                format!("'{t}' is a {other}: only sqs-queues, buckets, worker services with ports and aws:ses can be connected to"),
             ),
         }
     }

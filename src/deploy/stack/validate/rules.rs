@@ -99,16 +99,18 @@ pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                         );
                     }
                 }
-                // Its DNS name is its lowercased name: two that differ in case alone
-                // would be one name.
+                // Its DNS name is its lowercased name (naming::discovery_service): two
+                // that differ in case alone would be one name.
                 if !s.ports.is_empty() {
-                    let lower = crate::deploy::naming::discovery_service(name);
-                    if let Some((other, _)) = stack.private_services().into_iter().find(|(o, _)| {
-                        *o < name.as_str() && crate::deploy::naming::discovery_service(o) == lower
-                    }) {
+                    let lower = name.to_ascii_lowercase();
+                    if let Some((other, _)) = stack
+                        .private_services()
+                        .into_iter()
+                        .find(|(o, _)| *o < name.as_str() && o.to_ascii_lowercase() == lower)
+                    {
                         c.error(
                             format!("{props}/ports"),
-                            format!("'{name}' and '{other}' would have the same private DNS name {lower}.{}: rename one", crate::deploy::naming::namespace(&stack.stack)),
+                            format!("'{name}' and '{other}' would have the same private DNS name {lower}: rename one"),
                         );
                     }
                 }
@@ -222,6 +224,7 @@ pub(super) fn rules(stack: &Stack, kinds: &Kinds, c: &mut Collector<'_>) {
                     );
                 }
             }
+            Resource::Bucket(bk) => bucket(bk, &props, c),
             Resource::ScheduledJob(j) => {
                 container(stack, kinds, name, &j.container, &props, c);
                 job(stack, kinds, j, &props, c);
@@ -516,10 +519,48 @@ pub(super) fn connected_queues<'a>(kinds: &Kinds, ctr: &'a Container) -> Vec<&'a
         .collect()
 }
 
+/// A bucket's lifecycle rules: each type with its own number of days.
+fn bucket(b: &crate::deploy::stack::Bucket, props: &str, c: &mut Collector<'_>) {
+    for (i, r) in b.lifecycle_rules.iter().enumerate() {
+        let at = format!("{props}/lifecycleRules/{i}");
+        let p = &r.properties;
+        let given = [
+            ("daysAfterUpload", p.days_after_upload),
+            ("daysAfterVersioned", p.days_after_versioned),
+            ("daysAfterInitiation", p.days_after_initiation),
+        ];
+        let wants = match r.kind.as_str() {
+            "expiration" => "daysAfterUpload",
+            "non-current-version-expiration" => "daysAfterVersioned",
+            _ => "daysAfterInitiation",
+        };
+        for (key, v) in given {
+            if key == wants && v.is_none() {
+                c.error(
+                    format!("{at}/properties"),
+                    format!("type {} needs properties.{key}", r.kind),
+                );
+            } else if key != wants && v.is_some() {
+                c.error(
+                    format!("{at}/properties/{key}"),
+                    format!("{key} is not for type {} (it takes {wants})", r.kind),
+                );
+            }
+        }
+        if r.kind == "non-current-version-expiration" && !b.versioning {
+            c.error(
+                format!("{at}/type"),
+                "a bucket without versioning keeps no earlier versions to expire: set versioning: true",
+            );
+        }
+    }
+}
+
 /// The `$ResourceParam` parameters of a resource kind.
 pub(super) fn params_of(kind: &str) -> &'static [&'static str] {
     match kind {
         "sqs-queue" => &["url", "arn", "name"],
+        "bucket" => &["name", "arn"],
         "worker-service" => &["serviceName"],
         _ => &[],
     }
