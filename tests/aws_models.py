@@ -24,7 +24,7 @@ from botocore.validate import ParamValidator
 
 SERVICES = ["ecs", "logs", "application-autoscaling", "sqs", "secretsmanager", "iam",
             "sts", "ec2", "cloudwatch", "scheduler", "autoscaling", "ssm", "ecr", "sns",
-            "servicediscovery", "s3"]
+            "servicediscovery", "s3", "firehose"]
 
 session = botocore.session.get_session()
 models = {name: session.get_service_model(name) for name in SERVICES}

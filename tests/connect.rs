@@ -1,6 +1,7 @@
-//! `connectTo` beyond queues, against moto through the test proxy: a private service
-//! (Cloud Map and the stack's security group rules) and a bucket (S3), each with the
-//! variables a connected task gets, re-applied with no change, and taken away again.
+//! The seeds' last rows, against moto through the test proxy: `connectTo` beyond
+//! queues (a private service: Cloud Map and the stack's security group rules; a
+//! bucket), each with the variables a connected task gets, and logs forwarded out of
+//! AWS (Firehose); each re-applied with no change and taken away again.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +14,7 @@ use common::*;
 fn aws(w: &World, code: &str) -> String {
     py(
         &w.moto,
-        &format!("import boto3,sys,json; c=lambda n: boto3.client(n, endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); sd=c('servicediscovery'); ecs=c('ecs'); e=c('ec2'); s3=c('s3'); iam=c('iam'); {code}"),
+        &format!("import boto3,sys,json; c=lambda n: boto3.client(n, endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); sd=c('servicediscovery'); ecs=c('ecs'); e=c('ec2'); s3=c('s3'); iam=c('iam'); fh=c('firehose'); logs=c('logs'); sm=c('secretsmanager'); {code}"),
     )
 }
 
@@ -242,5 +243,148 @@ resources:
     recorded.extend(w.proxy.recorded());
     let left = aws(&w, "print(len(s3.list_buckets()['Buckets']))");
     assert_eq!(left.trim(), "0");
+    check_with_models(&dir, &recorded);
+}
+
+/// Logs forwarded to Datadog (the API key from Secrets Manager) and to any HTTPS
+/// endpoint: a Firehose stream each, posting gzip, keeping what it cannot deliver in
+/// the stack's expiring bucket; a subscription filter on each log group; the two roles
+/// with the least they need. The key itself is in no request bosun-deploy sends and in
+/// no output. Re-apply sends nothing; removing `forwarding` removes all of it.
+#[test]
+fn logs_are_forwarded_through_firehose_with_the_key_kept_in_secrets_manager() {
+    let w = World::new();
+    let dir = TempDir::new("forward");
+    let key = "dd-key-0123456789abcdef";
+    let secret = aws(&w, &format!("print(sm.create_secret(Name='datadog', SecretString=json.dumps({{'api_key': '{key}'}}))['ARN'])"));
+    let secret = secret.trim().to_owned();
+    let text = format!(
+        "stack: media
+network: {{ subnets: [{}] }}
+resources:
+  worker:
+    type: worker-service
+    properties:
+      packaging: {{ type: prebuilt-image, properties: {{ image: \"repo/app:1\", includesBosun: true }} }}
+      command: [\"work\"]
+      logging:
+        retentionDays: 14
+        forwarding: {{ type: datadog, properties: {{ apiKey: \"$Secret('datadog')\", region: eu }} }}
+  nightly:
+    type: scheduled-job
+    properties:
+      packaging: {{ type: prebuilt-image, properties: {{ image: \"repo/app:1\", includesBosun: true }} }}
+      command: [\"nightly\"]
+      schedule: \"rate(1 day)\"
+      logging:
+        forwarding: {{ type: http-endpoint, properties: {{ endpointUrl: \"https://logs.example.com/in\" }} }}
+",
+        w.subnets[0]
+    );
+    let file = write(&dir, "bosun.yaml", &text);
+    // A secret without the key Firehose reads: refused before any change.
+    aws(
+        &w,
+        "sm.create_secret(Name='wrongkey', SecretString=json.dumps({'apiKey': 'x'}))",
+    );
+    let wrong = write(
+        &dir,
+        "wrong.yaml",
+        &text.replace("$Secret('datadog')", "$Secret('wrongkey')"),
+    );
+    w.refuses(
+        &["apply", "--no-wait", "--stack", &wrong],
+        "key api_key in secret wrongkey",
+    );
+    let render = w.deploy(&["render", "--stack", &file]);
+    assert_eq!(render.status.code(), Some(0), "{}", stderr(&render));
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut recorded = w.proxy.recorded();
+    for (what, text) in [
+        ("render", stdout(&render)),
+        (
+            "apply's output",
+            format!("{}{}", stdout(&out), stderr(&out)),
+        ),
+        (
+            "a request",
+            recorded
+                .iter()
+                .map(|r| r.body.clone())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    ] {
+        assert!(!text.contains(key), "the API key is in {what}");
+    }
+    let streams = aws(&w, "print(json.dumps({n: (lambda d: [d['Destinations'][0]['HttpEndpointDestinationDescription']['EndpointConfiguration']['Url'], d['Destinations'][0]['HttpEndpointDestinationDescription'].get('SecretsManagerConfiguration', {}).get('SecretARN'), d['Destinations'][0]['HttpEndpointDestinationDescription']['S3BackupMode'], {t['Key']: t['Value'] for t in fh.list_tags_for_delivery_stream(DeliveryStreamName=n)['Tags']}.get('bosun:stack')])(fh.describe_delivery_stream(DeliveryStreamName=n)['DeliveryStreamDescription']) for n in fh.list_delivery_streams()['DeliveryStreamNames']}))");
+    let streams: serde_json::Value = serde_json::from_str(streams.trim()).unwrap();
+    assert_eq!(
+        streams,
+        serde_json::json!({
+            "media-worker-logs": ["https://aws-kinesis-http-intake.logs.datadoghq.eu/v1/input", secret, "FailedDataOnly", "media"],
+            "media-nightly-logs": ["https://logs.example.com/in", null, "FailedDataOnly", "media"],
+        })
+    );
+    let filters = aws(&w, "print(json.dumps(sorted([f['logGroupName'], f['filterName'], f['filterPattern'], f['destinationArn'].split('/')[-1], f['roleArn'].split('/')[-1]] for g in ['/bosun/media/worker', '/bosun/media/nightly'] for f in logs.describe_subscription_filters(logGroupName=g)['subscriptionFilters'])))");
+    let filters: serde_json::Value = serde_json::from_str(filters.trim()).unwrap();
+    assert_eq!(
+        filters,
+        serde_json::json!([
+            [
+                "/bosun/media/nightly",
+                "bosun-forwarding",
+                "",
+                "media-nightly-logs",
+                "media-log-subscription"
+            ],
+            [
+                "/bosun/media/worker",
+                "bosun-forwarding",
+                "",
+                "media-worker-logs",
+                "media-log-subscription"
+            ]
+        ])
+    );
+    // Firehose's role reads that secret alone and writes the failed-logs bucket.
+    let role = aws(&w, "print(json.dumps([iam.get_role(RoleName='media-log-delivery')['Role']['AssumeRolePolicyDocument'], iam.get_role_policy(RoleName='media-log-delivery', PolicyName='bosun')['PolicyDocument']]))");
+    assert!(
+        role.contains("firehose.amazonaws.com") && role.contains("sts:ExternalId"),
+        "{role}"
+    );
+    assert!(role.contains(&format!("\"{secret}\"")), "{role}");
+    let buckets = aws(
+        &w,
+        "print(' '.join(b['Name'] for b in s3.list_buckets()['Buckets']))",
+    );
+    assert!(
+        buckets.trim().starts_with("media-failed-logs-"),
+        "{buckets}"
+    );
+    assert!(role.contains(buckets.trim()), "{role}");
+
+    // Nothing to do the second time.
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+
+    // Forwarding taken away: all of it goes, the log groups stay.
+    let plain = write(
+        &dir,
+        "plain.yaml",
+        &text
+            .replace("        forwarding: { type: datadog, properties: { apiKey: \"$Secret('datadog')\", region: eu } }\n", "")
+            .replace("      logging:\n        forwarding: { type: http-endpoint, properties: { endpointUrl: \"https://logs.example.com/in\" } }\n", ""),
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &plain]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    recorded.extend(w.proxy.recorded());
+    let left = aws(&w, "print(len(fh.list_delivery_streams()['DeliveryStreamNames']), len(s3.list_buckets()['Buckets']), sum(len(logs.describe_subscription_filters(logGroupName=g)['subscriptionFilters']) for g in ['/bosun/media/worker', '/bosun/media/nightly']), len([r for r in iam.list_roles()['Roles'] if r['RoleName'].startswith('media-log-')]))");
+    assert_eq!(left.trim(), "0 0 0 0", "{left}");
     check_with_models(&dir, &recorded);
 }

@@ -122,6 +122,26 @@ pub fn execution_role(stack: &str) -> String {
 }
 
 /// A resource's task role.
+/// The role Firehose delivers forwarded logs with, and the one CloudWatch Logs puts
+/// them into Firehose with (one each a stack).
+pub fn log_delivery_role(stack: &str) -> String {
+    fit(format!("{stack}-log-delivery"), MAX_ROLE)
+}
+
+pub fn log_subscription_role(stack: &str) -> String {
+    fit(format!("{stack}-log-subscription"), MAX_ROLE)
+}
+
+/// A resource's Firehose stream for its forwarded logs (at most 64 characters,
+/// Firehose API reference, CreateDeliveryStream: DeliveryStreamName).
+pub fn log_stream(stack: &str, name: &str) -> String {
+    format!("{}-logs", fit(format!("{stack}-{name}"), 59))
+}
+
+/// The bucket where Firehose keeps the forwarded logs it could not deliver (its
+/// resource part has a `-`, which no resource name has).
+pub const FAILED_LOGS: &str = "failed-logs";
+
 pub fn task_role(stack: &str, name: &str) -> String {
     fit(format!("{stack}-{name}-task"), MAX_ROLE)
 }

@@ -13,6 +13,7 @@
 
 pub mod bucket;
 pub mod ec2_capacity;
+pub mod forwarding;
 pub mod private_network;
 pub mod queue;
 pub mod roles;
@@ -339,6 +340,7 @@ pub fn render(stack: &Stack, t: &Target) -> Rendered {
     };
     let queues = queue::add_all(&cx, &mut b);
     bucket::add_all(&cx, &mut b);
+    forwarding::add_all(&cx, &mut b);
     let registries = private_network::add(&cx, &mut b, network.as_ref());
     let mut jobs = Vec::new();
     for (name, res) in &stack.resources {

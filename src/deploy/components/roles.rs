@@ -23,6 +23,14 @@ pub enum Trust {
     Scheduler { group: String },
     /// EC2 instances (through their instance profile): EC2 passes no source.
     Ec2,
+    /// Firehose, for this account's streams: `sts:ExternalId` is the account (Firehose
+    /// Developer Guide, "Controlling access with Amazon Data Firehose": the trust
+    /// policy of a role for an HTTP endpoint destination).
+    Firehose,
+    /// CloudWatch Logs of this account and region, putting a subscription filter's
+    /// events (CloudWatch Logs User Guide, "Subscription filters with Amazon Data
+    /// Firehose": the trust policy's `aws:SourceArn`).
+    Logs,
 }
 
 /// An IAM role under the stack's path, trusted as `trust` says, with its one inline
@@ -45,6 +53,14 @@ pub fn role(cx: &Cx<'_>, name: &str, trust: Trust, statements: Vec<Value>) -> Ro
             } })),
         ),
         Trust::Ec2 => ("ec2.amazonaws.com", None),
+        Trust::Firehose => (
+            "firehose.amazonaws.com",
+            Some(json!({ "StringEquals": { "sts:ExternalId": account } })),
+        ),
+        Trust::Logs => (
+            "logs.amazonaws.com",
+            Some(json!({ "StringLike": { "aws:SourceArn": cx.t.arn("logs", "*") } })),
+        ),
     };
     let mut statement = json!({ "Effect": "Allow", "Principal": { "Service": principal }, "Action": "sts:AssumeRole" });
     if let Some(c) = condition {

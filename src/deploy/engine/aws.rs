@@ -60,6 +60,7 @@ pub struct Aws {
     /// Cloud Map.
     pub sd: aws_sdk_servicediscovery::Client,
     pub s3: aws_sdk_s3::Client,
+    pub firehose: aws_sdk_firehose::Client,
     pub region: String,
 }
 
@@ -124,6 +125,7 @@ impl Aws {
             sns: client!(aws_sdk_sns),
             sd: client!(aws_sdk_servicediscovery),
             s3: client!(aws_sdk_s3),
+            firehose: client!(aws_sdk_firehose),
             region,
         })
     }

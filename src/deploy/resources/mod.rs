@@ -9,6 +9,7 @@ pub mod capacity_provider;
 pub mod cloud_map;
 pub mod cluster;
 pub mod dashboard;
+pub mod delivery_stream;
 pub mod deployment_alarm;
 pub mod ingress_rule;
 pub mod instance_profile;
@@ -22,6 +23,7 @@ pub mod scaling;
 pub mod schedule;
 pub mod security_group;
 pub mod service;
+pub mod subscription_filter;
 pub mod task_definition;
 pub mod topic;
 
@@ -145,6 +147,8 @@ kinds! {
     ClusterCapacityProviders => cluster::ClusterCapacityProviders,
     LogGroup => log_group::LogGroup,
     MetricFilter => metric_filter::MetricFilter,
+    DeliveryStream => delivery_stream::DeliveryStream,
+    SubscriptionFilter => subscription_filter::SubscriptionFilter,
     AlertTopic => topic::Topic,
     Queue => queue::Queue,
     Bucket => bucket::Bucket,

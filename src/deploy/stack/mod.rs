@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-pub use kinds::{Bucket, LifecycleProps, LifecycleRule, Port};
+pub use kinds::{Bucket, Forwarding, ForwardingProps, LifecycleProps, LifecycleRule, Port};
 
 /// Amazon SES, as `connectTo` names it (Stacktape's `aws:ses`): the task role may send
 /// email.
@@ -221,6 +221,8 @@ pub struct Resources {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Logging {
     pub retention_days: Option<i64>,
+    /// Where the log group's events also go (Firehose to an HTTP endpoint).
+    pub forwarding: Option<Forwarding>,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -463,12 +465,17 @@ impl Stack {
             .resources
             .values()
             .filter_map(Resource::container)
-            .flat_map(|c| &c.environment)
-            .filter_map(|v| match &v.value {
-                serde_json::Value::String(s) => match directive::directive(s) {
-                    Ok(Some(directive::Directive::Secret { name, .. })) => Some(name),
-                    _ => None,
-                },
+            .flat_map(|c| {
+                // The environment's, and a log forwarding's API key.
+                c.environment.iter().filter_map(|v| v.value.as_str()).chain(
+                    c.logging
+                        .forwarding
+                        .as_ref()
+                        .and_then(|f| f.properties.api_key.as_deref()),
+                )
+            })
+            .filter_map(|s| match directive::directive(s) {
+                Ok(Some(directive::Directive::Secret { name, .. })) => Some(name),
                 _ => None,
             })
             .collect();

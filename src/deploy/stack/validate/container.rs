@@ -359,6 +359,9 @@ pub(super) fn container(
             );
         }
     }
+    if let Some(f) = &ctr.logging.forwarding {
+        forwarding(f, &format!("{props}/logging/forwarding"), c);
+    }
     let mut names = BTreeSet::new();
     for (i, e) in ctr.environment.iter().enumerate() {
         let ep = format!("{props}/environment/{i}");
@@ -447,5 +450,45 @@ pub(super) fn container(
                 format!("stopTimeout {stop} s is shorter than the health check timeout {timeout} s: a stop can cut a running check and the worker's own shutdown short"),
             );
         }
+    }
+}
+
+/// Log forwarding: an HTTPS URL (Firehose takes no other: Firehose API reference,
+/// HttpEndpointConfiguration, Url pattern `https://.*`), and the API key only as a
+/// whole Secrets Manager secret, which Firehose reads as `{"api_key": ...}` (Firehose
+/// Developer Guide, "Authenticate with AWS Secrets Manager in Amazon Data Firehose").
+fn forwarding(f: &crate::deploy::stack::Forwarding, at: &str, c: &mut Collector<'_>) {
+    match (f.url(), &f.properties.endpoint_url) {
+        (None, _) => c.error(
+            format!("{at}/properties"),
+            format!(
+                "an {} forwarding needs properties.endpointUrl (an https:// URL)",
+                f.kind
+            ),
+        ),
+        (Some(_), Some(u)) if !u.starts_with("https://") => c.error(
+            format!("{at}/properties/endpointUrl"),
+            format!("'{u}': Firehose posts to https:// URLs only"),
+        ),
+        _ => {}
+    }
+    match &f.properties.api_key {
+        None if f.kind != "http-endpoint" => c.error(
+            format!("{at}/properties"),
+            format!("{} needs properties.apiKey: $Secret('NAME') of a secret holding {{\"api_key\": \"...\"}}", f.kind),
+        ),
+        None => {}
+        Some(v) => match directive(v) {
+            Ok(Some(Directive::Secret { key: None, version: None, .. })) => {}
+            Ok(Some(Directive::Secret { .. })) => c.error(
+                format!("{at}/properties/apiKey"),
+                "Firehose reads a whole secret, as {\"api_key\": \"...\"}: write $Secret('NAME'), without a key or version",
+            ),
+            Ok(_) => c.error(
+                format!("{at}/properties/apiKey"),
+                "the API key would be in plain text in the request: put it in Secrets Manager as {\"api_key\": \"...\"} and write $Secret('NAME')",
+            ),
+            Err(msg) => c.error(format!("{at}/properties/apiKey"), msg),
+        },
     }
 }
