@@ -219,6 +219,11 @@ resources:
         &["apply", "--no-wait", "--stack", &without],
         &format!("bucket {name} holds objects and would be deleted: set `deleteWithObjects: true`"),
     );
+    // And so does delete.
+    w.refuses(
+        &["delete", "--yes", "--stack", &file],
+        &format!("bucket {name} holds objects and would be deleted"),
+    );
     // With the file's leave it goes, objects and all (versions included).
     let leave = write(
         &dir,

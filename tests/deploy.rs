@@ -97,6 +97,65 @@ resources:
     );
 }
 
+/// Stacktape's own examples (its bucket page's basic usage, a worker connected to a
+/// bucket and to SES), with a `network` added: they validate but for the `function`
+/// resource type bosun-deploy does not offer, said once, at its type (not again where
+/// its environment and connectTo name the bucket).
+#[test]
+fn the_seeds_examples_validate_but_for_types_not_offered() {
+    let dir = TempDir::new("seeds");
+    let text = "stack: seeds
+network: { subnets: [subnet-1] }
+resources:
+  myBucket:
+    type: bucket
+  myFunction:
+    type: function
+    properties:
+      packaging:
+        type: stacktape-lambda-buildpack
+        properties:
+          entryfilePath: path/to/my/lambda.ts
+      environment:
+        - name: BUCKET_NAME
+          value: $ResourceParam('myBucket', 'arn')
+      connectTo:
+        - myBucket
+  myWorker:
+    type: worker-service
+    properties:
+      packaging:
+        type: stacktape-image-buildpack
+        properties:
+          entryfilePath: src/index.ts
+      resources:
+        cpu: 0.25
+        memory: 512
+      environment:
+        - name: BUCKET_NAME
+          value: $ResourceParam('myBucket', 'name')
+      connectTo:
+        - myBucket
+        - aws:ses
+";
+    let file = write(&dir, "stacktape.yaml", text);
+    let out = deploy(&["validate", "--stack", &file], &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(
+        errors,
+        [format!("{file}:7:5: error: resources.myFunction.type: \"function\" is not a resource type bosun-deploy offers: it offers sqs-queue, worker-service, private-service, scheduled-job, bucket").as_str()],
+        "{err}"
+    );
+    // Without it, the rest is a stack bosun-deploy deploys.
+    let start = text.find("  myFunction:").unwrap();
+    let end = text.find("  myWorker:").unwrap();
+    let rest = write(&dir, "rest.yaml", &format!("{}{}", &text[..start], &text[end..]));
+    let out = deploy(&["validate", "--stack", &rest], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn each_rule_on_its_own() {
     let dir = TempDir::new("rules");
