@@ -10,7 +10,10 @@ query protocols: the form, read along the input shape; REST: the URI labels, the
 string and the body) and validated with botocore's ParamValidator, then against what
 ParamValidator leaves out and AWS enforces: maximum lengths, patterns and enums of
 strings, maximum sizes of lists, maximum values of numbers. Prints one line per
-problem and exits 1 when there is any; prints what it checked.
+problem and exits 1 when there is any; prints what it checked. Each IAM policy is also
+checked against the Service Authorization Reference parliament ships: every action
+exists, and every ARN it is granted on is of a resource type that action is authorized
+on (a statement that names the wrong kind of ARN grants nothing on real AWS).
 """
 import json
 import sys
@@ -212,6 +215,73 @@ def from_rest(model, req):
     return op, params
 
 
+_sar = None
+
+
+def sar():
+    """The Service Authorization Reference, as parliament ships it: prefix → (actions,
+    resource type → ARN template)."""
+    global _sar
+    if _sar is None:
+        import os
+        import parliament
+        path = os.path.join(os.path.dirname(parliament.__file__), "iam_definition.json")
+        _sar = {}
+        for svc in json.load(open(path)):
+            actions = {p["privilege"].lower(): p for p in svc["privileges"]}
+            arns = {r["resource"]: r["arn"] for r in svc["resources"]}
+            _sar.setdefault(svc["prefix"], ({}, {}))
+            _sar[svc["prefix"]][0].update(actions)
+            _sar[svc["prefix"]][1].update(arns)
+    return _sar
+
+
+def template_regex(template):
+    """An ARN template of the reference (`arn:${Partition}:sqs:${Region}:${Account}:${QueueName}`)
+    as a pattern an ARN of a policy (with `*` and `?` wildcards) must fit."""
+    out, i = "", 0
+    for m in regex.finditer(r"\$\{[^}]+\}", template):
+        fixed = m.group(0) in ("${Partition}", "${Region}", "${Account}")
+        out += regex.escape(template[i:m.start()]) + ("[^:]*" if fixed else ".+")
+        i = m.end()
+    return "^" + out + regex.escape(template[i:]) + "$"
+
+
+def resource_formats(policy):
+    """Each Allow statement's resources, action by action, against the Service
+    Authorization Reference: an ARN must be of a resource type the action is
+    authorized on (a statement naming a queue's ARN for an ECS action grants nothing);
+    an unknown action is named."""
+    found = []
+    for st in policy.get("Statement", []):
+        actions = st.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = st.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        for action in actions:
+            prefix, _, name = action.partition(":")
+            if "*" in name:
+                continue
+            svc = sar().get(prefix)
+            priv = svc and svc[0].get(name.lower())
+            if not priv:
+                found.append(f"{action}: no such action in the Service Authorization Reference")
+                continue
+            types = [t["resource_type"].rstrip("*") for t in priv["resource_types"] if t["resource_type"]]
+            for r in resources:
+                if r == "*":
+                    continue
+                if not types:
+                    found.append(f"{action} takes no resource type, but is granted on {r} (it needs \"*\")")
+                    continue
+                # A wildcard may stand for any part of the ARN: what comes before the
+                # first one must be able to begin an ARN of the type.
+                head, wild, _ = r.partition("*")
+                if not any(regex.fullmatch(template_regex(svc[1].get(t, "")), head, partial=bool(wild)) for t in types):
+                    found.append(f"{action} on {r}: not an ARN of its resource types {types}")
+    return found
+
+
 def main():
     problems, checked, policies = [], 0, []
     validator = ParamValidator()
@@ -291,6 +361,7 @@ def main():
             if cluster_scoped_star(f, json.loads(doc)):
                 continue
             problems.append(f"{what}: parliament {f.severity} {f.issue}: {f.detail} {f.location}")
+        problems.extend(f"{what}: {p}" for p in resource_formats(json.loads(doc)))
     print(f"checked {checked} requests against botocore's models, {len(policies)} IAM policies with parliament")
     for p in problems:
         print(p)

@@ -151,7 +151,11 @@ resources:
     // Without it, the rest is a stack bosun-deploy deploys.
     let start = text.find("  myFunction:").unwrap();
     let end = text.find("  myWorker:").unwrap();
-    let rest = write(&dir, "rest.yaml", &format!("{}{}", &text[..start], &text[end..]));
+    let rest = write(
+        &dir,
+        "rest.yaml",
+        &format!("{}{}", &text[..start], &text[end..]),
+    );
     let out = deploy(&["validate", "--stack", &rest], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

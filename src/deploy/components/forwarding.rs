@@ -98,12 +98,20 @@ pub fn add_all(cx: &Cx<'_>, b: &mut Builder) {
         &[],
     );
     // Firehose's role: the bucket (Firehose Developer Guide, "Grant Firehose access to
-    // an Amazon S3 destination": these six actions) and the API keys' secrets.
-    let mut statements: Vec<Value> = vec![json!({
-        "Effect": "Allow",
-        "Action": ["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject"],
-        "Resource": [bucket_arn.clone(), format!("{bucket_arn}/*")],
-    })];
+    // an Amazon S3 destination": these six actions, the bucket's on the bucket and the
+    // objects' on its objects) and the API keys' secrets.
+    let mut statements: Vec<Value> = vec![
+        json!({
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+            "Resource": bucket_arn.clone(),
+        }),
+        json!({
+            "Effect": "Allow",
+            "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+            "Resource": format!("{bucket_arn}/*"),
+        }),
+    ];
     let mut secrets: Vec<String> = all
         .iter()
         .filter_map(|(_, f)| secret_of(f))

@@ -109,13 +109,22 @@ pub fn task_role(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Ro
         // three resource types (Service Authorization Reference, "Actions, resources,
         // and condition keys for Amazon SES"); which addresses may send is SES's own
         // verification.
+        // SendRawEmail authorizes on no template (the same reference).
         statements.push(json!({
             "Effect": "Allow",
-            "Action": ["ses:SendEmail", "ses:SendRawEmail", "ses:SendTemplatedEmail", "ses:SendBulkTemplatedEmail", "ses:SendBulkEmail"],
+            "Action": ["ses:SendEmail", "ses:SendTemplatedEmail", "ses:SendBulkTemplatedEmail", "ses:SendBulkEmail"],
             "Resource": [
                 t.arn("ses", "identity/*"),
                 t.arn("ses", "configuration-set/*"),
                 t.arn("ses", "template/*"),
+            ],
+        }));
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["ses:SendRawEmail"],
+            "Resource": [
+                t.arn("ses", "identity/*"),
+                t.arn("ses", "configuration-set/*"),
             ],
         }));
     }

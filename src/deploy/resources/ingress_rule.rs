@@ -17,7 +17,6 @@ use super::security_group::PENDING;
 use super::KvTag;
 use crate::deploy::engine::error::{absent_on, failed, DeployError, Result};
 use crate::deploy::engine::{Ctx, Kind, Observed, Owned};
-use crate::deploy::naming::STACK_TAG;
 
 /// AuthorizeSecurityGroupIngress's input, for one port.
 #[derive(Debug, Clone, Serialize)]
@@ -242,27 +241,12 @@ impl Kind for IngressRule {
     }
 
     async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
-        // The stack's groups (the tag filter is their ownership check), then their
-        // rules that carry the stack's tag.
-        let mut pages = ctx
-            .aws
-            .ec2
-            .describe_security_groups()
-            .filters(filter(
-                &format!("tag:{STACK_TAG}"),
-                std::slice::from_ref(&ctx.stack),
-            ))
-            .into_paginator()
-            .send();
-        let mut groups = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(failed("EC2 DescribeSecurityGroups", &ctx.stack))?;
-            groups.extend(
-                page.security_groups()
-                    .iter()
-                    .filter_map(|g| Some((g.group_id()?.to_owned(), g.group_name()?.to_owned()))),
-            );
-        }
+        // The stack's groups, then their rules that carry the stack's tag.
+        let groups: Vec<(String, String)> = super::security_group::owned_groups(ctx)
+            .await?
+            .into_iter()
+            .map(|o| (o.handle, o.name))
+            .collect();
         if groups.is_empty() {
             return Ok(Vec::new());
         }

@@ -59,6 +59,34 @@ pub async fn find(
     }))
 }
 
+/// The stack's groups, in any VPC (name, and id as the handle): only groups tagged
+/// with the stack are candidates, and the tag filter is the ownership check.
+pub async fn owned_groups(ctx: &Ctx) -> Result<Vec<Owned>> {
+    let mut pages = ctx
+        .aws
+        .ec2
+        .describe_security_groups()
+        .filters(filter(
+            &format!("tag:{}", crate::deploy::naming::STACK_TAG),
+            &ctx.stack,
+        ))
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(failed("EC2 DescribeSecurityGroups", &ctx.stack))?;
+        for g in page.security_groups() {
+            if let (Some(name), Some(id)) = (g.group_name(), g.group_id()) {
+                out.push(Owned {
+                    name: name.to_owned(),
+                    handle: id.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Kind for SecurityGroup {
     const KIND: &'static str = "security group";
     const PLURAL: &'static str = "securityGroups";
@@ -137,31 +165,7 @@ impl Kind for SecurityGroup {
     }
 
     async fn list_owned(ctx: &Ctx, _wanted: &BTreeSet<String>) -> Result<Vec<Owned>> {
-        // Only groups tagged with the stack (in any VPC) are candidates; the tag
-        // filter is the ownership check.
-        let mut pages = ctx
-            .aws
-            .ec2
-            .describe_security_groups()
-            .filters(filter(
-                &format!("tag:{}", crate::deploy::naming::STACK_TAG),
-                &ctx.stack,
-            ))
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(failed("EC2 DescribeSecurityGroups", &ctx.stack))?;
-            for g in page.security_groups() {
-                if let (Some(name), Some(id)) = (g.group_name(), g.group_id()) {
-                    out.push(Owned {
-                        name: name.to_owned(),
-                        handle: id.to_owned(),
-                    });
-                }
-            }
-        }
-        Ok(out)
+        owned_groups(ctx).await
     }
 
     async fn delete(owned: &Owned, ctx: &Ctx) -> Result<()> {
