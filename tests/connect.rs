@@ -116,12 +116,58 @@ resources:
         )
         .replace("      connectTo: [api]\n", "");
     let plain = write(&dir, "plain.yaml", &plain);
+    // As on AWS, the Cloud Map service still holds the tasks of the deployment being
+    // replaced, and the namespace its service, for a while: both deletes wait.
+    w.proxy.fail("DeleteService", 1, "ResourceInUse");
+    w.proxy.fail("DeleteNamespace", 1, "ResourceInUse");
     w.proxy.record();
     let out = w.deploy(&["apply", "--no-wait", "--stack", &plain]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let sent = w.proxy.actions();
+    for a in ["DeleteService", "DeleteNamespace"] {
+        assert_eq!(sent.iter().filter(|x| *x == a).count(), 2, "{a}: {sent:?}");
+    }
     recorded.extend(w.proxy.recorded());
     let left = sd("print(len([n for n in sd.list_namespaces()['Namespaces'] if n['Name']=='shop.internal']), len(sd.list_services()['Services']), len(e.describe_security_groups(Filters=[{'Name':'group-name','Values':['shop-tasks']}])['SecurityGroups']), json.dumps([[s.get('serviceRegistries'), s['networkConfiguration']['awsvpcConfiguration']['securityGroups']] for s in ecs.describe_services(cluster='shop', services=['shop-api'])['services']]))");
     assert_eq!(left.trim(), "0 0 0 [[[], []]]", "{left}");
+
+    // Ports back, then the whole stack deleted: nothing of it is left.
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = w.deploy(&["delete", "--yes", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    recorded.extend(w.proxy.recorded());
+    let left = sd("print(len(sd.list_namespaces()['Namespaces']), len(sd.list_services()['Services']), len(e.describe_security_groups(Filters=[{'Name':'group-name','Values':['shop-tasks']}])['SecurityGroups']), len([s for s in ecs.describe_services(cluster='shop', services=['shop-api','shop-worker'])['services'] if s['status']=='ACTIVE']))");
+    assert_eq!(left.trim(), "0 0 0 0", "{left}");
+
+    // Without `network`: the default VPC's group the tasks already have gets the rules,
+    // and it is the services' only group.
+    let default = write(
+        &dir,
+        "default.yaml",
+        &text.replace(
+            &format!(
+                "network: {{ subnets: [{}, {}] }}\n",
+                w.subnets[0], w.subnets[1]
+            ),
+            "",
+        ),
+    );
+    w.proxy.record();
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &default]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    recorded.extend(w.proxy.recorded());
+    let group = sd("print(e.describe_security_groups(Filters=[{'Name':'group-name','Values':['shop-tasks']}])['SecurityGroups'][0]['GroupId'])");
+    let group = group.trim();
+    let state = sd(&format!("print(json.dumps([sorted([r['IpProtocol'], r['FromPort']] for r in e.describe_security_group_rules(Filters=[{{'Name':'group-id','Values':['{group}']}}])['SecurityGroupRules'] if not r['IsEgress'] and r.get('ReferencedGroupInfo',{{}}).get('GroupId')=='{group}'), sorted(s['networkConfiguration']['awsvpcConfiguration']['securityGroups'] == ['{group}'] for s in ecs.describe_services(cluster='shop', services=['shop-api','shop-worker'])['services'])]))"));
+    assert_eq!(
+        state.trim(),
+        "[[[\"tcp\", 8080], [\"udp\", 5353]], [true, true]]",
+        "{state}"
+    );
+    let out = w.deploy(&["delete", "--yes", "--stack", &default]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     check_with_models(&dir, &recorded);
 }
 
