@@ -277,6 +277,8 @@ fn import_copilot_carries_workers_jobs_and_environments_and_names_what_it_leaves
         "copilot/every/manifest.yml:7: storage:",
         "copilot/frontend/manifest.yml:2: type: 'Load Balanced Web Service' is not carried over",
         "copilot/nightly/manifest.yml:4: on.schedule: 'none'",
+        "copilot/api/manifest.yml:6: image.port: api is reached as api.STACK.internal:8080 now (Copilot named it api.ENV.APP.local): its clients connectTo it and read STP_API_HOST and STP_API_PORT",
+        "copilot/api/manifest.yml:11: http: an internal load balancer is not carried over",
     ] {
         assert!(err.contains(&format!("warning: {left}")), "{left}\n{err}");
         assert!(
@@ -284,13 +286,21 @@ fn import_copilot_carries_workers_jobs_and_environments_and_names_what_it_leaves
             "{left}\n{written}"
         );
     }
-    assert_eq!(err.matches("warning: ").count(), 9, "{err}");
+    assert_eq!(err.matches("warning: ").count(), 11, "{err}");
     // It validates as written, every stage too.
     let v = deploy(&["validate", "--stack", file.to_str().unwrap()], &[]);
     assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
 
     let stack = read_stack(&file);
     assert_eq!(stack["stack"], "shop", "the application's name");
+    // The Backend Service: a worker service with its port.
+    let api = &stack["resources"]["api"];
+    assert_eq!(api["type"], "worker-service");
+    assert_eq!(
+        api["properties"]["ports"],
+        serde_json::json!([{ "containerPort": 8080 }])
+    );
+    assert_eq!(api["properties"]["enableExecuteCommand"], true);
     let w = &stack["resources"]["costAnalyzer"]["properties"];
     let ctx = w["packaging"]["properties"]["buildContextPath"]
         .as_str()

@@ -81,6 +81,7 @@ const COMMON: &[&str] = &[
     "environments",
 ];
 const WORKER: &[&str] = &["count", "subscribe"];
+const BACKEND: &[&str] = &["count", "http"];
 const JOB: &[&str] = &["on", "retries", "timeout"];
 
 /// Why a known key is left behind.
@@ -104,14 +105,17 @@ pub(super) fn left_behind(key: &str) -> &'static str {
 /// resources; `ws_to_out` is the workspace's folder seen from the output file's.
 pub fn convert(m: &Value, ws_to_out: &str, sink: &mut Sink<'_>) -> Result<Converted, String> {
     let kind = m["type"].as_str().unwrap_or_default();
-    let worker = kind == "Worker Service";
+    // A Backend Service is a worker service that takes connections on its port.
+    let backend = kind == "Backend Service";
+    let worker = kind == "Worker Service" || backend;
     let name = resource_name(m["name"].as_str().unwrap_or("app"));
     let mut props = Map::new();
-    let allowed: Vec<&str> = COMMON
-        .iter()
-        .chain(if worker { WORKER } else { JOB })
-        .copied()
-        .collect();
+    let own = match (backend, worker) {
+        (true, _) => BACKEND,
+        (false, true) => WORKER,
+        _ => JOB,
+    };
+    let allowed: Vec<&str> = COMMON.iter().chain(own).copied().collect();
     if let Some(o) = m.as_object() {
         for k in o.keys() {
             if !allowed.contains(&k.as_str()) {
@@ -190,6 +194,9 @@ pub fn convert(m: &Value, ws_to_out: &str, sink: &mut Sink<'_>) -> Result<Conver
     if let Some(hc) = health_check(&m["image"]["healthcheck"], sink) {
         props.insert("internalHealthCheck".into(), hc);
     }
+    if backend {
+        backend_service(m, &name, &mut props, sink);
+    }
     let mut queue = None;
     if worker {
         if m["subscribe"].is_object() {
@@ -222,6 +229,34 @@ pub fn convert(m: &Value, ws_to_out: &str, sink: &mut Sink<'_>) -> Result<Conver
         }),
         queue,
     })
+}
+
+/// A Backend Service's `image.port` as its `ports`: Copilot reached it through service
+/// discovery as `NAME.ENV.APP.local` (or Service Connect's `NAME`); under bosun it is
+/// `NAME.STACK.internal` (Cloud Map), which its clients get by connecting to it.
+/// `http` (an internal load balancer) is left behind.
+fn backend_service(m: &Value, name: &str, props: &mut Map<String, Value>, sink: &mut Sink<'_>) {
+    match m["image"]["port"]
+        .as_u64()
+        .filter(|p| (1..=65535).contains(p))
+    {
+        Some(port) => {
+            props.insert("ports".into(), json!([{ "containerPort": port }]));
+            let e = crate::deploy::naming::env_name(name);
+            sink.warn(
+                "/image/port",
+                format!("{name} is reached as {}.STACK.internal:{port} now (Copilot named it {}.ENV.APP.local): its clients connectTo it and read STP_{e}_HOST and STP_{e}_PORT", name.to_ascii_lowercase(), m["name"].as_str().unwrap_or(name)),
+            );
+        }
+        None if m["image"]["port"].is_null() => {}
+        None => sink.warn("/image/port", "not a port number: not carried over"),
+    }
+    if !m["http"].is_null() {
+        sink.warn(
+            "/http",
+            "an internal load balancer is not carried over: the service is reached on its port through Cloud Map",
+        );
+    }
 }
 
 /// `subscribe.queue` (retention, timeout, delay, dead_letter.tries, fifo) as an

@@ -82,10 +82,10 @@ pub fn copilot(dir: &Path, out: Option<&Path>) -> Result<Imported, ImportError> 
             warnings: Vec::new(),
         };
         let kind = value["type"].as_str().unwrap_or_default();
-        if kind != "Worker Service" && kind != "Scheduled Job" {
+        if !["Worker Service", "Backend Service", "Scheduled Job"].contains(&kind) {
             sink.warn(
                 "/type",
-                format!("'{kind}' is not carried over: bosun deploys worker services and scheduled jobs"),
+                format!("'{kind}' is not carried over: bosun deploys worker services, backend services and scheduled jobs"),
             );
             warnings.append(&mut sink.warnings);
             continue;
@@ -200,7 +200,7 @@ pub fn copilot(dir: &Path, out: Option<&Path>) -> Result<Imported, ImportError> 
     }
     if resources.is_empty() {
         return Err(ImportError(format!(
-            "{}: no Worker Service or Scheduled Job manifest",
+            "{}: no Worker Service, Backend Service or Scheduled Job manifest",
             root.display()
         )));
     }

@@ -11,9 +11,13 @@ use crate::deploy::stack::copilot::duration_ms;
 /// made relative to the output file's folder (`ws_to_out`: the workspace from there).
 pub(super) fn packaging(m: &Value, ws_to_out: &str, sink: &mut Sink<'_>) -> Result<Value, String> {
     let image = &m["image"];
+    // A Backend Service's port becomes its `ports` (convert.rs).
+    let port = m["type"].as_str() == Some("Backend Service");
     if let Some(o) = image.as_object() {
         for k in o.keys() {
-            if !["build", "location", "credentials", "healthcheck"].contains(&k.as_str()) {
+            if !["build", "location", "credentials", "healthcheck"].contains(&k.as_str())
+                && !(port && k == "port")
+            {
                 sink.warn(&format!("/image/{k}"), left_behind(k));
             }
         }
