@@ -15,9 +15,8 @@ pub(super) fn packaging(m: &Value, ws_to_out: &str, sink: &mut Sink<'_>) -> Resu
     let port = m["type"].as_str() == Some("Backend Service");
     if let Some(o) = image.as_object() {
         for k in o.keys() {
-            if !["build", "location", "credentials", "healthcheck"].contains(&k.as_str())
-                && !(port && k == "port")
-            {
+            let known = ["build", "location", "credentials", "healthcheck"].contains(&k.as_str());
+            if !known && !(port && k == "port") {
                 sink.warn(&format!("/image/{k}"), left_behind(k));
             }
         }
