@@ -15,8 +15,9 @@ pub(super) fn packaging(m: &Value, ws_to_out: &str, sink: &mut Sink<'_>) -> Resu
     let port = m["type"].as_str() == Some("Backend Service");
     if let Some(o) = image.as_object() {
         for k in o.keys() {
-            let known = ["build", "location", "credentials", "healthcheck"].contains(&k.as_str());
-            if !known && !(port && k == "port") {
+            let carried = ["build", "location", "credentials", "healthcheck"].contains(&k.as_str())
+                || (port && k == "port");
+            if !carried {
                 sink.warn(&format!("/image/{k}"), left_behind(k));
             }
         }
