@@ -47,13 +47,30 @@ resources:
         w.subnets[0], w.subnets[1]
     );
     let file = write(&dir, "bosun.yaml", &text);
+    let sd = |code: &str| aws(&w, code);
+    // A VPC without DNS hostnames would never answer the names: refused before any
+    // change, saying how to turn them on.
+    let vpc = sd(&format!(
+        "print(e.describe_subnets(SubnetIds=['{}'])['Subnets'][0]['VpcId'])",
+        w.subnets[0]
+    ));
+    let vpc = vpc.trim().to_owned();
+    sd(&format!(
+        "e.modify_vpc_attribute(VpcId='{vpc}', EnableDnsHostnames={{'Value': False}})"
+    ));
+    w.refuses(
+        &["apply", "--no-wait", "--stack", &file],
+        &format!("enableDnsHostnames on in VPC {vpc}"),
+    );
+    sd(&format!(
+        "e.modify_vpc_attribute(VpcId='{vpc}', EnableDnsHostnames={{'Value': True}})"
+    ));
     w.proxy.record();
     let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("the stack's own security group"), "{err}");
     let mut recorded = w.proxy.recorded();
-    let sd = |code: &str| aws(&w, code);
     // The namespace, tagged, and the api's Cloud Map service in it, with A records.
     let ns = sd("n=[n for n in sd.list_namespaces()['Namespaces'] if n['Name']=='shop.internal']; print(len(n), n[0]['Id'], n[0]['Type'], sd.list_tags_for_resource(ResourceARN=n[0]['Arn'])['Tags'])");
     assert!(ns.starts_with("1 ns-"), "{ns}");

@@ -117,6 +117,8 @@ pub struct Preflight {
     pub ec2_resources: Vec<String>,
     /// The public SSM parameters of the ECS-optimized AMIs the launch templates name.
     pub ami_parameters: Vec<String>,
+    /// The VPC a private DNS namespace goes into: its DNS attributes must be on.
+    pub dns_vpc: Option<String>,
 }
 
 impl Rendered {

@@ -30,6 +30,7 @@ pub fn add(cx: &Cx<'_>, b: &mut Builder, group: Option<&Dep>) -> BTreeMap<String
     if services.is_empty() {
         return BTreeMap::new();
     }
+    b.preflight.dns_vpc = cx.t.network.as_ref().map(|n| n.vpc.clone());
     let vpc =
         cx.t.network
             .as_ref()

@@ -123,6 +123,9 @@ async fn check(ctx: &Ctx, p: &Preflight) -> Result<()> {
             ));
         }
     }
+    if let Some(vpc) = &p.dns_vpc {
+        missing.extend(vpc_dns(ctx, vpc).await?);
+    }
     missing.extend(secrets(ctx, p).await?);
     missing.extend(params(ctx, p).await?);
     if missing.is_empty() {
@@ -358,6 +361,51 @@ pub async fn file_network(ctx: &Ctx, subnets: &[String]) -> Result<Option<StackN
         })
         .await?;
     Ok((*found).clone())
+}
+
+/// A private DNS namespace answers in its VPC only when the VPC's DNS resolution and
+/// DNS hostnames are both on (Route 53 Developer Guide, "Considerations when working
+/// with a private hosted zone": enableDnsHostnames and enableDnsSupport must be true;
+/// a Cloud Map private namespace is such a zone).
+async fn vpc_dns(ctx: &Ctx, vpc: &str) -> Result<Vec<String>> {
+    use aws_sdk_ec2::types::VpcAttributeName;
+    let mut off = Vec::new();
+    for (attr, name, flag) in [
+        (
+            VpcAttributeName::EnableDnsSupport,
+            "enableDnsSupport",
+            "--enable-dns-support",
+        ),
+        (
+            VpcAttributeName::EnableDnsHostnames,
+            "enableDnsHostnames",
+            "--enable-dns-hostnames",
+        ),
+    ] {
+        let out = ctx
+            .aws
+            .ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc)
+            .attribute(attr.clone())
+            .send()
+            .await
+            .map_err(failed("EC2 DescribeVpcAttribute", vpc))?;
+        let on = match attr {
+            VpcAttributeName::EnableDnsSupport => out.enable_dns_support(),
+            _ => out.enable_dns_hostnames(),
+        }
+        .and_then(|v| v.value());
+        if on != Some(true) {
+            off.push((name, flag));
+        }
+    }
+    Ok(off
+        .into_iter()
+        .map(|(name, flag)| {
+            format!("{name} on in VPC {vpc} (services' private DNS names resolve only with DNS support and DNS hostnames on: `aws ec2 modify-vpc-attribute --vpc-id {vpc} {flag}`)")
+        })
+        .collect())
 }
 
 /// The ids of the security groups that match `filter`, from every page (EC2 API
