@@ -117,6 +117,17 @@ resources:
         serde_json::json!({"STP_API_HOST": "api.shop.internal", "STP_API_PORT": "8080"})
     );
 
+    // status says where the service is reached.
+    let out = w.deploy(&["status", "--stack", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "reachable as api.shop.internal on 8080/tcp, 5353/udp (Cloud Map registered)"
+        ),
+        "{}",
+        stdout(&out)
+    );
+
     // Nothing to do the second time.
     w.proxy.record();
     let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
@@ -261,6 +272,13 @@ resources:
     ] {
         assert!(policy.contains(&want), "{want} not in {policy}");
     }
+
+    let out = w.deploy(&["status", "--stack", &file]);
+    assert!(
+        stdout(&out).contains(&format!("uploads (bucket {name}): deployed")),
+        "{}",
+        stdout(&out)
+    );
 
     // Nothing to do the second time.
     w.proxy.record();

@@ -79,6 +79,24 @@ pub async fn status(aws: &Aws, stack: &Stack) -> Result<String> {
                             out.push_str(&line);
                         }
                         out.push_str(&ec2_status(aws, stack, name, &s.container).await?);
+                        // Where the stack's other tasks reach it.
+                        if !s.ports.is_empty() {
+                            let ports: Vec<String> = s
+                                .ports
+                                .iter()
+                                .map(|p| format!("{}/{}", p.container_port, p.protocol))
+                                .collect();
+                            out.push_str(&format!(
+                                "  reachable as {} on {} ({} registered)\n",
+                                naming::private_host(&stack.stack, name),
+                                ports.join(", "),
+                                if x.service_registries().is_empty() {
+                                    "not"
+                                } else {
+                                    "Cloud Map"
+                                }
+                            ));
+                        }
                         for ev in x.events().iter().take(5) {
                             out.push_str(&format!("  event: {}\n", ev.message().unwrap_or("")));
                         }
