@@ -129,10 +129,7 @@ resources:
     );
 
     // Nothing to do the second time.
-    w.proxy.record();
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    w.reapply_changes_nothing(&file);
 
     // Ports taken away: the registry off the ECS service, then the Cloud Map service,
     // the namespace, the rules and the group go; the subnets stay the file's.
@@ -281,10 +278,7 @@ resources:
     );
 
     // Nothing to do the second time.
-    w.proxy.record();
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    w.reapply_changes_nothing(&file);
 
     // Someone put an object in it; the file drops the bucket: refused before any change.
     aws(
@@ -453,10 +447,7 @@ resources:
     assert!(role.contains(buckets.trim()), "{role}");
 
     // Nothing to do the second time.
-    w.proxy.record();
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    w.reapply_changes_nothing(&file);
 
     // Forwarding taken away: all of it goes, the log groups stay.
     let plain = write(

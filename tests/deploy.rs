@@ -1662,10 +1662,7 @@ fn an_interrupted_apply_releases_its_lock() {
     assert_eq!(lock.trim(), "none");
     let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    w.proxy.record();
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    w.reapply_changes_nothing(&file);
 }
 
 /// `delete` on a terminal shows the plan and asks: only `yes` deletes.
@@ -2312,10 +2309,7 @@ fn spot_services_get_their_capacity_providers() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let providers = ecs("print(sorted(ecs.describe_clusters(clusters=['mine'])['clusters'][0]['capacityProviders']))");
     assert_eq!(providers.trim(), "['FARGATE', 'FARGATE_SPOT']");
-    w.proxy.record();
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &own]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    w.reapply_changes_nothing(&own);
     // Taken away (or a cluster made before bosun-deploy set them): put back.
     ecs("ecs.put_cluster_capacity_providers(cluster='mine', capacityProviders=[], defaultCapacityProviderStrategy=[])");
     let out = w.deploy(&["apply", "--no-wait", "--stack", &own]);
@@ -2508,10 +2502,7 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
     );
     assert_eq!(create.get("launchType"), None);
 
-    w.proxy.record();
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &one]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    w.reapply_changes_nothing(&one);
     // status shows the instances (none yet: ECS asks for them once tasks wait).
     let out = w.deploy(&["status", "--stack", &one]);
     assert!(
@@ -2550,10 +2541,7 @@ fn an_ec2_service_gets_its_instances_and_gives_them_back() {
     let modify = w.proxy.sent("ModifyLaunchTemplate").form();
     assert_eq!(modify["SetDefaultVersion"], "2");
     check_with_models(&dir, &w.proxy.recorded());
-    w.proxy.record();
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &large]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    w.reapply_changes_nothing(&large);
 
     // Two types and given sizes: a mixed instances policy (the first preferred), no
     // warm pool, tasks packed.
@@ -2733,10 +2721,7 @@ fn a_private_registry_image_is_pulled_with_its_secret() {
                 && !p.contains(&format!("{arn}*"))),
         "{policies:?}"
     );
-    w.proxy.record();
-    let out = w.deploy(&["apply", "--no-wait", "--stack", &file]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    w.reapply_changes_nothing(&file);
 }
 
 /// ECS takes a stop timeout above 120 s on EC2 capacity, not on Fargate; bosun's own

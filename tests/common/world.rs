@@ -102,6 +102,18 @@ impl World {
         assert_eq!(self.proxy.mutating(), Vec::<String>::new());
     }
 
+    /// `apply --no-wait` of `file` again: it succeeds and sends not one mutating call.
+    pub fn reapply_changes_nothing(&self, file: &str) {
+        self.proxy.record();
+        let out = self.deploy(&["apply", "--no-wait", "--stack", file]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(
+            self.proxy.mutating(),
+            Vec::<String>::new(),
+            "a re-apply of {file}"
+        );
+    }
+
     /// `args` exits with `code`, its stderr holding `needle`.
     pub fn says(&self, args: &[&str], code: i32, needle: &str) -> Output {
         let out = self.deploy(args);
