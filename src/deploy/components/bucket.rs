@@ -30,14 +30,6 @@ pub fn add_all(cx: &Cx<'_>, b: &mut Builder) {
 }
 
 fn spec(cx: &Cx<'_>, name: &str, bk: &Bucket) -> b3::Bucket {
-    let mut tags = cx.tags_kv();
-    if bk.delete_with_objects {
-        tags.push(KvTag {
-            key: b3::DELETE_WITH_OBJECTS.into(),
-            value: "true".into(),
-        });
-        tags.sort();
-    }
     let rules: Vec<b3::Rule> = bk
         .lifecycle_rules
         .iter()
@@ -54,8 +46,35 @@ fn spec(cx: &Cx<'_>, name: &str, bk: &Bucket) -> b3::Bucket {
             }
         })
         .collect();
+    private(
+        cx,
+        cx.bucket_name(name),
+        bk.versioning,
+        rules,
+        bk.delete_with_objects,
+    )
+}
+
+/// A bucket of the stack's as every bucket it makes is (the file's, and forwarding's
+/// failed-logs bucket): in the stack's region, every public access blocked, AES256,
+/// tagged, with `delete_with_objects` kept as its tag.
+pub fn private(
+    cx: &Cx<'_>,
+    bucket: String,
+    versioning: bool,
+    rules: Vec<b3::Rule>,
+    delete_with_objects: bool,
+) -> b3::Bucket {
+    let mut tags = cx.tags_kv();
+    if delete_with_objects {
+        tags.push(KvTag {
+            key: b3::DELETE_WITH_OBJECTS.into(),
+            value: "true".into(),
+        });
+        tags.sort();
+    }
     b3::Bucket {
-        bucket: cx.bucket_name(name),
+        bucket,
         // us-east-1 takes no location constraint (S3 API reference, CreateBucket).
         create_bucket_configuration: (cx.t.region != "us-east-1").then(|| b3::Location {
             location_constraint: cx.t.region.clone(),
@@ -64,7 +83,7 @@ fn spec(cx: &Cx<'_>, name: &str, bk: &Bucket) -> b3::Bucket {
         server_side_encryption_configuration: b3::Encryption {
             sse_algorithm: "AES256".into(),
         },
-        versioning_configuration: bk.versioning.then(|| b3::Versioning {
+        versioning_configuration: versioning.then(|| b3::Versioning {
             status: "Enabled".into(),
         }),
         lifecycle_configuration: (!rules.is_empty()).then_some(b3::Lifecycle { rules }),

@@ -14,7 +14,6 @@ use crate::deploy::resources::bucket as b3;
 use crate::deploy::resources::delivery_stream as ds;
 use crate::deploy::resources::log_group::LogGroup;
 use crate::deploy::resources::subscription_filter::{SubscriptionFilter, FILTER_NAME};
-use crate::deploy::resources::KvTag;
 use crate::deploy::stack::directive::{directive, Directive};
 use crate::deploy::stack::Forwarding;
 
@@ -38,19 +37,6 @@ fn secret_of(f: &Forwarding) -> Option<String> {
     }
 }
 
-/// A secret's ARN for Firehose and IAM: the complete one where apply read it, an ARN
-/// the file gives as it is, else the name's ARN and, for IAM, its `-??????` suffix.
-fn secret_arns(cx: &Cx<'_>, secret: &str) -> (String, String) {
-    match cx.t.secrets.get(secret) {
-        Some(arn) => (arn.clone(), arn.clone()),
-        None if secret.starts_with("arn:") => (secret.to_owned(), secret.to_owned()),
-        None => {
-            let base = cx.t.arn("secretsmanager", &format!("secret:{secret}"));
-            (base.clone(), format!("{base}-??????"))
-        }
-    }
-}
-
 pub fn stream_arn(cx: &Cx<'_>, name: &str) -> String {
     cx.t.arn(
         "firehose",
@@ -66,35 +52,21 @@ pub fn add_all(cx: &Cx<'_>, b: &mut Builder) {
     }
     let bucket_name = naming::bucket(cx.name(), naming::FAILED_LOGS, &cx.t.account, &cx.t.region);
     let bucket_arn = format!("arn:aws:s3:::{bucket_name}");
-    let mut tags = cx.tags_kv();
     // Failed records are the stack's own copies, expiring: they go with it.
-    tags.push(KvTag {
-        key: b3::DELETE_WITH_OBJECTS.into(),
-        value: "true".into(),
-    });
-    tags.sort();
     let bucket = b.add(
-        b3::Bucket {
-            bucket: bucket_name,
-            create_bucket_configuration: (cx.t.region != "us-east-1").then(|| b3::Location {
-                location_constraint: cx.t.region.clone(),
-            }),
-            public_access_block_configuration: b3::PublicAccessBlock::ALL,
-            server_side_encryption_configuration: b3::Encryption {
-                sse_algorithm: "AES256".into(),
-            },
-            versioning_configuration: None,
-            lifecycle_configuration: Some(b3::Lifecycle {
-                rules: vec![b3::Rule {
-                    id: "expiration".into(),
-                    prefix: String::new(),
-                    expiration_days: Some(FAILED_DAYS),
-                    noncurrent_days: None,
-                    abort_multipart_days: Some(1),
-                }],
-            }),
-            tags,
-        },
+        super::bucket::private(
+            cx,
+            bucket_name,
+            false,
+            vec![b3::Rule {
+                id: "expiration".into(),
+                prefix: String::new(),
+                expiration_days: Some(FAILED_DAYS),
+                noncurrent_days: None,
+                abort_multipart_days: Some(1),
+            }],
+            true,
+        ),
         &[],
     );
     // Firehose's role: the bucket (Firehose Developer Guide, "Grant Firehose access to
@@ -115,7 +87,7 @@ pub fn add_all(cx: &Cx<'_>, b: &mut Builder) {
     let mut secrets: Vec<String> = all
         .iter()
         .filter_map(|(_, f)| secret_of(f))
-        .map(|s| secret_arns(cx, &s).1)
+        .map(|s| cx.secret_arns(&s).1)
         .collect();
     secrets.sort();
     secrets.dedup();
@@ -156,7 +128,7 @@ pub fn add_all(cx: &Cx<'_>, b: &mut Builder) {
                 .secret_keys
                 .push((s.clone(), "api_key".into(), cx.stack.locate(&at)));
             ds::SecretConfig {
-                secret_arn: secret_arns(cx, &s).0,
+                secret_arn: cx.secret_arns(&s).0,
                 role_arn: delivery_arn.clone(),
                 enabled: true,
             }

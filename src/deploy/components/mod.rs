@@ -228,6 +228,23 @@ impl Cx<'_> {
         )
     }
 
+    /// A secret's ARN to name it by, and the ARN pattern IAM grants: the complete ARN
+    /// where apply read it, an ARN the file gives as it is, else the name's ARN and
+    /// `NAME-??????`, that secret alone, where `NAME*` would also be `NAMEadmin-…`
+    /// (Secrets Manager User Guide, "Resources: ARN with wildcards in IAM policies").
+    pub fn secret_arns(&self, secret: &str) -> (String, String) {
+        match self.t.secrets.get(secret) {
+            Some(arn) => (arn.clone(), arn.clone()),
+            None if crate::deploy::stack::directive::is_arn(secret) => {
+                (secret.to_owned(), secret.to_owned())
+            }
+            None => {
+                let base = self.t.arn("secretsmanager", &format!("secret:{secret}"));
+                (base.clone(), format!("{base}-??????"))
+            }
+        }
+    }
+
     /// The stack's own security group's id (a placeholder until apply makes it).
     pub fn stack_group(&self) -> String {
         self.t

@@ -249,20 +249,9 @@ fn environment(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Envi
                 key,
                 version,
             })) => {
-                // Secrets Manager ends a secret's ARN with `-` and six characters:
-                // the complete ARN where apply read it, an ARN the file gives as it
-                // is, else `NAME-??????`, that secret alone, where `NAME*` would also
-                // be `NAMEadmin-…` (Secrets Manager User Guide, "Resources: ARN with
-                // wildcards in IAM policies").
-                let (base, grant) = match cx.t.secrets.get(&secret) {
-                    Some(arn) => (arn.clone(), arn.clone()),
-                    None if is_arn(&secret) => (secret.clone(), secret.clone()),
-                    None => {
-                        let base = cx.t.arn("secretsmanager", &format!("secret:{secret}"));
-                        let grant = format!("{base}-??????");
-                        (base, grant)
-                    }
-                };
+                // Secrets Manager ends a secret's ARN with `-` and six characters
+                // (see `Cx::secret_arns`).
+                let (base, grant) = cx.secret_arns(&secret);
                 secret_refs.push(Grant {
                     name: secret.clone(),
                     arn: grant,

@@ -158,16 +158,22 @@ pub async fn namespaces_named(
     .await
 }
 
-/// The stack's namespace (tagged as the stack's), if it exists: (id, ARN).
+/// The stack's namespace (tagged as the stack's), if it exists: (id, ARN). Read once a
+/// run (every render of the run and both kinds' listings ask).
 pub async fn owned_namespace(ctx: &Ctx, name: &str) -> Result<Option<(String, String)>> {
-    for (id, arn, _) in namespaces_named(ctx, name).await?.iter() {
-        if let Some(tags) = tags_of(ctx, arn).await? {
-            if ctx.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-                return Ok(Some((id.clone(), arn.clone())));
+    let found = ctx
+        .once(format!("cloud-map-owned-namespace:{name}"), || async {
+            for (id, arn, _) in namespaces_named(ctx, name).await?.iter() {
+                if let Some(tags) = tags_of(ctx, arn).await? {
+                    if ctx.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+                        return Ok(Some((id.clone(), arn.clone())));
+                    }
+                }
             }
-        }
-    }
-    Ok(None)
+            Ok(None)
+        })
+        .await?;
+    Ok((*found).clone())
 }
 
 /// Wait for a Cloud Map operation to end; its failure is an error.
