@@ -230,10 +230,41 @@ def sar():
         for svc in json.load(open(path)):
             actions = {p["privilege"].lower(): p for p in svc["privileges"]}
             arns = {r["resource"]: r["arn"] for r in svc["resources"]}
-            _sar.setdefault(svc["prefix"], ({}, {}))
+            keys = {r["resource"]: r.get("condition_keys", []) for r in svc["resources"]}
+            _sar.setdefault(svc["prefix"], ({}, {}, {}))
             _sar[svc["prefix"]][0].update(actions)
             _sar[svc["prefix"]][1].update(arns)
+            _sar[svc["prefix"]][2].update(keys)
     return _sar
+
+
+def condition_keys(policy):
+    """Each condition key of an Allow statement against the Service Authorization
+    Reference: a key the action (or its resource type) does not list is never
+    present in the request, so the condition fails and the grant is no grant."""
+    found = []
+    for st in policy.get("Statement", []):
+        actions = st.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        for test, pairs in st.get("Condition", {}).items():
+            for key in pairs:
+                for action in actions:
+                    prefix, _, name = action.partition(":")
+                    svc = sar().get(prefix)
+                    priv = svc and svc[0].get(name.lower())
+                    if not priv:
+                        continue
+                    allowed = set()
+                    for rt in priv["resource_types"]:
+                        allowed.update(rt["condition_keys"])
+                        allowed.update(svc[2].get(rt["resource_type"].rstrip("*"), []))
+                    fits = any(
+                        a == key or (a.endswith("${TagKey}") and key.startswith(a[: -len("${TagKey}")]))
+                        for a in allowed
+                    )
+                    if not fits:
+                        found.append(f"{action}: condition key {key} is not one it takes ({sorted(allowed)})")
+    return found
 
 
 def template_regex(template):
@@ -280,6 +311,51 @@ def resource_formats(policy):
                 if not any(regex.fullmatch(template_regex(svc[1].get(t, "")), head, partial=bool(wild)) for t in types):
                     found.append(f"{action} on {r}: not an ARN of its resource types {types}")
     return found
+
+
+def cluster_scoped_star(finding, policy):
+    # ecs:ListTasks is authorized on container instances, which a Fargate task has
+    # none of: AWS's ECS policy examples (and the CDK) grant it on "*" with the
+    # ecs:cluster condition, which parliament's RESOURCE_STAR does not look at.
+    # Only that shape passes: the action alone, "*", an ArnEquals on one cluster.
+    if finding.issue != "RESOURCE_STAR" or finding.detail != ["ecs:ListTasks"]:
+        return False
+    return any(
+        st.get("Action") == ["ecs:ListTasks"]
+        and st.get("Resource") == "*"
+        and list(st.get("Condition", {}).get("ArnEquals", {})) == ["ecs:cluster"]
+        and ":cluster/" in st["Condition"]["ArnEquals"]["ecs:cluster"]
+        for st in policy["Statement"]
+    )
+
+
+def lint_policy(what, doc):
+    """One policy document (JSON text): a trust policy must be a service's (or a web
+    identity's, for the deploy role); an identity policy must be parliament-clean,
+    its ARNs of its actions' resource types, its condition keys ones they take."""
+    from parliament import analyze_policy_string
+    problems = []
+    if what.endswith("AssumeRolePolicyDocument"):
+        # parliament lints identity policies only: a trust policy is checked here.
+        for st in json.loads(doc)["Statement"]:
+            svc = st.get("Principal", {}).get("Service", "")
+            federated = st.get("Principal", {}).get("Federated", "")
+            if "Resource" in st:
+                problems.append(f"{what}: a trust statement names no resource: {st}")
+            elif svc.endswith(".amazonaws.com") and st.get("Action") == "sts:AssumeRole":
+                pass
+            elif ":oidc-provider/token.actions.githubusercontent.com" in federated and st.get("Action") == "sts:AssumeRoleWithWebIdentity":
+                pass
+            else:
+                problems.append(f"{what}: not a service or GitHub OIDC trust statement: {st}")
+        return problems
+    for f in analyze_policy_string(doc, ignore_private_auditors=True).findings:
+        if cluster_scoped_star(f, json.loads(doc)):
+            continue
+        problems.append(f"{what}: parliament {f.severity} {f.issue}: {f.detail} {f.location}")
+    problems.extend(f"{what}: {p}" for p in resource_formats(json.loads(doc)))
+    problems.extend(f"{what}: {p}" for p in condition_keys(json.loads(doc)))
+    return problems
 
 
 def main():
@@ -332,36 +408,8 @@ def main():
         for key in ("PolicyDocument", "AssumeRolePolicyDocument"):
             if isinstance(params, dict) and key in params:
                 policies.append((f"{op.name} {params.get('RoleName', '')} {key}", params[key]))
-    from parliament import analyze_policy_string
-
-    def cluster_scoped_star(finding, policy):
-        # ecs:ListTasks is authorized on container instances, which a Fargate task has
-        # none of: AWS's ECS policy examples (and the CDK) grant it on "*" with the
-        # ecs:cluster condition, which parliament's RESOURCE_STAR does not look at.
-        # Only that shape passes: the action alone, "*", an ArnEquals on one cluster.
-        if finding.issue != "RESOURCE_STAR" or finding.detail != ["ecs:ListTasks"]:
-            return False
-        return any(
-            st.get("Action") == ["ecs:ListTasks"]
-            and st.get("Resource") == "*"
-            and list(st.get("Condition", {}).get("ArnEquals", {})) == ["ecs:cluster"]
-            and ":cluster/" in st["Condition"]["ArnEquals"]["ecs:cluster"]
-            for st in policy["Statement"]
-        )
     for what, doc in policies:
-        if what.endswith("AssumeRolePolicyDocument"):
-            # parliament lints identity policies only: a trust policy is checked here.
-            for st in json.loads(doc)["Statement"]:
-                svc = st.get("Principal", {}).get("Service", "")
-                if st.get("Action") != "sts:AssumeRole" or not svc.endswith(".amazonaws.com") or "Resource" in st:
-                    problems.append(f"{what}: not a service trust statement: {st}")
-            continue
-        findings = analyze_policy_string(doc, ignore_private_auditors=True).findings
-        for f in findings:
-            if cluster_scoped_star(f, json.loads(doc)):
-                continue
-            problems.append(f"{what}: parliament {f.severity} {f.issue}: {f.detail} {f.location}")
-        problems.extend(f"{what}: {p}" for p in resource_formats(json.loads(doc)))
+        problems.extend(lint_policy(what, doc))
     print(f"checked {checked} requests against botocore's models, {len(policies)} IAM policies with parliament")
     for p in problems:
         print(p)
@@ -369,4 +417,11 @@ def main():
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--policy":
+        # One policy document: `--policy FILE [AssumeRolePolicyDocument]`.
+        found = lint_policy(" ".join(sys.argv[3:]) or sys.argv[2], open(sys.argv[2]).read())
+        print(f"checked the policy {sys.argv[2]}")
+        for p in found:
+            print(p)
+        sys.exit(1 if found else 0)
     main()

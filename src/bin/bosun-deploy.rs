@@ -145,6 +145,9 @@ enum Verb {
     /// What is deployed: desired/running/pending, deployments, scaling policies,
     /// recent events (reads AWS only; builds nothing)
     Status(StackArg),
+    /// Print the IAM policy apply, diff, status and delete of this stack need: the
+    /// stack's own names and ARNs, iam:PassRole of its roles to their services
+    Policy(StackArg),
     /// Delete everything this stack owns (found by its tag)
     Delete {
         #[command(flatten)]
@@ -437,6 +440,12 @@ fn main() -> ExitCode {
             )
             .await
         }),
+        Verb::Policy(file) => {
+            with_aws(
+                &file.clone(),
+                |stack| async move { verbs::policy(&stack).await },
+            )
+        }
         Verb::Status(file) => with_aws(&file.clone(), |stack| async move {
             verbs::status(&file.stack, &stack).await
         }),

@@ -11,6 +11,7 @@ pub mod init;
 pub mod local;
 pub mod lock;
 pub mod logs;
+pub mod policy;
 pub mod preflight;
 pub mod rollback;
 pub mod run;

@@ -13,6 +13,7 @@ use crate::deploy::engine::error::{exit, DeployError, Result};
 use crate::deploy::engine::plan::{Change, Plan};
 use crate::deploy::engine::{self, Ctx, Kind, Node, Reconciled};
 use crate::deploy::images::buildpack;
+use crate::deploy::naming;
 use crate::deploy::resources::{service::Service, Spec};
 use crate::deploy::stack::Stack;
 
@@ -197,6 +198,42 @@ pub async fn status(file: &Path, stack: &Stack) -> Result<u8> {
     }
     print!("{}", status::status(&ctx.aws, stack).await?);
     Ok(exit::OK)
+}
+
+/// `policy`: the IAM policy `apply`, `diff`, `status` and `delete` of this stack need,
+/// for the file's account (else the caller's: STS GetCallerIdentity, which needs no
+/// permission) and region.
+pub async fn policy(stack: &Stack) -> Result<u8> {
+    let at = policy_scope(stack).await?;
+    let doc = super::policy::needs(stack, &at).document();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&doc).map_err(|e| DeployError::Internal(e.to_string()))?
+    );
+    Ok(exit::OK)
+}
+
+/// Where a policy's ARNs point: the file's account, or the caller's; the file's region,
+/// or the environment's (never guessed).
+pub async fn policy_scope(stack: &Stack) -> Result<naming::Where> {
+    let region = stack
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok());
+    let account = match &stack.account {
+        Some(a) => a.clone(),
+        None => super::connect(stack).await?.account.clone(),
+    };
+    let region = match region {
+        Some(r) => r,
+        None => {
+            return Err(DeployError::Usage(
+                "no region: set `region:` in the stack file or AWS_REGION".into(),
+            ))
+        }
+    };
+    Ok(naming::Where { region, account })
 }
 
 /// Whether `delete` may go on: `--yes`, or a person on a terminal who says so.

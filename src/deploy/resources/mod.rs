@@ -2,6 +2,7 @@
 //! plus one line in the `kinds!` list below; what it may depend on is its own
 //! [`Kind::DEPENDS_ON`], from which the engine orders creation and deletion.
 
+pub mod access;
 pub mod alarm;
 pub mod auto_scaling_group;
 pub mod bucket;
