@@ -478,17 +478,59 @@ impl Moto {
         Moto::start_on(&moto_bin(), port, env)
     }
 
+    /// One that authorizes each request against the caller's IAM policies once
+    /// [`Moto::enforce_iam`] is called (tests/moto_authorizing.py: signatures are
+    /// not re-checked), logging each decision ([`Moto::decisions`]).
+    pub fn start_authorizing() -> Moto {
+        let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto_authorizing.py");
+        let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+        Moto::spawn(&py, &[script.display().to_string()], port, &[])
+    }
+
+    /// From now on every request is authorized (moto's `/moto-api/reset-auth`).
+    pub fn enforce_iam(&self) {
+        self.post_body("/moto-api/reset-auth", "0");
+    }
+
+    /// The authorization decisions since the start, in order: (allowed, action).
+    pub fn decisions(&self) -> Vec<(bool, String)> {
+        let log = std::fs::read(self.dir().join("moto.err")).unwrap_or_default();
+        String::from_utf8_lossy(&log)
+            .lines()
+            .filter_map(|l| {
+                let (verdict, rest) = l.split_once(' ')?;
+                let action = rest.split(' ').next()?.to_owned();
+                match verdict {
+                    "allowed" => Some((true, action)),
+                    "denied" => Some((false, action)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    fn dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("bosun-moto-{}-{}", std::process::id(), self.port))
+    }
+
     fn start_on(bin: &Path, port: u16, env: &[(&str, &str)]) -> Moto {
+        Moto::spawn(bin, &[], port, env)
+    }
+
+    fn spawn(bin: &Path, pre: &[String], port: u16, env: &[(&str, &str)]) -> Moto {
         // moto's request recorder writes to a file in its working directory.
         let cwd = std::env::temp_dir().join(format!("bosun-moto-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&cwd);
         std::fs::create_dir_all(&cwd).unwrap();
+        let err = std::fs::File::create(cwd.join("moto.err")).unwrap();
         let child = Command::new(bin)
             .current_dir(&cwd)
+            .args(pre)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(err)
             .spawn()
             .expect("start moto_server");
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -506,12 +548,17 @@ impl Moto {
     }
 
     fn post(&self, path: &str) {
+        self.post_body(path, "");
+    }
+
+    fn post_body(&self, path: &str, body: &str) {
         use std::io::Write;
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(
             s,
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         )
         .unwrap();
         let mut sink = Vec::new();

@@ -717,6 +717,9 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
         if req.action == "DescribeTasks" {
             answer.body = patch_tasks(rules, moto_port, &req, &answer.body);
         }
+        if answer.head.contains(" 403") && answer.body.starts_with(b"<") && req.service != "ec2" {
+            answer = denial_as_aws_answers(&req, answer);
+        }
         let ecr = rules.lock().unwrap().ecr_registry.clone();
         if let Some(host) = ecr.filter(|_| req.service.starts_with("AmazonEC2ContainerRegistry")) {
             let text = String::from_utf8_lossy(&answer.body)
@@ -751,6 +754,40 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
         relay(&mut conn, &answer)?;
     }
     Ok(())
+}
+
+/// moto refuses a call for want of permission in one XML shape (`<Errors><Error>`,
+/// moto/core/exceptions.py); AWS answers it in the call's protocol: JSON
+/// (`AccessDeniedException`) for the JSON protocols, `<ErrorResponse><Error>` for the
+/// query ones, which is what the SDK reads (EC2's own shape is moto's already).
+fn denial_as_aws_answers(req: &Request, mut answer: Http) -> Http {
+    let text = String::from_utf8_lossy(&answer.body).into_owned();
+    let between = |tag: &str| {
+        text.split(&format!("<{tag}>"))
+            .nth(1)
+            .and_then(|r| r.split(&format!("</{tag}>")).next())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (code, message) = (between("Code"), between("Message"));
+    match req.protocol {
+        Protocol::Json => {
+            answer.body =
+                serde_json::json!({ "__type": format!("{code}Exception"), "message": message })
+                    .to_string()
+                    .into_bytes();
+            for (k, v) in answer.headers.iter_mut() {
+                if k.eq_ignore_ascii_case("content-type") {
+                    *v = "application/x-amz-json-1.1".into();
+                }
+            }
+        }
+        Protocol::Query => {
+            answer.body = format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>0</RequestId></ErrorResponse>").into_bytes();
+        }
+        Protocol::Rest => {}
+    }
+    answer
 }
 
 /// Send moto's answer on as it is (its body may have been patched).

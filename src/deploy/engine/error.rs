@@ -29,7 +29,7 @@ pub mod exit {
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     /// A failed AWS call: which call, on which resource, and AWS's own code.
-    #[error("{call} {resource}: {code}: {message}")]
+    #[error("{call} {resource}: {code}: {message}{}", denied_hint(code))]
     Aws {
         call: &'static str,
         resource: String,
@@ -171,6 +171,18 @@ where
             code,
             message,
         }
+    }
+}
+
+/// What to do about a refusal for want of permission: each service has its own code
+/// for it (IAM User Guide, "Troubleshoot access denied error messages").
+fn denied_hint(code: &str) -> &'static str {
+    match code {
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation"
+        | "AuthorizationError" | "UnauthorizedAccess" => {
+            " (the credentials may not make this call: `bosun-deploy policy` prints the IAM policy this stack's verbs need)"
+        }
+        _ => "",
     }
 }
 

@@ -113,6 +113,16 @@ fn verbs<'a>(
             condition: None,
         },
     ];
+    // `status` reads each job's last run from its log group.
+    out.push(Grant {
+        actions: &["logs:FilterLogEvents"],
+        on: vec![at.arn(
+            "logs",
+            &format!("log-group:{}", naming::log_group(&stack.stack, "*")),
+        )],
+        when: When::Always,
+        condition: None,
+    });
     let secret = |name: &str| {
         if name.starts_with("arn:") {
             name.to_owned()

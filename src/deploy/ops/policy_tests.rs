@@ -235,8 +235,8 @@ fn each_resource_files_calls_are_in_its_kinds_grants() {
 
 /// Every call of the deploying verbs: the resources, the engine, the images, and the
 /// verbs' own (the lock, the preflight, status, waiting), but not the day-2 verbs
-/// (`run`, `exec`, `tasks`, `rollback`, `logs`, `runs`, `run --local`), which a
-/// deploying identity does not call.
+/// (`run`, `exec`, `tasks`, `rollback`, `logs`, `run --local`), which a deploying
+/// identity does not call (`runs`' reading of the logs serves `status` too).
 #[test]
 fn the_policy_of_a_stack_of_every_type_grants_every_call_the_deploying_verbs_make() {
     let mut stack = every();
