@@ -311,3 +311,248 @@ fn lint_policy(file: &std::path::Path, what: &str) {
     assert_eq!(out.status.code(), Some(0), "{report}");
     assert!(report.contains("checked the policy"), "{report}");
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+}
+
+fn actionlint(file: &std::path::Path) -> std::process::Output {
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/actionlint");
+    run_bounded(
+        std::process::Command::new(bin).arg(file),
+        std::time::Duration::from_secs(60),
+    )
+}
+
+/// `ci github --create-role`: a workflow actionlint finds nothing in (its actions at
+/// versions whose runtime is not deprecated, as the same file at older ones shows),
+/// assuming by GitHub's OIDC two roles the stack owns: the deploy role trusted by
+/// pushes to exactly the repository's branch, holding `policy` in managed policies of
+/// IAM's size; the diff role trusted by its pull requests, holding the reads. GitHub's
+/// provider made once. Again: nothing changes; a workflow edited by hand is never
+/// overwritten; apply leaves the roles, delete takes them away. Every request valid,
+/// every policy clean.
+#[test]
+fn ci_github_writes_a_workflow_assuming_roles_trusted_by_one_branch() {
+    let w = World::new();
+    let dir = TempDir::new("ci");
+    let root = dir.path("shop");
+    std::fs::create_dir_all(root.join("deploy")).unwrap();
+    git(&root, &["init", "-q"]);
+    git(
+        &root,
+        &["remote", "add", "origin", "git@github.com:acme/shop.git"],
+    );
+    let file = root.join("deploy/bosun.yaml");
+    std::fs::copy(EVERY, &file).unwrap();
+    let file = file.display().to_string();
+    let ci = [
+        "ci",
+        "github",
+        "--stack",
+        file.as_str(),
+        "--stage",
+        "prod",
+        "--branch",
+        "release",
+        "--create-role",
+    ];
+    w.proxy.record();
+    let out = w.deploy(&ci);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stdout(&out);
+    for arn in [
+        "arn:aws:iam::123456789012:role/bosun-ci/every-prod-deploy",
+        "arn:aws:iam::123456789012:role/bosun-ci/every-prod-diff",
+    ] {
+        assert!(said.contains(arn), "{said}");
+    }
+    check_with_models(&dir, &w.proxy.recorded());
+
+    // The workflow.
+    let workflow = root.join(".github/workflows/bosun.yml");
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    let lint = actionlint(&workflow);
+    assert_eq!(
+        lint.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&lint),
+        stderr(&lint)
+    );
+    for want in [
+        "role-to-assume: arn:aws:iam::123456789012:role/bosun-ci/every-prod-deploy",
+        "role-to-assume: arn:aws:iam::123456789012:role/bosun-ci/every-prod-diff",
+        "id-token: write",
+        "BOSUN_STAGE: prod",
+        "branches: [release]",
+        concat!("BOSUN_VERSION: ", env!("CARGO_PKG_VERSION")),
+        "bosun-deploy diff --stack \"deploy/bosun.yaml\"",
+        "bosun-deploy apply --stack \"deploy/bosun.yaml\"",
+        "GITHUB_STEP_SUMMARY",
+    ] {
+        assert!(text.contains(want), "{want} not in\n{text}");
+    }
+    assert!(!text.to_lowercase().contains("aws-access-key-id"), "{text}");
+    // The same file with the actions' earlier majors: actionlint knows them, and says
+    // their runtime is deprecated.
+    let old = dir.path("old.yml");
+    std::fs::write(
+        &old,
+        text.replace("@v5", "@v4").replace(
+            "configure-aws-credentials@v6",
+            "configure-aws-credentials@v4",
+        ),
+    )
+    .unwrap();
+    let lint = actionlint(&old);
+    assert_eq!(lint.status.code(), Some(1));
+    assert!(stdout(&lint).contains("deprecated"), "{}", stdout(&lint));
+
+    // The roles.
+    let roles = py(&w.moto, "import boto3,sys,json,urllib.parse; iam=boto3.client('iam', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y')
+out = {}
+for n in ['every-prod-deploy', 'every-prod-diff']:
+    r = iam.get_role(RoleName=n)['Role']
+    docs = []
+    for p in iam.list_attached_role_policies(RoleName=n)['AttachedPolicies']:
+        v = iam.get_policy(PolicyArn=p['PolicyArn'])['Policy']['DefaultVersionId']
+        docs.append(iam.get_policy_version(PolicyArn=p['PolicyArn'], VersionId=v)['PolicyVersion']['Document'])
+    out[n] = {'path': r['Path'], 'trust': r['AssumeRolePolicyDocument'], 'tags': r.get('Tags', []), 'policies': docs}
+out['providers'] = [p['Arn'] for p in iam.list_open_id_connect_providers()['OpenIDConnectProviderList']]
+print(json.dumps(out))");
+    let roles: Value = serde_json::from_str(&roles).unwrap();
+    assert_eq!(
+        roles["providers"],
+        json!(["arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"])
+    );
+    let decode = |v: &Value| -> Value {
+        match v {
+            Value::String(s) => serde_json::from_str(s).unwrap(),
+            v => v.clone(),
+        }
+    };
+    for (role, sub) in [
+        ("every-prod-deploy", "repo:acme/shop:ref:refs/heads/release"),
+        ("every-prod-diff", "repo:acme/shop:pull_request"),
+    ] {
+        let r = &roles[role];
+        assert_eq!(r["path"], "/bosun-ci/");
+        assert_eq!(
+            r["tags"],
+            json!([{ "Key": "bosun:ci-role", "Value": "every-prod" }])
+        );
+        let trust = decode(&r["trust"]);
+        let st = &trust["Statement"];
+        assert_eq!(st.as_array().unwrap().len(), 1, "{trust}");
+        assert_eq!(
+            st[0]["Principal"],
+            json!({ "Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com" })
+        );
+        assert_eq!(st[0]["Action"], "sts:AssumeRoleWithWebIdentity");
+        assert_eq!(
+            st[0]["Condition"],
+            json!({ "StringEquals": { "token.actions.githubusercontent.com:aud": "sts.amazonaws.com", "token.actions.githubusercontent.com:sub": sub } })
+        );
+        let t = dir.path(&format!("{role}-trust.json"));
+        std::fs::write(&t, trust.to_string()).unwrap();
+        lint_policy(&t, "AssumeRolePolicyDocument");
+    }
+    // The deploy role holds exactly `policy` of the stage, in pieces IAM takes.
+    let out = w.deploy(&["policy", "--stack", &file, "--stage", "prod"]);
+    let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut held: Vec<Value> = Vec::new();
+    for doc in roles["every-prod-deploy"]["policies"].as_array().unwrap() {
+        let doc = decode(doc);
+        assert!(doc.to_string().len() <= 6144, "{}", doc.to_string().len());
+        held.extend(doc["Statement"].as_array().unwrap().iter().cloned());
+    }
+    let mut want: Vec<Value> = policy["Statement"].as_array().unwrap().clone();
+    let key = |v: &Value| v.to_string();
+    held.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(held, want);
+    // The diff role: reads alone.
+    for doc in roles["every-prod-diff"]["policies"].as_array().unwrap() {
+        for st in decode(doc)["Statement"].as_array().unwrap() {
+            for a in st["Action"].as_array().unwrap() {
+                let op = a.as_str().unwrap().split(':').nth(1).unwrap();
+                assert!(
+                    [
+                        "Describe",
+                        "Get",
+                        "List",
+                        "BatchGet",
+                        "BatchCheck",
+                        "FilterLogEvents"
+                    ]
+                    .iter()
+                    .any(|p| op.starts_with(p)),
+                    "{a}"
+                );
+            }
+        }
+    }
+
+    // Again: nothing changes.
+    w.proxy.record();
+    let out = w.deploy(&ci);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("unchanged"), "{}", stdout(&out));
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+    // Edited by hand: never overwritten.
+    std::fs::write(&workflow, format!("{text}# mine\n")).unwrap();
+    let out = w.deploy(&ci);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("never overwritten"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read_to_string(&workflow)
+        .unwrap()
+        .ends_with("# mine\n"));
+
+    // apply leaves them; delete takes them away (the provider stays: others trust it).
+    py(&w.moto, "import boto3,sys,json; boto3.client('secretsmanager', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').create_secret(Name='every-token', SecretString=json.dumps({'token': 't'}))");
+    let out = w.deploy(&["apply", "--no-wait", "--stack", &file, "--stage", "prod"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let count = "import boto3,sys; iam=boto3.client('iam', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y'); print(len(iam.list_roles(PathPrefix='/bosun-ci/')['Roles']), len(iam.list_policies(Scope='Local', PathPrefix='/bosun-ci/')['Policies']), len(iam.list_open_id_connect_providers()['OpenIDConnectProviderList']))";
+    let made = roles["every-prod-deploy"]["policies"]
+        .as_array()
+        .unwrap()
+        .len()
+        + roles["every-prod-diff"]["policies"]
+            .as_array()
+            .unwrap()
+            .len();
+    assert_eq!(py(&w.moto, count).trim(), format!("2 {made} 1"));
+    let out = w.deploy(&["delete", "--yes", "--stack", &file, "--stage", "prod"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("- delete IAM role /bosun-ci/every-prod-deploy"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(py(&w.moto, count).trim(), "0 0 1");
+
+    // A role of that name someone else made: refused, nothing changed; the provider
+    // that exists is used as it is.
+    py(&w.moto, "import boto3,sys; boto3.client('iam', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').create_role(RoleName='every-prod-deploy', AssumeRolePolicyDocument='{}')");
+    std::fs::remove_file(&workflow).unwrap();
+    w.proxy.record();
+    let out = w.deploy(&ci);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("IAM role every-prod-deploy exists but is not this stack's"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+}

@@ -46,6 +46,26 @@ struct BosunArg {
     bosun: Option<PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+enum CiTo {
+    /// GitHub Actions: the workflow, and with --create-role the roles it assumes
+    Github {
+        #[command(flatten)]
+        stack: StackArg,
+        /// The branch whose pushes apply the stack (pull requests into it diff it)
+        #[arg(long, default_value = "main", value_name = "NAME")]
+        branch: String,
+        /// The GitHub repository (default: the checkout's origin)
+        #[arg(long, value_name = "OWNER/NAME")]
+        repo: Option<String>,
+        /// Create (or bring up to date) the roles the workflow assumes: {stack}-deploy
+        /// with `policy`, {stack}-diff with its reads; GitHub's OIDC provider where
+        /// the account has none
+        #[arg(long)]
+        create_role: bool,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     /// For people: `+ create`, `~ update` with the changed fields, `-/+ replace`, `- delete`
@@ -148,6 +168,12 @@ enum Verb {
     /// Print the IAM policy apply, diff, status and delete of this stack need: the
     /// stack's own names and ARNs, iam:PassRole of its roles to their services
     Policy(StackArg),
+    /// Deploy from CI: `ci github` writes .github/workflows/bosun.yml (diff on pull
+    /// requests, apply on push, credentials by GitHub's OIDC)
+    Ci {
+        #[command(subcommand)]
+        to: CiTo,
+    },
     /// Delete everything this stack owns (found by its tag)
     Delete {
         #[command(flatten)]
@@ -439,6 +465,17 @@ fn main() -> ExitCode {
                 &safety.safety(),
             )
             .await
+        }),
+        Verb::Ci {
+            to:
+                CiTo::Github {
+                    stack: file,
+                    branch,
+                    repo,
+                    create_role,
+                },
+        } => with_aws(&file.clone(), |stack| async move {
+            verbs::ci_github(&file.stack, &stack, &branch, repo.as_deref(), create_role).await
         }),
         Verb::Policy(file) => {
             with_aws(

@@ -4,6 +4,8 @@
 //! what is deployed: [`run`] (in ECS, and on this machine: [`local`]), [`tasks`],
 //! [`rollback`], [`exec`].
 
+pub mod ci;
+pub mod ci_roles;
 pub mod exec;
 pub mod guard;
 pub mod import;

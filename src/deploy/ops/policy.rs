@@ -4,6 +4,7 @@
 //! preflight's reads), `iam:PassRole` of each of the stack's roles to the one service
 //! that assumes it, and the service-linked roles AWS makes on first use.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
@@ -84,12 +85,12 @@ fn verbs<'a>(
     );
     let mut out = vec![
         Grant {
-            actions: &[
+            actions: Cow::Borrowed(&[
                 "ssm:GetParameter",
                 "ssm:PutParameter",
                 "ssm:AddTagsToResource",
                 "ssm:DeleteParameter",
-            ],
+            ]),
             on: vec![lock],
             when: When::Always,
             condition: None,
@@ -97,17 +98,17 @@ fn verbs<'a>(
         // The default VPC, the file's subnets and groups, the VPC's DNS attributes:
         // EC2's Describe actions take no resource type.
         Grant {
-            actions: &[
+            actions: Cow::Borrowed(&[
                 "ec2:DescribeVpcs",
                 "ec2:DescribeSubnets",
                 "ec2:DescribeSecurityGroups",
-            ],
+            ]),
             on: vec!["*".into()],
             when: When::Always,
             condition: None,
         },
         Grant {
-            actions: &["ec2:DescribeVpcAttribute"],
+            actions: Cow::Borrowed(&["ec2:DescribeVpcAttribute"]),
             on: vec![at.arn("ec2", "vpc/*")],
             when: When::Always,
             condition: None,
@@ -115,7 +116,7 @@ fn verbs<'a>(
     ];
     // `status` reads each job's last run from its log group.
     out.push(Grant {
-        actions: &["logs:FilterLogEvents"],
+        actions: Cow::Borrowed(&["logs:FilterLogEvents"]),
         on: vec![at.arn(
             "logs",
             &format!("log-group:{}", naming::log_group(&stack.stack, "*")),
@@ -135,7 +136,7 @@ fn verbs<'a>(
     let described: BTreeSet<String> = p.secrets.iter().map(|(n, _)| secret(n)).collect();
     if !described.is_empty() {
         out.push(Grant {
-            actions: &["secretsmanager:DescribeSecret"],
+            actions: Cow::Borrowed(&["secretsmanager:DescribeSecret"]),
             on: described.into_iter().collect(),
             when: When::Always,
             condition: None,
@@ -153,7 +154,7 @@ fn verbs<'a>(
     }));
     if !read.is_empty() {
         out.push(Grant {
-            actions: &["secretsmanager:GetSecretValue"],
+            actions: Cow::Borrowed(&["secretsmanager:GetSecretValue"]),
             on: read.into_iter().collect(),
             when: When::Always,
             condition: None,
@@ -172,7 +173,7 @@ fn verbs<'a>(
         .collect();
     if !params.is_empty() {
         out.push(Grant {
-            actions: &["ssm:GetParameters"],
+            actions: Cow::Borrowed(&["ssm:GetParameters"]),
             on: params.into_iter().collect(),
             when: When::Always,
             condition: None,
@@ -226,7 +227,7 @@ fn linked_roles(present: &BTreeSet<&str>, at: &Where) -> Vec<Grant> {
     uses.into_iter()
         .filter(|(kind, _)| present.contains(kind))
         .map(move |(_, svc)| Grant {
-            actions: &["iam:CreateServiceLinkedRole"],
+            actions: Cow::Borrowed(&["iam:CreateServiceLinkedRole"]),
             on: vec![format!(
                 "arn:aws:iam::{account}:role/aws-service-role/{svc}/*"
             )],
@@ -241,6 +242,37 @@ fn linked_roles(present: &BTreeSet<&str>, at: &Where) -> Vec<Grant> {
 }
 
 impl Needs {
+    /// The reads alone (`diff` and `status`: Describe, Get, List), for the role of
+    /// pull requests.
+    pub fn reads(&self) -> Needs {
+        let read = |a: &&str| {
+            let op = a.split(':').nth(1).unwrap_or("");
+            [
+                "Describe",
+                "Get",
+                "List",
+                "BatchGet",
+                "BatchCheck",
+                "FilterLogEvents",
+            ]
+            .iter()
+            .any(|p| op.starts_with(p))
+        };
+        let grants = self
+            .grants
+            .iter()
+            .filter_map(|(k, g)| {
+                let actions: Vec<&'static str> = g.actions.iter().copied().filter(read).collect();
+                (!actions.is_empty()).then(|| {
+                    let mut g = g.clone();
+                    g.actions = Cow::Owned(actions);
+                    (k.clone(), g)
+                })
+            })
+            .collect();
+        Needs { grants }
+    }
+
     /// The policy document: grants on the same resources under the same condition
     /// are one statement; actions sorted, so the same stack prints the same text.
     pub fn document(&self) -> Value {

@@ -213,6 +213,53 @@ pub async fn policy(stack: &Stack) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// `ci github`: the workflow (never over another), and with `create_role` the roles
+/// it assumes; their ARNs printed.
+pub async fn ci_github(
+    file: &Path,
+    stack: &Stack,
+    branch: &str,
+    repo: Option<&str>,
+    create_role: bool,
+) -> Result<u8> {
+    use super::ci;
+    if branch.is_empty() || branch.contains(['*', ' ', ':']) {
+        return Err(DeployError::Usage(format!(
+            "--branch {branch:?}: one branch name"
+        )));
+    }
+    let root = ci::repository_root(file)?;
+    let repo = ci::repo_of(repo, &root)?;
+    let at = policy_scope(stack).await?;
+    let abs = std::fs::canonicalize(file).map_err(|e| DeployError::Usage(e.to_string()))?;
+    let rel = abs
+        .strip_prefix(&root)
+        .unwrap_or(&abs)
+        .display()
+        .to_string();
+    let text = ci::workflow(&rel, stack, &at, branch);
+    let done = ci::write_workflow(&root, &text)?;
+    println!(
+        "{}: {done} (diff on pull requests into {branch} of {repo}, apply on pushes to it)",
+        ci::workflow_path(&root).display()
+    );
+    let (deploy, diff) = ci::role_names(stack);
+    if create_role {
+        let ctx = connect(stack).await?;
+        let needs = super::policy::needs(stack, &at);
+        for arn in ci::create_roles(&ctx, stack, &at, &repo, branch, &needs).await? {
+            println!("role {arn}");
+        }
+    } else {
+        println!(
+            "the workflow assumes {} and {}: `bosun-deploy ci github --create-role` makes them",
+            ci::role_arn(&at, &deploy),
+            ci::role_arn(&at, &diff)
+        );
+    }
+    Ok(exit::OK)
+}
+
 /// Where a policy's ARNs point: the file's account, or the caller's; the file's region,
 /// or the environment's (never guessed).
 pub async fn policy_scope(stack: &Stack) -> Result<naming::Where> {
@@ -254,6 +301,7 @@ pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -
     let (nodes, r) = plan_delete(&ctx).await?;
     if r.plan.changes.is_empty() {
         execute(&ctx, &nodes, &r, output, false).await?;
+        super::ci_roles::remove_roles(&ctx, stack).await?;
         return Ok(exit::OK);
     }
     let slot = lock::Slot::new("delete", safety.wait_lock);
@@ -285,6 +333,7 @@ pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -
             }
         }
         execute(&ctx, &nodes, &r, output, printed).await?;
+        super::ci_roles::remove_roles(&ctx, stack).await?;
         Ok(exit::OK)
     };
     slot.run(&ctx, &interrupts, work).await

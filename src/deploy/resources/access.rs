@@ -14,6 +14,8 @@
 //! An action authorized on no resource type is granted on "*" (the reference: "you
 //! must specify all resources (*) in the Resource element").
 
+use std::borrow::Cow;
+
 use crate::deploy::naming::{self, Where};
 
 /// Whether a grant serves every run or only a file that has the kind.
@@ -34,7 +36,7 @@ pub struct Condition {
 /// Actions on resources, under at most one condition.
 #[derive(Debug, Clone)]
 pub struct Grant {
-    pub actions: &'static [&'static str],
+    pub actions: Cow<'static, [&'static str]>,
     pub on: Vec<String>,
     pub when: When,
     pub condition: Option<Condition>,
@@ -83,7 +85,7 @@ impl Scope<'_> {
 
 fn grant(when: When, actions: &'static [&'static str], on: &[String]) -> Grant {
     Grant {
-        actions,
+        actions: Cow::Borrowed(actions),
         on: on.to_vec(),
         when,
         condition: None,
@@ -113,7 +115,7 @@ impl Grant {
 /// permissions to pass a role to an AWS service": the `iam:PassedToService` key).
 pub fn pass_role(when: When, roles: Vec<String>, service: &str) -> Grant {
     Grant {
-        actions: &["iam:PassRole"],
+        actions: Cow::Borrowed(&["iam:PassRole"]),
         on: roles,
         when,
         condition: Some(Condition {
