@@ -53,7 +53,8 @@ fn every_flag_and_variable_is_in_the_reference() {
         ]
         .iter()
         .map(|v| help(DEPLOY, &[v])),
-    );
+    )
+    .chain([help(DEPLOY, &["policy"]), help(DEPLOY, &["ci", "github"])]);
     for text in texts {
         assert!(!text.is_empty());
         for w in words(&text) {
@@ -70,7 +71,16 @@ fn every_flag_and_variable_is_in_the_reference() {
 #[test]
 fn every_verb_and_command_is_in_the_reference() {
     for v in [
-        "validate", "render", "diff", "apply", "status", "delete", "inject", "logs",
+        "validate",
+        "render",
+        "diff",
+        "apply",
+        "status",
+        "delete",
+        "inject",
+        "logs",
+        "policy",
+        "ci github",
     ] {
         assert!(
             REFERENCE.contains(&format!("bosun-deploy {v}")),
