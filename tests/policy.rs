@@ -241,7 +241,12 @@ fn the_printed_policy_is_all_a_deploying_user_needs() {
     ] {
         assert!(text.contains(scoped), "{scoped} not in {text}");
     }
-    let full = as_moto_sees_it(&policy);
+    let mut full = as_moto_sees_it(&policy);
+    // The user may ask IAM's policy simulator about itself, as the CI deploy role may
+    // (moto has no simulator: apply then leaves the check to the calls).
+    full["Statement"].as_array_mut().unwrap().push(
+        json!({ "Effect": "Allow", "Action": ["iam:SimulatePrincipalPolicy"], "Resource": "*" }),
+    );
     e.grant(&full);
     e.w.moto.enforce_iam();
     let every = EVERY.to_owned();
@@ -474,6 +479,8 @@ print(json.dumps(out))");
         held.extend(doc["Statement"].as_array().unwrap().iter().cloned());
     }
     let mut want: Vec<Value> = policy["Statement"].as_array().unwrap().clone();
+    // And the simulator, about itself.
+    want.push(json!({ "Effect": "Allow", "Action": ["iam:SimulatePrincipalPolicy"], "Resource": "arn:aws:iam::123456789012:role/bosun-ci/every-prod-deploy" }));
     let key = |v: &Value| v.to_string();
     held.sort_by_key(key);
     want.sort_by_key(key);
@@ -555,4 +562,39 @@ print(json.dumps(out))");
         stderr(&out)
     );
     assert_eq!(w.proxy.mutating(), Vec::<String>::new());
+}
+
+/// Where the caller may ask IAM's policy simulator (here the proxy answers as IAM
+/// would), apply and delete ask it first: what it denies stops the run with exit 4
+/// before any change, naming each action and resource; allowed, the run goes on.
+#[test]
+fn the_policy_simulator_stops_a_run_before_any_change() {
+    let w = World::new();
+    let dir = TempDir::new("simulate");
+    py(&w.moto, "import boto3,sys,json; boto3.client('secretsmanager', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y').create_secret(Name='every-token', SecretString=json.dumps({'token': 't'}))");
+    w.proxy
+        .simulate_denying(&["sqs:CreateQueue", "iam:PassRole"]);
+    w.proxy.record();
+    let apply = ["apply", "--no-wait", "--stack", EVERY];
+    w.refuses(
+        &apply,
+        "sqs:CreateQueue on arn:aws:sqs:us-east-1:123456789012:every-* (implicitDeny)",
+    );
+    let out = w.deploy(&apply);
+    let err = stderr(&out);
+    assert!(
+        err.contains("iam:PassRole on arn:aws:iam::123456789012:role/bosun/every/every-"),
+        "{err}"
+    );
+    assert!(err.contains("`bosun-deploy policy` prints"), "{err}");
+    assert!(
+        err.contains("arn:aws:sts::123456789012:user/moto") || err.contains(":user/"),
+        "{err}"
+    );
+    check_with_models(&dir, &w.proxy.recorded());
+    w.proxy.simulate_denying(&[]);
+    let out = w.deploy(&apply);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    w.proxy.simulate_denying(&["logs:DeleteLogGroup"]);
+    w.refuses(&["delete", "--yes", "--stack", EVERY], "logs:DeleteLogGroup on arn:aws:logs:us-east-1:123456789012:log-group:/bosun/every/* (implicitDeny)");
 }

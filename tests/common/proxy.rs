@@ -102,6 +102,8 @@ struct Rules {
     protected: Vec<String>,
     /// Task definition families whose containers the proxy gave a memory for moto.
     padded: std::collections::HashSet<String>,
+    /// IAM's policy simulator, answered here (moto has none): the actions it denies.
+    simulator: Option<Vec<String>>,
 }
 
 /// How a task ends, as DescribeTasks tells it (moto never runs one to its end).
@@ -230,6 +232,13 @@ impl Proxy {
     }
 
     /// Report scale-in protection on for this task.
+    /// Answer SimulatePrincipalPolicy as IAM would for a caller whose policies deny
+    /// `actions` alone (`implicitDeny`) and allow the rest.
+    pub fn simulate_denying(&self, actions: &[&str]) {
+        self.rules.lock().unwrap().simulator =
+            Some(actions.iter().map(|a| (*a).to_owned()).collect());
+    }
+
     pub fn protect(&self, arn: &str) {
         self.rules.lock().unwrap().protected.push(arn.to_owned());
     }
@@ -656,6 +665,32 @@ fn serve(conn: TcpStream, moto_port: u16, rules: &Mutex<Rules>) -> std::io::Resu
                 "200 OK",
                 &[("Content-Type", "application/x-amz-json-1.1".into())],
                 body.to_string().as_bytes(),
+            )?;
+            continue;
+        }
+        let simulator = rules.lock().unwrap().simulator.clone();
+        if let (Some(deny), "SimulatePrincipalPolicy") = (simulator, req.action.as_str()) {
+            let form = req.form();
+            let members = |prefix: &str| -> Vec<String> {
+                (1..)
+                    .map_while(|i| form.get(&format!("{prefix}.member.{i}")).cloned())
+                    .collect()
+            };
+            let resources = members("ResourceArns");
+            let resource = resources.first().cloned().unwrap_or_else(|| "*".into());
+            let results: String = members("ActionNames")
+                .iter()
+                .map(|a| {
+                    let decision = if deny.contains(a) { "implicitDeny" } else { "allowed" };
+                    format!("<member><EvalActionName>{a}</EvalActionName><EvalResourceName>{resource}</EvalResourceName><EvalDecision>{decision}</EvalDecision><MatchedStatements/><MissingContextValues/></member>")
+                })
+                .collect();
+            let body = format!("<SimulatePrincipalPolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>{results}</EvaluationResults></SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>0</RequestId></ResponseMetadata></SimulatePrincipalPolicyResponse>");
+            respond(
+                &mut conn,
+                "200 OK",
+                &[("Content-Type", "text/xml".into())],
+                body.as_bytes(),
             )?;
             continue;
         }

@@ -302,8 +302,18 @@ pub async fn create_roles(
     let (deploy, diff) = role_names(stack);
     let (push, pull) = subjects(repo, branch);
     let mut said = Vec::new();
+    // The deploy role may also ask IAM's policy simulator about itself, so apply and
+    // delete find a missing permission before any change (ops/permissions.rs).
+    let mut deploying = needs.document();
+    if let Some(s) = deploying["Statement"].as_array_mut() {
+        s.push(json!({
+            "Effect": "Allow",
+            "Action": ["iam:SimulatePrincipalPolicy"],
+            "Resource": role_arn(at, &deploy),
+        }));
+    }
     for (role, subject, doc) in [
-        (&deploy, &push, needs.document()),
+        (&deploy, &push, deploying),
         (&diff, &pull, needs.reads().document()),
     ] {
         super::ci_roles::ensure_role(

@@ -13,6 +13,7 @@ pub mod init;
 pub mod local;
 pub mod lock;
 pub mod logs;
+pub mod permissions;
 pub mod policy;
 pub mod preflight;
 pub mod rollback;

@@ -158,6 +158,7 @@ pub async fn apply(
     let (interrupts, ctx) = connect_to_change(stack, safety).await?;
     let slot = lock::Slot::new("apply", safety.wait_lock);
     let work = async {
+        super::permissions::check(&ctx, stack, false).await?;
         let images = images(&ctx, file, stack, bosun, Mode::Push, Some(&slot)).await?;
         super::ensure_network(&ctx, stack, &slot).await?;
         let (mut nodes, mut r) = plan(&ctx, stack, &images).await?;
@@ -306,6 +307,7 @@ pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -
     }
     let slot = lock::Slot::new("delete", safety.wait_lock);
     let work = async {
+        super::permissions::check(&ctx, stack, true).await?;
         slot.take(&ctx).await?;
         ctx.forget_reads();
         let (nodes, mut r) = plan_delete(&ctx).await?;
