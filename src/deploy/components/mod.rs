@@ -68,6 +68,21 @@ pub struct StackNetwork {
 }
 
 impl Target {
+    /// What is known without asking AWS: the account and region, nothing built, no
+    /// network looked up (`render`, `policy`, `run --local`).
+    pub fn offline(at: &Where) -> Target {
+        Target {
+            region: at.region.clone(),
+            account: at.account.clone(),
+            images: Default::default(),
+            image_configs: Default::default(),
+            bosun_added: Default::default(),
+            secrets: Default::default(),
+            network: None,
+            discovery: Default::default(),
+        }
+    }
+
     pub fn at(&self) -> Where {
         Where {
             region: self.region.clone(),

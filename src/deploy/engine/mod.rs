@@ -27,7 +27,7 @@ use serde_json::Value;
 pub use self::aws::{concurrency, Aws, CONCURRENCY};
 pub use reconcile::{execute, reconcile, reconcile_some, Reconciled};
 
-use super::naming::STACK_TAG;
+use super::naming::{Where, STACK_TAG};
 use error::{DeployError, Result};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -45,6 +45,14 @@ pub struct Ctx {
 type Memo = std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<dyn std::any::Any + Send + Sync>>>;
 
 impl Ctx {
+    /// The account and region ARNs are written for.
+    pub fn at(&self) -> Where {
+        Where {
+            region: self.region.clone(),
+            account: self.account.clone(),
+        }
+    }
+
     pub fn new(aws: Aws, stack: &str, cluster: &str, account: String) -> Ctx {
         let region = aws.region.clone();
         Ctx {

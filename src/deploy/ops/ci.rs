@@ -355,17 +355,12 @@ async fn provider(ctx: &Ctx, at: &Where) -> Result<()> {
     eprintln!(
         "+ create OpenID Connect provider {ISSUER} (GitHub Actions' tokens, audience {AUDIENCE})"
     );
-    let tag = aws_sdk_iam::types::Tag::builder()
-        .key(CI_TAG)
-        .value(&ctx.stack)
-        .build()
-        .map_err(DeployError::request("the provider's tag"))?;
     ctx.aws
         .iam
         .create_open_id_connect_provider()
         .url(format!("https://{ISSUER}"))
         .client_id_list(AUDIENCE)
-        .tags(tag)
+        .tags(super::ci_roles::ci_tag(&ctx.stack)?)
         .send()
         .await
         .map_err(failed("IAM CreateOpenIDConnectProvider", ISSUER))?;

@@ -16,6 +16,15 @@ fn policy_name(role: &str, doc: &Value) -> String {
     format!("{role}-{}", &hash[..8])
 }
 
+/// The tag that makes a CI role, its policies and the provider it made the stack's.
+pub fn ci_tag(stack: &str) -> Result<aws_sdk_iam::types::Tag> {
+    aws_sdk_iam::types::Tag::builder()
+        .key(CI_TAG)
+        .value(stack)
+        .build()
+        .map_err(DeployError::request("the CI tag"))
+}
+
 /// One role: made with `trust`, or its trust brought to it; `policies` attached, what
 /// it had of its own before detached and deleted. Each change said on stderr first.
 pub async fn ensure_role(
@@ -31,17 +40,12 @@ pub async fn ensure_role(
     match absent_on(have, &["NoSuchEntity"], "IAM GetRole", role)? {
         None => {
             eprintln!("+ create IAM role {ROLE_PATH}{role}");
-            let tag = aws_sdk_iam::types::Tag::builder()
-                .key(CI_TAG)
-                .value(&stack.stack)
-                .build()
-                .map_err(DeployError::request("the role's tag"))?;
             iam.create_role()
                 .role_name(role)
                 .path(ROLE_PATH)
                 .assume_role_policy_document(trust.to_string())
                 .description("bosun-deploy ci github: assumed by GitHub Actions")
-                .tags(tag)
+                .tags(ci_tag(&stack.stack)?)
                 .send()
                 .await
                 .map_err(failed("IAM CreateRole", role))?;
@@ -98,18 +102,13 @@ pub async fn ensure_role(
             continue;
         }
         eprintln!("+ attach policy {name} to IAM role {role}");
-        let tag = aws_sdk_iam::types::Tag::builder()
-            .key(CI_TAG)
-            .value(&stack.stack)
-            .build()
-            .map_err(DeployError::request("the policy's tag"))?;
         let made = iam
             .create_policy()
             .policy_name(&name)
             .path(ROLE_PATH)
             .policy_document(doc.to_string())
             .description(format!("bosun-deploy: what {role} may do"))
-            .tags(tag)
+            .tags(ci_tag(&stack.stack)?)
             .send()
             .await;
         // Made by a run that stopped before attaching it: the same name is the same

@@ -34,25 +34,14 @@ pub struct LocalArgs {
 /// The account and region without AWS: the file's, the environment's, or
 /// placeholders (a stack without secrets runs with no account at all).
 fn offline_target(stack: &Stack) -> Target {
-    Target {
-        region: stack
-            .region
-            .clone()
-            .or_else(|| std::env::var("AWS_REGION").ok())
-            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-            .unwrap_or_else(|| "us-east-1".into()),
+    Target::offline(&crate::deploy::naming::Where {
+        region: super::region_of(stack).unwrap_or_else(|| "us-east-1".into()),
         account: stack
             .account
             .clone()
             .or_else(|| std::env::var("AWS_ACCOUNT_ID").ok())
             .unwrap_or_else(|| "ACCOUNT_ID".into()),
-        images: Default::default(),
-        image_configs: Default::default(),
-        bosun_added: Default::default(),
-        secrets: Default::default(),
-        network: None,
-        discovery: Default::default(),
-    }
+    })
 }
 
 /// `run --local`.

@@ -169,6 +169,8 @@ pub struct Slot {
     verb: &'static str,
     wait: Duration,
     held: std::cell::RefCell<Option<Held>>,
+    /// The permissions to ask IAM's simulator about before the lock is taken.
+    check: Option<super::permissions::Check>,
 }
 
 impl Slot {
@@ -177,7 +179,15 @@ impl Slot {
             verb,
             wait,
             held: std::cell::RefCell::new(None),
+            check: None,
         }
+    }
+
+    /// Before the lock (a run's first change), ask whether the caller may make the
+    /// calls in `check` ([`super::permissions`]).
+    pub fn checking(mut self, check: super::permissions::Check) -> Slot {
+        self.check = Some(check);
+        self
     }
 
     pub fn held(&self) -> bool {
@@ -188,6 +198,9 @@ impl Slot {
     pub async fn take(&self, ctx: &Ctx) -> Result<()> {
         if self.held() {
             return Ok(());
+        }
+        if let Some(check) = &self.check {
+            super::permissions::check(ctx, check).await?;
         }
         let held = take(ctx, self.verb, self.wait).await?;
         *self.held.borrow_mut() = Some(held);

@@ -38,14 +38,20 @@ use super::stack::{Resource, Stack};
 
 pub use preflight::preflight;
 
-/// Connect: the clients, and the account from STS. A stack that names its account
-/// is deployed to that account only.
-pub async fn connect(stack: &Stack) -> Result<Ctx> {
-    let region = stack
+/// The stack's region: the file's `region:`, else the environment's (`AWS_REGION`,
+/// `AWS_DEFAULT_REGION`).
+pub fn region_of(stack: &Stack) -> Option<String> {
+    stack
         .region
         .clone()
         .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok());
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+}
+
+/// Connect: the clients, and the account from STS. A stack that names its account
+/// is deployed to that account only.
+pub async fn connect(stack: &Stack) -> Result<Ctx> {
+    let region = region_of(stack);
     let aws = Aws::new(region.as_deref()).await?;
     let account = aws.account().await?;
     if let Some(want) = &stack.account {

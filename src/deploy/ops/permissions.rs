@@ -11,26 +11,39 @@ use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum};
 
 use crate::deploy::engine::error::{DeployError, Result};
 use crate::deploy::engine::{bounded, Ctx};
-use crate::deploy::naming::Where;
 use crate::deploy::resources::access::{Grant, When};
 use crate::deploy::stack::Stack;
 
-/// Check what `apply` (or, `deleting`, `delete`) of `stack` needs.
-pub async fn check(ctx: &Ctx, stack: &Stack, deleting: bool) -> Result<()> {
-    let Some(source) = principal(ctx, stack).await else {
+/// What a run is to be checked for: the grants it needs, and the names of the
+/// stack's CI roles (an assumed one's path is known).
+pub struct Check {
+    grants: Vec<Grant>,
+    ci_roles: (String, String),
+}
+
+impl Check {
+    /// What `apply` (or, `deleting`, `delete`) of `stack` needs.
+    pub fn new(stack: &Stack, ctx: &Ctx, deleting: bool) -> Check {
+        let needs = super::policy::needs(stack, &ctx.at());
+        Check {
+            grants: needs
+                .grants
+                .into_iter()
+                .map(|(_, g)| g)
+                .filter(|g| !deleting || g.when == When::Always)
+                .collect(),
+            ci_roles: super::ci::role_names(stack),
+        }
+    }
+}
+
+/// Ask the simulator, once a run, just before its first change (the lock is taken
+/// first: [`super::lock::Slot::take`]), so a run that changes nothing asks nothing.
+pub async fn check(ctx: &Ctx, c: &Check) -> Result<()> {
+    let Some(source) = principal(ctx, &c.ci_roles).await else {
         return Ok(());
     };
-    let at = Where {
-        region: ctx.region.clone(),
-        account: ctx.account.clone(),
-    };
-    let needs = super::policy::needs(stack, &at);
-    let grants: Vec<&Grant> = needs
-        .grants
-        .iter()
-        .map(|(_, g)| g)
-        .filter(|g| !deleting || g.when == When::Always)
-        .collect();
+    let grants: Vec<&Grant> = c.grants.iter().collect();
     let Some((first, rest)) = grants.split_first() else {
         return Ok(());
     };
@@ -65,7 +78,7 @@ pub async fn check(ctx: &Ctx, stack: &Stack, deleting: bool) -> Result<()> {
 /// The IAM user or role whose policies the caller holds: an assumed role's ARN with
 /// its path (the CI roles' is known; another's is read, GetRole); `None` for the
 /// account's root or what cannot be told.
-async fn principal(ctx: &Ctx, stack: &Stack) -> Option<String> {
+async fn principal(ctx: &Ctx, (deploy, diff): &(String, String)) -> Option<String> {
     let me = ctx.aws.sts.get_caller_identity().send().await.ok()?;
     let arn = me.arn()?.to_owned();
     if arn.contains(":user/") {
@@ -77,15 +90,8 @@ async fn principal(ctx: &Ctx, stack: &Stack) -> Option<String> {
         .split('/')
         .next()?
         .to_owned();
-    let (deploy, diff) = super::ci::role_names(stack);
-    if role == deploy || role == diff {
-        return Some(super::ci::role_arn(
-            &Where {
-                region: ctx.region.clone(),
-                account: ctx.account.clone(),
-            },
-            &role,
-        ));
+    if role == *deploy || role == *diff {
+        return Some(super::ci::role_arn(&ctx.at(), &role));
     }
     let got = ctx.aws.iam.get_role().role_name(&role).send().await.ok()?;
     Some(got.role()?.arn().to_owned())

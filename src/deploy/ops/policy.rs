@@ -24,17 +24,7 @@ pub struct Needs {
 /// The stack as a policy sees it: rendered at `at` (the caller's account and
 /// region), which tells the kinds the file has and the roles it passes.
 pub fn needs(stack: &Stack, at: &Where) -> Needs {
-    let target = Target {
-        region: at.region.clone(),
-        account: at.account.clone(),
-        images: Default::default(),
-        image_configs: Default::default(),
-        bosun_added: Default::default(),
-        secrets: Default::default(),
-        network: None,
-        discovery: Default::default(),
-    };
-    let rendered = components::render(stack, &target);
+    let rendered = components::render(stack, &Target::offline(at));
     let present: BTreeSet<&str> = rendered
         .nodes
         .iter()

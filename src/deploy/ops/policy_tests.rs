@@ -53,16 +53,7 @@ fn every_kind_has_grants_and_every_rendered_name_is_inside_its_kinds_names() {
         let a = access::of(kind, &scope).unwrap_or_else(|| panic!("no grants for {kind}"));
         assert!(!a.grants.is_empty(), "{kind}");
     }
-    let t = crate::deploy::components::Target {
-        region: at.region.clone(),
-        account: at.account.clone(),
-        images: Default::default(),
-        image_configs: Default::default(),
-        bosun_added: Default::default(),
-        secrets: Default::default(),
-        network: None,
-        discovery: Default::default(),
-    };
+    let t = crate::deploy::components::Target::offline(&at);
     let rendered = crate::deploy::components::render(&stack, &t);
     let mut kinds = BTreeSet::new();
     for n in &rendered.nodes {

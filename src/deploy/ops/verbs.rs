@@ -88,22 +88,8 @@ pub fn render(file: &Path, stack: &Stack) -> Result<u8> {
             );
             "ACCOUNT_ID".into()
         });
-    let region = stack
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-        .unwrap_or_else(|| "us-east-1".into());
-    let target = Target {
-        region,
-        account,
-        images: Default::default(),
-        image_configs: Default::default(),
-        bosun_added: Default::default(),
-        secrets: Default::default(),
-        network: None,
-        discovery: Default::default(),
-    };
+    let region = super::region_of(stack).unwrap_or_else(|| "us-east-1".into());
+    let target = Target::offline(&naming::Where { region, account });
     let mut out = components::render(stack, &target).to_json(stack, &target);
     // Auto-packaged resources: the Dockerfile bosun-deploy generates, to take over.
     let dir = file
@@ -156,9 +142,9 @@ pub async fn apply(
     safety: &Safety,
 ) -> Result<u8> {
     let (interrupts, ctx) = connect_to_change(stack, safety).await?;
-    let slot = lock::Slot::new("apply", safety.wait_lock);
+    let slot = lock::Slot::new("apply", safety.wait_lock)
+        .checking(super::permissions::Check::new(stack, &ctx, false));
     let work = async {
-        super::permissions::check(&ctx, stack, false).await?;
         let images = images(&ctx, file, stack, bosun, Mode::Push, Some(&slot)).await?;
         super::ensure_network(&ctx, stack, &slot).await?;
         let (mut nodes, mut r) = plan(&ctx, stack, &images).await?;
@@ -231,7 +217,15 @@ pub async fn ci_github(
     }
     let root = ci::repository_root(file)?;
     let repo = ci::repo_of(repo, &root)?;
-    let at = policy_scope(stack).await?;
+    // The roles' account is the caller's; without roles to make, the file's will do.
+    let ctx = match create_role {
+        true => Some(connect(stack).await?),
+        false => None,
+    };
+    let at = match &ctx {
+        Some(ctx) => ctx.at(),
+        None => policy_scope(stack).await?,
+    };
     let abs = std::fs::canonicalize(file).map_err(|e| DeployError::Usage(e.to_string()))?;
     let rel = abs
         .strip_prefix(&root)
@@ -245,8 +239,7 @@ pub async fn ci_github(
         ci::workflow_path(&root).display()
     );
     let (deploy, diff) = ci::role_names(stack);
-    if create_role {
-        let ctx = connect(stack).await?;
+    if let Some(ctx) = ctx {
         let needs = super::policy::needs(stack, &at);
         for arn in ci::create_roles(&ctx, stack, &at, &repo, branch, &needs).await? {
             println!("role {arn}");
@@ -264,11 +257,7 @@ pub async fn ci_github(
 /// Where a policy's ARNs point: the file's account, or the caller's; the file's region,
 /// or the environment's (never guessed).
 pub async fn policy_scope(stack: &Stack) -> Result<naming::Where> {
-    let region = stack
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok());
+    let region = super::region_of(stack);
     let account = match &stack.account {
         Some(a) => a.clone(),
         None => super::connect(stack).await?.account.clone(),
@@ -305,9 +294,9 @@ pub async fn delete(stack: &Stack, output: Output, yes: bool, safety: &Safety) -
         super::ci_roles::remove_roles(&ctx, stack).await?;
         return Ok(exit::OK);
     }
-    let slot = lock::Slot::new("delete", safety.wait_lock);
+    let slot = lock::Slot::new("delete", safety.wait_lock)
+        .checking(super::permissions::Check::new(stack, &ctx, true));
     let work = async {
-        super::permissions::check(&ctx, stack, true).await?;
         slot.take(&ctx).await?;
         ctx.forget_reads();
         let (nodes, mut r) = plan_delete(&ctx).await?;
