@@ -260,6 +260,20 @@ impl Cx<'_> {
         }
     }
 
+    /// An SSM parameter's ARN, by its name or ARN: `parameter` then the name, whose
+    /// leading `/` is the ARN's separator (Systems Manager User Guide, "Working with
+    /// parameter hierarchies").
+    pub fn param_arn(&self, param: &str) -> String {
+        if crate::deploy::stack::directive::is_arn(param) {
+            param.to_owned()
+        } else {
+            self.t.arn(
+                "ssm",
+                &format!("parameter/{}", param.trim_start_matches('/')),
+            )
+        }
+    }
+
     /// The stack's own security group's id (a placeholder until apply makes it).
     pub fn stack_group(&self) -> String {
         self.t

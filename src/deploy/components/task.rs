@@ -13,7 +13,7 @@ use crate::deploy::naming::{self, BOSUN_PATH};
 use crate::deploy::resources::{
     log_group::LogGroup, repository, role::Role, task_definition as td,
 };
-use crate::deploy::stack::directive::{directive, is_arn, is_version_id, Directive};
+use crate::deploy::stack::directive::{directive, is_version_id, Directive};
 use crate::deploy::stack::limits::DEFAULT_LOG_RETENTION;
 use crate::deploy::stack::{instance_types, Container, Resource};
 
@@ -278,18 +278,9 @@ fn environment(cx: &Cx<'_>, name: &str, res: &Resource, ctr: &Container) -> Envi
                 });
             }
             Ok(Some(Directive::Param { name: param })) => {
-                // The parameter's ARN: `parameter` then the name, whose leading `/`
-                // is the ARN's separator (Systems Manager User Guide, "Working with
-                // parameter hierarchies"; ECS Developer Guide, "Pass Systems Manager
-                // parameters through Amazon ECS environment variables").
-                let arn = if is_arn(&param) {
-                    param.clone()
-                } else {
-                    cx.t.arn(
-                        "ssm",
-                        &format!("parameter/{}", param.trim_start_matches('/')),
-                    )
-                };
+                // By its ARN (ECS Developer Guide, "Pass Systems Manager parameters
+                // through Amazon ECS environment variables").
+                let arn = cx.param_arn(&param);
                 secret_refs.push(Grant {
                     name: param.clone(),
                     arn: arn.clone(),

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::deploy::components::{self, Target};
+use crate::deploy::components::{self, Cx, Target};
 use crate::deploy::naming::{self, Where};
 use crate::deploy::resources::access::{self, Condition, Grant, Scope, When};
 use crate::deploy::resources::{Spec, KINDS};
@@ -24,7 +24,8 @@ pub struct Needs {
 /// The stack as a policy sees it: rendered at `at` (the caller's account and
 /// region), which tells the kinds the file has and the roles it passes.
 pub fn needs(stack: &Stack, at: &Where) -> Needs {
-    let rendered = components::render(stack, &Target::offline(at));
+    let target = Target::offline(at);
+    let rendered = components::render(stack, &target);
     let present: BTreeSet<&str> = rendered
         .nodes
         .iter()
@@ -46,7 +47,12 @@ pub fn needs(stack: &Stack, at: &Where) -> Needs {
             }
         }
     }
-    grants.extend(verbs(stack, at, &rendered.preflight).map(|g| ("verbs".to_owned(), g)));
+    let cx = Cx { stack, t: &target };
+    grants.extend(
+        verbs(&cx, &rendered.preflight)
+            .into_iter()
+            .map(|g| ("verbs".to_owned(), g)),
+    );
     grants.extend(passed_roles(&rendered.nodes, at).map(|g| ("IAM role".to_owned(), g)));
     grants.extend(
         linked_roles(&present, at)
@@ -61,77 +67,42 @@ pub fn needs(stack: &Stack, at: &Where) -> Needs {
 /// Systems Manager parameters"), the network and secrets preflight reads.
 /// sts:GetCallerIdentity needs no permission (STS API Reference,
 /// GetCallerIdentity: "No permissions are required to perform this operation").
-fn verbs<'a>(
-    stack: &Stack,
-    at: &Where,
-    p: &'a components::Preflight,
-) -> impl Iterator<Item = Grant> + 'a {
-    let lock = at.arn(
-        "ssm",
-        &format!(
-            "parameter/{}",
-            naming::lock_parameter(&stack.stack).trim_start_matches('/')
-        ),
-    );
+fn verbs(cx: &Cx<'_>, p: &components::Preflight) -> Vec<Grant> {
+    let stack = cx.stack;
     let mut out = vec![
-        Grant {
-            actions: Cow::Borrowed(&[
+        access::always(
+            &[
                 "ssm:GetParameter",
                 "ssm:PutParameter",
                 "ssm:AddTagsToResource",
                 "ssm:DeleteParameter",
-            ]),
-            on: vec![lock],
-            when: When::Always,
-            condition: None,
-        },
+            ],
+            &[cx.param_arn(&naming::lock_parameter(&stack.stack))],
+        ),
         // The default VPC, the file's subnets and groups, the VPC's DNS attributes:
         // EC2's Describe actions take no resource type.
-        Grant {
-            actions: Cow::Borrowed(&[
+        access::always(
+            &[
                 "ec2:DescribeVpcs",
                 "ec2:DescribeSubnets",
                 "ec2:DescribeSecurityGroups",
-            ]),
-            on: vec!["*".into()],
-            when: When::Always,
-            condition: None,
-        },
-        Grant {
-            actions: Cow::Borrowed(&["ec2:DescribeVpcAttribute"]),
-            on: vec![at.arn("ec2", "vpc/*")],
-            when: When::Always,
-            condition: None,
-        },
+            ],
+            &["*".into()],
+        ),
+        access::always(&["ec2:DescribeVpcAttribute"], &[cx.t.arn("ec2", "vpc/*")]),
+        // `status` reads each job's last run from its log group.
+        access::always(
+            &["logs:FilterLogEvents"],
+            &[cx.t.arn(
+                "logs",
+                &format!("log-group:{}", naming::log_group(&stack.stack, "*")),
+            )],
+        ),
     ];
-    // `status` reads each job's last run from its log group.
-    out.push(Grant {
-        actions: Cow::Borrowed(&["logs:FilterLogEvents"]),
-        on: vec![at.arn(
-            "logs",
-            &format!("log-group:{}", naming::log_group(&stack.stack, "*")),
-        )],
-        when: When::Always,
-        condition: None,
-    });
-    let secret = |name: &str| {
-        if name.starts_with("arn:") {
-            name.to_owned()
-        } else {
-            // Secrets Manager adds six characters to a secret's name in its ARN
-            // (Secrets Manager User Guide, "Permissions policy examples": `-??????`).
-            at.arn("secretsmanager", &format!("secret:{name}-??????"))
-        }
-    };
+    // A secret by its name matches its ARN with the six characters Secrets Manager
+    // adds (Cx::secret_arns).
+    let secret = |name: &str| cx.secret_arns(name).1;
     let described: BTreeSet<String> = p.secrets.iter().map(|(n, _)| secret(n)).collect();
-    if !described.is_empty() {
-        out.push(Grant {
-            actions: Cow::Borrowed(&["secretsmanager:DescribeSecret"]),
-            on: described.into_iter().collect(),
-            when: When::Always,
-            condition: None,
-        });
-    }
     // Read: the secrets whose keys preflight checks, and a prebuilt image's registry
     // credentials (bosun-deploy pulls the image's config with them).
     let mut read: BTreeSet<String> = p.secret_keys.iter().map(|(n, _, _)| secret(n)).collect();
@@ -142,34 +113,17 @@ fn verbs<'a>(
             .repository_credentials_secret_arn
             .clone()
     }));
-    if !read.is_empty() {
-        out.push(Grant {
-            actions: Cow::Borrowed(&["secretsmanager:GetSecretValue"]),
-            on: read.into_iter().collect(),
-            when: When::Always,
-            condition: None,
-        });
+    let params: BTreeSet<String> = p.params.iter().map(|(n, _)| cx.param_arn(n)).collect();
+    for (action, on) in [
+        (&["secretsmanager:DescribeSecret"], described),
+        (&["secretsmanager:GetSecretValue"], read),
+        (&["ssm:GetParameters"], params),
+    ] {
+        if !on.is_empty() {
+            out.push(access::always(action, &on.into_iter().collect::<Vec<_>>()));
+        }
     }
-    let params: BTreeSet<String> = p
-        .params
-        .iter()
-        .map(|(n, _)| {
-            if n.starts_with("arn:") {
-                n.clone()
-            } else {
-                at.arn("ssm", &format!("parameter/{}", n.trim_start_matches('/')))
-            }
-        })
-        .collect();
-    if !params.is_empty() {
-        out.push(Grant {
-            actions: Cow::Borrowed(&["ssm:GetParameters"]),
-            on: params.into_iter().collect(),
-            when: When::Always,
-            condition: None,
-        });
-    }
-    out.into_iter()
+    out
 }
 
 /// `iam:PassRole` of each of the stack's roles, to the one service its trust policy

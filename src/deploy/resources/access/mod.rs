@@ -92,7 +92,8 @@ fn grant(when: When, actions: &'static [&'static str], on: &[String]) -> Grant {
     }
 }
 
-fn always(actions: &'static [&'static str], on: &[String]) -> Grant {
+/// What every run needs: `actions` on `on`, unconditioned.
+pub fn always(actions: &'static [&'static str], on: &[String]) -> Grant {
     grant(When::Always, actions, on)
 }
 
